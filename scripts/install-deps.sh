@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what building and testing Sightline needs, and nothing twice:
+#  - Debian packages (compiler, CMake, the -dev libraries, Node.js for tests and the pinned DuckDB);
+#  - the pinned DuckDB C library and header (npm lockfile in third_party/duckdb);
+#  - the JavaScript packages the tests use (npm lockfile in tests/js).
+# Safe to run repeatedly: each step checks first and does nothing when already satisfied.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+packages=(build-essential cmake ninja-build pkg-config git ca-certificates
+  libboost-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev libcurl4-openssl-dev
+  libflatbuffers-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libexpected-dev
+  nodejs npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A machine may carry its own Node.js outside Debian's packages; that is fine when new enough.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  filtered=()
+  for p in "${missing[@]}"; do [[ $p == nodejs || $p == npm ]] || filtered+=("$p"); done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+if ((${#missing[@]})); then
+  echo "install-deps: installing Debian packages: ${missing[*]}"
+  sudo=""
+  if [[ $(id -u) != 0 ]]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm_ci DIR: installs DIR's lockfile when node_modules is missing or older than the lockfile.
+npm_ci() {
+  local dir=$1
+  local stamp="$dir/node_modules/.sightline-installed"
+  if [[ -f $stamp && $stamp -nt $dir/package-lock.json ]]; then return 0; fi
+  echo "install-deps: npm ci in ${dir#"$root"/}"
+  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  touch "$stamp"
+}
+npm_ci "$root/third_party/duckdb"
+npm_ci "$root/tests/js"

@@ -1,0 +1,18 @@
+#include "core/error.h"
+
+namespace sightline {
+
+const char* error_kind_name(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::InvalidInput: return "invalid-input";
+    case ErrorKind::NotFound: return "not-found";
+    case ErrorKind::Forbidden: return "forbidden";
+    case ErrorKind::TooLarge: return "too-large";
+    case ErrorKind::Timeout: return "timeout";
+    case ErrorKind::Unavailable: return "unavailable";
+    case ErrorKind::Internal: return "internal";
+  }
+  return "internal";
+}
+
+}  // namespace sightline

@@ -1,0 +1,317 @@
+#include "engine/duckdb.h"
+
+#include <cstring>
+
+namespace sightline::engine {
+namespace {
+
+// Owns a duckdb_logical_type.
+struct LogicalType {
+  duckdb_logical_type t = nullptr;
+  ~LogicalType() {
+    if (t) duckdb_destroy_logical_type(&t);
+  }
+};
+
+struct ErrorData {
+  duckdb_error_data e = nullptr;
+  ~ErrorData() {
+    if (e) duckdb_destroy_error_data(&e);
+  }
+};
+
+std::string type_name(duckdb_logical_type t) {
+  switch (duckdb_get_type_id(t)) {
+    case DUCKDB_TYPE_BOOLEAN: return "BOOLEAN";
+    case DUCKDB_TYPE_TINYINT: return "TINYINT";
+    case DUCKDB_TYPE_SMALLINT: return "SMALLINT";
+    case DUCKDB_TYPE_INTEGER: return "INTEGER";
+    case DUCKDB_TYPE_BIGINT: return "BIGINT";
+    case DUCKDB_TYPE_UTINYINT: return "UTINYINT";
+    case DUCKDB_TYPE_USMALLINT: return "USMALLINT";
+    case DUCKDB_TYPE_UINTEGER: return "UINTEGER";
+    case DUCKDB_TYPE_UBIGINT: return "UBIGINT";
+    case DUCKDB_TYPE_HUGEINT: return "HUGEINT";
+    case DUCKDB_TYPE_UHUGEINT: return "UHUGEINT";
+    case DUCKDB_TYPE_FLOAT: return "FLOAT";
+    case DUCKDB_TYPE_DOUBLE: return "DOUBLE";
+    case DUCKDB_TYPE_DECIMAL:
+      return "DECIMAL(" + std::to_string(duckdb_decimal_width(t)) + "," + std::to_string(duckdb_decimal_scale(t)) + ")";
+    case DUCKDB_TYPE_VARCHAR: return "VARCHAR";
+    case DUCKDB_TYPE_BLOB: return "BLOB";
+    case DUCKDB_TYPE_DATE: return "DATE";
+    case DUCKDB_TYPE_TIME: return "TIME";
+    case DUCKDB_TYPE_TIME_TZ: return "TIME WITH TIME ZONE";
+    case DUCKDB_TYPE_TIMESTAMP: return "TIMESTAMP";
+    case DUCKDB_TYPE_TIMESTAMP_S: return "TIMESTAMP_S";
+    case DUCKDB_TYPE_TIMESTAMP_MS: return "TIMESTAMP_MS";
+    case DUCKDB_TYPE_TIMESTAMP_NS: return "TIMESTAMP_NS";
+    case DUCKDB_TYPE_TIMESTAMP_TZ: return "TIMESTAMP WITH TIME ZONE";
+    case DUCKDB_TYPE_INTERVAL: return "INTERVAL";
+    case DUCKDB_TYPE_ENUM: return "ENUM";
+    case DUCKDB_TYPE_LIST: return "LIST";
+    case DUCKDB_TYPE_STRUCT: return "STRUCT";
+    case DUCKDB_TYPE_MAP: return "MAP";
+    case DUCKDB_TYPE_ARRAY: return "ARRAY";
+    case DUCKDB_TYPE_UUID: return "UUID";
+    case DUCKDB_TYPE_SQLNULL: return "NULL";
+    default: return "OTHER";
+  }
+}
+
+Error error_from_result(duckdb_result* result) {
+  const char* msg = duckdb_result_error(result);
+  std::string text = msg ? msg : "query failed";
+  switch (duckdb_result_error_type(result)) {
+    case DUCKDB_ERROR_INTERRUPT:
+      return Error{ErrorKind::Timeout, "the query was stopped because it ran past its time limit",
+                   "narrow the filters, or raise engine.query_timeout"};
+    case DUCKDB_ERROR_OUT_OF_MEMORY:
+      return Error{ErrorKind::Unavailable, "the query needed more memory than engine.memory_limit allows: " + text, ""};
+    case DUCKDB_ERROR_CONVERSION:
+    case DUCKDB_ERROR_INVALID_INPUT:
+      return Error{ErrorKind::InvalidInput, text, ""};
+    default:
+      return Error{ErrorKind::Internal, text, ""};
+  }
+}
+
+// Takes every chunk of `result` into Arrow, keeping at most max_rows rows.
+Result<QueryOutput> collect(duckdb_result* result, int64_t max_rows) {
+  QueryOutput out;
+  idx_t ncols = duckdb_column_count(result);
+  std::vector<LogicalType> types(ncols);
+  std::vector<duckdb_logical_type> raw_types(ncols);
+  std::vector<const char*> names(ncols);
+  for (idx_t i = 0; i < ncols; ++i) {
+    types[i].t = duckdb_column_logical_type(result, i);
+    raw_types[i] = types[i].t;
+    names[i] = duckdb_column_name(result, i);
+    out.columns.push_back({names[i] ? names[i] : "", type_name(types[i].t)});
+  }
+  duckdb_arrow_options options = duckdb_result_get_arrow_options(result);
+  struct OptionsGuard {
+    duckdb_arrow_options o;
+    ~OptionsGuard() { duckdb_destroy_arrow_options(&o); }
+  } options_guard{options};
+
+  {
+    ErrorData err;
+    err.e = duckdb_to_arrow_schema(options, raw_types.data(), names.data(), ncols, out.table.schema.out());
+    if (duckdb_error_data_has_error(err.e)) {
+      return fail(ErrorKind::Internal, std::string("Arrow schema export failed: ") + duckdb_error_data_message(err.e));
+    }
+  }
+  while (true) {
+    duckdb_data_chunk chunk = duckdb_fetch_chunk(*result);
+    if (!chunk) break;
+    struct ChunkGuard {
+      duckdb_data_chunk c;
+      ~ChunkGuard() { duckdb_destroy_data_chunk(&c); }
+    } chunk_guard{chunk};
+    int64_t size = static_cast<int64_t>(duckdb_data_chunk_get_size(chunk));
+    if (size == 0) continue;
+    if (out.table.num_rows >= max_rows) {
+      out.truncated = true;
+      break;
+    }
+    arrow::OwnedArray array;
+    ErrorData err;
+    err.e = duckdb_data_chunk_to_arrow(options, chunk, array.out());
+    if (duckdb_error_data_has_error(err.e)) {
+      return fail(ErrorKind::Internal, std::string("Arrow export failed: ") + duckdb_error_data_message(err.e));
+    }
+    int64_t keep = std::min(size, max_rows - out.table.num_rows);
+    if (keep < size) {
+      // Slice in place: the C data interface allows buffers longer than `length`. Null counts
+      // of the shortened columns become unknown (-1) and are recomputed by consumers.
+      auto* raw = const_cast<ArrowArray*>(&*array);
+      raw->length = keep;
+      raw->null_count = -1;
+      for (int64_t c = 0; c < raw->n_children; ++c) {
+        raw->children[c]->length = keep;
+        raw->children[c]->null_count = -1;
+      }
+      out.truncated = true;
+    }
+    out.table.num_rows += keep;
+    out.table.batches.push_back(std::move(array));
+    if (out.truncated) break;
+  }
+  return out;
+}
+
+}  // namespace
+
+// --- Database -----------------------------------------------------------------------------------
+
+Result<std::unique_ptr<Database>> Database::open(const std::string& path, const DatabaseOptions& options) {
+  duckdb_config config = nullptr;
+  if (duckdb_create_config(&config) == DuckDBError) return fail(ErrorKind::Internal, "could not create DuckDB config");
+  struct ConfigGuard {
+    duckdb_config c;
+    ~ConfigGuard() { duckdb_destroy_config(&c); }
+  } guard{config};
+  auto set = [&](const char* name, const std::string& value) -> Result<void> {
+    if (duckdb_set_config(config, name, value.c_str()) == DuckDBError) {
+      return fail(ErrorKind::InvalidInput, std::string("invalid engine setting ") + name + ": '" + value + "'");
+    }
+    return {};
+  };
+  if (options.threads > 0) {
+    if (auto r = set("threads", std::to_string(options.threads)); !r) return fail(r.error());
+  }
+  if (!options.memory_limit.empty()) {
+    if (auto r = set("memory_limit", options.memory_limit); !r) return fail(r.error());
+  }
+  if (!options.temp_directory.empty()) {
+    if (auto r = set("temp_directory", options.temp_directory); !r) return fail(r.error());
+  }
+  std::unique_ptr<Database> db(new Database());
+  char* err = nullptr;
+  if (duckdb_open_ext(path == ":memory:" ? nullptr : path.c_str(), &db->db_, config, &err) == DuckDBError) {
+    std::string message = err ? err : "unknown error";
+    if (err) duckdb_free(err);
+    return fail(ErrorKind::Unavailable, "could not open DuckDB database '" + path + "': " + message);
+  }
+  return db;
+}
+
+Database::~Database() {
+  if (db_) duckdb_close(&db_);
+}
+
+// --- Connection ---------------------------------------------------------------------------------
+
+Result<std::unique_ptr<Connection>> Connection::open(Database& db) {
+  std::unique_ptr<Connection> c(new Connection());
+  if (duckdb_connect(db.handle(), &c->conn_) == DuckDBError) {
+    return fail(ErrorKind::Unavailable, "could not connect to DuckDB");
+  }
+  return c;
+}
+
+Connection::~Connection() {
+  if (conn_) duckdb_disconnect(&conn_);
+}
+
+Result<void> Connection::execute(std::string_view sql) {
+  duckdb_result result;
+  std::string text(sql);
+  bool ok = duckdb_query(conn_, text.c_str(), &result) == DuckDBSuccess;
+  Result<void> r;
+  if (!ok) r = fail(error_from_result(&result));
+  duckdb_destroy_result(&result);
+  return r;
+}
+
+Result<QueryOutput> Connection::query(std::string_view sql, int64_t max_rows) {
+  duckdb_result result;
+  std::string text(sql);
+  if (duckdb_query(conn_, text.c_str(), &result) == DuckDBError) {
+    Error e = error_from_result(&result);
+    duckdb_destroy_result(&result);
+    return fail(std::move(e));
+  }
+  auto out = collect(&result, max_rows);
+  duckdb_destroy_result(&result);
+  return out;
+}
+
+Result<PreparedStatement> Connection::prepare(std::string_view sql) {
+  duckdb_prepared_statement stmt = nullptr;
+  std::string text(sql);
+  if (duckdb_prepare(conn_, text.c_str(), &stmt) == DuckDBError) {
+    const char* msg = duckdb_prepare_error(stmt);
+    std::string message = msg ? msg : "could not prepare statement";
+    duckdb_destroy_prepare(&stmt);
+    return fail(ErrorKind::InvalidInput, message);
+  }
+  return PreparedStatement(stmt);
+}
+
+void Connection::interrupt() { duckdb_interrupt(conn_); }
+
+double Connection::progress() {
+  duckdb_query_progress_type p = duckdb_query_progress(conn_);
+  return p.percentage < 0 ? -1.0 : p.percentage / 100.0;
+}
+
+// --- PreparedStatement --------------------------------------------------------------------------
+
+PreparedStatement::~PreparedStatement() {
+  if (stmt_) duckdb_destroy_prepare(&stmt_);
+}
+
+PreparedStatement::PreparedStatement(PreparedStatement&& other) noexcept : stmt_(other.stmt_) {
+  other.stmt_ = nullptr;
+}
+
+int64_t PreparedStatement::parameter_count() const { return static_cast<int64_t>(duckdb_nparams(stmt_)); }
+
+std::vector<ColumnInfo> PreparedStatement::columns() const {
+  std::vector<ColumnInfo> cols;
+  idx_t n = duckdb_prepared_statement_column_count(stmt_);
+  for (idx_t i = 0; i < n; ++i) {
+    LogicalType t;
+    t.t = duckdb_prepared_statement_column_logical_type(stmt_, i);
+    const char* name = duckdb_prepared_statement_column_name(stmt_, i);
+    cols.push_back({name ? name : "", t.t ? type_name(t.t) : "UNKNOWN"});
+  }
+  return cols;
+}
+
+Result<QueryOutput> PreparedStatement::execute(const std::vector<Param>& params, int64_t max_rows) {
+  if (static_cast<int64_t>(params.size()) != parameter_count()) {
+    return fail(ErrorKind::Internal, "statement expects " + std::to_string(parameter_count()) + " parameters, got " +
+                                         std::to_string(params.size()));
+  }
+  duckdb_clear_bindings(stmt_);
+  for (size_t i = 0; i < params.size(); ++i) {
+    idx_t idx = i + 1;
+    duckdb_state st = std::visit(
+        [&](const auto& v) -> duckdb_state {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::nullptr_t>) return duckdb_bind_null(stmt_, idx);
+          else if constexpr (std::is_same_v<T, bool>) return duckdb_bind_boolean(stmt_, idx, v);
+          else if constexpr (std::is_same_v<T, int64_t>) return duckdb_bind_int64(stmt_, idx, v);
+          else if constexpr (std::is_same_v<T, double>) return duckdb_bind_double(stmt_, idx, v);
+          else return duckdb_bind_varchar_length(stmt_, idx, v.data(), v.size());
+        },
+        params[i]);
+    if (st == DuckDBError) return fail(ErrorKind::InvalidInput, "could not bind parameter " + std::to_string(idx));
+  }
+  duckdb_result result;
+  if (duckdb_execute_prepared(stmt_, &result) == DuckDBError) {
+    Error e = error_from_result(&result);
+    duckdb_destroy_result(&result);
+    return fail(std::move(e));
+  }
+  auto out = collect(&result, max_rows);
+  duckdb_destroy_result(&result);
+  return out;
+}
+
+// --- helpers ------------------------------------------------------------------------------------
+
+std::string quote_identifier(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string quote_literal(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+const char* duckdb_version() { return duckdb_library_version(); }
+
+}  // namespace sightline::engine
