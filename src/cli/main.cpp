@@ -1,1 +1,48 @@
-int main() { return 0; }
+// sightline: serve, check and demo-data subcommands.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "engine/duckdb.h"
+
+int main(int argc, char** argv) {
+  using namespace sightline::cli;
+  CLI::App app{"Sightline: dashboards as code over embedded DuckDB, served as one fast binary."};
+  app.set_version_flag("--version", std::string("sightline ") + SIGHTLINE_VERSION + " (DuckDB " + sightline::engine::duckdb_version() + ")");
+  app.require_subcommand(1);
+
+  ServeOptions serve;
+  auto* serve_cmd = app.add_subcommand("serve", "Serve a project folder over HTTP");
+  serve_cmd->add_option("dir", serve.dir, "Project folder (holds sightline.yaml)")->required()->check(CLI::ExistingDirectory);
+  serve_cmd->add_option("--port,-p", serve.port, "Port to listen on; 0 picks a free one (default: $PORT, else 8501)");
+  serve_cmd->add_option("--host", serve.host, "Address to bind")->capture_default_str();
+  serve_cmd->add_option("--threads", serve.threads, "Concurrent request handlers (default: 2 x cores, at least 4)");
+  serve_cmd->add_option("--cache-mb", serve.cache_mb, "Result cache size in MiB")->capture_default_str()->check(CLI::Range(0, 1 << 20));
+  serve_cmd->add_flag("--no-reload", serve.no_reload, "Do not watch the project files for changes");
+
+  std::string check_dir;
+  auto* check_cmd = app.add_subcommand("check", "Validate a project without serving it (exit 0 when clean)");
+  check_cmd->add_option("dir", check_dir, "Project folder")->required();
+
+  sightline::demo::DemoDataOptions demo;
+  std::string demo_out;
+  auto* demo_cmd = app.add_subcommand("demo-data", "Write the deterministic demo sales data set (hive-partitioned Parquet)");
+  demo_cmd->add_option("--rows", demo.rows, "Number of order rows")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{2'000'000'000}));
+  demo_cmd->add_option("--out", demo_out, "Output folder (e.g. examples/sales/data)")->required();
+  demo_cmd->add_option("--seed", demo.seed, "Random seed")->capture_default_str();
+  demo_cmd->add_option("--threads", demo.threads, "DuckDB threads (default: all cores)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (*serve_cmd) return run_serve(serve);
+  if (*check_cmd) return run_check(check_dir);
+  if (*demo_cmd) {
+    demo.out_dir = demo_out;
+    return run_demo_data(demo);
+  }
+  return 2;
+}

@@ -59,9 +59,16 @@ std::string type_name(duckdb_logical_type t) {
   }
 }
 
+// DuckDB appends a "LINE 1: <statement>" excerpt; it shows generated SQL, not the user's text.
+std::string clean_message(const char* msg, const char* fallback) {
+  std::string text = msg ? msg : fallback;
+  if (auto cut = text.find("\n\nLINE "); cut != std::string::npos) text.resize(cut);
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
 Error error_from_result(duckdb_result* result) {
-  const char* msg = duckdb_result_error(result);
-  std::string text = msg ? msg : "query failed";
+  std::string text = clean_message(duckdb_result_error(result), "query failed");
   switch (duckdb_result_error_type(result)) {
     case DUCKDB_ERROR_INTERRUPT:
       return Error{ErrorKind::Timeout, "the query was stopped because it ran past its time limit",
@@ -222,8 +229,7 @@ Result<PreparedStatement> Connection::prepare(std::string_view sql) {
   duckdb_prepared_statement stmt = nullptr;
   std::string text(sql);
   if (duckdb_prepare(conn_, text.c_str(), &stmt) == DuckDBError) {
-    const char* msg = duckdb_prepare_error(stmt);
-    std::string message = msg ? msg : "could not prepare statement";
+    std::string message = clean_message(duckdb_prepare_error(stmt), "could not prepare statement");
     duckdb_destroy_prepare(&stmt);
     return fail(ErrorKind::InvalidInput, message);
   }

@@ -1,0 +1,446 @@
+#include "api/api.h"
+
+#include <nlohmann/json.hpp>
+
+#include "api/placeholder_page.h"
+#include "arrow/csv_writer.h"
+#include "arrow/ipc_writer.h"
+#include "arrow/json_writer.h"
+#include "query/planner.h"
+
+namespace sightline::api {
+using nlohmann::json;
+
+int http_status(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::InvalidInput: return 400;
+    case ErrorKind::NotFound: return 404;
+    case ErrorKind::Forbidden: return 403;
+    case ErrorKind::TooLarge: return 413;
+    case ErrorKind::Timeout: return 504;
+    case ErrorKind::Unavailable: return 503;
+    case ErrorKind::Internal: return 500;
+  }
+  return 500;
+}
+
+namespace {
+
+const char* status_title(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Error";
+  }
+}
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+HttpResponse json_response(const json& j, int status = 200) {
+  HttpResponse r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = dump(j);
+  return r;
+}
+
+// Decodes %XX and (in query strings) '+'. Fails on malformed escapes.
+Result<std::string> url_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '%') {
+      if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) || !std::isxdigit(static_cast<unsigned char>(s[i + 2])))
+        return fail(ErrorKind::InvalidInput, "malformed percent-encoding in the URL");
+      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+struct Target {
+  std::vector<std::string> segments;
+  std::vector<std::pair<std::string, std::string>> query;
+  std::string param(std::string_view name) const {
+    for (const auto& [k, v] : query)
+      if (k == name) return v;
+    return {};
+  }
+  bool has(std::string_view name) const {
+    for (const auto& [k, v] : query)
+      if (k == name) return true;
+    return false;
+  }
+};
+
+Result<Target> parse_target(const std::string& target) {
+  Target t;
+  size_t q = target.find('?');
+  std::string_view path = std::string_view(target).substr(0, q);
+  if (path.empty() || path[0] != '/') return fail(ErrorKind::InvalidInput, "the request target must be an absolute path");
+  size_t start = 1;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    auto seg = url_decode(path.substr(start, end - start), false);
+    if (!seg) return fail(seg.error());
+    if (!seg->empty()) t.segments.push_back(*seg);
+    start = end + 1;
+  }
+  if (q != std::string::npos) {
+    std::string_view qs = std::string_view(target).substr(q + 1);
+    size_t pos = 0;
+    while (pos <= qs.size()) {
+      size_t amp = qs.find('&', pos);
+      if (amp == std::string_view::npos) amp = qs.size();
+      std::string_view pair = qs.substr(pos, amp - pos);
+      if (!pair.empty()) {
+        size_t eq = pair.find('=');
+        auto k = url_decode(pair.substr(0, eq), true);
+        auto v = url_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
+        if (!k) return fail(k.error());
+        if (!v) return fail(v.error());
+        t.query.emplace_back(*k, *v);
+      }
+      pos = amp + 1;
+    }
+  }
+  return t;
+}
+
+// Rejects JSON nested deeper than kMaxJsonDepth before parsing it (parsers and destructors
+// of deeply nested documents recurse).
+Result<void> check_json_depth(std::string_view body) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : body) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth)
+        return fail(ErrorKind::InvalidInput, "the JSON body is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    } else if (c == ']' || c == '}') --depth;
+  }
+  return {};
+}
+
+Result<json> parse_json_body(const HttpRequest& req) {
+  if (req.body.empty()) return json(nullptr);
+  std::string ct = req.header("content-type");
+  if (!ct.empty() && ct.find("application/json") == std::string::npos && ct.find("+json") == std::string::npos) {
+    return fail(ErrorKind::InvalidInput, "the request body must be JSON (Content-Type: application/json), got '" + ct.substr(0, 64) + "'");
+  }
+  if (auto r = check_json_depth(req.body); !r) return fail(r.error());
+  json j = json::parse(req.body, nullptr, false);
+  if (j.is_discarded()) return fail(ErrorKind::InvalidInput, "the request body is not valid JSON");
+  return j;
+}
+
+json dimension_json(const config::DimensionSpec& d) {
+  json j = {{"field", d.name}, {"column", d.column}, {"label", d.label}};
+  if (!d.grain.empty()) j["grain"] = d.grain;
+  return j;
+}
+
+json measure_json(const config::MeasureSpec& m) {
+  json j = {{"field", m.name}, {"label", m.label}};
+  if (!m.format.empty()) j["format"] = m.format;
+  return j;
+}
+
+json widget_json(const config::WidgetSpec& w) {
+  json j = {{"id", w.id}, {"type", config::widget_type_name(w.type)}, {"title", w.title}, {"layout", {{"width", w.width}}}};
+  if (w.height) j["layout"]["height"] = w.height;
+  if (!w.description.empty()) j["description"] = w.description;
+  if (w.type == config::WidgetType::Text) j["text"] = w.text;
+  json enc = json::object();
+  if (w.x) enc["x"] = dimension_json(*w.x);
+  if (w.y_dim) enc["y"] = dimension_json(*w.y_dim);
+  if (w.color) enc["color"] = dimension_json(*w.color);
+  if (!w.measures.empty()) {
+    json ms = json::array();
+    for (const auto& m : w.measures) ms.push_back(measure_json(m));
+    if (w.type == config::WidgetType::Kpi) enc["value"] = ms[0];
+    else if (w.type == config::WidgetType::Heatmap) enc["value"] = ms[0];
+    else if (w.type == config::WidgetType::Table) enc["measures"] = ms;
+    else enc["y"] = ms;
+  }
+  if (w.type == config::WidgetType::Histogram) {
+    enc["bins"] = w.bins;
+    enc["value"] = {{"field", "count"}, {"label", "Count"}};
+  }
+  if (!w.columns.empty()) {
+    json cols = json::array();
+    for (const auto& c : w.columns) cols.push_back(dimension_json(c));
+    enc["columns"] = cols;
+  }
+  if (w.sort) {
+    std::string field = w.sort->column;
+    if (field == "x" && w.x) field = w.x->name;
+    if ((field == "y" || field == "value") && !w.measures.empty()) field = w.measures[0].name;
+    j["sort"] = {{"field", field}, {"desc", w.sort->descending}};
+  }
+  if (w.limit) j["limit"] = w.limit;
+  if (!w.sql.empty()) j["custom_sql"] = true;  // that it has SQL, never the SQL itself
+  j["encoding"] = enc;
+  j["options"] = w.options;
+  return j;
+}
+
+json dashboard_json(const config::DashboardSpec& d, const engine::Engine& engine) {
+  json filters = json::array();
+  const engine::Relation* rel = engine.relation(d.source);
+  for (const auto& f : d.filters) {
+    json fj = {{"id", f.id}, {"type", config::filter_type_name(f.type)}, {"label", f.label}, {"column", f.column}, {"default", f.default_value}};
+    if (rel) {
+      if (const auto* c = rel->column(f.column)) fj["column_type"] = c->type;
+    }
+    if (f.type == config::FilterType::Select || f.type == config::FilterType::MultiSelect) fj["options_limit"] = f.options_limit;
+    filters.push_back(fj);
+  }
+  json pages = json::array();
+  for (const auto& p : d.pages) {
+    json ws = json::array();
+    for (const auto& w : p.widgets) ws.push_back(widget_json(w));
+    pages.push_back({{"id", p.id}, {"title", p.title}, {"widgets", ws}});
+  }
+  json j = {{"id", d.id}, {"title", d.title}, {"description", d.description}, {"dimensions", d.dimensions},
+            {"filters", filters}, {"pages", pages}};
+  return j;
+}
+
+enum class Format { Arrow, Json, Csv };
+
+Result<Format> negotiate(const HttpRequest& req, const Target& t) {
+  std::string f = t.param("format");
+  if (f == "arrow") return Format::Arrow;
+  if (f == "json") return Format::Json;
+  if (f == "csv") return Format::Csv;
+  if (!f.empty()) return fail(ErrorKind::InvalidInput, "unknown format '" + f.substr(0, 32) + "'", "use arrow, json or csv");
+  std::string accept = req.header("accept");
+  if (accept.find("application/vnd.apache.arrow.stream") != std::string::npos) return Format::Arrow;
+  if (accept.find("application/json") != std::string::npos) return Format::Json;
+  if (accept.find("text/csv") != std::string::npos) return Format::Csv;
+  return Format::Arrow;
+}
+
+Result<HttpResponse> encode(const engine::QueryOutput& out, Format format, const std::string& download_name) {
+  HttpResponse r;
+  r.rows = out.table.num_rows;
+  Result<std::string> body = std::string();
+  switch (format) {
+    case Format::Arrow:
+      body = arrow::write_ipc_stream(out.table);
+      r.content_type = "application/vnd.apache.arrow.stream";
+      break;
+    case Format::Json:
+      body = arrow::write_json_rows(out.table);
+      r.content_type = "application/json";
+      break;
+    case Format::Csv:
+      body = arrow::write_csv(out.table);
+      r.content_type = "text/csv; charset=utf-8";
+      r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + download_name + ".csv\"");
+      break;
+  }
+  if (!body) return fail(body.error());
+  r.body = std::move(*body);
+  if (out.truncated) r.headers.emplace_back("X-Sightline-Truncated", "true");
+  return r;
+}
+
+}  // namespace
+
+HttpResponse problem_response(const Error& error, const std::string& request_id) {
+  int status = http_status(error.kind);
+  json j = {{"type", std::string("urn:sightline:problem:") + error_kind_name(error.kind)},
+            {"title", status_title(status)},
+            {"status", status},
+            {"detail", error.kind == ErrorKind::Internal ? "internal error; the server log has details under this request id" : error.message}};
+  if (!error.hint.empty() && error.kind != ErrorKind::Internal) j["hint"] = error.hint;
+  if (!request_id.empty()) j["request_id"] = request_id;
+  HttpResponse r;
+  r.status = status;
+  r.content_type = "application/problem+json";
+  r.body = dump(j);
+  return r;
+}
+
+Api::Api(const SnapshotHolder& snapshots, query::QueryService& service, Logger& log)
+    : snapshots_(snapshots), service_(service), log_(log) {}
+
+HttpResponse Api::handle(const HttpRequest& request) {
+  Result<HttpResponse> r = [&]() -> Result<HttpResponse> {
+    try {
+      return route(request);
+    } catch (const std::exception& e) {
+      return fail(ErrorKind::Internal, e.what());
+    }
+  }();
+  if (r) return std::move(*r);
+  if (r.error().kind == ErrorKind::Internal) {
+    log_.error("internal_error", {{"request_id", request.request_id}, {"message", r.error().message}});
+  }
+  HttpResponse p = problem_response(r.error(), request.request_id);
+  if (r.error().kind == ErrorKind::Unavailable) p.headers.emplace_back("Retry-After", "1");
+  return p;
+}
+
+Result<HttpResponse> Api::route(const HttpRequest& req) {
+  auto target = parse_target(req.target);
+  if (!target) return fail(target.error());
+  const auto& seg = target->segments;
+  auto method_not_allowed = [&](const char* allow) -> Result<HttpResponse> {
+    HttpResponse r = problem_response({ErrorKind::InvalidInput, std::string("method ") + req.method.substr(0, 16) + " is not allowed here", ""},
+                                      req.request_id);
+    r.status = 405;
+    r.body = dump(json{{"type", "urn:sightline:problem:method-not-allowed"}, {"title", "Method Not Allowed"}, {"status", 405},
+                       {"detail", "use " + std::string(allow)}, {"request_id", req.request_id}});
+    r.headers.emplace_back("Allow", allow);
+    return r;
+  };
+  bool get = req.method == "GET" || req.method == "HEAD";
+
+  if (seg.empty()) {
+    if (!get) return method_not_allowed("GET");
+    HttpResponse r;
+    r.content_type = "text/html; charset=utf-8";
+    r.body = std::string(kPlaceholderPage);
+    r.headers.emplace_back("Cache-Control", "no-cache");
+    return r;
+  }
+  if (seg.size() == 1 && seg[0] == "healthz") {
+    if (!get) return method_not_allowed("GET");
+    return json_response({{"status", "ok"}});
+  }
+  auto snap = snapshots_.get();
+  if (seg.size() == 1 && seg[0] == "readyz") {
+    if (!get) return method_not_allowed("GET");
+    if (!snap) return fail(ErrorKind::Unavailable, "the project is still loading");
+    auto probe = snap->engine->pool().run<engine::QueryOutput>(std::chrono::milliseconds(2000), [](engine::Connection& c) {
+      return c.query("SELECT 1", 1);
+    });
+    if (!probe) return fail(ErrorKind::Unavailable, "the engine does not answer: " + probe.error().message);
+    json j = {{"status", "ready"}, {"project", snap->project.name}, {"generation", snap->generation},
+              {"dashboards", snap->project.dashboards.size()}};
+    std::string reload_error = snapshots_.last_error();
+    if (!reload_error.empty()) j["last_reload_error"] = reload_error;
+    return json_response(j);
+  }
+  if (seg.size() < 2 || seg[0] != "api" || seg[1] != "v1") {
+    return fail(ErrorKind::NotFound, "no such page: " + req.target.substr(0, 200));
+  }
+  if (!snap) return fail(ErrorKind::Unavailable, "the project is still loading");
+  const auto& project = snap->project;
+  const auto& engine = *snap->engine;
+  if (seg.size() == 2) return fail(ErrorKind::NotFound, "no such API endpoint", "see /api/v1/dashboards");
+  if (seg[2] != "dashboards") return fail(ErrorKind::NotFound, "no such API endpoint: " + seg[2].substr(0, 64), "see /api/v1/dashboards");
+
+  if (seg.size() == 3) {
+    if (!get) return method_not_allowed("GET");
+    json list = json::array();
+    for (const auto& d : project.dashboards) list.push_back({{"id", d.id}, {"title", d.title}, {"description", d.description}});
+    return json_response({{"dashboards", list}});
+  }
+  const config::DashboardSpec* dash = project.find_dashboard(seg[3]);
+  if (!dash) return fail(ErrorKind::NotFound, "no dashboard '" + seg[3].substr(0, 64) + "'");
+  if (seg.size() == 4) {
+    if (!get) return method_not_allowed("GET");
+    return json_response(dashboard_json(*dash, engine));
+  }
+  query::Scope scope = query::Scope::local_development();
+
+  if (seg.size() == 7 && seg[4] == "widgets" && seg[6] == "query") {
+    const config::WidgetSpec* widget = dash->find_widget(seg[5]);
+    if (!widget) return fail(ErrorKind::NotFound, "dashboard '" + dash->id + "' has no widget '" + seg[5].substr(0, 64) + "'");
+    if (req.method != "POST") return method_not_allowed("POST");
+    auto format = negotiate(req, *target);
+    if (!format) return fail(format.error());
+    auto body = parse_json_body(req);
+    if (!body) return fail(body.error());
+    auto request = query::parse_query_request(*body);
+    if (!request) return fail(request.error());
+    auto plan = query::plan_widget(*dash, *widget, engine, *request, scope);
+    if (!plan) return fail(plan.error());
+    std::string label = dash->id + "/" + widget->id;
+    auto data = service_.run(engine, plan->data, scope, label);
+    if (!data) return fail(data.error());
+    std::optional<int64_t> total;
+    if (plan->count) {
+      auto count = service_.run(engine, *plan->count, scope, label + "#count");
+      if (!count) return fail(count.error());
+      auto counted = arrow::write_json_rows((*count->output).table);
+      if (counted) {
+        json cj = json::parse(*counted, nullptr, false);
+        if (cj.is_object() && cj["rows"].is_array() && !cj["rows"].empty()) total = cj["rows"][0][0].get<int64_t>();
+      }
+    }
+    auto response = encode(*data->output, *format, widget->id);
+    if (!response) return fail(response.error());
+    response->headers.emplace_back("X-Sightline-Cache", data->cache_hit ? "hit" : "miss");
+    if (total) response->headers.emplace_back("X-Total-Count", std::to_string(*total));
+    response->headers.emplace_back("Cache-Control", "no-store");
+    return response;
+  }
+
+  if (seg.size() == 7 && seg[4] == "filters" && seg[6] == "options") {
+    const config::FilterSpec* filter = dash->find_filter(seg[5]);
+    if (!filter) return fail(ErrorKind::NotFound, "dashboard '" + dash->id + "' has no filter '" + seg[5].substr(0, 64) + "'");
+    if (!get) return method_not_allowed("GET");
+    int64_t limit = 0;
+    if (std::string l = target->param("limit"); !l.empty()) {
+      try {
+        size_t used = 0;
+        limit = std::stoll(l, &used);
+        if (used != l.size() || limit < 1 || limit > 10'000) throw std::out_of_range("limit");
+      } catch (const std::exception&) {
+        return fail(ErrorKind::InvalidInput, "'limit' must be a whole number from 1 to 10000");
+      }
+    }
+    std::string q = target->param("q");
+    auto st = query::plan_filter_options(*dash, *filter, engine, q, limit, scope);
+    if (!st) return fail(st.error());
+    auto data = service_.run(engine, *st, scope, dash->id + "/filter:" + filter->id);
+    if (!data) return fail(data.error());
+    auto rows_json = arrow::write_json_rows(data->output->table);
+    if (!rows_json) return fail(rows_json.error());
+    json rows = json::parse(*rows_json)["rows"];
+    json out;
+    if (filter->type == config::FilterType::Range || filter->type == config::FilterType::DateRange) {
+      out = {{"min", rows.empty() ? json() : rows[0][0]}, {"max", rows.empty() ? json() : rows[0][1]}};
+    } else {
+      json values = json::array();
+      int64_t n = st->max_rows - 1;
+      for (const auto& row : rows) {
+        if (static_cast<int64_t>(values.size()) >= n) break;
+        values.push_back(row[0]);
+      }
+      out = {{"values", values}, {"truncated", static_cast<int64_t>(rows.size()) > n}};
+    }
+    HttpResponse r = json_response(out);
+    r.rows = data->output->table.num_rows;
+    return r;
+  }
+  return fail(ErrorKind::NotFound, "no such API endpoint", "see docs/api.md");
+}
+
+}  // namespace sightline::api

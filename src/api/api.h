@@ -1,0 +1,40 @@
+// The HTTP API: request in, response out. Every error becomes an application/problem+json
+// response here and only here (problem_response()).
+//
+//   Api api(holder, service, log);
+//   HttpResponse r = api.handle(request);
+//
+// Thread-safe: handle() may run on many threads at once.
+#pragma once
+
+#include "api/http.h"
+#include "api/snapshot.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "query/service.h"
+
+namespace sightline::api {
+
+class Api {
+ public:
+  Api(const SnapshotHolder& snapshots, query::QueryService& service, Logger& log);
+  HttpResponse handle(const HttpRequest& request);
+
+ private:
+  Result<HttpResponse> route(const HttpRequest& request);
+  const SnapshotHolder& snapshots_;
+  query::QueryService& service_;
+  Logger& log_;
+};
+
+// HTTP status for an error kind.
+int http_status(ErrorKind kind);
+// RFC 9457 problem details for an error.
+HttpResponse problem_response(const Error& error, const std::string& request_id);
+
+// Largest request body the server reads (bytes).
+inline constexpr size_t kMaxBodyBytes = 1 << 20;
+// Deepest JSON nesting accepted in a request body.
+inline constexpr int kMaxJsonDepth = 32;
+
+}  // namespace sightline::api

@@ -1,0 +1,35 @@
+// Transport-neutral HTTP request/response, so handlers are testable without sockets and the
+// API layer does not include Beast.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sightline::api {
+
+struct HttpRequest {
+  std::string method;  // GET, POST, ...
+  std::string target;  // path and query string, as received
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::string request_id;
+
+  // The first header named `name` (lower-case), or "".
+  std::string header(std::string_view name) const {
+    for (const auto& [k, v] : headers)
+      if (k == name) return v;
+    return {};
+  }
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  int64_t rows = -1;  // rows of data returned, for the request log (-1: not a data request)
+};
+
+}  // namespace sightline::api

@@ -1,0 +1,50 @@
+// The project as currently served: config + engine, immutable, swapped whole on reload.
+//
+//   auto snap = holder.get();   // keep it for the whole request
+//   holder.set(new_snapshot);   // requests in flight finish on the one they hold
+//
+// SnapshotHolder is thread-safe.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "config/project.h"
+#include "engine/engine.h"
+
+namespace sightline::api {
+
+struct Snapshot {
+  config::Project project;
+  std::shared_ptr<const engine::Engine> engine;
+  uint64_t generation = 0;  // 1 for the first load, +1 per successful reload
+};
+
+class SnapshotHolder {
+ public:
+  std::shared_ptr<const Snapshot> get() const {
+    std::lock_guard lock(mutex_);
+    return current_;
+  }
+  void set(std::shared_ptr<const Snapshot> s) {
+    std::lock_guard lock(mutex_);
+    current_ = std::move(s);
+  }
+  // The last reload error ("" when the last reload succeeded), shown by /readyz.
+  std::string last_error() const {
+    std::lock_guard lock(mutex_);
+    return last_error_;
+  }
+  void set_last_error(std::string e) {
+    std::lock_guard lock(mutex_);
+    last_error_ = std::move(e);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const Snapshot> current_;
+  std::string last_error_;
+};
+
+}  // namespace sightline::api

@@ -1,0 +1,88 @@
+#include "arrow/csv_writer.h"
+
+#include <string_view>
+#include <vector>
+
+#include "arrow/text_values.h"
+#include "arrow/types.h"
+
+namespace sightline::arrow {
+namespace {
+
+bool starts_like_formula(std::string_view text) {
+  if (text.empty()) return false;
+  switch (text[0]) {
+    case '=':
+    case '+':
+    case '-':
+    case '@':
+    case '\t':
+    case '\r': return true;
+    default: return false;
+  }
+}
+
+// Appends one field: neutralized if it is text that a spreadsheet would run as a formula, quoted
+// if it holds a separator, quote or line break (or is an empty text value, to tell it from null).
+void append_field(std::string& out, std::string_view text, bool is_text) {
+  const bool prefix = is_text && starts_like_formula(text);
+  const bool quote = text.find_first_of(",\"\r\n") != std::string_view::npos || (is_text && text.empty());
+  if (quote) out.push_back('"');
+  if (prefix) out.push_back('\'');
+  if (quote) {
+    size_t start = 0;
+    for (size_t q = text.find('"'); q != std::string_view::npos; q = text.find('"', q + 1)) {
+      out.append(text.data() + start, q + 1 - start);
+      out.push_back('"');
+      start = q + 1;
+    }
+    out.append(text.data() + start, text.size() - start);
+    out.push_back('"');
+  } else {
+    out.append(text);
+  }
+}
+
+}  // namespace
+
+Result<std::string> write_csv(const Table& table) {
+  if (!table.schema.valid()) return fail(ErrorKind::Internal, "the result has no schema");
+  auto schema = parse_schema(*table.schema);
+  if (!schema) return fail(schema.error());
+  const auto& fields = schema->fields;
+  std::vector<bool> text_columns;
+  for (const Field& field : fields) text_columns.push_back(is_text_like(field));
+
+  std::string out;
+  out.reserve(256 + static_cast<size_t>(table.num_rows) * (2 + fields.size() * 8));
+  std::string cell;
+  for (size_t c = 0; c < fields.size(); ++c) {
+    if (c) out.push_back(',');
+    cell.clear();
+    append_valid_utf8(cell, fields[c].name);
+    append_field(out, cell, true);
+  }
+  out += "\r\n";
+
+  ValueRenderer render;
+  for (const OwnedArray& owned : table.batches) {
+    const ArrowArray& batch = *owned;
+    if (auto ok = validate_batch(batch, *schema); !ok) return fail(ok.error());
+    for (int64_t r = 0; r < batch.length; ++r) {
+      for (size_t c = 0; c < fields.size(); ++c) {
+        if (c) out.push_back(',');
+        const ArrowArray& column = *batch.children[c];
+        const int64_t index = batch.offset + r;
+        if (is_null(column, fields[c], index)) continue;
+        cell.clear();
+        render.append(cell, column, fields[c], index, TextStyle::Csv);
+        append_field(out, cell, text_columns[c]);
+      }
+      out += "\r\n";
+    }
+    if (render.error()) return fail(*render.error());
+  }
+  return out;
+}
+
+}  // namespace sightline::arrow

@@ -1,0 +1,136 @@
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "api/api.h"
+#include "cli/commands.h"
+#include "cli/reloader.h"
+#include "config/project.h"
+#include "engine/engine.h"
+#include "query/check.h"
+#include "server/server.h"
+
+namespace sightline::cli {
+namespace fs = std::filesystem;
+
+
+int run_check(const std::string& dir) {
+  auto loaded = config::load_project(dir, config::system_environment());
+  std::vector<config::Diagnostic> diags = loaded.diagnostics;
+  std::string summary;
+  if (loaded.project) {
+    auto built = engine::Engine::build(*loaded.project);
+    diags.insert(diags.end(), built.diagnostics.begin(), built.diagnostics.end());
+    if (built.engine) {
+      auto more = query::check_dashboards(*loaded.project, *built.engine);
+      diags.insert(diags.end(), more.begin(), more.end());
+      size_t widgets = 0;
+      for (const auto& d : loaded.project->dashboards)
+        for (const auto& p : d.pages) widgets += p.widgets.size();
+      summary = std::to_string(loaded.project->sources.size()) + " sources, " + std::to_string(loaded.project->models.size()) +
+                " models, " + std::to_string(loaded.project->dashboards.size()) + " dashboards, " + std::to_string(widgets) + " widgets";
+    }
+  }
+  size_t errors = 0, warnings = 0;
+  for (const auto& d : diags) {
+    std::cerr << config::format_diagnostic(d) << "\n";
+    (d.severity == config::Diagnostic::Severity::Error ? errors : warnings)++;
+  }
+  if (errors) {
+    std::cerr << "check failed: " << errors << " error(s), " << warnings << " warning(s)\n";
+    return 1;
+  }
+  std::cout << "ok: " << summary << (warnings ? ", " + std::to_string(warnings) + " warning(s)" : "") << "\n";
+  return 0;
+}
+
+int run_demo_data(const demo::DemoDataOptions& options) {
+  std::cerr << "writing " << options.rows << " demo rows to " << options.out_dir.string() << " ...\n";
+  auto r = demo::generate_demo_data(options);
+  if (!r) {
+    std::cerr << "error: " << r.error().message << (r.error().hint.empty() ? "" : "\n  hint: " + r.error().hint) << "\n";
+    return 1;
+  }
+  std::cout << "wrote " << r->rows << " rows in " << r->files << " Parquet files (" << r->first_date << " .. " << r->last_date << ") in "
+            << r->seconds << " s\n";
+  return 0;
+}
+
+int run_serve(const ServeOptions& options) {
+  // Signals are handled by one thread that waits for them, so no handler touches state.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  Logger log(std::cerr);
+  int port = 8501;
+  if (options.port) {
+    port = *options.port;
+  } else if (const char* env_port = std::getenv("PORT"); env_port && *env_port) {
+    try {
+      port = std::stoi(env_port);
+    } catch (const std::exception&) {
+      port = -1;
+    }
+  }
+  if (port < 0 || port > 65535) {
+    std::cerr << "error: the port must be between 0 and 65535\n";
+    return 2;
+  }
+
+  auto first = load_snapshot(options.dir, nullptr, 1);
+  for (const auto& d : first.diagnostics) {
+    log.warn("config", {{"diagnostic", config::format_diagnostic(d)}});
+    std::cerr << config::format_diagnostic(d) << "\n";
+  }
+  if (!first.snapshot) {
+    std::cerr << "error: the project has errors; fix them and start again (sightline check " << options.dir << " lists them)\n";
+    return 1;
+  }
+  api::SnapshotHolder holder;
+  holder.set(first.snapshot);
+  log.info("project_loaded", {{"project", first.snapshot->project.name}, {"dashboards", first.snapshot->project.dashboards.size()},
+                              {"load_seconds", first.snapshot->engine->load_seconds()}});
+
+  query::QueryService service(static_cast<size_t>(options.cache_mb) << 20, log);
+  api::Api api(holder, service, log);
+  server::ServerOptions so;
+  so.host = options.host;
+  so.port = static_cast<uint16_t>(port);
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  so.worker_threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(4u, 2 * cores));
+  so.io_threads = 1;
+  so.max_body_bytes = api::kMaxBodyBytes;
+  auto srv = server::Server::start(so, [&api](const api::HttpRequest& r) { return api.handle(r); }, log);
+  if (!srv) {
+    std::cerr << "error: " << srv.error().message << (srv.error().hint.empty() ? "" : "\n  hint: " + srv.error().hint) << "\n";
+    return 1;
+  }
+  uint16_t bound = (*srv)->port();
+  std::string shown_host = options.host == "0.0.0.0" ? "localhost" : options.host;
+  std::cout << "Sightline is serving " << first.snapshot->project.name << " at http://" << shown_host << ":" << bound << "/" << std::endl;
+  log.info("listening", {{"host", options.host}, {"port", bound}});
+
+  std::unique_ptr<Reloader> reloader;
+  if (!options.no_reload) reloader = std::make_unique<Reloader>(options.dir, holder, log, std::chrono::milliseconds(1000));
+
+  std::thread signal_waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log.info("shutdown", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+    (*srv)->stop();
+  });
+  (*srv)->wait();
+  reloader.reset();
+  // The waiter is blocked in sigwait only if stop() came from elsewhere; wake it to exit.
+  pthread_kill(signal_waiter.native_handle(), SIGTERM);
+  signal_waiter.join();
+  return 0;
+}
+
+}  // namespace sightline::cli

@@ -1,0 +1,25 @@
+// The subcommands behind main(). Each returns the process exit code.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "demo/demo_data.h"
+
+namespace sightline::cli {
+
+struct ServeOptions {
+  std::string dir;
+  std::optional<int> port;  // unset: $PORT, else 8501
+  std::string host = "127.0.0.1";
+  int threads = 0;
+  int cache_mb = 256;
+  bool no_reload = false;
+};
+
+int run_serve(const ServeOptions& options);
+int run_check(const std::string& dir);
+int run_demo_data(const demo::DemoDataOptions& options);
+
+}  // namespace sightline::cli

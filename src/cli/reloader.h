@@ -1,0 +1,49 @@
+// Hot reload: watches the project's files and swaps in a new snapshot when they change.
+// A broken edit keeps the last good snapshot serving; the errors are logged and shown by /readyz.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/snapshot.h"
+#include "core/log.h"
+
+namespace sightline::cli {
+
+struct SnapshotLoad {
+  std::shared_ptr<const api::Snapshot> snapshot;  // null on errors
+  std::vector<config::Diagnostic> diagnostics;
+};
+
+// Loads and checks the project; reuses `previous`'s engine when sources/models are unchanged.
+SnapshotLoad load_snapshot(const std::string& dir, const api::Snapshot* previous, uint64_t generation);
+
+class Reloader {
+ public:
+  Reloader(std::string dir, api::SnapshotHolder& holder, Logger& log, std::chrono::milliseconds interval);
+  ~Reloader();
+
+ private:
+  using Stamps = std::map<std::filesystem::path, std::filesystem::file_time_type>;
+  Stamps stamp() const;
+  void loop();
+
+  std::string dir_;
+  api::SnapshotHolder& holder_;
+  Logger& log_;
+  std::chrono::milliseconds interval_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace sightline::cli

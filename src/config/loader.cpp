@@ -1,0 +1,812 @@
+// YAML -> Project. Every problem becomes a Diagnostic with file:line:column and, where we can
+// guess what was meant, a hint.
+#include <fnmatch.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "config/project.h"
+
+namespace sightline::config {
+namespace fs = std::filesystem;
+
+namespace {
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+bool valid_id(const std::string& s) {
+  static const std::regex re("[A-Za-z0-9_][A-Za-z0-9_-]{0,63}");
+  return std::regex_match(s, re);
+}
+
+// Reads one YAML file, collecting diagnostics; interpolates ${env:} / ${file:} in scalars.
+class Reader {
+ public:
+  Reader(std::string file, const fs::path& project_dir, const Environment& env, std::vector<Diagnostic>& diags,
+         std::vector<std::string>& secrets)
+      : file_(std::move(file)), dir_(project_dir), env_(env), diags_(diags), secrets_(secrets) {}
+
+  Position pos(const YAML::Node& n) const {
+    auto m = n.Mark();
+    if (m.is_null()) return {file_, 0, 0};
+    return {file_, m.line + 1, m.column + 1};
+  }
+  void error(const YAML::Node& n, std::string message, std::string hint = {}) {
+    diags_.push_back({Diagnostic::Severity::Error, pos(n), std::move(message), std::move(hint)});
+  }
+  void warning(const YAML::Node& n, std::string message, std::string hint = {}) {
+    diags_.push_back({Diagnostic::Severity::Warning, pos(n), std::move(message), std::move(hint)});
+  }
+
+  // Unknown keys are errors with a did-you-mean hint: a typo must not silently do nothing.
+  void check_keys(const YAML::Node& map, std::initializer_list<const char*> allowed, const std::string& what) {
+    if (!map.IsMap()) return;
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      std::string key = it->first.Scalar();
+      bool known = std::any_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; });
+      if (known) continue;
+      std::string best;
+      size_t best_d = 3;
+      for (const char* a : allowed) {
+        size_t d = edit_distance(key, a);
+        if (d < best_d) best_d = d, best = a;
+      }
+      std::string list;
+      for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      error(it->first, "unknown key '" + key + "' in " + what,
+            best.empty() ? "allowed keys: " + list : "did you mean '" + best + "'?");
+    }
+  }
+
+  bool is_map(const YAML::Node& n, const std::string& what) {
+    if (n.IsMap()) return true;
+    error(n, what + " must be a mapping (key: value)");
+    return false;
+  }
+
+  std::optional<std::string> scalar(const YAML::Node& n, const std::string& what) {
+    if (!n.IsScalar()) {
+      error(n, what + " must be a single value, not a " + (n.IsMap() ? "mapping" : n.IsSequence() ? "list" : "null"));
+      return std::nullopt;
+    }
+    return interpolate(n, n.Scalar());
+  }
+  std::string str(const YAML::Node& n, const std::string& what, std::string fallback = {}) {
+    if (!n || n.IsNull()) return fallback;
+    return scalar(n, what).value_or(fallback);
+  }
+  std::optional<int64_t> integer(const YAML::Node& n, const std::string& what, int64_t lo, int64_t hi) {
+    auto s = scalar(n, what);
+    if (!s) return std::nullopt;
+    try {
+      size_t used = 0;
+      long long v = std::stoll(*s, &used);
+      if (used != s->size()) throw std::invalid_argument("trailing");
+      if (v < lo || v > hi) {
+        error(n, what + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) + ", got " + *s);
+        return std::nullopt;
+      }
+      return v;
+    } catch (const std::exception&) {
+      error(n, what + " must be a whole number, got '" + *s + "'");
+      return std::nullopt;
+    }
+  }
+  std::optional<bool> boolean(const YAML::Node& n, const std::string& what) {
+    auto s = scalar(n, what);
+    if (!s) return std::nullopt;
+    if (*s == "true" || *s == "yes" || *s == "on") return true;
+    if (*s == "false" || *s == "no" || *s == "off") return false;
+    error(n, what + " must be true or false, got '" + *s + "'");
+    return std::nullopt;
+  }
+  // "10s", "500ms", "2m", or a plain number of seconds.
+  std::optional<int64_t> duration_ms(const YAML::Node& n, const std::string& what) {
+    auto s = scalar(n, what);
+    if (!s) return std::nullopt;
+    static const std::regex re(R"(\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|min)?\s*)");
+    std::smatch m;
+    if (!std::regex_match(*s, m, re)) {
+      error(n, what + " must be a duration like 10s, 500ms or 2m, got '" + *s + "'");
+      return std::nullopt;
+    }
+    double v = std::stod(m[1]);
+    std::string unit = m[2];
+    double ms = unit == "ms" ? v : (unit == "m" || unit == "min") ? v * 60000 : v * 1000;
+    if (ms < 1 || ms > 24 * 3600 * 1000.0) {
+      error(n, what + " must be between 1ms and 24h");
+      return std::nullopt;
+    }
+    return static_cast<int64_t>(ms);
+  }
+
+  // Converts YAML to JSON (for defaults and presentation options), interpolating scalars.
+  nlohmann::json to_json(const YAML::Node& n) {
+    if (!n || n.IsNull()) return nullptr;
+    if (n.IsSequence()) {
+      auto arr = nlohmann::json::array();
+      for (const auto& e : n) arr.push_back(to_json(e));
+      return arr;
+    }
+    if (n.IsMap()) {
+      auto obj = nlohmann::json::object();
+      for (auto it = n.begin(); it != n.end(); ++it) obj[it->first.Scalar()] = to_json(it->second);
+      return obj;
+    }
+    std::string s = interpolate(n, n.Scalar());
+    if (n.Tag() == "!") return s;  // explicitly quoted in YAML: keep it a string
+    if (s == "true") return true;
+    if (s == "false") return false;
+    if (s == "null" || s == "~") return nullptr;
+    static const std::regex int_re("-?[0-9]{1,18}");
+    static const std::regex num_re(R"(-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?)");
+    if (std::regex_match(s, int_re)) return std::stoll(s);
+    if (std::regex_match(s, num_re)) return std::stod(s);
+    return s;
+  }
+
+  const std::string& file() const { return file_; }
+
+ private:
+  // ${env:NAME} and ${file:PATH}; a value that came from either is remembered as a secret.
+  std::string interpolate(const YAML::Node& n, const std::string& text) {
+    if (text.find("${") == std::string::npos) return text;
+    static const std::regex re(R"(\$\{(env|file):([^}]*)\})");
+    std::string out;
+    auto begin = std::sregex_iterator(text.begin(), text.end(), re);
+    size_t last = 0;
+    for (auto it = begin; it != std::sregex_iterator(); ++it) {
+      const auto& m = *it;
+      out += text.substr(last, m.position() - last);
+      last = m.position() + m.length();
+      std::string kind = m[1], arg = m[2];
+      std::optional<std::string> value;
+      if (kind == "env") {
+        value = env_.get_env ? env_.get_env(arg) : std::nullopt;
+        if (!value) {
+          error(n, "environment variable '" + arg + "' is not set", "set it before starting sightline, or remove ${env:" + arg + "}");
+          continue;
+        }
+      } else {
+        fs::path p = arg;
+        if (p.is_relative()) p = dir_ / p;
+        value = env_.read_file ? env_.read_file(p) : std::nullopt;
+        if (!value) {
+          error(n, "cannot read secret file '" + arg + "'", "check that the file exists and is readable");
+          continue;
+        }
+        while (!value->empty() && (value->back() == '\n' || value->back() == '\r')) value->pop_back();
+      }
+      if (!value->empty()) secrets_.push_back(*value);
+      out += *value;
+    }
+    out += text.substr(last);
+    return out;
+  }
+
+  std::string file_;
+  fs::path dir_;
+  const Environment& env_;
+  std::vector<Diagnostic>& diags_;
+  std::vector<std::string>& secrets_;
+};
+
+std::optional<YAML::Node> load_yaml(const fs::path& path, const std::string& shown, std::vector<Diagnostic>& diags) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    diags.push_back({Diagnostic::Severity::Error, {shown, 0, 0}, "cannot read file", "check that it exists and is readable"});
+    return std::nullopt;
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  std::string text = buf.str();
+  if (text.size() > 8 * 1024 * 1024) {
+    diags.push_back({Diagnostic::Severity::Error, {shown, 0, 0}, "file is larger than 8 MiB", "split it up"});
+    return std::nullopt;
+  }
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    diags.push_back({Diagnostic::Severity::Error,
+                     {shown, e.mark.line + 1, e.mark.column + 1},
+                     "YAML syntax error: " + e.msg,
+                     "check indentation and quoting near this position"});
+  } catch (const std::exception& e) {
+    diags.push_back({Diagnostic::Severity::Error, {shown, 0, 0}, std::string("cannot parse YAML: ") + e.what(), ""});
+  }
+  return std::nullopt;
+}
+
+// "order_date" -> "Order date": the default label of a column or measure name.
+std::string humanize(const std::string& name) {
+  std::string out;
+  for (char c : name) out += (c == '_') ? ' ' : c;
+  if (!out.empty()) out[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(out[0])));
+  return out;
+}
+
+std::string derive_name(const std::string& expr) {
+  std::string out;
+  for (char c : expr) {
+    if (std::isalnum(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    else if (!out.empty() && out.back() != '_') out += '_';
+  }
+  while (!out.empty() && out.back() == '_') out.pop_back();
+  if (out.empty()) out = "value";
+  if (std::isdigit(static_cast<unsigned char>(out[0]))) out = "v_" + out;
+  return out.substr(0, 63);
+}
+
+class ProjectParser {
+ public:
+  ProjectParser(const fs::path& dir, const Environment& env, LoadResult& result) : dir_(dir), env_(env), result_(result) {}
+
+  void run() {
+    fs::path file = dir_ / "sightline.yaml";
+    Project p;
+    p.dir = dir_;
+    if (!fs::exists(file)) {
+      result_.diagnostics.push_back({Diagnostic::Severity::Error,
+                                     {"sightline.yaml", 0, 0},
+                                     "no sightline.yaml in " + dir_.string(),
+                                     "a project is a folder with a sightline.yaml; see docs/project-format.md"});
+      return;
+    }
+    p.files.push_back(file);
+    auto root = load_yaml(file, "sightline.yaml", result_.diagnostics);
+    if (!root) return;
+    Reader r("sightline.yaml", dir_, env_, result_.diagnostics, p.secret_values);
+    if (!r.is_map(*root, "sightline.yaml")) return;
+    r.check_keys(*root, {"name", "engine", "sources", "models", "dashboards", "auth", "policies"}, "sightline.yaml");
+    p.name = r.str((*root)["name"], "name", dir_.filename().string());
+    parse_engine(r, (*root)["engine"], p.engine);
+    parse_sources(r, (*root)["sources"], p);
+    parse_models(r, (*root)["models"], p);
+    parse_dashboards(r, (*root)["dashboards"], p);
+    if ((*root)["auth"] || (*root)["policies"]) {
+      r.warning((*root)["auth"] ? (*root)["auth"] : (*root)["policies"],
+                "auth and policies are not supported by this version yet and are ignored",
+                "do not expose this server beyond loopback until they are");
+    }
+    bool errors = std::any_of(result_.diagnostics.begin(), result_.diagnostics.end(),
+                              [](const Diagnostic& d) { return d.severity == Diagnostic::Severity::Error; });
+    redact_secrets(result_.diagnostics, p.secret_values);
+    if (!errors) result_.project = std::move(p);
+  }
+
+ private:
+  void parse_engine(Reader& r, const YAML::Node& n, EngineSpec& e) {
+    if (!n) return;
+    if (!r.is_map(n, "engine")) return;
+    r.check_keys(n, {"threads", "memory_limit", "query_timeout", "max_rows", "pool_size", "database"}, "engine");
+    if (n["threads"]) e.threads = static_cast<int>(r.integer(n["threads"], "engine.threads", 1, 256).value_or(0));
+    e.memory_limit = r.str(n["memory_limit"], "engine.memory_limit");
+    if (!e.memory_limit.empty()) {
+      static const std::regex re(R"(\s*[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)?\s*)", std::regex::icase);
+      if (!std::regex_match(e.memory_limit, re)) {
+        r.error(n["memory_limit"], "engine.memory_limit must look like 4GB or 512MB, got '" + e.memory_limit + "'");
+      }
+    }
+    if (n["query_timeout"]) e.query_timeout_ms = r.duration_ms(n["query_timeout"], "engine.query_timeout").value_or(e.query_timeout_ms);
+    if (n["max_rows"]) e.max_rows = r.integer(n["max_rows"], "engine.max_rows", 1, 10'000'000).value_or(e.max_rows);
+    if (n["pool_size"]) e.pool_size = static_cast<int>(r.integer(n["pool_size"], "engine.pool_size", 1, 256).value_or(0));
+    e.database = r.str(n["database"], "engine.database");
+  }
+
+  void parse_sources(Reader& r, const YAML::Node& n, Project& p) {
+    if (!n) {
+      r.error(YAML::Node(), "sightline.yaml has no sources", "add a sources: section naming at least one data file");
+      return;
+    }
+    if (!r.is_map(n, "sources")) return;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      SourceSpec s;
+      s.name = it->first.Scalar();
+      s.pos = r.pos(it->first);
+      if (!valid_id(s.name)) {
+        r.error(it->first, "source name '" + s.name + "' is not a valid name", "use letters, digits and _ (it becomes a SQL view name)");
+        continue;
+      }
+      const YAML::Node& v = it->second;
+      if (v.IsScalar()) {
+        s.path = r.str(v, "source path");
+      } else if (r.is_map(v, "source '" + s.name + "'")) {
+        r.check_keys(v, {"path", "format", "hive_partitioning", "union_by_name", "materialize", "csv", "types", "table", "description"},
+                     "source '" + s.name + "'");
+        s.path = r.str(v["path"], "path");
+        if (v["hive_partitioning"]) s.hive_partitioning = r.boolean(v["hive_partitioning"], "hive_partitioning");
+        if (v["union_by_name"]) s.union_by_name = r.boolean(v["union_by_name"], "union_by_name").value_or(false);
+        if (v["materialize"]) s.materialize = r.boolean(v["materialize"], "materialize").value_or(false);
+        s.table = r.str(v["table"], "table");
+        if (v["format"]) {
+          std::string f = r.str(v["format"], "format");
+          if (f == "parquet") s.format = SourceFormat::Parquet;
+          else if (f == "csv") s.format = SourceFormat::Csv;
+          else if (f == "json") s.format = SourceFormat::Json;
+          else if (f == "duckdb") s.format = SourceFormat::DuckDB;
+          else r.error(v["format"], "unknown format '" + f + "'", "use parquet, csv, json or duckdb");
+        }
+        if (const auto& c = v["csv"]; c && r.is_map(c, "csv")) {
+          r.check_keys(c, {"delimiter", "header", "quote", "escape", "skip", "null", "date_format", "timestamp_format"}, "csv options");
+          if (c["delimiter"]) s.csv.delimiter = r.str(c["delimiter"], "csv.delimiter");
+          if (c["header"]) s.csv.header = r.boolean(c["header"], "csv.header");
+          if (c["quote"]) s.csv.quote = r.str(c["quote"], "csv.quote");
+          if (c["escape"]) s.csv.escape = r.str(c["escape"], "csv.escape");
+          if (c["skip"]) s.csv.skip = r.integer(c["skip"], "csv.skip", 0, 1'000'000);
+          if (c["null"]) s.csv.null_string = r.str(c["null"], "csv.null");
+          if (c["date_format"]) s.csv.date_format = r.str(c["date_format"], "csv.date_format");
+          if (c["timestamp_format"]) s.csv.timestamp_format = r.str(c["timestamp_format"], "csv.timestamp_format");
+        }
+        if (const auto& t = v["types"]; t && r.is_map(t, "types")) {
+          for (auto ti = t.begin(); ti != t.end(); ++ti) {
+            std::string type = r.str(ti->second, "type");
+            static const std::regex type_re(R"([A-Za-z][A-Za-z0-9_ ]*(\(\s*[0-9]+\s*(,\s*[0-9]+\s*)?\))?(\[\])?)");
+            if (!std::regex_match(type, type_re)) {
+              r.error(ti->second, "'" + type + "' is not a SQL type", "e.g. BIGINT, VARCHAR, DATE, DECIMAL(10,2)");
+              continue;
+            }
+            s.types[ti->first.Scalar()] = type;
+          }
+        }
+      } else {
+        continue;
+      }
+      if (s.path.empty()) {
+        r.error(it->first, "source '" + s.name + "' has no path", "e.g. path: data/orders/**/*.parquet");
+        continue;
+      }
+      if (!v.IsMap() || !v["format"] || !v["format"].IsScalar()) {
+        std::string lower = s.path;
+        std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+        auto ends = [&](std::string_view suf) { return lower.size() >= suf.size() && lower.ends_with(suf); };
+        if (ends(".csv") || ends(".tsv") || ends(".csv.gz") || ends(".txt")) s.format = SourceFormat::Csv;
+        else if (ends(".json") || ends(".jsonl") || ends(".ndjson")) s.format = SourceFormat::Json;
+        else if (ends(".duckdb") || ends(".db")) s.format = SourceFormat::DuckDB;
+        else if (ends(".parquet") || ends("/") || lower.find('.') == std::string::npos || lower.find("*") != std::string::npos)
+          s.format = SourceFormat::Parquet;
+        else
+          r.error(v, "cannot tell the format of '" + s.path + "' from its name", "add format: parquet | csv | json | duckdb");
+      }
+      if (s.format == SourceFormat::DuckDB && s.table.empty()) {
+        r.error(v, "source '" + s.name + "' reads a DuckDB file but names no table", "add table: <table name in that file>");
+      }
+      // A source path must stay inside the project: the data directory is what the engine may read.
+      if (s.path.find("..") != std::string::npos || fs::path(s.path).is_absolute()) {
+        r.warning(v, "source '" + s.name + "' reads outside the project folder ('" + s.path + "')",
+                  "keep data inside the project (e.g. data/) so the engine can be restricted to it");
+      }
+      if (std::any_of(p.sources.begin(), p.sources.end(), [&](const SourceSpec& o) { return o.name == s.name; })) {
+        r.error(it->first, "source '" + s.name + "' is defined twice");
+        continue;
+      }
+      p.sources.push_back(std::move(s));
+    }
+  }
+
+  void parse_models(Reader& r, const YAML::Node& n, Project& p) {
+    if (!n) return;
+    if (!r.is_map(n, "models")) return;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      ModelSpec m;
+      m.name = it->first.Scalar();
+      m.pos = r.pos(it->first);
+      if (!valid_id(m.name)) {
+        r.error(it->first, "model name '" + m.name + "' is not a valid name", "use letters, digits and _");
+        continue;
+      }
+      const YAML::Node& v = it->second;
+      if (v.IsMap()) {
+        r.check_keys(v, {"sql", "materialize", "description"}, "model '" + m.name + "'");
+        m.sql = r.str(v["sql"], "sql");
+        if (v["materialize"]) m.materialize = r.boolean(v["materialize"], "materialize").value_or(false);
+      } else {
+        m.sql = r.str(v, "model SQL");
+      }
+      if (m.sql.empty()) {
+        r.error(it->first, "model '" + m.name + "' has no SQL");
+        continue;
+      }
+      bool taken = std::any_of(p.sources.begin(), p.sources.end(), [&](auto& s) { return s.name == m.name; }) ||
+                   std::any_of(p.models.begin(), p.models.end(), [&](auto& o) { return o.name == m.name; });
+      if (taken) {
+        r.error(it->first, "the name '" + m.name + "' is already a source or model");
+        continue;
+      }
+      p.models.push_back(std::move(m));
+    }
+  }
+
+  void parse_dashboards(Reader& r, const YAML::Node& n, Project& p) {
+    std::vector<std::string> patterns;
+    if (!n) patterns.push_back("dashboards/*.yaml");
+    else if (n.IsScalar()) patterns.push_back(r.str(n, "dashboards"));
+    else if (n.IsSequence())
+      for (const auto& e : n) patterns.push_back(r.str(e, "dashboards entry"));
+    else
+      r.error(n, "dashboards must be a file pattern or a list of them", "e.g. dashboards: dashboards/*.yaml");
+    std::vector<fs::path> files;
+    for (const auto& pat : patterns) {
+      fs::path rel = pat;
+      fs::path parent = dir_ / rel.parent_path();
+      std::string name_pat = rel.filename().string();
+      std::error_code ec;
+      if (!fs::is_directory(parent, ec)) {
+        if (n) r.error(n, "no folder '" + rel.parent_path().string() + "' for dashboards pattern '" + pat + "'");
+        continue;
+      }
+      std::vector<fs::path> matched;
+      for (const auto& entry : fs::directory_iterator(parent, ec)) {
+        if (entry.is_regular_file() && fnmatch(name_pat.c_str(), entry.path().filename().c_str(), 0) == 0) matched.push_back(entry.path());
+      }
+      std::sort(matched.begin(), matched.end());
+      files.insert(files.end(), matched.begin(), matched.end());
+    }
+    if (files.empty()) {
+      r.warning(n, "no dashboard files found", "add dashboards/<name>.yaml");
+    }
+    for (const auto& f : files) {
+      p.files.push_back(f);
+      parse_dashboard(f, p);
+    }
+  }
+
+  void parse_dashboard(const fs::path& path, Project& p) {
+    std::string shown = fs::relative(path, dir_).string();
+    auto root = load_yaml(path, shown, result_.diagnostics);
+    if (!root) return;
+    Reader r(shown, dir_, env_, result_.diagnostics, p.secret_values);
+    if (!r.is_map(*root, "a dashboard file")) return;
+    r.check_keys(*root, {"id", "title", "description", "source", "dimensions", "filters", "pages", "widgets"}, "dashboard");
+    DashboardSpec d;
+    d.file = shown;
+    d.pos = r.pos(*root);
+    d.id = r.str((*root)["id"], "id", path.stem().string());
+    if (!valid_id(d.id)) {
+      r.error((*root)["id"] ? (*root)["id"] : *root, "dashboard id '" + d.id + "' is not valid", "use letters, digits, _ and -");
+      return;
+    }
+    if (p.find_dashboard(d.id)) {
+      r.error(*root, "dashboard id '" + d.id + "' is used twice");
+      return;
+    }
+    d.title = r.str((*root)["title"], "title", d.id);
+    d.description = r.str((*root)["description"], "description");
+    d.source = r.str((*root)["source"], "source");
+    if (!d.source.empty() && !has_relation(p, d.source)) {
+      r.error((*root)["source"], "unknown source or model '" + d.source + "'", suggest_relation(p, d.source));
+    }
+    if (const auto& dims = (*root)["dimensions"]) {
+      if (dims.IsSequence()) {
+        for (const auto& e : dims) d.dimensions.push_back(r.str(e, "dimension"));
+      } else {
+        r.error(dims, "dimensions must be a list of column names");
+      }
+    }
+    if (const auto& fl = (*root)["filters"]) {
+      if (!fl.IsSequence()) r.error(fl, "filters must be a list");
+      else
+        for (const auto& f : fl) parse_filter(r, f, d);
+    }
+    std::set<std::string> widget_ids;
+    if ((*root)["pages"] && (*root)["widgets"]) {
+      r.error((*root)["widgets"], "a dashboard has either pages or widgets, not both", "move the widgets into a page");
+    }
+    if (const auto& pages = (*root)["pages"]) {
+      if (!pages.IsSequence()) r.error(pages, "pages must be a list");
+      else {
+        int index = 0;
+        for (const auto& pg : pages) {
+          ++index;
+          if (!r.is_map(pg, "a page")) continue;
+          r.check_keys(pg, {"id", "title", "widgets"}, "page");
+          PageSpec page;
+          page.title = r.str(pg["title"], "title", "Page " + std::to_string(index));
+          page.id = r.str(pg["id"], "id", derive_name(page.title));
+          parse_widgets(r, pg["widgets"], d, page, widget_ids, p);
+          d.pages.push_back(std::move(page));
+        }
+      }
+    } else {
+      PageSpec page;
+      page.id = "main";
+      page.title = d.title;
+      parse_widgets(r, (*root)["widgets"], d, page, widget_ids, p);
+      d.pages.push_back(std::move(page));
+    }
+    p.dashboards.push_back(std::move(d));
+  }
+
+  void parse_filter(Reader& r, const YAML::Node& f, DashboardSpec& d) {
+    if (!r.is_map(f, "a filter")) return;
+    r.check_keys(f, {"id", "type", "column", "label", "default", "options_limit"}, "filter");
+    FilterSpec s;
+    s.pos = r.pos(f);
+    s.column = r.str(f["column"], "column");
+    s.id = r.str(f["id"], "id", s.column);
+    if (!valid_id(s.id)) {
+      r.error(f, "filter id '" + s.id + "' is not valid", "use letters, digits, _ and -");
+      return;
+    }
+    if (s.column.empty()) {
+      r.error(f, "filter '" + s.id + "' has no column", "add column: <a column of the dashboard's source>");
+      return;
+    }
+    std::string type = r.str(f["type"], "type", "select");
+    static const std::map<std::string, FilterType> types = {{"select", FilterType::Select},
+                                                            {"multiselect", FilterType::MultiSelect},
+                                                            {"range", FilterType::Range},
+                                                            {"daterange", FilterType::DateRange},
+                                                            {"text", FilterType::Text}};
+    auto t = types.find(type);
+    if (t == types.end()) {
+      r.error(f["type"], "unknown filter type '" + type + "'", "use select, multiselect, range, daterange or text");
+      return;
+    }
+    s.type = t->second;
+    s.label = r.str(f["label"], "label", s.id);
+    s.default_value = r.to_json(f["default"]);
+    if (f["options_limit"]) s.options_limit = r.integer(f["options_limit"], "options_limit", 1, 10'000).value_or(100);
+    if (d.find_filter(s.id)) {
+      r.error(f, "filter id '" + s.id + "' is used twice in this dashboard");
+      return;
+    }
+    d.filters.push_back(std::move(s));
+  }
+
+  std::optional<DimensionSpec> parse_dimension(Reader& r, const YAML::Node& n, const std::string& what) {
+    if (!n) return std::nullopt;
+    DimensionSpec dim;
+    dim.pos = r.pos(n);
+    if (n.IsScalar()) {
+      dim.column = r.str(n, what);
+    } else if (r.is_map(n, what)) {
+      r.check_keys(n, {"column", "grain", "as", "label"}, what);
+      dim.column = r.str(n["column"], what + ".column");
+      dim.grain = r.str(n["grain"], what + ".grain");
+      dim.name = r.str(n["as"], what + ".as");
+      dim.label = r.str(n["label"], what + ".label");
+      static const std::set<std::string> grains = {"", "day", "week", "month", "quarter", "year", "hour"};
+      if (!grains.count(dim.grain)) {
+        r.error(n["grain"], "unknown grain '" + dim.grain + "'", "use hour, day, week, month, quarter or year");
+      }
+    } else {
+      return std::nullopt;
+    }
+    if (dim.column.empty()) {
+      r.error(n, what + " names no column");
+      return std::nullopt;
+    }
+    if (dim.name.empty()) dim.name = dim.column;
+    if (!valid_id(dim.name)) dim.name = derive_name(dim.name);
+    if (dim.label.empty()) dim.label = humanize(dim.name);
+    return dim;
+  }
+
+  void parse_measures(Reader& r, const YAML::Node& n, const std::string& what, std::vector<MeasureSpec>& out) {
+    if (!n) return;
+    auto one = [&](const YAML::Node& m) {
+      MeasureSpec ms;
+      ms.pos = r.pos(m);
+      if (m.IsScalar()) {
+        ms.expr = r.str(m, what);
+      } else if (r.is_map(m, what)) {
+        r.check_keys(m, {"expr", "as", "label", "format"}, what);
+        ms.expr = r.str(m["expr"], what + ".expr");
+        ms.name = r.str(m["as"], what + ".as");
+        ms.label = r.str(m["label"], what + ".label");
+        ms.format = r.str(m["format"], what + ".format");
+      } else {
+        return;
+      }
+      if (ms.expr.empty()) {
+        r.error(m, what + " has no expression", "e.g. sum(revenue)");
+        return;
+      }
+      if (ms.expr.find(';') != std::string::npos) {
+        r.error(m, "a measure is one SQL expression; ';' is not allowed");
+        return;
+      }
+      if (ms.name.empty()) ms.name = derive_name(ms.expr);
+      if (!valid_id(ms.name)) {
+        r.error(m, "measure name '" + ms.name + "' is not valid", "use letters, digits and _");
+        return;
+      }
+      for (const auto& o : out)
+        if (o.name == ms.name) ms.name += "_" + std::to_string(out.size() + 1);
+      // Never the expression itself: clients see labels, not SQL.
+      if (ms.label.empty()) ms.label = humanize(ms.name);
+      out.push_back(std::move(ms));
+    };
+    if (n.IsSequence())
+      for (const auto& m : n) one(m);
+    else
+      one(n);
+  }
+
+  void parse_widgets(Reader& r, const YAML::Node& n, DashboardSpec& d, PageSpec& page, std::set<std::string>& ids, Project& p) {
+    if (!n) return;
+    if (!n.IsSequence()) {
+      r.error(n, "widgets must be a list");
+      return;
+    }
+    for (const auto& w : n) {
+      if (!r.is_map(w, "a widget")) continue;
+      r.check_keys(w, {"id", "type", "title", "description", "width", "height", "source", "x", "y", "color", "measure",
+                       "value", "column", "columns", "sort", "limit", "bins", "sql", "text", "format", "options"},
+                   "widget");
+      WidgetSpec s;
+      s.pos = r.pos(w);
+      std::string type = r.str(w["type"], "type");
+      static const std::map<std::string, WidgetType> types = {
+          {"kpi", WidgetType::Kpi},         {"bar", WidgetType::Bar},     {"line", WidgetType::Line},
+          {"area", WidgetType::Area},       {"scatter", WidgetType::Scatter}, {"pie", WidgetType::Pie},
+          {"histogram", WidgetType::Histogram}, {"heatmap", WidgetType::Heatmap}, {"table", WidgetType::Table},
+          {"text", WidgetType::Text}};
+      auto t = types.find(type);
+      if (t == types.end()) {
+        r.error(w["type"] ? w["type"] : w, type.empty() ? "widget has no type" : "unknown widget type '" + type + "'",
+                "use kpi, bar, line, area, scatter, pie, histogram, heatmap, table or text");
+        continue;
+      }
+      s.type = t->second;
+      s.title = r.str(w["title"], "title");
+      s.id = r.str(w["id"], "id", derive_name(s.title.empty() ? type + "_" + std::to_string(ids.size() + 1) : s.title));
+      if (!valid_id(s.id)) {
+        r.error(w["id"] ? w["id"] : w, "widget id '" + s.id + "' is not valid", "use letters, digits, _ and -");
+        continue;
+      }
+      if (!ids.insert(s.id).second) {
+        r.error(w["id"] ? w["id"] : w, "widget id '" + s.id + "' is used twice in this dashboard", "give each widget its own id");
+        continue;
+      }
+      s.description = r.str(w["description"], "description");
+      if (w["width"]) s.width = static_cast<int>(r.integer(w["width"], "width", 1, 12).value_or(6));
+      else s.width = s.type == WidgetType::Kpi ? 3 : s.type == WidgetType::Table ? 12 : 6;
+      if (w["height"]) s.height = static_cast<int>(r.integer(w["height"], "height", 1, 4000).value_or(0));
+      s.source = r.str(w["source"], "source", d.source);
+      s.sql = r.str(w["sql"], "sql");
+      s.text = r.str(w["text"], "text");
+      if (w["options"]) s.options = r.to_json(w["options"]);
+      if (w["format"]) s.options["format"] = r.str(w["format"], "format");
+      if (w["limit"]) s.limit = r.integer(w["limit"], "limit", 1, 10'000'000).value_or(0);
+      if (w["bins"]) s.bins = static_cast<int>(r.integer(w["bins"], "bins", 1, 1000).value_or(20));
+      s.x = parse_dimension(r, s.type == WidgetType::Histogram && w["column"] ? w["column"] : w["x"], "x");
+      s.color = parse_dimension(r, w["color"], "color");
+      if (s.type == WidgetType::Heatmap || s.type == WidgetType::Scatter) {
+        s.y_dim = parse_dimension(r, w["y"], "y");
+        parse_measures(r, w["value"], "value", s.measures);
+      } else {
+        parse_measures(r, w["y"], "y", s.measures);
+      }
+      parse_measures(r, w["measure"], "measure", s.measures);
+      if (const auto& cols = w["columns"]) {
+        if (!cols.IsSequence()) r.error(cols, "columns must be a list");
+        else
+          for (const auto& c : cols)
+            if (auto dim = parse_dimension(r, c, "column")) s.columns.push_back(*dim);
+      }
+      if (w["sort"]) {
+        std::string sort = r.str(w["sort"], "sort");
+        SortSpec ss;
+        ss.descending = !sort.empty() && sort[0] == '-';
+        ss.column = ss.descending || (!sort.empty() && sort[0] == '+') ? sort.substr(1) : sort;
+        s.sort = ss;
+      }
+      if (!s.sql.empty() && s.sql.find(';') != std::string::npos && s.sql.find_first_not_of(" \n\t;", s.sql.rfind(';')) != std::string::npos) {
+        r.error(w["sql"], "a widget's sql is a single SELECT statement", "remove the ';' and anything after it");
+        continue;
+      }
+      if (s.source.empty() && s.sql.empty() && s.type != WidgetType::Text) {
+        r.error(w, "widget '" + s.id + "' has no source", "set source: on the dashboard or the widget");
+        continue;
+      }
+      if (!s.source.empty() && !has_relation(p, s.source)) {
+        r.error(w["source"] ? w["source"] : w, "unknown source or model '" + s.source + "'", suggest_relation(p, s.source));
+        continue;
+      }
+      if (!validate_widget_shape(r, w, s)) continue;
+      page.widgets.push_back(std::move(s));
+    }
+  }
+
+  bool validate_widget_shape(Reader& r, const YAML::Node& w, WidgetSpec& s) {
+    bool own_sql = !s.sql.empty();
+    auto need = [&](bool ok, const std::string& message, const std::string& hint) {
+      if (!ok) r.error(w, "widget '" + s.id + "': " + message, hint);
+      return ok;
+    };
+    switch (s.type) {
+      case WidgetType::Text:
+        return need(!s.text.empty(), "a text widget needs text", "add text: (markdown)");
+      case WidgetType::Kpi:
+        return own_sql || need(s.measures.size() == 1, "a kpi needs exactly one measure", "e.g. measure: sum(revenue)");
+      case WidgetType::Bar:
+      case WidgetType::Line:
+      case WidgetType::Area:
+      case WidgetType::Pie:
+        if (own_sql) return true;
+        if (s.type == WidgetType::Pie && s.color) {
+          r.error(w["color"], "a pie chart has no series split", "remove color:");
+          return false;
+        }
+        return need(s.x.has_value(), "a " + std::string(widget_type_name(s.type)) + " chart needs x", "e.g. x: region") &&
+               need(!s.measures.empty(), "a " + std::string(widget_type_name(s.type)) + " chart needs y", "e.g. y: sum(revenue)");
+      case WidgetType::Scatter:
+        if (own_sql) return true;
+        if (!s.limit) s.limit = 5000;
+        return need(s.x && s.y_dim, "a scatter chart needs x and y columns", "e.g. x: units, y: revenue");
+      case WidgetType::Histogram:
+        if (own_sql) return true;
+        return need(s.x.has_value(), "a histogram needs a column", "e.g. column: unit_price");
+      case WidgetType::Heatmap:
+        if (own_sql) return true;
+        return need(s.x && s.y_dim && s.measures.size() == 1, "a heatmap needs x, y and value",
+                    "e.g. x: region, y: category, value: sum(revenue)");
+      case WidgetType::Table:
+        if (!s.limit) s.limit = 0;
+        return own_sql || need(!s.columns.empty(), "a table needs columns", "e.g. columns: [order_date, region, revenue]");
+    }
+    return true;
+  }
+
+  static bool has_relation(const Project& p, const std::string& name) {
+    return std::any_of(p.sources.begin(), p.sources.end(), [&](auto& s) { return s.name == name; }) ||
+           std::any_of(p.models.begin(), p.models.end(), [&](auto& m) { return m.name == name; });
+  }
+  static std::string suggest_relation(const Project& p, const std::string& name) {
+    std::string best, all;
+    size_t best_d = 4;
+    auto consider = [&](const std::string& n) {
+      all += (all.empty() ? "" : ", ") + n;
+      size_t d = edit_distance(name, n);
+      if (d < best_d) best_d = d, best = n;
+    };
+    for (auto& s : p.sources) consider(s.name);
+    for (auto& m : p.models) consider(m.name);
+    if (!best.empty()) return "did you mean '" + best + "'?";
+    return all.empty() ? "define it under sources: in sightline.yaml" : "known sources and models: " + all;
+  }
+
+  fs::path dir_;
+  const Environment& env_;
+  LoadResult& result_;
+};
+
+}  // namespace
+
+LoadResult load_project(const fs::path& dir, const Environment& env) {
+  LoadResult result;
+  std::error_code ec;
+  fs::path abs = fs::weakly_canonical(fs::absolute(dir, ec), ec);
+  if (!fs::is_directory(abs, ec)) {
+    result.diagnostics.push_back({Diagnostic::Severity::Error, {dir.string(), 0, 0}, "not a directory", "sightline serve DIR needs a project folder"});
+    return result;
+  }
+  try {
+    ProjectParser(abs, env, result).run();
+  } catch (const YAML::Exception& e) {
+    // A shape the parser did not expect: still a positioned error, never a crash.
+    result.project.reset();
+    result.diagnostics.push_back({Diagnostic::Severity::Error, {"sightline.yaml", e.mark.line + 1, e.mark.column + 1},
+                                  "unexpected structure: " + e.msg, "compare with docs/project-format.md"});
+  }
+  return result;
+}
+
+}  // namespace sightline::config

@@ -1,0 +1,202 @@
+// The typed project model: what sightline.yaml and the dashboard files say, validated.
+//
+//   auto loaded = load_project("examples/sales", SystemEnvironment());
+//   for (auto& d : loaded.diagnostics) std::cerr << format_diagnostic(d) << "\n";
+//   if (loaded.project) serve(*loaded.project);
+//
+// Everything here is plain data: immutable once loaded, safe to share between threads.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace sightline::config {
+
+// Where something was written: file (relative to the project directory), 1-based line/column.
+struct Position {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+struct Diagnostic {
+  enum class Severity { Error, Warning };
+  Severity severity = Severity::Error;
+  Position pos;
+  std::string message;
+  std::string hint;
+};
+// "dashboards/sales.yaml:12:7: error: unknown column 'regoin'\n  hint: did you mean 'region'?"
+std::string format_diagnostic(const Diagnostic& d);
+
+struct CsvOptions {
+  std::optional<std::string> delimiter;
+  std::optional<bool> header;
+  std::optional<std::string> quote;
+  std::optional<std::string> escape;
+  std::optional<int64_t> skip;
+  std::optional<std::string> null_string;
+  std::optional<std::string> date_format;
+  std::optional<std::string> timestamp_format;
+};
+
+enum class SourceFormat { Parquet, Csv, Json, DuckDB };
+
+struct SourceSpec {
+  std::string name;
+  std::string path;  // as written (relative to the project directory, may hold globs)
+  SourceFormat format = SourceFormat::Parquet;
+  std::optional<bool> hive_partitioning;     // default: DuckDB's auto-detection
+  bool union_by_name = false;                // files whose columns differ: match by name
+  bool materialize = false;                  // load into memory at start instead of scanning files
+  CsvOptions csv;
+  std::map<std::string, std::string> types;  // column -> SQL type overrides
+  std::string table;                         // DuckDB files: the table (or view) to read
+  Position pos;
+};
+
+struct ModelSpec {
+  std::string name;
+  std::string sql;
+  bool materialize = false;
+  Position pos;
+};
+
+enum class FilterType { Select, MultiSelect, Range, DateRange, Text };
+const char* filter_type_name(FilterType t);
+
+struct FilterSpec {
+  std::string id;
+  FilterType type = FilterType::Select;
+  std::string column;
+  std::string label;
+  nlohmann::json default_value;  // null: no default
+  int64_t options_limit = 100;   // select/multiselect: how many options a lookup returns at most
+  Position pos;
+};
+
+enum class WidgetType { Kpi, Bar, Line, Area, Scatter, Pie, Histogram, Heatmap, Table, Text };
+const char* widget_type_name(WidgetType t);
+bool is_chart(WidgetType t);
+
+// A measure: an aggregate SQL expression written by the project author, e.g. sum(revenue).
+struct MeasureSpec {
+  std::string expr;
+  std::string name;   // result column name; derived from expr when not given
+  std::string label;  // for humans
+  std::string format; // number | currency | percent | compact | ...
+  Position pos;
+};
+
+// A dimension: a column, optionally truncated to a time grain.
+struct DimensionSpec {
+  std::string column;
+  std::string grain;  // "", day, week, month, quarter, year
+  std::string name;   // result column name (the column's name unless given)
+  std::string label;
+  Position pos;
+};
+
+struct SortSpec {
+  std::string column;  // a result column name
+  bool descending = false;
+};
+
+struct WidgetSpec {
+  std::string id;
+  WidgetType type = WidgetType::Kpi;
+  std::string title;
+  std::string description;
+  int width = 6;             // of 12 grid columns
+  int height = 0;            // 0: the UI's default for the type
+  std::string source;        // defaults to the dashboard's source
+  std::optional<DimensionSpec> x;      // charts: category/time axis; scatter: a numeric column
+  std::optional<DimensionSpec> y_dim;  // heatmap: second dimension; scatter: y column
+  std::optional<DimensionSpec> color;  // series split
+  std::vector<MeasureSpec> measures;   // kpi: one; charts: y values; heatmap: the cell value
+  std::vector<DimensionSpec> columns;  // table
+  std::optional<SortSpec> sort;
+  int64_t limit = 0;    // 0: none beyond the server's row cap
+  int bins = 20;        // histogram
+  std::string sql;      // own SQL with {{ filters }} placeholder(s)
+  std::string text;     // text widget (markdown)
+  nlohmann::json options = nlohmann::json::object();  // presentation only, passed to the UI
+  Position pos;
+};
+
+struct PageSpec {
+  std::string id;
+  std::string title;
+  std::vector<WidgetSpec> widgets;
+};
+
+struct DashboardSpec {
+  std::string id;  // from the file name: dashboards/sales.yaml -> sales
+  std::string title;
+  std::string description;
+  std::string source;
+  std::vector<std::string> dimensions;  // columns cross-filter selections may use
+  std::vector<FilterSpec> filters;
+  std::vector<PageSpec> pages;  // a dashboard without pages has one untitled page
+  std::string file;
+  Position pos;
+
+  const WidgetSpec* find_widget(std::string_view id) const;
+  const FilterSpec* find_filter(std::string_view id) const;
+};
+
+struct EngineSpec {
+  int threads = 0;                  // 0: all cores
+  std::string memory_limit;         // empty: DuckDB's default
+  int64_t query_timeout_ms = 30'000;
+  int64_t max_rows = 100'000;       // per response
+  int pool_size = 0;                // connections; 0: 2 x threads (at least 4)
+  std::string database;             // optional DuckDB file to open (relative to the project)
+};
+
+struct Project {
+  std::filesystem::path dir;  // absolute
+  std::string name;
+  EngineSpec engine;
+  std::vector<SourceSpec> sources;
+  std::vector<ModelSpec> models;
+  std::vector<DashboardSpec> dashboards;
+  std::vector<std::filesystem::path> files;  // every file read (absolute): what hot reload watches
+  std::vector<std::string> secret_values;    // values that came from ${env:}/${file:}: never log them
+
+  const DashboardSpec* find_dashboard(std::string_view id) const;
+  // A fingerprint of everything the engine is built from (sources, models, engine settings):
+  // when it is unchanged across a reload, the loaded data can be reused.
+  std::string engine_fingerprint() const;
+};
+
+// Where ${env:NAME} and ${file:PATH} get their values; tests inject their own.
+struct Environment {
+  std::function<std::optional<std::string>(const std::string&)> get_env;
+  std::function<std::optional<std::string>(const std::filesystem::path&)> read_file;
+};
+Environment system_environment();
+
+struct LoadResult {
+  std::optional<Project> project;  // set when there are no errors (warnings allowed)
+  std::vector<Diagnostic> diagnostics;  // already redacted of secret values
+  bool ok() const { return project.has_value(); }
+};
+
+// Replaces every occurrence of a secret value in messages and hints with "[redacted]".
+void redact_secrets(std::vector<Diagnostic>& diagnostics, const std::vector<std::string>& secrets);
+std::string redact_secrets(std::string text, const std::vector<std::string>& secrets);
+
+// Reads dir/sightline.yaml and the dashboard files it names. Never throws; every problem is a
+// diagnostic with a position.
+LoadResult load_project(const std::filesystem::path& dir, const Environment& env);
+
+}  // namespace sightline::config

@@ -1,0 +1,190 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <thread>
+
+namespace sightline::engine {
+namespace fs = std::filesystem;
+using config::Diagnostic;
+
+ValueKind value_kind(std::string_view t) {
+  if (t == "VARCHAR" || t == "ENUM" || t == "UUID") return ValueKind::Text;
+  if (t == "TINYINT" || t == "SMALLINT" || t == "INTEGER" || t == "BIGINT" || t == "HUGEINT" || t == "UTINYINT" ||
+      t == "USMALLINT" || t == "UINTEGER" || t == "UBIGINT" || t == "UHUGEINT")
+    return ValueKind::Integer;
+  if (t == "FLOAT" || t == "DOUBLE") return ValueKind::Float;
+  if (t.starts_with("DECIMAL")) return ValueKind::Decimal;
+  if (t == "BOOLEAN") return ValueKind::Boolean;
+  if (t == "DATE") return ValueKind::Date;
+  if (t.starts_with("TIMESTAMP")) return ValueKind::Timestamp;
+  return ValueKind::Other;
+}
+
+const ColumnInfo* Relation::column(std::string_view n) const {
+  for (const auto& c : columns)
+    if (c.name == n) return &c;
+  return nullptr;
+}
+
+std::string Relation::column_list() const {
+  std::string out;
+  for (const auto& c : columns) out += (out.empty() ? "" : ", ") + c.name;
+  return out;
+}
+
+const Relation* Engine::relation(std::string_view name) const {
+  for (const auto& r : relations_)
+    if (r.name == name) return &r;
+  return nullptr;
+}
+
+namespace {
+
+std::string bool_sql(bool b) { return b ? "true" : "false"; }
+
+// The table function call that reads a source, e.g. read_parquet('/p/data/**/*.parquet', ...).
+std::string reader_sql(const config::SourceSpec& s, const fs::path& dir) {
+  fs::path p = s.path;
+  if (p.is_relative()) p = dir / p;
+  std::string path = p.string();
+  std::error_code ec;
+  if (s.format == config::SourceFormat::Parquet && fs::is_directory(p, ec)) path = (p / "**" / "*.parquet").string();
+  std::string args;
+  auto add = [&](const std::string& a) { args += ", " + a; };
+  if (s.hive_partitioning) add("hive_partitioning=" + bool_sql(*s.hive_partitioning));
+  if (s.union_by_name) add("union_by_name=true");
+  switch (s.format) {
+    case config::SourceFormat::Parquet:
+      return "read_parquet(" + quote_literal(path) + args + ")";
+    case config::SourceFormat::Json:
+      return "read_json_auto(" + quote_literal(path) + args + ")";
+    case config::SourceFormat::Csv: {
+      const auto& c = s.csv;
+      if (c.delimiter) add("delim=" + quote_literal(*c.delimiter));
+      if (c.header) add("header=" + bool_sql(*c.header));
+      if (c.quote) add("quote=" + quote_literal(*c.quote));
+      if (c.escape) add("escape=" + quote_literal(*c.escape));
+      if (c.skip) add("skip=" + std::to_string(*c.skip));
+      if (c.null_string) add("nullstr=" + quote_literal(*c.null_string));
+      if (c.date_format) add("dateformat=" + quote_literal(*c.date_format));
+      if (c.timestamp_format) add("timestampformat=" + quote_literal(*c.timestamp_format));
+      if (!s.types.empty()) {
+        std::string types;
+        for (const auto& [col, type] : s.types) types += (types.empty() ? "" : ", ") + quote_literal(col) + ": " + quote_literal(type);
+        add("types={" + types + "}");
+      }
+      return "read_csv(" + quote_literal(path) + args + ")";
+    }
+    case config::SourceFormat::DuckDB:
+      return "";
+  }
+  return "";
+}
+
+}  // namespace
+
+EngineBuild Engine::build(const config::Project& project) {
+  EngineBuild out;
+  auto started = std::chrono::steady_clock::now();
+  auto diag = [&](const config::Position& pos, std::string message, std::string hint = {}) {
+    out.diagnostics.push_back({Diagnostic::Severity::Error, pos, std::move(message), std::move(hint)});
+  };
+  std::shared_ptr<Engine> engine(new Engine());
+  const auto& spec = project.engine;
+  DatabaseOptions options;
+  options.threads = spec.threads;
+  options.memory_limit = spec.memory_limit;
+  std::string db_path = ":memory:";
+  if (!spec.database.empty()) db_path = (fs::path(spec.database).is_relative() ? project.dir / spec.database : fs::path(spec.database)).string();
+  auto db = Database::open(db_path, options);
+  if (!db) {
+    diag({"sightline.yaml", 0, 0}, db.error().message, "check engine: settings");
+    return out;
+  }
+  engine->db_ = std::move(*db);
+  auto setup = Connection::open(*engine->db_);
+  if (!setup) {
+    diag({"sightline.yaml", 0, 0}, setup.error().message);
+    return out;
+  }
+  Connection& conn = **setup;
+  // Scans run without keeping file order: results are aggregated, and it is faster.
+  (void)conn.execute("SET preserve_insertion_order=false");
+
+  auto describe = [&](const std::string& name, bool is_model, const config::Position& pos) -> bool {
+    auto stmt = conn.prepare("SELECT * FROM " + quote_identifier(name));
+    if (!stmt) {
+      diag(pos, (is_model ? "model '" : "source '") + name + "' cannot be read: " + stmt.error().message);
+      return false;
+    }
+    engine->relations_.push_back({name, is_model, stmt->columns()});
+    return true;
+  };
+
+  for (const auto& s : project.sources) {
+    std::string body;
+    if (s.format == config::SourceFormat::DuckDB) {
+      fs::path p = s.path;
+      if (p.is_relative()) p = project.dir / p;
+      std::error_code ec;
+      if (!fs::exists(p, ec)) {
+        diag(s.pos, "source '" + s.name + "': no such DuckDB file '" + s.path + "'");
+        continue;
+      }
+      std::string alias = "src_" + s.name;
+      if (auto r = conn.execute("ATTACH " + quote_literal(p.string()) + " AS " + quote_identifier(alias) + " (READ_ONLY)"); !r) {
+        diag(s.pos, "source '" + s.name + "': cannot open DuckDB file '" + s.path + "': " + r.error().message);
+        continue;
+      }
+      body = "SELECT * FROM " + quote_identifier(alias) + "." + quote_identifier(s.table);
+    } else {
+      body = "SELECT * FROM " + reader_sql(s, project.dir);
+      if (s.format != config::SourceFormat::Csv && !s.types.empty()) {
+        std::string replace;
+        for (const auto& [col, type] : s.types)
+          replace += (replace.empty() ? "" : ", ") + std::string("CAST(") + quote_identifier(col) + " AS " + type + ") AS " + quote_identifier(col);
+        body = "SELECT * REPLACE (" + replace + ") FROM (" + body + ")";
+      }
+    }
+    std::string ddl = (s.materialize ? "CREATE TABLE " : "CREATE VIEW ") + quote_identifier(s.name) + " AS " + body;
+    if (auto r = conn.execute(ddl); !r) {
+      std::string msg = r.error().message;
+      std::string hint = msg.find("No files found") != std::string::npos
+                             ? "no file matches '" + s.path + "' (relative to the project folder); generate or copy the data first"
+                             : "";
+      diag(s.pos, "source '" + s.name + "' cannot be read: " + msg, hint);
+      continue;
+    }
+    describe(s.name, false, s.pos);
+  }
+  bool sources_ok = out.diagnostics.empty();
+  for (const auto& m : project.models) {
+    if (!sources_ok) break;  // models over broken sources would only repeat the same error
+    std::string ddl = (m.materialize ? "CREATE TABLE " : "CREATE VIEW ") + quote_identifier(m.name) + " AS " + m.sql;
+    if (auto r = conn.execute(ddl); !r) {
+      diag(m.pos, "model '" + m.name + "' does not compile: " + r.error().message);
+      continue;
+    }
+    describe(m.name, true, m.pos);
+  }
+  config::redact_secrets(out.diagnostics, project.secret_values);
+  if (!out.diagnostics.empty()) return out;
+
+  int threads = spec.threads > 0 ? spec.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int pool_size = spec.pool_size > 0 ? spec.pool_size : std::max(4, 2 * threads);
+  auto pool = ConnectionPool::create(*engine->db_, pool_size, std::chrono::milliseconds(std::max<int64_t>(spec.query_timeout_ms, 1000)));
+  if (!pool) {
+    diag({"sightline.yaml", 0, 0}, pool.error().message);
+    return out;
+  }
+  engine->pool_ = std::move(*pool);
+  engine->query_timeout_ = std::chrono::milliseconds(spec.query_timeout_ms);
+  engine->max_rows_ = spec.max_rows;
+  engine->data_version_ = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+  engine->load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  out.engine = std::move(engine);
+  return out;
+}
+
+}  // namespace sightline::engine

@@ -1,0 +1,376 @@
+#include <regex>
+
+#include "query/request.h"
+
+namespace sightline::query {
+using engine::Param;
+using engine::ValueKind;
+using nlohmann::json;
+
+namespace {
+
+std::string json_kind(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return "true/false";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float: return "a number";
+    case json::value_t::string: return "text";
+    case json::value_t::array: return "a list";
+    case json::value_t::object: return "an object";
+    default: return "an unsupported value";
+  }
+}
+
+const char* kind_name(ValueKind k) {
+  switch (k) {
+    case ValueKind::Text: return "text";
+    case ValueKind::Integer: return "a whole number";
+    case ValueKind::Float:
+    case ValueKind::Decimal: return "a number";
+    case ValueKind::Boolean: return "true/false";
+    case ValueKind::Date: return "a date (YYYY-MM-DD)";
+    case ValueKind::Timestamp: return "a date or timestamp (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS)";
+    case ValueKind::Other: return "a value";
+  }
+  return "a value";
+}
+
+bool valid_date(const std::string& s) {
+  static const std::regex re(R"(([0-9]{4})-([0-9]{2})-([0-9]{2}))");
+  std::smatch m;
+  if (!std::regex_match(s, m, re)) return false;
+  int y = std::stoi(m[1]), mo = std::stoi(m[2]), d = std::stoi(m[3]);
+  if (y < 1 || mo < 1 || mo > 12 || d < 1) return false;
+  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return d <= days[mo - 1] + (mo == 2 && leap ? 1 : 0);
+}
+
+bool valid_timestamp(const std::string& s) {
+  if (s.size() == 10) return valid_date(s);
+  static const std::regex re(R"(([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)");
+  std::smatch m;
+  return std::regex_match(s, m, re) && valid_date(m[1]);
+}
+
+Result<void> check_text(const std::string& s, const std::string& what) {
+  if (s.size() > kMaxTextBytes) {
+    return fail(ErrorKind::InvalidInput, what + ": text is longer than " + std::to_string(kMaxTextBytes) + " bytes");
+  }
+  if (s.find('\0') != std::string::npos) return fail(ErrorKind::InvalidInput, what + ": text contains a NUL character");
+  return {};
+}
+
+int compare_params(const Param& a, const Param& b) {
+  if (a.index() != b.index()) return 0;  // mixed kinds are compared by the engine, not here
+  return std::visit(
+      [&](const auto& x) -> int {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::nullptr_t>) return 0;
+        else {
+          const T& y = std::get<T>(b);
+          return x < y ? -1 : (y < x ? 1 : 0);
+        }
+      },
+      a);
+}
+
+}  // namespace
+
+std::string placeholder_for(ValueKind kind) {
+  switch (kind) {
+    case ValueKind::Date: return "CAST(? AS DATE)";
+    case ValueKind::Timestamp: return "CAST(? AS TIMESTAMP)";
+    default: return "?";
+  }
+}
+
+Result<Param> to_param(const json& v, ValueKind kind, const std::string& what) {
+  auto wrong = [&] {
+    return fail(ErrorKind::InvalidInput, what + ": expected " + kind_name(kind) + ", got " + json_kind(v));
+  };
+  switch (kind) {
+    case ValueKind::Text:
+    case ValueKind::Other:
+      if (!v.is_string()) return wrong();
+      if (auto r = check_text(v.get_ref<const std::string&>(), what); !r) return fail(r.error());
+      return Param{v.get<std::string>()};
+    case ValueKind::Integer:
+      if (v.is_number_integer()) return Param{v.get<int64_t>()};
+      if (v.is_number_float()) {
+        double d = v.get<double>();
+        if (d == static_cast<double>(static_cast<int64_t>(d))) return Param{static_cast<int64_t>(d)};
+        return Param{d};  // a fractional bound on an integer column is still a meaningful bound
+      }
+      return wrong();
+    case ValueKind::Float:
+    case ValueKind::Decimal:
+      if (v.is_number()) {
+        double d = v.get<double>();
+        if (!std::isfinite(d)) return wrong();
+        return Param{d};
+      }
+      return wrong();
+    case ValueKind::Boolean:
+      if (!v.is_boolean()) return wrong();
+      return Param{v.get<bool>()};
+    case ValueKind::Date:
+      if (!v.is_string() || !valid_date(v.get<std::string>())) {
+        if (v.is_string()) return fail(ErrorKind::InvalidInput, what + ": '" + v.get<std::string>().substr(0, 40) + "' is not a valid date; use YYYY-MM-DD");
+        return wrong();
+      }
+      return Param{v.get<std::string>()};
+    case ValueKind::Timestamp:
+      if (!v.is_string() || !valid_timestamp(v.get<std::string>())) {
+        if (v.is_string()) return fail(ErrorKind::InvalidInput, what + ": '" + v.get<std::string>().substr(0, 40) + "' is not a valid timestamp; use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS");
+        return wrong();
+      }
+      return Param{v.get<std::string>()};
+  }
+  return wrong();
+}
+
+Result<QueryRequest> parse_query_request(const json& body) {
+  QueryRequest req;
+  if (body.is_null()) return req;
+  if (!body.is_object()) return fail(ErrorKind::InvalidInput, "the request body must be a JSON object");
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    const std::string& key = it.key();
+    if (key != "filters" && key != "selections" && key != "sort" && key != "offset" && key != "limit") {
+      return fail(ErrorKind::InvalidInput, "unknown field '" + key.substr(0, 64) + "' in the request body",
+                  "allowed: filters, selections, sort, offset, limit");
+    }
+  }
+  if (body.contains("filters")) {
+    const auto& f = body["filters"];
+    if (!f.is_object() && !f.is_null()) return fail(ErrorKind::InvalidInput, "'filters' must be an object of filter id -> value");
+    if (f.is_object()) req.filters = f;
+  }
+  if (body.contains("selections")) {
+    const auto& s = body["selections"];
+    if (!s.is_array()) return fail(ErrorKind::InvalidInput, "'selections' must be a list");
+    if (s.size() > kMaxSelections) return fail(ErrorKind::InvalidInput, "at most " + std::to_string(kMaxSelections) + " selections per request");
+    for (const auto& e : s) {
+      if (!e.is_object() || !e.contains("column") || !e["column"].is_string()) {
+        return fail(ErrorKind::InvalidInput, "each selection needs a 'column' (text)",
+                    R"(e.g. {"column": "region", "values": ["North"]} or {"column": "units", "range": [1, 5]})");
+      }
+      Selection sel;
+      sel.column = e["column"].get<std::string>();
+      if (e.contains("widget")) {
+        if (!e["widget"].is_string()) return fail(ErrorKind::InvalidInput, "a selection's 'widget' must be text");
+        sel.widget = e["widget"].get<std::string>();
+      }
+      for (auto it = e.begin(); it != e.end(); ++it) {
+        if (it.key() != "column" && it.key() != "values" && it.key() != "range" && it.key() != "widget")
+          return fail(ErrorKind::InvalidInput, "unknown field '" + it.key().substr(0, 64) + "' in a selection", "allowed: column, values, range, widget");
+      }
+      bool has_values = e.contains("values"), has_range = e.contains("range");
+      if (has_values == has_range) return fail(ErrorKind::InvalidInput, "selection on '" + sel.column.substr(0, 64) + "' needs exactly one of 'values' or 'range'");
+      if (has_values) {
+        const auto& v = e["values"];
+        if (!v.is_array()) return fail(ErrorKind::InvalidInput, "a selection's 'values' must be a list");
+        if (v.size() > kMaxListValues) return fail(ErrorKind::InvalidInput, "a selection may pick at most " + std::to_string(kMaxListValues) + " values");
+        for (const auto& x : v) sel.values.push_back(x);
+      } else {
+        const auto& r = e["range"];
+        if (!r.is_array() || r.size() != 2) return fail(ErrorKind::InvalidInput, "a selection's 'range' must be [low, high]");
+        sel.range = std::make_pair(r[0], r[1]);
+      }
+      req.selections.push_back(std::move(sel));
+    }
+  }
+  if (body.contains("sort")) {
+    const auto& s = body["sort"];
+    if (!s.is_array()) return fail(ErrorKind::InvalidInput, "'sort' must be a list of {\"column\": C, \"desc\": true|false}");
+    if (s.size() > 16) return fail(ErrorKind::InvalidInput, "at most 16 sort keys");
+    for (const auto& e : s) {
+      if (!e.is_object() || !e.contains("column") || !e["column"].is_string())
+        return fail(ErrorKind::InvalidInput, "each sort key needs a 'column' (text)");
+      SortKey k{e["column"].get<std::string>(), false};
+      if (e.contains("desc")) {
+        if (!e["desc"].is_boolean()) return fail(ErrorKind::InvalidInput, "a sort key's 'desc' must be true or false");
+        k.descending = e["desc"].get<bool>();
+      }
+      req.sort.push_back(std::move(k));
+    }
+  }
+  auto read_int = [&](const char* key, int64_t lo, int64_t hi) -> Result<std::optional<int64_t>> {
+    if (!body.contains(key) || body[key].is_null()) return std::optional<int64_t>();
+    const auto& v = body[key];
+    if (!v.is_number_integer()) return fail(ErrorKind::InvalidInput, std::string("'") + key + "' must be a whole number");
+    int64_t n = v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX) ? INT64_MAX : v.get<int64_t>();
+    if (n < lo || n > hi) return fail(ErrorKind::InvalidInput, std::string("'") + key + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+    return std::optional<int64_t>(n);
+  };
+  auto offset = read_int("offset", 0, kMaxOffset);
+  if (!offset) return fail(offset.error());
+  req.offset = offset->value_or(0);
+  auto limit = read_int("limit", 0, 10'000'000);
+  if (!limit) return fail(limit.error());
+  req.limit = *limit;
+  return req;
+}
+
+namespace {
+
+// `column BETWEEN lo AND hi` with either side open (null).
+Result<std::optional<SqlFragment>> range_predicate(const std::string& col_sql, const json& lo, const json& hi, ValueKind kind,
+                                                   const std::string& what) {
+  SqlFragment f;
+  std::optional<Param> plo, phi;
+  if (!lo.is_null()) {
+    auto p = to_param(lo, kind, what + " (low end)");
+    if (!p) return fail(p.error());
+    plo = *p;
+  }
+  if (!hi.is_null()) {
+    auto p = to_param(hi, kind, what + " (high end)");
+    if (!p) return fail(p.error());
+    phi = *p;
+  }
+  if (plo && phi && compare_params(*plo, *phi) > 0) {
+    return fail(ErrorKind::InvalidInput, what + ": the low end is above the high end");
+  }
+  std::string ph = placeholder_for(kind);
+  if (plo && phi) {
+    f.sql = col_sql + " BETWEEN " + ph + " AND " + ph;
+    f.params = {*plo, *phi};
+  } else if (plo) {
+    f.sql = col_sql + " >= " + ph;
+    f.params = {*plo};
+  } else if (phi) {
+    f.sql = col_sql + " <= " + ph;
+    f.params = {*phi};
+  } else {
+    return std::optional<SqlFragment>();
+  }
+  return std::optional<SqlFragment>(std::move(f));
+}
+
+// `column IN (...)`; a null among the values also matches NULL.
+Result<std::optional<SqlFragment>> in_predicate(const std::string& col_sql, const std::vector<json>& values, ValueKind kind,
+                                                const std::string& what) {
+  if (values.empty()) return std::optional<SqlFragment>();
+  if (values.size() > kMaxListValues) return fail(ErrorKind::InvalidInput, what + ": at most " + std::to_string(kMaxListValues) + " values");
+  SqlFragment f;
+  bool with_null = false;
+  std::string list;
+  for (const auto& v : values) {
+    if (v.is_null()) {
+      with_null = true;
+      continue;
+    }
+    auto p = to_param(v, kind, what);
+    if (!p) return fail(p.error());
+    list += (list.empty() ? "" : ", ") + placeholder_for(kind);
+    f.params.push_back(*p);
+  }
+  if (!list.empty()) f.sql = col_sql + " IN (" + list + ")";
+  if (with_null) f.sql = f.sql.empty() ? col_sql + " IS NULL" : "(" + f.sql + " OR " + col_sql + " IS NULL)";
+  return std::optional<SqlFragment>(std::move(f));
+}
+
+}  // namespace
+
+Result<std::vector<SqlFragment>> compile_predicates(const config::DashboardSpec& d, const engine::Relation& relation,
+                                                   const QueryRequest& request, std::string_view widget_id) {
+  std::vector<SqlFragment> out;
+  for (auto it = request.filters.begin(); it != request.filters.end(); ++it) {
+    if (!d.find_filter(it.key())) {
+      std::string known;
+      for (const auto& f : d.filters) known += (known.empty() ? "" : ", ") + f.id;
+      return fail(ErrorKind::InvalidInput, "unknown filter '" + it.key().substr(0, 64) + "'",
+                  known.empty() ? "this dashboard has no filters" : "this dashboard's filters: " + known);
+    }
+  }
+  for (const auto& f : d.filters) {
+    const json& value = request.filters.contains(f.id) ? request.filters[f.id] : f.default_value;
+    std::string what = "filter '" + f.id + "'";
+    const engine::ColumnInfo* col = relation.column(f.column);
+    if (!col) continue;
+    ValueKind kind = engine::value_kind(col->type);
+    std::string col_sql = engine::quote_identifier(f.column);
+    if (value.is_null()) continue;
+    std::optional<SqlFragment> frag;
+    switch (f.type) {
+      case config::FilterType::Select: {
+        if (value.is_array() || value.is_object()) return fail(ErrorKind::InvalidInput, what + " (select) takes one value, not " + json_kind(value));
+        auto p = to_param(value, kind, what);
+        if (!p) return fail(p.error());
+        frag = SqlFragment{col_sql + " = " + placeholder_for(kind), {*p}};
+        break;
+      }
+      case config::FilterType::MultiSelect: {
+        if (!value.is_array()) return fail(ErrorKind::InvalidInput, what + " (multiselect) takes a list of values, got " + json_kind(value));
+        auto r = in_predicate(col_sql, std::vector<json>(value.begin(), value.end()), kind, what);
+        if (!r) return fail(r.error());
+        frag = std::move(*r);
+        break;
+      }
+      case config::FilterType::Range: {
+        if (!value.is_array() || value.size() != 2) return fail(ErrorKind::InvalidInput, what + " (range) takes [low, high], got " + json_kind(value));
+        auto r = range_predicate(col_sql, value[0], value[1], kind, what);
+        if (!r) return fail(r.error());
+        frag = std::move(*r);
+        break;
+      }
+      case config::FilterType::DateRange: {
+        if (!value.is_object()) return fail(ErrorKind::InvalidInput, what + R"( (daterange) takes {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}, got )" + json_kind(value));
+        for (auto k = value.begin(); k != value.end(); ++k)
+          if (k.key() != "from" && k.key() != "to") return fail(ErrorKind::InvalidInput, what + ": unknown field '" + k.key().substr(0, 32) + "'", "use from and to");
+        json from = value.value("from", json()), to = value.value("to", json());
+        for (const json* v : {&from, &to}) {
+          if (!v->is_null() && (!v->is_string() || !valid_date(v->get<std::string>())))
+            return fail(ErrorKind::InvalidInput, what + ": dates must be YYYY-MM-DD, got " + (v->is_string() ? "'" + v->get<std::string>().substr(0, 40) + "'" : json_kind(*v)));
+        }
+        if (!from.is_null() && !to.is_null() && from.get<std::string>() > to.get<std::string>())
+          return fail(ErrorKind::InvalidInput, what + ": 'from' is after 'to'");
+        // Whole days, inclusive at both ends, for DATE and TIMESTAMP columns alike.
+        SqlFragment f;
+        if (!from.is_null()) {
+          f.sql = col_sql + " >= CAST(? AS DATE)";
+          f.params.push_back(from.get<std::string>());
+        }
+        if (!to.is_null()) {
+          f.sql += (f.sql.empty() ? "" : " AND ") + col_sql + " < CAST(? AS DATE) + INTERVAL 1 DAY";
+          f.params.push_back(to.get<std::string>());
+        }
+        if (!f.sql.empty()) frag = std::move(f);
+        break;
+      }
+      case config::FilterType::Text: {
+        if (!value.is_string()) return fail(ErrorKind::InvalidInput, what + " (text) takes text, got " + json_kind(value));
+        const auto& s = value.get_ref<const std::string&>();
+        if (auto r = check_text(s, what); !r) return fail(r.error());
+        if (s.empty()) break;
+        frag = SqlFragment{"contains(lower(CAST(" + col_sql + " AS VARCHAR)), lower(?))", {s}};
+        break;
+      }
+    }
+    if (frag) out.push_back(std::move(*frag));
+  }
+  for (const auto& sel : request.selections) {
+    std::string what = "selection on '" + sel.column.substr(0, 64) + "'";
+    if (std::find(d.dimensions.begin(), d.dimensions.end(), sel.column) == d.dimensions.end()) {
+      std::string dims;
+      for (const auto& x : d.dimensions) dims += (dims.empty() ? "" : ", ") + x;
+      return fail(ErrorKind::InvalidInput, what + ": the column is not a declared dimension of this dashboard",
+                  dims.empty() ? "this dashboard declares no dimensions" : "selectable columns: " + dims);
+    }
+    if (!sel.widget.empty() && sel.widget == widget_id) continue;
+    const engine::ColumnInfo* col = relation.column(sel.column);
+    if (!col) continue;
+    ValueKind kind = engine::value_kind(col->type);
+    std::string col_sql = engine::quote_identifier(sel.column);
+    Result<std::optional<SqlFragment>> r = sel.range ? range_predicate(col_sql, sel.range->first, sel.range->second, kind, what)
+                                                     : in_predicate(col_sql, sel.values, kind, what);
+    if (!r) return fail(r.error());
+    if (*r) out.push_back(std::move(**r));
+  }
+  return out;
+}
+
+}  // namespace sightline::query

@@ -1,0 +1,309 @@
+#include "query/planner.h"
+
+#include <regex>
+
+namespace sightline::query {
+using config::WidgetType;
+using engine::quote_identifier;
+
+namespace {
+
+std::string and_all(const std::vector<SqlFragment>& preds, std::vector<engine::Param>& params) {
+  std::string sql;
+  for (const auto& p : preds) {
+    sql += (sql.empty() ? "" : " AND ") + std::string("(") + p.sql + ")";
+    params.insert(params.end(), p.params.begin(), p.params.end());
+  }
+  return sql.empty() ? "TRUE" : sql;
+}
+
+// The FROM clause for a relation under the caller's scope.
+std::string scoped_from(const std::string& relation, const Scope& scope, std::vector<engine::Param>& params) {
+  SqlFragment rp = scope.predicate_for(relation);
+  if (rp.empty()) return quote_identifier(relation);
+  params.insert(params.end(), rp.params.begin(), rp.params.end());
+  return "(SELECT * FROM " + quote_identifier(relation) + " WHERE " + rp.sql + ") AS " + quote_identifier(relation);
+}
+
+std::string dimension_sql(const config::DimensionSpec& d, const engine::Relation& rel) {
+  std::string col = quote_identifier(d.column);
+  if (d.grain.empty()) return col;
+  const auto* info = rel.column(d.column);
+  bool is_date = info && engine::value_kind(info->type) == engine::ValueKind::Date;
+  std::string trunc = "date_trunc('" + d.grain + "', " + col + ")";
+  // Truncating a DATE yields a TIMESTAMP in DuckDB; keep calendar grains as DATE.
+  if (d.grain != "hour" && (is_date || d.grain != "hour")) return "CAST(" + trunc + " AS DATE)";
+  return trunc;
+}
+
+Result<void> check_column(const std::string& column, const engine::Relation& rel, const std::string& what) {
+  if (rel.column(column)) return {};
+  return fail(ErrorKind::Internal, what + ": '" + rel.name + "' has no column '" + column + "'", "columns: " + rel.column_list());
+}
+
+std::string order_by(const std::vector<SortKey>& keys) {
+  std::string out;
+  for (const auto& k : keys) out += (out.empty() ? "" : ", ") + quote_identifier(k.column) + (k.descending ? " DESC" : " ASC") + " NULLS LAST";
+  return out;
+}
+
+}  // namespace
+
+std::string Statement::cache_key(const Scope& scope, uint64_t data_version) const {
+  std::string key = scope.key() + '\x1f' + std::to_string(data_version) + '\x1f' + std::to_string(max_rows) + '\x1f' + sql;
+  for (const auto& p : params) {
+    key += '\x1f';
+    key += static_cast<char>('0' + p.index());
+    std::visit(
+        [&](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::nullptr_t>) key += "null";
+          else if constexpr (std::is_same_v<T, std::string>) {
+            key += std::to_string(v.size()) + ':' + v;
+          } else if constexpr (std::is_same_v<T, double>) {
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "%.17g", v);
+            key += buf;
+          } else key += std::to_string(v);
+        },
+        p);
+  }
+  return key;
+}
+
+const engine::Relation* widget_relation(const config::DashboardSpec& d, const config::WidgetSpec& w, const engine::Engine& e) {
+  return e.relation(w.source.empty() ? d.source : w.source);
+}
+
+Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::WidgetSpec& w, const engine::Engine& engine,
+                               const QueryRequest& request, const Scope& scope) {
+  if (w.type == WidgetType::Text) return fail(ErrorKind::InvalidInput, "widget '" + w.id + "' is a text widget and has no data");
+  const engine::Relation* rel = widget_relation(d, w, engine);
+  if (!rel && w.sql.empty()) return fail(ErrorKind::Internal, "widget '" + w.id + "' reads an unknown source");
+  // Custom SQL places the predicate over the dashboard's source columns.
+  const engine::Relation* pred_rel = rel ? rel : engine.relation(d.source);
+  std::vector<SqlFragment> preds;
+  if (pred_rel) {
+    auto p = compile_predicates(d, *pred_rel, request, w.id);
+    if (!p) return fail(p.error());
+    preds = std::move(*p);
+  } else {
+    // No relation to check against: still validate that the request names no unknown filter.
+    engine::Relation empty;
+    auto p = compile_predicates(d, empty, request, w.id);
+    if (!p) return fail(p.error());
+  }
+
+  const int64_t cap = engine.max_rows();
+  WidgetPlan plan;
+  Statement& st = plan.data;
+  st.max_rows = cap;
+
+  if (!w.sql.empty()) {
+    // Own SQL: every {{ filters }} becomes the predicate, with its parameters repeated in order.
+    std::vector<engine::Param> pred_params;
+    std::string pred = and_all(preds, pred_params);
+    std::string sql = w.sql;
+    std::string out;
+    size_t pos = 0;
+    static const std::regex placeholder(R"(\{\{\s*filters\s*\}\})");
+    for (auto it = std::sregex_iterator(sql.begin(), sql.end(), placeholder); it != std::sregex_iterator(); ++it) {
+      out += sql.substr(pos, it->position() - pos) + "(" + pred + ")";
+      pos = it->position() + it->length();
+      st.params.insert(st.params.end(), pred_params.begin(), pred_params.end());
+    }
+    out += sql.substr(pos);
+    while (!out.empty() && (out.back() == ';' || std::isspace(static_cast<unsigned char>(out.back())))) out.pop_back();
+    std::string order = order_by(request.sort);
+    if (w.type == WidgetType::Table) {
+      int64_t limit = std::min<int64_t>(request.limit.value_or(100), cap);
+      st.sql = "SELECT * FROM (" + out + ") AS widget_sql" + (order.empty() ? "" : " ORDER BY " + order) + " LIMIT " +
+               std::to_string(limit) + " OFFSET " + std::to_string(request.offset);
+      Statement count;
+      count.sql = "SELECT count(*) AS total FROM (" + out + ") AS widget_sql";
+      count.params = st.params;
+      count.max_rows = 1;
+      plan.count = std::move(count);
+    } else {
+      st.sql = "SELECT * FROM (" + out + ") AS widget_sql" + (order.empty() ? "" : " ORDER BY " + order);
+    }
+    return plan;
+  }
+
+  std::vector<engine::Param> from_params;
+  std::string from = scoped_from(rel->name, scope, from_params);
+  std::vector<engine::Param> where_params;
+  std::string where = and_all(preds, where_params);
+  auto base_params = [&] {
+    std::vector<engine::Param> p = from_params;
+    p.insert(p.end(), where_params.begin(), where_params.end());
+    return p;
+  };
+  auto measure_list = [&] {
+    std::string m;
+    for (const auto& ms : w.measures) m += ", " + ms.expr + " AS " + quote_identifier(ms.name);
+    return m;
+  };
+  // Result columns, so a client sort can only name what the widget returns.
+  std::vector<std::string> result_columns;
+  auto check_sort = [&](const std::vector<SortKey>& keys) -> Result<void> {
+    for (const auto& k : keys) {
+      if (std::find(result_columns.begin(), result_columns.end(), k.column) == result_columns.end()) {
+        std::string cols;
+        for (const auto& c : result_columns) cols += (cols.empty() ? "" : ", ") + c;
+        return fail(ErrorKind::InvalidInput, "cannot sort by '" + k.column.substr(0, 64) + "': not a column of widget '" + w.id + "'",
+                    "sortable columns: " + cols);
+      }
+    }
+    return {};
+  };
+  // A widget's declared sort: `-y`/`y`/`x` aliases or a result column.
+  auto declared_sort = [&](const std::string& x_name) -> std::vector<SortKey> {
+    if (!w.sort) return {};
+    std::string col = w.sort->column;
+    if (col == "x" && !x_name.empty()) col = x_name;
+    if ((col == "y" || col == "value") && !w.measures.empty()) col = w.measures[0].name;
+    return {{col, w.sort->descending}};
+  };
+
+  switch (w.type) {
+    case WidgetType::Kpi: {
+      st.sql = "SELECT " + w.measures[0].expr + " AS " + quote_identifier(w.measures[0].name) + " FROM " + from + " WHERE " + where;
+      st.params = base_params();
+      st.max_rows = 1;
+      return plan;
+    }
+    case WidgetType::Bar:
+    case WidgetType::Line:
+    case WidgetType::Area:
+    case WidgetType::Pie:
+    case WidgetType::Heatmap: {
+      if (auto r = check_column(w.x->column, *rel, "widget '" + w.id + "' x"); !r) return fail(r.error());
+      std::string x_sql = dimension_sql(*w.x, *rel);
+      std::string select = x_sql + " AS " + quote_identifier(w.x->name);
+      result_columns.push_back(w.x->name);
+      const config::DimensionSpec* second = w.type == WidgetType::Heatmap ? &*w.y_dim : (w.color ? &*w.color : nullptr);
+      if (second) {
+        if (auto r = check_column(second->column, *rel, "widget '" + w.id + "'"); !r) return fail(r.error());
+        select += ", " + dimension_sql(*second, *rel) + " AS " + quote_identifier(second->name);
+        result_columns.push_back(second->name);
+      }
+      for (const auto& m : w.measures) result_columns.push_back(m.name);
+      std::vector<SortKey> sort = request.sort.empty() ? declared_sort(w.x->name) : request.sort;
+      if (auto r = check_sort(sort); !r) return fail(r.error());
+      bool time_axis = !w.x->grain.empty() || w.type == WidgetType::Line || w.type == WidgetType::Area;
+      if (sort.empty()) {
+        if (time_axis || w.type == WidgetType::Heatmap) sort.push_back({w.x->name, false});
+        else sort.push_back({w.measures[0].name, true});
+      }
+      if (second) sort.push_back({second->name, false});
+      st.params = base_params();
+      std::string where_clause = where;
+      if (second && w.type != WidgetType::Heatmap && w.limit > 0) {
+        // Top-N categories by the first measure, with every series of each kept.
+        where_clause += " AND " + x_sql + " IN (SELECT " + x_sql + " FROM " + from + " WHERE " + where + " GROUP BY 1 ORDER BY " +
+                        w.measures[0].expr + " DESC NULLS LAST LIMIT " + std::to_string(w.limit) + ")";
+        auto again = base_params();
+        st.params.insert(st.params.end(), again.begin(), again.end());
+      }
+      st.sql = "SELECT " + select + measure_list() + " FROM " + from + " WHERE " + where_clause + " GROUP BY ALL ORDER BY " + order_by(sort);
+      if (w.limit > 0 && !(second && w.type != WidgetType::Heatmap)) st.sql += " LIMIT " + std::to_string(std::min(w.limit, cap));
+      return plan;
+    }
+    case WidgetType::Scatter: {
+      for (const auto* dim : {&*w.x, &*w.y_dim})
+        if (auto r = check_column(dim->column, *rel, "widget '" + w.id + "'"); !r) return fail(r.error());
+      std::string select = quote_identifier(w.x->column) + " AS " + quote_identifier(w.x->name) + ", " + quote_identifier(w.y_dim->column) +
+                           " AS " + quote_identifier(w.y_dim->name);
+      if (w.color) select += ", " + quote_identifier(w.color->column) + " AS " + quote_identifier(w.color->name);
+      int64_t n = std::min(w.limit > 0 ? w.limit : 5000, cap);
+      // A fixed-seed reservoir sample: a faithful picture of millions of points in a few thousand.
+      st.sql = "SELECT * FROM (SELECT " + select + " FROM " + from + " WHERE " + where + " AND " + quote_identifier(w.x->column) +
+               " IS NOT NULL AND " + quote_identifier(w.y_dim->column) + " IS NOT NULL) USING SAMPLE reservoir(" + std::to_string(n) +
+               " ROWS) REPEATABLE (7)";
+      st.params = base_params();
+      return plan;
+    }
+    case WidgetType::Histogram: {
+      if (auto r = check_column(w.x->column, *rel, "widget '" + w.id + "'"); !r) return fail(r.error());
+      std::string col = quote_identifier(w.x->column);
+      std::string bins = std::to_string(w.bins);
+      st.sql = "WITH filtered AS (SELECT CAST(" + col + " AS DOUBLE) AS v FROM " + from + " WHERE " + where + " AND " + col +
+               " IS NOT NULL), bounds AS (SELECT min(v) AS lo, max(v) AS hi FROM filtered), "
+               "binned AS (SELECT least(CAST(floor((v - lo) / greatest((hi - lo) / " + bins + ", 1e-12)) AS BIGINT), " + bins +
+               " - 1) AS bin FROM filtered, bounds) "
+               "SELECT lo + (hi - lo) / " + bins + " * bin AS bin_start, lo + (hi - lo) / " + bins +
+               " * (bin + 1) AS bin_end, count(*) AS count FROM binned, bounds GROUP BY ALL ORDER BY bin_start";
+      st.params = base_params();
+      return plan;
+    }
+    case WidgetType::Table: {
+      std::string select;
+      for (const auto& c : w.columns) {
+        if (auto r = check_column(c.column, *rel, "widget '" + w.id + "' columns"); !r) return fail(r.error());
+        select += (select.empty() ? "" : ", ") + dimension_sql(c, *rel) + " AS " + quote_identifier(c.name);
+        result_columns.push_back(c.name);
+      }
+      for (const auto& m : w.measures) result_columns.push_back(m.name);
+      bool grouped = !w.measures.empty();
+      std::vector<SortKey> sort = request.sort.empty() ? declared_sort("") : request.sort;
+      if (auto r = check_sort(sort); !r) return fail(r.error());
+      // Ties broken by every column, so pages never overlap or skip rows.
+      for (const auto& c : result_columns)
+        if (std::none_of(sort.begin(), sort.end(), [&](const SortKey& k) { return k.column == c; })) sort.push_back({c, false});
+      int64_t page = request.limit.value_or(w.limit > 0 ? w.limit : 100);
+      page = std::min(page, cap);
+      std::string body = "SELECT " + select + measure_list() + " FROM " + from + " WHERE " + where + (grouped ? " GROUP BY ALL" : "");
+      st.sql = body + " ORDER BY " + order_by(sort) + " LIMIT " + std::to_string(page) + " OFFSET " + std::to_string(request.offset);
+      st.params = base_params();
+      st.max_rows = page;
+      Statement count;
+      count.sql = grouped ? "SELECT count(*) AS total FROM (" + body + ")" : "SELECT count(*) AS total FROM " + from + " WHERE " + where;
+      count.params = base_params();
+      count.max_rows = 1;
+      plan.count = std::move(count);
+      return plan;
+    }
+    default:
+      break;
+  }
+  return fail(ErrorKind::Internal, "widget type not handled");
+}
+
+Result<Statement> plan_filter_options(const config::DashboardSpec& d, const config::FilterSpec& f, const engine::Engine& engine,
+                                      const std::string& search, int64_t limit, const Scope& scope) {
+  const engine::Relation* rel = engine.relation(d.source);
+  if (!rel || !rel->column(f.column)) {
+    // Dashboards without a source, or a filter column only some widgets have: look for a source that has it.
+    rel = nullptr;
+    for (const auto& p : d.pages)
+      for (const auto& w : p.widgets)
+        if (const auto* r = widget_relation(d, w, engine); !rel && r && r->column(f.column)) rel = r;
+  }
+  if (!rel) return fail(ErrorKind::NotFound, "no source of this dashboard has the column of filter '" + f.id + "'");
+  if (search.size() > kMaxTextBytes) return fail(ErrorKind::InvalidInput, "'q' is longer than " + std::to_string(kMaxTextBytes) + " bytes");
+  if (search.find('\0') != std::string::npos) return fail(ErrorKind::InvalidInput, "'q' contains a NUL character");
+  Statement st;
+  std::string col = quote_identifier(f.column);
+  std::string from = scoped_from(rel->name, scope, st.params);
+  switch (f.type) {
+    case config::FilterType::Range:
+    case config::FilterType::DateRange:
+      st.sql = "SELECT min(" + col + ") AS min, max(" + col + ") AS max FROM " + from;
+      st.max_rows = 1;
+      return st;
+    default: {
+      st.sql = "SELECT DISTINCT " + col + " AS value FROM " + from + " WHERE " + col + " IS NOT NULL";
+      if (!search.empty()) {
+        st.sql += " AND contains(lower(CAST(" + col + " AS VARCHAR)), lower(?))";
+        st.params.push_back(search);
+      }
+      int64_t n = std::clamp<int64_t>(limit > 0 ? limit : f.options_limit, 1, 10'000);
+      st.sql += " ORDER BY value LIMIT " + std::to_string(n + 1);  // one extra row tells "there is more"
+      st.max_rows = n + 1;
+      return st;
+    }
+  }
+}
+
+}  // namespace sightline::query

@@ -1,0 +1,50 @@
+// Widget planning: a widget's declaration + a client's request + the caller's row scope ->
+// one parameterized SQL statement (and, for tables, a count statement).
+//
+//   auto plan = plan_widget(dashboard, widget, engine, request, scope);
+//   // plan->sql: SELECT "region", sum(revenue) AS "revenue" FROM "orders" WHERE "channel" IN (?) ...
+//
+// Identifiers come only from the project; client values only ever become parameters.
+// Pure functions: no I/O, safe from any thread.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/project.h"
+#include "engine/engine.h"
+#include "query/request.h"
+#include "query/scope.h"
+
+namespace sightline::query {
+
+struct Statement {
+  std::string sql;
+  std::vector<engine::Param> params;
+  int64_t max_rows = 0;
+  // Identifies the answer: SQL, parameters, scope and data version.
+  std::string cache_key(const Scope& scope, uint64_t data_version) const;
+};
+
+struct WidgetPlan {
+  Statement data;
+  std::optional<Statement> count;  // tables: the total row count of the unpaged result
+};
+
+Result<WidgetPlan> plan_widget(const config::DashboardSpec& dashboard, const config::WidgetSpec& widget,
+                               const engine::Engine& engine, const QueryRequest& request, const Scope& scope);
+
+// Filter options: distinct values (select/multiselect/text; `search` narrows them by a
+// case-insensitive contains, at most `limit`) or bounds (range/daterange: one row min, max).
+Result<Statement> plan_filter_options(const config::DashboardSpec& dashboard, const config::FilterSpec& filter,
+                                      const engine::Engine& engine, const std::string& search, int64_t limit,
+                                      const Scope& scope);
+
+// The relation a widget reads (its own source or the dashboard's).
+const engine::Relation* widget_relation(const config::DashboardSpec& d, const config::WidgetSpec& w, const engine::Engine& e);
+
+// The placeholder a sql: widget uses for the filter predicate.
+inline constexpr std::string_view kFiltersPlaceholder = "{{ filters }}";
+
+}  // namespace sightline::query

@@ -1,0 +1,62 @@
+// What a client may ask of a widget: filter values, cross-filter selections, sort and paging.
+// Parsing checks shape only; values are checked against the dashboard in compile_predicates().
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/project.h"
+#include "core/error.h"
+#include "engine/engine.h"
+#include "query/scope.h"
+
+namespace sightline::query {
+
+struct Selection {
+  std::string column;
+  std::vector<nlohmann::json> values;                                // a set of picked values, or
+  std::optional<std::pair<nlohmann::json, nlohmann::json>> range;    // an inclusive range
+  std::string widget;  // the widget the pick was made on: it is not filtered by its own pick
+};
+
+struct SortKey {
+  std::string column;
+  bool descending = false;
+};
+
+struct QueryRequest {
+  nlohmann::json filters = nlohmann::json::object();  // filter id -> value; absent: the default
+  std::vector<Selection> selections;
+  std::vector<SortKey> sort;
+  int64_t offset = 0;
+  std::optional<int64_t> limit;
+};
+
+// Limits on what one request may carry.
+inline constexpr size_t kMaxListValues = 1000;
+inline constexpr size_t kMaxTextBytes = 1024;
+inline constexpr size_t kMaxSelections = 32;
+inline constexpr int64_t kMaxOffset = 100'000'000;
+
+// Parses a query body ({"filters":{}, "selections":[], "sort":[], "offset":0, "limit":100}).
+// Unknown top-level keys are errors, so a misspelt key is not silently ignored.
+Result<QueryRequest> parse_query_request(const nlohmann::json& body);
+
+// The WHERE conditions for a widget over `relation`: the dashboard's filters (request values or
+// defaults) and the selections, except those picked on `widget_id` itself. Values are validated
+// against the filter type and the column type, and bound as parameters. Filters/selections on
+// columns `relation` lacks are skipped (a dashboard may mix sources).
+Result<std::vector<SqlFragment>> compile_predicates(const config::DashboardSpec& dashboard,
+                                                   const engine::Relation& relation, const QueryRequest& request,
+                                                   std::string_view widget_id);
+
+// Converts one JSON value to a parameter for a column of `kind`, with a message naming `what`
+// when it does not fit (e.g. "filter 'region': expected text, got a number").
+Result<engine::Param> to_param(const nlohmann::json& value, engine::ValueKind kind, const std::string& what);
+
+// The SQL that casts a parameter placeholder for a column of `kind` (e.g. CAST(? AS DATE)).
+std::string placeholder_for(engine::ValueKind kind);
+
+}  // namespace sightline::query

@@ -1,0 +1,101 @@
+#include "query/service.h"
+
+#include <nlohmann/json.hpp>
+
+namespace sightline::query {
+
+size_t estimate_bytes(const engine::QueryOutput& out) {
+  size_t bytes = 256;
+  for (const auto& b : out.table.batches) {
+    for (int64_t c = 0; c < b->n_children; ++c) {
+      const ArrowArray* col = b->children[c];
+      bytes += static_cast<size_t>(col->length) * 16;
+      // Variable-width data: the last offset is the byte length of the values.
+      const ArrowSchema* s = out.table.schema->children[c];
+      if (s->format && (s->format[0] == 'u' || s->format[0] == 'z') && s->format[1] == '\0' && col->n_buffers >= 3 && col->buffers[1]) {
+        bytes += static_cast<size_t>(static_cast<const int32_t*>(col->buffers[1])[col->offset + col->length]);
+      }
+    }
+  }
+  return bytes;
+}
+
+QueryService::QueryService(size_t cache_bytes, Logger& log) : capacity_(cache_bytes), log_(log) {}
+
+size_t QueryService::cached_bytes() const {
+  std::lock_guard lock(mutex_);
+  return bytes_;
+}
+
+size_t QueryService::cached_entries() const {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
+void QueryService::insert(const std::string& key, std::shared_ptr<const engine::QueryOutput> output) {
+  size_t bytes = estimate_bytes(*output) + key.size();
+  if (bytes > capacity_ / 4) return;  // one answer never takes over the cache
+  if (entries_.count(key)) return;
+  lru_.push_front(key);
+  entries_[key] = Entry{std::move(output), bytes, lru_.begin()};
+  bytes_ += bytes;
+  while (bytes_ > capacity_ && !lru_.empty()) {
+    auto victim = entries_.find(lru_.back());
+    bytes_ -= victim->second.bytes;
+    entries_.erase(victim);
+    lru_.pop_back();
+  }
+}
+
+Result<RunResult> QueryService::run(const engine::Engine& engine, const Statement& st, const Scope& scope, const std::string& label) {
+  auto started = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count(); };
+  std::string key = st.cache_key(scope, engine.data_version());
+  std::shared_ptr<Flight> flight;
+  bool leader = false;
+  {
+    std::unique_lock lock(mutex_);
+    if (auto it = entries_.find(key); it != entries_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second.lru);
+      return RunResult{it->second.output, true, elapsed()};
+    }
+    if (auto f = flights_.find(key); f != flights_.end()) {
+      flight = f->second;
+    } else {
+      flight = std::make_shared<Flight>();
+      flights_[key] = flight;
+      leader = true;
+    }
+    if (!leader) {
+      flight_done_.wait(lock, [&] { return flight->done; });
+      if (!flight->result) return fail(flight->result.error());
+      return RunResult{*flight->result, true, elapsed()};
+    }
+  }
+
+  auto out = engine.pool().run<engine::QueryOutput>(engine.query_timeout(), [&](engine::Connection& c) -> Result<engine::QueryOutput> {
+    auto stmt = c.prepare(st.sql);
+    if (!stmt) return fail(ErrorKind::Internal, stmt.error().message);
+    return stmt->execute(st.params, st.max_rows);
+  });
+  Result<std::shared_ptr<const engine::QueryOutput>> shared = out ? Result<std::shared_ptr<const engine::QueryOutput>>(
+                                                                        std::make_shared<const engine::QueryOutput>(std::move(*out)))
+                                                                  : fail(out.error());
+  {
+    std::lock_guard lock(mutex_);
+    if (shared) insert(key, *shared);
+    flight->result = shared;
+    flight->done = true;
+    flights_.erase(key);
+  }
+  flight_done_.notify_all();
+  double ms = elapsed();
+  if (!shared) {
+    log_.warn("query", {{"statement", label}, {"duration_ms", ms}, {"error", error_kind_name(shared.error().kind)}});
+    return fail(shared.error());
+  }
+  log_.info("query", {{"statement", label}, {"duration_ms", ms}, {"rows", (*shared)->table.num_rows}, {"cache", "miss"}});
+  return RunResult{*shared, false, ms};
+}
+
+}  // namespace sightline::query

@@ -1,0 +1,64 @@
+// Runs planned statements on the engine, through a result cache.
+//
+//   QueryService service(256 << 20, log);
+//   auto out = service.run(engine, plan.data, scope, "revenue");
+//
+// Thread-safe. Identical concurrent statements run once: later callers wait for the first
+// (single flight), so a burst of the same dashboard view costs one query per widget.
+#pragma once
+
+#include <condition_variable>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "core/log.h"
+#include "engine/engine.h"
+#include "query/planner.h"
+
+namespace sightline::query {
+
+struct RunResult {
+  std::shared_ptr<const engine::QueryOutput> output;
+  bool cache_hit = false;
+  double millis = 0;
+};
+
+class QueryService {
+ public:
+  QueryService(size_t cache_bytes, Logger& log);
+
+  // `label` names the statement in logs (e.g. "sales/revenue").
+  Result<RunResult> run(const engine::Engine& engine, const Statement& statement, const Scope& scope, const std::string& label);
+
+  size_t cached_bytes() const;
+  size_t cached_entries() const;
+
+ private:
+  struct Entry {
+    std::shared_ptr<const engine::QueryOutput> output;
+    size_t bytes = 0;
+    std::list<std::string>::iterator lru;
+  };
+  struct Flight {
+    bool done = false;
+    Result<std::shared_ptr<const engine::QueryOutput>> result = std::shared_ptr<const engine::QueryOutput>();
+  };
+  void insert(const std::string& key, std::shared_ptr<const engine::QueryOutput> output);
+
+  size_t capacity_;
+  Logger& log_;
+  mutable std::mutex mutex_;
+  std::condition_variable flight_done_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::list<std::string> lru_;  // front: most recent
+  std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;
+  size_t bytes_ = 0;
+};
+
+// Rough memory held by a result (for cache accounting).
+size_t estimate_bytes(const engine::QueryOutput& out);
+
+}  // namespace sightline::query

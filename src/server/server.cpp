@@ -1,0 +1,306 @@
+#include "server/server.h"
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+#include <array>
+#include <random>
+#include <thread>
+#include <vector>
+
+namespace sightline::server {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+bool valid_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; });
+}
+
+class ServerImpl;
+
+// One connection: read a request, hand it to the worker pool, write the answer, repeat.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, ServerImpl& server);
+  void run() { asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this())); }
+
+ private:
+  void do_read();
+  void on_read(beast::error_code ec, size_t bytes);
+  void respond(api::HttpResponse response, bool keep_alive);
+  void on_write(bool keep_alive, beast::error_code ec, size_t bytes);
+  void send_error(http::status status, const std::string& detail);
+  void drain_then_close();
+  void close();
+
+  bool drain_after_write_ = false;  // an error answered before the body was read
+  std::array<char, 16384> drain_buffer_{};
+  size_t drained_ = 0;
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<http::response<http::string_body>> response_;
+  ServerImpl& server_;
+  // For the request log.
+  std::chrono::steady_clock::time_point started_;
+  std::string method_, path_, request_id_;
+  int64_t rows_ = -1;
+};
+
+class ServerImpl final : public Server {
+ public:
+  ServerImpl(const ServerOptions& o, Handler h, Logger& log)
+      : options_(o), handler_(std::move(h)), log_(log), acceptor_(io_), workers_(static_cast<size_t>(std::max(1, o.worker_threads))),
+        rng_(std::random_device{}()) {}
+
+  ~ServerImpl() override {
+    stop();
+    join();
+  }
+
+  Result<void> listen() {
+    beast::error_code ec;
+    auto address = asio::ip::make_address(options_.host, ec);
+    if (ec) return fail(ErrorKind::InvalidInput, "'" + options_.host + "' is not an IP address", "use e.g. 127.0.0.1 or 0.0.0.0");
+    tcp::endpoint ep(address, options_.port);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return fail(ErrorKind::Unavailable, "cannot listen on " + options_.host + ":" + std::to_string(options_.port) + ": " + ec.message(),
+                  ec == asio::error::address_in_use ? "another program uses that port; pick another with --port" : "");
+    }
+    port_ = acceptor_.local_endpoint().port();
+    do_accept();
+    for (int i = 0; i < std::max(1, options_.io_threads); ++i) threads_.emplace_back([this] { io_.run(); });
+    return {};
+  }
+
+  uint16_t port() const override { return port_; }
+
+  void stop() override {
+    bool expected = false;
+    if (!stopping_.compare_exchange_strong(expected, true)) return;
+    asio::post(io_, [this] {
+      beast::error_code ec;
+      acceptor_.close(ec);
+    });
+    // Let in-flight handlers finish, then stop the I/O loop.
+    workers_.join();
+    io_.stop();
+    std::lock_guard lock(stopped_mutex_);
+    stopped_ = true;
+    stopped_cv_.notify_all();
+  }
+
+  void wait() override {
+    std::unique_lock lock(stopped_mutex_);
+    stopped_cv_.wait(lock, [&] { return stopped_; });
+  }
+
+  void join() {
+    for (auto& t : threads_)
+      if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
+    threads_.clear();
+  }
+
+  std::string new_request_id() {
+    std::lock_guard lock(rng_mutex_);
+    static const char* hex = "0123456789abcdef";
+    std::string id(16, '0');
+    uint64_t v = rng_();
+    for (int i = 0; i < 16; ++i) id[i] = hex[(v >> (i * 4)) & 0xF];
+    return id;
+  }
+
+  const ServerOptions& options() const { return options_; }
+  const Handler& handler() const { return handler_; }
+  Logger& log() { return log_; }
+  asio::thread_pool& workers() { return workers_; }
+  std::atomic<size_t>& connections() { return connections_; }
+
+ private:
+  void do_accept() {
+    acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (ec == asio::error::operation_aborted || stopping_) return;
+        log_.warn("accept_failed", {{"error", ec.message()}});
+      } else if (connections_.load() >= options_.max_connections) {
+        beast::error_code ignored;
+        socket.close(ignored);
+      } else {
+        std::make_shared<Session>(std::move(socket), *this)->run();
+      }
+      if (!stopping_) do_accept();
+    });
+  }
+
+  ServerOptions options_;
+  Handler handler_;
+  Logger& log_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  asio::thread_pool workers_;
+  std::vector<std::thread> threads_;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<size_t> connections_{0};
+  std::mutex stopped_mutex_;
+  std::condition_variable stopped_cv_;
+  bool stopped_ = false;
+  std::mutex rng_mutex_;
+  std::mt19937_64 rng_;
+};
+
+Session::Session(tcp::socket socket, ServerImpl& server) : stream_(std::move(socket)), server_(server) { ++server_.connections(); }
+
+void Session::do_read() {
+  parser_.emplace();
+  parser_->body_limit(server_.options().max_body_bytes);
+  parser_->header_limit(16 * 1024);
+  stream_.expires_after(server_.options().read_timeout);
+  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+}
+
+void Session::on_read(beast::error_code ec, size_t) {
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset || ec == asio::error::eof) {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    --server_.connections();
+    return;
+  }
+  started_ = std::chrono::steady_clock::now();
+  if (ec == http::error::body_limit) {
+    method_ = "?";
+    path_ = "?";
+    request_id_ = server_.new_request_id();
+    return send_error(http::status::payload_too_large,
+                      "the request body is larger than " + std::to_string(server_.options().max_body_bytes) + " bytes");
+  }
+  if (ec) {
+    method_ = "?";
+    path_ = "?";
+    request_id_ = server_.new_request_id();
+    return send_error(ec == http::error::header_limit ? http::status::request_header_fields_too_large : http::status::bad_request,
+                      "malformed HTTP request: " + ec.message());
+  }
+  auto msg = parser_->release();
+  api::HttpRequest req;
+  req.method = std::string(msg.method_string());
+  req.target = std::string(msg.target());
+  for (const auto& field : msg) {
+    std::string name(field.name_string());
+    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+    req.headers.emplace_back(std::move(name), std::string(field.value()));
+  }
+  req.body = std::move(msg.body());
+  std::string incoming = req.header("x-request-id");
+  req.request_id = valid_request_id(incoming) ? incoming : server_.new_request_id();
+  method_ = req.method;
+  path_ = req.target.substr(0, req.target.find('?')).substr(0, 512);
+  request_id_ = req.request_id;
+  bool keep_alive = msg.keep_alive();
+  // Handlers may block on the engine: run them on the worker pool, then write on our strand.
+  asio::post(server_.workers(), [self = shared_from_this(), req = std::move(req), keep_alive]() mutable {
+    api::HttpResponse response;
+    try {
+      response = self->server_.handler()(req);
+    } catch (const std::exception& e) {
+      self->server_.log().error("handler_exception", {{"request_id", req.request_id}, {"message", e.what()}});
+      response.status = 500;
+      response.content_type = "application/problem+json";
+      response.body = R"({"type":"urn:sightline:problem:internal","title":"Internal Server Error","status":500})";
+    }
+    asio::dispatch(self->stream_.get_executor(), [self, response = std::move(response), keep_alive]() mutable {
+      self->respond(std::move(response), keep_alive);
+    });
+  });
+}
+
+void Session::send_error(http::status status, const std::string& detail) {
+  api::HttpResponse r;
+  r.status = static_cast<int>(status);
+  r.content_type = "application/problem+json";
+  nlohmann::json j = {{"type", "urn:sightline:problem:invalid-input"}, {"title", std::string(http::obsolete_reason(status))},
+                      {"status", r.status}, {"detail", detail}, {"request_id", request_id_}};
+  r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  drain_after_write_ = true;
+  respond(std::move(r), false);
+}
+
+// After answering a request whose body we refused, read and discard what the client is still
+// sending (bounded in bytes and time) so that closing does not reset the connection before the
+// client has read our answer.
+void Session::drain_then_close() {
+  stream_.expires_after(std::chrono::seconds(5));
+  stream_.async_read_some(asio::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+    self->drained_ += n;
+    if (ec || self->drained_ > (64u << 20)) return self->close();
+    self->drain_then_close();
+  });
+}
+
+void Session::close() {
+  beast::error_code ignored;
+  stream_.socket().close(ignored);
+  --server_.connections();
+}
+
+void Session::respond(api::HttpResponse r, bool keep_alive) {
+  auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), 11);
+  res->set(http::field::server, "sightline/" SIGHTLINE_VERSION);
+  res->set(http::field::content_type, r.content_type);
+  res->set("X-Request-Id", request_id_);
+  res->set("X-Content-Type-Options", "nosniff");
+  res->set("Referrer-Policy", "no-referrer");
+  for (const auto& [k, v] : r.headers) res->set(k, v);
+  rows_ = r.rows;
+  if (method_ == "HEAD") {
+    res->content_length(r.body.size());
+  } else {
+    res->body() = std::move(r.body);
+    res->prepare_payload();
+  }
+  res->keep_alive(keep_alive);
+  response_ = res;
+  stream_.expires_after(server_.options().read_timeout);
+  http::async_write(stream_, *response_, beast::bind_front_handler(&Session::on_write, shared_from_this(), keep_alive));
+}
+
+void Session::on_write(bool keep_alive, beast::error_code ec, size_t bytes) {
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
+  nlohmann::json fields = {{"request_id", request_id_}, {"method", method_}, {"path", path_},
+                           {"status", response_ ? response_->result_int() : 0}, {"duration_ms", std::round(ms * 100) / 100},
+                           {"bytes", bytes}};
+  if (rows_ >= 0) fields["rows"] = rows_;
+  if (ec) fields["error"] = ec.message();
+  server_.log().info("request", fields);
+  response_.reset();
+  if (ec || !keep_alive) {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (!ec && drain_after_write_) return drain_then_close();
+    --server_.connections();
+    return;
+  }
+  do_read();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options, Handler handler, Logger& log) {
+  auto server = std::make_unique<ServerImpl>(options, std::move(handler), log);
+  if (auto r = server->listen(); !r) return fail(r.error());
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+}  // namespace sightline::server

@@ -1,0 +1,216 @@
+// The HTTP API over the demo project: every endpoint, filter semantics checked against the
+// independent DuckDB oracle, content negotiation, paging and logs.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { tableFromIPC } from '../js/node_modules/apache-arrow/Arrow.node.mjs';
+import { salesProject, startServer, post, queryJson, oracle, ordersScan, demoData } from './harness.mjs';
+
+const ROWS = 100_000;
+let server;
+const scan = () => ordersScan(ROWS);
+const num = (v) => Number(v);
+const close = (a, b) => Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b));
+
+before(async () => { server = await startServer(salesProject(ROWS)); });
+after(async () => { assert.equal(await server.stop(), 0, 'server exits cleanly on SIGTERM'); });
+
+test('health and readiness', async () => {
+  const h = await fetch(new URL('/healthz', server.url));
+  assert.equal(h.status, 200);
+  assert.deepEqual(await h.json(), { status: 'ok' });
+  const r = await fetch(new URL('/readyz', server.url));
+  assert.equal(r.status, 200);
+  const body = await r.json();
+  assert.equal(body.status, 'ready');
+  assert.equal(body.project, 'Sales analytics');
+  assert.equal(body.dashboards, 2);
+});
+
+test('the root serves a placeholder page', async () => {
+  const r = await fetch(server.url);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /text\/html/);
+  assert.match(await r.text(), /Sightline is running/);
+});
+
+test('dashboards are listed with id and title', async () => {
+  const r = await fetch(new URL('/api/v1/dashboards', server.url));
+  assert.equal(r.status, 200);
+  const { dashboards } = await r.json();
+  assert.deepEqual(dashboards.map((d) => d.id).sort(), ['customers', 'sales']);
+  assert.equal(dashboards.find((d) => d.id === 'sales').title, 'Sales overview');
+});
+
+test('a dashboard spec has filters, pages and widgets but never SQL', async () => {
+  const r = await fetch(new URL('/api/v1/dashboards/sales', server.url));
+  assert.equal(r.status, 200);
+  const text = await r.text();
+  assert.doesNotMatch(text, /SELECT |FROM |sum\(|count\(|\{\{/, 'no SQL or measure expressions leak to clients');
+  const spec = JSON.parse(text);
+  assert.deepEqual(spec.filters.map((f) => [f.id, f.type]), [
+    ['region', 'select'], ['channel', 'multiselect'], ['category', 'multiselect'],
+    ['period', 'daterange'], ['units', 'range'], ['product', 'text']]);
+  assert.equal(spec.pages.length, 2);
+  const widgets = spec.pages.flatMap((p) => p.widgets);
+  assert.ok(widgets.length >= 10);
+  const trend = widgets.find((w) => w.id === 'trend');
+  assert.equal(trend.type, 'line');
+  assert.equal(trend.layout.width, 8);
+  assert.equal(trend.encoding.x.field, 'month');
+  assert.equal(trend.encoding.x.grain, 'month');
+  assert.equal(trend.encoding.y[0].field, 'revenue');
+  assert.equal(trend.encoding.color.field, 'region');
+  const custom = (await (await fetch(new URL('/api/v1/dashboards/customers', server.url))).json())
+    .pages.flatMap((p) => p.widgets).find((w) => w.id === 'top_managers');
+  assert.equal(custom.custom_sql, true);
+  assert.equal(custom.sql, undefined);
+});
+
+test('KPI without filters equals DuckDB over the files', async () => {
+  const { data } = await queryJson(server, 'sales', 'revenue');
+  const expected = oracle(`SELECT sum(revenue) FROM ${scan()}`).rows[0][0];
+  assert.deepEqual(data.columns.map((c) => c.name), ['revenue']);
+  assert.ok(close(num(data.rows[0][0]), num(expected)), `${data.rows[0][0]} vs ${expected}`);
+});
+
+test('every filter type narrows exactly like the equivalent SQL', async () => {
+  const filters = {
+    region: 'North',
+    channel: ['Online', 'Partner'],
+    period: { from: '2024-02-01', to: '2024-11-30' },
+    units: [2, 10],
+    product: 'a',
+  };
+  const { data } = await queryJson(server, 'sales', 'orders', { filters });
+  const expected = oracle(`SELECT count(*) FROM ${scan()} WHERE region = 'North' AND channel IN ('Online', 'Partner')
+    AND order_date BETWEEN DATE '2024-02-01' AND DATE '2024-11-30' AND units BETWEEN 2 AND 10
+    AND contains(lower(product), 'a')`).rows[0][0];
+  assert.equal(String(data.rows[0][0]), expected);
+  assert.ok(num(expected) > 0, 'the filter state selects some rows');
+});
+
+test('an explicit null clears a filter and open range ends work', async () => {
+  const all = oracle(`SELECT count(*) FROM ${scan()} WHERE units >= 5`).rows[0][0];
+  const { data } = await queryJson(server, 'sales', 'orders', { filters: { region: null, units: [5, null] } });
+  assert.equal(String(data.rows[0][0]), all);
+});
+
+test('selections cross-filter other widgets but not the widget they came from', async () => {
+  const body = { selections: [{ column: 'category', values: ['Electronics', 'Toys'], widget: 'category_channel' }] };
+  const expected = oracle(`SELECT sum(revenue) FROM ${scan()} WHERE category IN ('Electronics', 'Toys')`).rows[0][0];
+  const { data } = await queryJson(server, 'sales', 'revenue', body);
+  assert.ok(close(num(data.rows[0][0]), num(expected)));
+  const own = await queryJson(server, 'sales', 'category_channel', body);
+  const categories = new Set(own.data.rows.map((r) => r[0]));
+  assert.ok(categories.size > 2, 'the source widget still shows every category');
+  const ranged = await queryJson(server, 'sales', 'orders', { selections: [{ column: 'units', range: [3, 4] }] });
+  assert.equal(String(ranged.data.rows[0][0]), oracle(`SELECT count(*) FROM ${scan()} WHERE units BETWEEN 3 AND 4`).rows[0][0]);
+});
+
+test('charts group, sort and limit as declared', async () => {
+  const top = await queryJson(server, 'sales', 'top_products');
+  const expected = oracle(`SELECT product, sum(revenue) AS r FROM ${scan()} GROUP BY product ORDER BY r DESC LIMIT 20`);
+  assert.deepEqual(top.data.rows.map((r) => r[0]), expected.rows.map((r) => r[0]));
+  const trend = await queryJson(server, 'sales', 'trend', { filters: { region: 'West' } });
+  assert.deepEqual(trend.data.columns.map((c) => c.name), ['month', 'region', 'revenue']);
+  assert.equal(trend.data.rows.length, 36, 'three years of months for one region');
+  assert.equal(trend.data.rows[0][0], '2023-01-01');
+  const hist = await queryJson(server, 'sales', 'price_histogram');
+  assert.equal(hist.data.rows.reduce((s, r) => s + num(r[2]), 0), num(oracle(`SELECT count(unit_price) FROM ${scan()}`).rows[0][0]));
+  const heat = await queryJson(server, 'sales', 'region_category');
+  assert.equal(heat.data.rows.length, 5 * 8);
+});
+
+test('Arrow is the default format and decodes with apache-arrow', async () => {
+  const res = await post(server, '/api/v1/dashboards/sales/widgets/top_products/query', {});
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'application/vnd.apache.arrow.stream');
+  const table = tableFromIPC(new Uint8Array(await res.arrayBuffer()));
+  assert.equal(table.numRows, 20);
+  assert.deepEqual(table.schema.fields.map((f) => f.name), ['product', 'revenue']);
+  const expected = oracle(`SELECT product, sum(revenue) AS r FROM ${scan()} GROUP BY product ORDER BY r DESC LIMIT 20`);
+  assert.equal(table.getChild('product').get(0), expected.rows[0][0]);
+});
+
+test('tables page on the server with a total count and client sort', async () => {
+  const total = oracle(`SELECT count(*) FROM ${scan()} WHERE region = 'South'`).rows[0][0];
+  const page = async (offset) => (await queryJson(server, 'sales', 'orders_table', {
+    filters: { region: 'South' }, sort: [{ column: 'order_id', desc: false }], offset, limit: 50,
+  }));
+  const first = await page(0);
+  const second = await page(50);
+  assert.equal(first.res.headers.get('x-total-count'), total);
+  assert.equal(first.data.rows.length, 50);
+  const expectedIds = oracle(`SELECT order_id FROM ${scan()} WHERE region = 'South' ORDER BY order_id LIMIT 100`).rows.map((r) => r[0]);
+  assert.deepEqual([...first.data.rows, ...second.data.rows].map((r) => String(r[0])), expectedIds);
+  const bad = await post(server, '/api/v1/dashboards/sales/widgets/orders_table/query', { sort: [{ column: 'secret_column' }] });
+  assert.equal(bad.status, 400);
+  assert.match((await bad.json()).detail, /cannot sort by 'secret_column'/);
+});
+
+test('filter options: values with search and cap, bounds for ranges', async () => {
+  const regions = await (await fetch(new URL('/api/v1/dashboards/sales/filters/region/options', server.url))).json();
+  assert.deepEqual(regions.values, ['Central', 'East', 'North', 'South', 'West']);
+  assert.equal(regions.truncated, false);
+  const products = await (await fetch(new URL('/api/v1/dashboards/sales/filters/product/options?q=PRO&limit=5', server.url))).json();
+  assert.ok(products.values.length <= 5);
+  for (const p of products.values) assert.match(p, /pro/i);
+  const units = await (await fetch(new URL('/api/v1/dashboards/sales/filters/units/options', server.url))).json();
+  const [min, max] = oracle(`SELECT min(units), max(units) FROM ${scan()}`).rows[0];
+  assert.deepEqual([String(units.min), String(units.max)], [min, max]);
+  const period = await (await fetch(new URL('/api/v1/dashboards/sales/filters/period/options', server.url))).json();
+  assert.equal(period.min, '2023-01-01');
+  assert.equal(period.max, '2025-12-31');
+});
+
+test('custom SQL widgets get the filter predicate bound in place', async () => {
+  const { data } = await queryJson(server, 'customers', 'top_managers', { filters: { region: 'East', period: null } });
+  assert.ok(data.rows.length > 0 && data.rows.length <= 15);
+  const expected = oracle(`SELECT c.account_manager, sum(o.revenue) r FROM ${scan()} o
+    LEFT JOIN read_csv('${demoData(ROWS)}/customers.csv', header=true) c USING (customer)
+    WHERE o.region = 'East' GROUP BY 1 ORDER BY r DESC LIMIT 15`);
+  assert.deepEqual(data.rows.map((r) => r[0]), expected.rows.map((r) => r[0]));
+});
+
+test('filter defaults apply when the request does not mention the filter', async () => {
+  const withDefault = await queryJson(server, 'customers', 'revenue');
+  const cleared = await queryJson(server, 'customers', 'revenue', { filters: { period: null } });
+  const expected2025 = oracle(`SELECT sum(revenue) FROM ${scan()} WHERE year(order_date) = 2025`).rows[0][0];
+  assert.ok(close(num(withDefault.data.rows[0][0]), num(expected2025)));
+  assert.ok(num(cleared.data.rows[0][0]) > num(withDefault.data.rows[0][0]));
+});
+
+test('repeated queries are answered from the cache', async () => {
+  const body = { filters: { region: 'Central' } };
+  await queryJson(server, 'sales', 'by_channel', body);
+  const again = await queryJson(server, 'sales', 'by_channel', body);
+  assert.equal(again.res.headers.get('x-sightline-cache'), 'hit');
+});
+
+test('every response carries a request id, and a sane incoming one is kept', async () => {
+  const r = await fetch(new URL('/api/v1/dashboards', server.url), { headers: { 'x-request-id': 'trace-abc-123' } });
+  assert.equal(r.headers.get('x-request-id'), 'trace-abc-123');
+  const generated = await fetch(new URL('/api/v1/dashboards', server.url), { headers: { 'x-request-id': 'bad id\u00e9' } });
+  assert.match(generated.headers.get('x-request-id'), /^[0-9a-f]{16}$/);
+});
+
+test('concurrent requests are all answered', async () => {
+  const widgets = ['revenue', 'orders', 'avg_order', 'units_sold', 'trend', 'by_channel', 'top_products', 'category_channel'];
+  const responses = await Promise.all(Array.from({ length: 64 }, (_, i) =>
+    post(server, `/api/v1/dashboards/sales/widgets/${widgets[i % widgets.length]}/query`,
+      { filters: { units: [1, 1 + (i % 7)] } }, { accept: 'application/json' })));
+  for (const r of responses) assert.equal(r.status, 200);
+});
+
+test('requests and queries are logged as JSON lines', async () => {
+  await queryJson(server, 'sales', 'units_sold', { filters: { region: 'East' } });
+  await new Promise((r) => setTimeout(r, 100));
+  const logs = server.jsonLogs();
+  const req = logs.filter((l) => l.event === 'request' && l.path === '/api/v1/dashboards/sales/widgets/units_sold/query').at(-1);
+  assert.ok(req, 'request log line present');
+  for (const key of ['time', 'request_id', 'method', 'path', 'status', 'duration_ms', 'rows', 'bytes']) assert.ok(key in req, key);
+  assert.equal(req.status, 200);
+  assert.equal(req.rows, 1);
+  const q = logs.find((l) => l.event === 'query' && l.statement === 'sales/units_sold');
+  assert.ok(q && typeof q.duration_ms === 'number' && q.rows === 1);
+});

@@ -1,0 +1,191 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "config/project.h"
+
+namespace sightline::config {
+namespace {
+namespace fs = std::filesystem;
+
+// A project folder in a temp dir, removed afterwards.
+class TempProject {
+ public:
+  explicit TempProject(const std::map<std::string, std::string>& files) {
+    dir_ = fs::temp_directory_path() / ("sightline-config-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    fs::remove_all(dir_);
+    for (const auto& [name, text] : files) {
+      fs::create_directories((dir_ / name).parent_path());
+      std::ofstream(dir_ / name) << text;
+    }
+  }
+  ~TempProject() { fs::remove_all(dir_); }
+  const fs::path& dir() const { return dir_; }
+
+ private:
+  fs::path dir_;
+  static inline int counter_ = 0;
+};
+
+Environment test_env(std::map<std::string, std::string> vars = {}) {
+  Environment env = system_environment();
+  env.get_env = [vars](const std::string& k) -> std::optional<std::string> {
+    auto it = vars.find(k);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+  return env;
+}
+
+std::string all_text(const LoadResult& r) {
+  std::string out;
+  for (const auto& d : r.diagnostics) out += format_diagnostic(d) + "\n";
+  return out;
+}
+
+TEST(Config, LoadsAFullProject) {
+  TempProject p({{"sightline.yaml", R"(name: Demo
+engine: {threads: 2, memory_limit: 1GB, query_timeout: 2s, max_rows: 500}
+sources:
+  orders: {path: data/orders/, hive_partitioning: true, materialize: true}
+  people: {path: data/people.csv, csv: {delimiter: ";", header: true}, types: {id: BIGINT}}
+models:
+  big_orders: SELECT * FROM orders WHERE revenue > 100
+)"},
+                 {"dashboards/sales.yaml", R"(title: Sales
+source: orders
+dimensions: [region]
+filters:
+  - {id: region, type: select, column: region, default: North}
+  - {id: period, type: daterange, column: order_date, default: {from: "2024-01-01", to: "2024-12-31"}}
+pages:
+  - title: One
+    widgets:
+      - {id: rev, type: kpi, measure: sum(revenue)}
+      - {id: trend, type: line, x: {column: order_date, grain: month}, y: [sum(revenue), {expr: count(*), as: n}], color: region}
+  - title: Two
+    widgets:
+      - {id: t, type: table, columns: [region, revenue], sort: -revenue}
+)"}});
+  auto r = load_project(p.dir(), test_env());
+  ASSERT_TRUE(r.ok()) << all_text(r);
+  const Project& proj = *r.project;
+  EXPECT_EQ(proj.name, "Demo");
+  EXPECT_EQ(proj.engine.threads, 2);
+  EXPECT_EQ(proj.engine.query_timeout_ms, 2000);
+  EXPECT_EQ(proj.engine.max_rows, 500);
+  ASSERT_EQ(proj.sources.size(), 2u);
+  EXPECT_EQ(proj.sources[0].format, SourceFormat::Parquet);
+  EXPECT_TRUE(proj.sources[0].materialize);
+  EXPECT_EQ(proj.sources[1].format, SourceFormat::Csv);
+  EXPECT_EQ(proj.sources[1].csv.delimiter.value_or(""), ";");
+  EXPECT_EQ(proj.sources[1].types.at("id"), "BIGINT");
+  ASSERT_EQ(proj.dashboards.size(), 1u);
+  const auto& d = proj.dashboards[0];
+  EXPECT_EQ(d.id, "sales");
+  EXPECT_EQ(d.filters[0].default_value, "North");
+  EXPECT_EQ(d.filters[1].default_value["from"], "2024-01-01");
+  const WidgetSpec* trend = d.find_widget("trend");
+  ASSERT_NE(trend, nullptr);
+  EXPECT_EQ(trend->x->grain, "month");
+  ASSERT_EQ(trend->measures.size(), 2u);
+  EXPECT_EQ(trend->measures[0].name, "sum_revenue");
+  EXPECT_EQ(trend->measures[1].name, "n");
+  EXPECT_EQ(trend->color->column, "region");
+  const WidgetSpec* table = d.find_widget("t");
+  ASSERT_TRUE(table->sort.has_value());
+  EXPECT_TRUE(table->sort->descending);
+  EXPECT_EQ(table->sort->column, "revenue");
+  EXPECT_EQ(table->width, 12);
+  EXPECT_EQ(proj.files.size(), 2u);
+}
+
+struct BadCase {
+  const char* name;
+  std::map<std::string, std::string> files;
+  const char* expected;  // a substring of the formatted diagnostics
+};
+
+class ConfigErrors : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(ConfigErrors, NamesFileLineColumnAndHint) {
+  const BadCase& c = GetParam();
+  TempProject p(c.files);
+  auto r = load_project(p.dir(), test_env());
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(all_text(r).find(c.expected), std::string::npos) << "got:\n" << all_text(r);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ConfigErrors,
+    ::testing::Values(
+        BadCase{"no_project_file", {{"x.txt", ""}}, "no sightline.yaml"},
+        BadCase{"yaml_syntax", {{"sightline.yaml", "sources:\n  a: [1, 2\n"}}, "sightline.yaml:3:1: error: YAML syntax error"},
+        BadCase{"typo_key", {{"sightline.yaml", "sources:\n  a: data/a.csv\nengin: {}\n"}},
+                "sightline.yaml:3:1: error: unknown key 'engin' in sightline.yaml\n  hint: did you mean 'engine'?"},
+        BadCase{"no_sources", {{"sightline.yaml", "name: x\n"}}, "has no sources"},
+        BadCase{"bad_source_name", {{"sightline.yaml", "sources:\n  \"my table\": data/a.csv\n"}}, "sightline.yaml:2:3: error: source name 'my table' is not a valid name"},
+        BadCase{"unknown_format", {{"sightline.yaml", "sources:\n  a: data/a.xlsx\n"}}, "cannot tell the format"},
+        BadCase{"bad_type", {{"sightline.yaml", "sources:\n  a: {path: a.csv, types: {x: \"INT; DROP\"}}\n"}}, "is not a SQL type"},
+        BadCase{"duckdb_without_table", {{"sightline.yaml", "sources:\n  a: data/a.duckdb\n"}}, "names no table"},
+        BadCase{"bad_threads", {{"sightline.yaml", "engine: {threads: lots}\nsources: {a: a.csv}\n"}}, "engine.threads must be a whole number, got 'lots'"},
+        BadCase{"bad_memory", {{"sightline.yaml", "engine: {memory_limit: huge}\nsources: {a: a.csv}\n"}}, "engine.memory_limit must look like 4GB"},
+        BadCase{"missing_env", {{"sightline.yaml", "sources:\n  a: \"${env:NOPE_NOT_SET}.csv\"\n"}}, "environment variable 'NOPE_NOT_SET' is not set"},
+        BadCase{"missing_secret_file", {{"sightline.yaml", "sources:\n  a: \"${file:nope.txt}.csv\"\n"}}, "cannot read secret file 'nope.txt'"},
+        BadCase{"model_name_taken", {{"sightline.yaml", "sources: {a: a.csv}\nmodels: {a: SELECT 1}\n"}}, "already a source or model"},
+        BadCase{"unknown_widget_type",
+                {{"sightline.yaml", "sources: {a: a.csv}\n"}, {"dashboards/d.yaml", "source: a\nwidgets:\n  - {id: w, type: gauge}\n"}},
+                "dashboards/d.yaml:3:19: error: unknown widget type 'gauge'"},
+        BadCase{"kpi_without_measure",
+                {{"sightline.yaml", "sources: {a: a.csv}\n"}, {"dashboards/d.yaml", "source: a\nwidgets:\n  - {id: w, type: kpi}\n"}},
+                "a kpi needs exactly one measure"},
+        BadCase{"bar_without_x",
+                {{"sightline.yaml", "sources: {a: a.csv}\n"}, {"dashboards/d.yaml", "source: a\nwidgets:\n  - {id: w, type: bar, y: sum(x)}\n"}},
+                "a bar chart needs x\n  hint: e.g. x: region"},
+        BadCase{"bad_width",
+                {{"sightline.yaml", "sources: {a: a.csv}\n"}, {"dashboards/d.yaml", "source: a\nwidgets:\n  - {id: w, type: kpi, measure: count(*), width: 13}\n"}},
+                "width must be between 1 and 12, got 13"},
+        BadCase{"unknown_filter_type",
+                {{"sightline.yaml", "sources: {a: a.csv}\n"}, {"dashboards/d.yaml", "source: a\nfilters:\n  - {id: f, type: slider, column: x}\n"}},
+                "unknown filter type 'slider'\n  hint: use select, multiselect, range, daterange or text"},
+        BadCase{"two_statements",
+                {{"sightline.yaml", "sources: {a: a.csv}\n"}, {"dashboards/d.yaml", "source: a\nwidgets:\n  - {id: w, type: kpi, sql: \"SELECT 1; DROP TABLE a\"}\n"}},
+                "a widget's sql is a single SELECT statement"},
+        BadCase{"bad_grain",
+                {{"sightline.yaml", "sources: {a: a.csv}\n"}, {"dashboards/d.yaml", "source: a\nwidgets:\n  - {id: w, type: line, x: {column: d, grain: fortnight}, y: count(*)}\n"}},
+                "unknown grain 'fortnight'"}),
+    [](const ::testing::TestParamInfo<BadCase>& info) { return std::string(info.param.name); });
+
+TEST(Config, EnvAndFileSecretsAreInterpolatedAndRemembered) {
+  TempProject p({{"sightline.yaml", "sources:\n  a: {path: \"data/${env:TABLE_NAME}.csv\", table: \"${file:secret.txt}\"}\n"},
+                 {"secret.txt", "s3cr3t-value\n"}});
+  auto r = load_project(p.dir(), test_env({{"TABLE_NAME", "orders"}}));
+  ASSERT_TRUE(r.ok()) << all_text(r);
+  EXPECT_EQ(r.project->sources[0].path, "data/orders.csv");
+  EXPECT_EQ(r.project->sources[0].table, "s3cr3t-value");
+  EXPECT_NE(std::find(r.project->secret_values.begin(), r.project->secret_values.end(), "s3cr3t-value"), r.project->secret_values.end());
+}
+
+TEST(Config, DiagnosticsNeverShowSecretValues) {
+  TempProject p(std::map<std::string, std::string>{{"sightline.yaml", "sources:\n  a: {path: \"${env:SECRET_PATH}\"}\n"}});
+  auto r = load_project(p.dir(), test_env({{"SECRET_PATH", "topsecret.xlsx"}}));
+  ASSERT_FALSE(r.ok());
+  std::string text = all_text(r);
+  EXPECT_EQ(text.find("topsecret"), std::string::npos) << text;
+  EXPECT_NE(text.find("[redacted]"), std::string::npos) << text;
+}
+
+TEST(Config, EngineFingerprintIgnoresDashboards) {
+  TempProject a({{"sightline.yaml", "sources: {a: a.csv}\n"}, {"dashboards/d.yaml", "title: One\n"}});
+  TempProject b({{"sightline.yaml", "sources: {a: a.csv}\n"}, {"dashboards/d.yaml", "title: Two\n"}});
+  TempProject c({{"sightline.yaml", "sources: {a: b.csv}\n"}, {"dashboards/d.yaml", "title: One\n"}});
+  auto ra = load_project(a.dir(), test_env()), rb = load_project(b.dir(), test_env()), rc = load_project(c.dir(), test_env());
+  ASSERT_TRUE(ra.ok() && rb.ok() && rc.ok());
+  EXPECT_EQ(ra.project->engine_fingerprint(), rb.project->engine_fingerprint());
+  EXPECT_NE(ra.project->engine_fingerprint(), rc.project->engine_fingerprint());
+}
+
+}  // namespace
+}  // namespace sightline::config
