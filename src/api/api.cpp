@@ -379,14 +379,14 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
     if (!body) return fail(body.error());
     auto request = query::parse_query_request(*body);
     if (!request) return fail(request.error());
-    auto plan = query::plan_widget(*dash, *widget, engine, *request, scope);
+    auto plan = query::plan_widget(*dash, *widget, engine, *request, scope, snap->rollups.get());
     if (!plan) return fail(plan.error());
     std::string label = dash->id + "/" + widget->id;
-    auto data = service_.run(engine, plan->data, scope, label);
+    auto data = service_.run(engine, plan->data, scope, label, plan->read_from);
     if (!data) return fail(data.error());
     std::optional<int64_t> total;
     if (plan->count) {
-      auto count = service_.run(engine, *plan->count, scope, label + "#count");
+      auto count = service_.run(engine, *plan->count, scope, label + "#count", "");
       if (!count) return fail(count.error());
       auto counted = arrow::write_json_rows((*count->output).table);
       if (counted) {
@@ -417,9 +417,9 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
       }
     }
     std::string q = target->param("q");
-    auto st = query::plan_filter_options(*dash, *filter, engine, q, limit, scope);
+    auto st = query::plan_filter_options(*dash, *filter, engine, q, limit, scope, snap->rollups.get());
     if (!st) return fail(st.error());
-    auto data = service_.run(engine, *st, scope, dash->id + "/filter:" + filter->id);
+    auto data = service_.run(engine, *st, scope, dash->id + "/filter:" + filter->id, "");
     if (!data) return fail(data.error());
     auto rows_json = arrow::write_json_rows(data->output->table);
     if (!rows_json) return fail(rows_json.error());

@@ -12,12 +12,14 @@
 
 #include "config/project.h"
 #include "engine/engine.h"
+#include "query/rollup.h"
 
 namespace sightline::api {
 
 struct Snapshot {
   config::Project project;
   std::shared_ptr<const engine::Engine> engine;
+  std::shared_ptr<const query::Rollups> rollups;  // never null (may hold none)
   uint64_t generation = 0;  // 1 for the first load, +1 per successful reload
 };
 

@@ -22,11 +22,39 @@ bool starts_like_formula(std::string_view text) {
   }
 }
 
+bool needs_quotes(std::string_view text) {
+  for (char c : text) {
+    if (c == ',' || c == '"' || c == '\r' || c == '\n') return true;
+  }
+  return false;
+}
+
+// How a column's cells are written.
+enum class CellKind {
+  Plain,   // numbers, dates, times, booleans, intervals: never need quotes or neutralizing
+  Text,    // strings and binary: neutralized, quoted when needed, "" when empty
+  Nested,  // lists, structs, maps, unions: JSON text, quoted when needed
+};
+
+CellKind cell_kind(const Field& field) {
+  if (is_text_like(field)) return CellKind::Text;
+  switch (field.value_type().kind) {
+    case TypeKind::List:
+    case TypeKind::LargeList:
+    case TypeKind::FixedSizeList:
+    case TypeKind::Struct:
+    case TypeKind::Map:
+    case TypeKind::SparseUnion:
+    case TypeKind::DenseUnion: return CellKind::Nested;
+    default: return CellKind::Plain;
+  }
+}
+
 // Appends one field: neutralized if it is text that a spreadsheet would run as a formula, quoted
 // if it holds a separator, quote or line break (or is an empty text value, to tell it from null).
 void append_field(std::string& out, std::string_view text, bool is_text) {
   const bool prefix = is_text && starts_like_formula(text);
-  const bool quote = text.find_first_of(",\"\r\n") != std::string_view::npos || (is_text && text.empty());
+  const bool quote = needs_quotes(text) || (is_text && text.empty());
   if (quote) out.push_back('"');
   if (prefix) out.push_back('\'');
   if (quote) {
@@ -50,8 +78,8 @@ Result<std::string> write_csv(const Table& table) {
   auto schema = parse_schema(*table.schema);
   if (!schema) return fail(schema.error());
   const auto& fields = schema->fields;
-  std::vector<bool> text_columns;
-  for (const Field& field : fields) text_columns.push_back(is_text_like(field));
+  std::vector<CellKind> kinds;
+  for (const Field& field : fields) kinds.push_back(cell_kind(field));
 
   std::string out;
   out.reserve(256 + static_cast<size_t>(table.num_rows) * (2 + fields.size() * 8));
@@ -74,9 +102,13 @@ Result<std::string> write_csv(const Table& table) {
         const ArrowArray& column = *batch.children[c];
         const int64_t index = batch.offset + r;
         if (is_null(column, fields[c], index)) continue;
+        if (kinds[c] == CellKind::Plain) {
+          render.append(out, column, fields[c], index, TextStyle::Csv);
+          continue;
+        }
         cell.clear();
         render.append(cell, column, fields[c], index, TextStyle::Csv);
-        append_field(out, cell, text_columns[c]);
+        append_field(out, cell, kinds[c] == CellKind::Text);
       }
       out += "\r\n";
     }

@@ -25,11 +25,23 @@ void append_number(std::string& out, T value) {
   out.append(buf, end);
 }
 
+// Writes a non-negative value in at least `width` digits, zero-padded, at `p`; returns the end.
+char* put_padded(char* p, int64_t value, int width) {
+  char digits[24];
+  int n = 0;
+  uint64_t v = static_cast<uint64_t>(value);
+  do {
+    digits[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  while (n < width) digits[n++] = '0';
+  while (n > 0) *p++ = digits[--n];
+  return p;
+}
+
 void append_padded(std::string& out, int64_t value, int width) {
   char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
-  for (int n = static_cast<int>(end - buf); n < width; ++n) out.push_back('0');
-  out.append(buf, end);
+  out.append(buf, put_padded(buf, value, width));
 }
 
 constexpr int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
@@ -71,11 +83,13 @@ void append_fraction(std::string& out, int64_t fraction, int digits) {
 void append_clock(std::string& out, int64_t units, TimeUnit unit) {
   const int64_t per_second = units_per_second(unit);
   const int64_t seconds = units / per_second;
-  append_padded(out, seconds / 3600, 2);
-  out.push_back(':');
-  append_padded(out, seconds / 60 % 60, 2);
-  out.push_back(':');
-  append_padded(out, seconds % 60, 2);
+  char buf[32];
+  char* p = put_padded(buf, seconds / 3600, 2);
+  *p++ = ':';
+  p = put_padded(p, seconds / 60 % 60, 2);
+  *p++ = ':';
+  p = put_padded(p, seconds % 60, 2);
+  out.append(buf, p);
   append_fraction(out, units % per_second, fraction_digits(unit));
 }
 
@@ -246,17 +260,16 @@ void append_date(std::string& out, int64_t days) {
   const int64_t day = day_of_year - (153 * mp + 2) / 5 + 1;
   const int64_t month = mp < 10 ? mp + 3 : mp - 9;
   const int64_t year = year_of_era + era * 400 + (month <= 2);
-  if (year < 0) {
-    out.push_back('-');
-    append_padded(out, -year, 4);
-  } else {
-    if (year > 9999) out.push_back('+');
-    append_padded(out, year, 4);
-  }
-  out.push_back('-');
-  append_padded(out, month, 2);
-  out.push_back('-');
-  append_padded(out, day, 2);
+  char buf[40];
+  char* p = buf;
+  if (year < 0) *p++ = '-';
+  if (year > 9999) *p++ = '+';
+  p = put_padded(p, year < 0 ? -year : year, 4);
+  *p++ = '-';
+  p = put_padded(p, month, 2);
+  *p++ = '-';
+  p = put_padded(p, day, 2);
+  out.append(buf, p);
 }
 
 void append_timestamp(std::string& out, int64_t value, TimeUnit unit, bool utc) {
@@ -320,12 +333,18 @@ void append_decimal(std::string& out, const uint8_t* bytes, int bit_width, int s
       carry = (carry && limbs[i] == 0) ? 1 : 0;
     }
   }
-  // Digits, least significant first, 19 at a time.
+  // Digits, least significant first, 19 at a time (one step when the magnitude fits 64 bits).
   char digits[100];
   int length = 0;
+  if (std::all_of(limbs + 1, limbs + limb_count, [](uint64_t l) { return l == 0; })) {
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, limbs[0]);
+    length = static_cast<int>(end - digits);
+    std::reverse(digits, digits + length);
+    limbs[0] = 0;
+  }
   constexpr uint64_t kChunk = 10'000'000'000'000'000'000ull;  // 10^19
   auto nonzero = [&] { return std::any_of(limbs, limbs + limb_count, [](uint64_t l) { return l != 0; }); };
-  do {
+  while (nonzero()) {
     unsigned __int128 remainder = 0;
     for (int i = limb_count - 1; i >= 0; --i) {
       unsigned __int128 current = (remainder << 64) | limbs[i];
@@ -338,7 +357,7 @@ void append_decimal(std::string& out, const uint8_t* bytes, int bit_width, int s
       digits[length++] = static_cast<char>('0' + chunk % 10);
       chunk /= 10;
     }
-  } while (nonzero());
+  }
   if (length == 0) digits[length++] = '0';
   std::reverse(digits, digits + length);
   const bool is_zero = length == 1 && digits[0] == '0';

@@ -83,7 +83,7 @@ int run_serve(const ServeOptions& options) {
     return 2;
   }
 
-  auto first = load_snapshot(options.dir, nullptr, 1);
+  auto first = load_snapshot(options.dir, nullptr, 1, log, !options.no_rollups);
   for (const auto& d : first.diagnostics) {
     log.warn("config", {{"diagnostic", config::format_diagnostic(d)}});
     std::cerr << config::format_diagnostic(d) << "\n";
@@ -117,7 +117,7 @@ int run_serve(const ServeOptions& options) {
   log.info("listening", {{"host", options.host}, {"port", bound}});
 
   std::unique_ptr<Reloader> reloader;
-  if (!options.no_reload) reloader = std::make_unique<Reloader>(options.dir, holder, log, std::chrono::milliseconds(1000));
+  if (!options.no_reload) reloader = std::make_unique<Reloader>(options.dir, holder, log, std::chrono::milliseconds(1000), !options.no_rollups);
 
   std::thread signal_waiter([&] {
     int sig = 0;

@@ -16,6 +16,7 @@ struct ServeOptions {
   int threads = 0;
   int cache_mb = 256;
   bool no_reload = false;
+  bool no_rollups = false;
 };
 
 int run_serve(const ServeOptions& options);

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--threads", serve.threads, "Concurrent request handlers (default: 2 x cores, at least 4)");
   serve_cmd->add_option("--cache-mb", serve.cache_mb, "Result cache size in MiB")->capture_default_str()->check(CLI::Range(0, 1 << 20));
   serve_cmd->add_flag("--no-reload", serve.no_reload, "Do not watch the project files for changes");
+  serve_cmd->add_flag("--no-rollups", serve.no_rollups, "Do not pre-aggregate (every query reads the sources)");
 
   std::string check_dir;
   auto* check_cmd = app.add_subcommand("check", "Validate a project without serving it (exit 0 when clean)");

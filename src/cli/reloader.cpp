@@ -5,7 +5,8 @@
 namespace sightline::cli {
 namespace fs = std::filesystem;
 
-SnapshotLoad load_snapshot(const std::string& dir, const api::Snapshot* previous, uint64_t generation) {
+SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Snapshot> previous, uint64_t generation, Logger& log,
+                           bool rollups) {
   SnapshotLoad out;
   auto loaded = config::load_project(dir, config::system_environment());
   out.diagnostics = loaded.diagnostics;
@@ -23,6 +24,8 @@ SnapshotLoad load_snapshot(const std::string& dir, const api::Snapshot* previous
   out.diagnostics.insert(out.diagnostics.end(), checked.begin(), checked.end());
   if (std::any_of(checked.begin(), checked.end(), [](const auto& d) { return d.severity == config::Diagnostic::Severity::Error; })) return out;
   auto snap = std::make_shared<api::Snapshot>();
+  snap->rollups = rollups ? query::Rollups::build(*loaded.project, engine, log, previous ? previous->rollups : nullptr)
+                          : query::Rollups::none();
   snap->project = std::move(*loaded.project);
   snap->engine = std::move(engine);
   snap->generation = generation;
@@ -30,8 +33,8 @@ SnapshotLoad load_snapshot(const std::string& dir, const api::Snapshot* previous
   return out;
 }
 
-Reloader::Reloader(std::string dir, api::SnapshotHolder& holder, Logger& log, std::chrono::milliseconds interval)
-    : dir_(std::move(dir)), holder_(holder), log_(log), interval_(interval) {
+Reloader::Reloader(std::string dir, api::SnapshotHolder& holder, Logger& log, std::chrono::milliseconds interval, bool rollups)
+    : dir_(std::move(dir)), holder_(holder), log_(log), interval_(interval), rollups_(rollups) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -82,7 +85,7 @@ void Reloader::loop() {
       auto current = holder_.get();
       uint64_t generation = current ? current->generation + 1 : 1;
       auto started = std::chrono::steady_clock::now();
-      auto loaded = load_snapshot(dir_, current.get(), generation);
+      auto loaded = load_snapshot(dir_, current, generation, log_, rollups_);
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
       if (loaded.snapshot) {
         holder_.set(loaded.snapshot);

@@ -24,11 +24,13 @@ struct SnapshotLoad {
 };
 
 // Loads and checks the project; reuses `previous`'s engine when sources/models are unchanged.
-SnapshotLoad load_snapshot(const std::string& dir, const api::Snapshot* previous, uint64_t generation);
+// Builds the dashboards' rollups unless `rollups` is false.
+SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Snapshot> previous, uint64_t generation, Logger& log,
+                           bool rollups);
 
 class Reloader {
  public:
-  Reloader(std::string dir, api::SnapshotHolder& holder, Logger& log, std::chrono::milliseconds interval);
+  Reloader(std::string dir, api::SnapshotHolder& holder, Logger& log, std::chrono::milliseconds interval, bool rollups);
   ~Reloader();
 
  private:
@@ -40,6 +42,7 @@ class Reloader {
   api::SnapshotHolder& holder_;
   Logger& log_;
   std::chrono::milliseconds interval_;
+  bool rollups_;
   std::mutex mutex_;
   std::condition_variable cv_;
   bool stopping_ = false;

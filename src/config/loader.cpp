@@ -327,13 +327,20 @@ class ProjectParser {
       if (v.IsScalar()) {
         s.path = r.str(v, "source path");
       } else if (r.is_map(v, "source '" + s.name + "'")) {
-        r.check_keys(v, {"path", "format", "hive_partitioning", "union_by_name", "materialize", "csv", "types", "table", "description"},
+        r.check_keys(v, {"path", "format", "hive_partitioning", "union_by_name", "materialize", "order_by", "csv", "types", "table", "description"},
                      "source '" + s.name + "'");
         s.path = r.str(v["path"], "path");
         if (v["hive_partitioning"]) s.hive_partitioning = r.boolean(v["hive_partitioning"], "hive_partitioning");
         if (v["union_by_name"]) s.union_by_name = r.boolean(v["union_by_name"], "union_by_name").value_or(false);
         if (v["materialize"]) s.materialize = r.boolean(v["materialize"], "materialize").value_or(false);
         s.table = r.str(v["table"], "table");
+        if (const auto& ob = v["order_by"]) {
+          if (ob.IsSequence())
+            for (const auto& e : ob) s.order_by.push_back(r.str(e, "order_by"));
+          else
+            s.order_by.push_back(r.str(ob, "order_by"));
+          if (!s.materialize) r.warning(ob, "order_by only applies to materialized sources", "add materialize: true");
+        }
         if (v["format"]) {
           std::string f = r.str(v["format"], "format");
           if (f == "parquet") s.format = SourceFormat::Parquet;

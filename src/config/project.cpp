@@ -78,7 +78,7 @@ std::string Project::engine_fingerprint() const {
                         {"date", s.csv.date_format.value_or("")},    {"ts", s.csv.timestamp_format.value_or("")}};
     j["sources"].push_back({{"name", s.name}, {"path", s.path}, {"format", int(s.format)},
                             {"hive", s.hive_partitioning ? int(*s.hive_partitioning) : -1},
-                            {"union", s.union_by_name}, {"materialize", s.materialize}, {"csv", c},
+                            {"union", s.union_by_name}, {"materialize", s.materialize}, {"order_by", s.order_by}, {"csv", c},
                             {"types", s.types}, {"table", s.table}});
   }
   for (const auto& m : models) j["models"].push_back({{"name", m.name}, {"sql", m.sql}, {"materialize", m.materialize}});

@@ -57,6 +57,7 @@ struct SourceSpec {
   std::optional<bool> hive_partitioning;     // default: DuckDB's auto-detection
   bool union_by_name = false;                // files whose columns differ: match by name
   bool materialize = false;                  // load into memory at start instead of scanning files
+  std::vector<std::string> order_by;         // materialized: stored in this order (date filters then skip row groups)
   CsvOptions csv;
   std::map<std::string, std::string> types;  // column -> SQL type overrides
   std::string table;                         // DuckDB files: the table (or view) to read

@@ -148,6 +148,11 @@ EngineBuild Engine::build(const config::Project& project) {
       }
     }
     std::string ddl = (s.materialize ? "CREATE TABLE " : "CREATE VIEW ") + quote_identifier(s.name) + " AS " + body;
+    if (s.materialize && !s.order_by.empty()) {
+      std::string order;
+      for (const auto& c : s.order_by) order += (order.empty() ? "" : ", ") + quote_identifier(c);
+      ddl += " ORDER BY " + order;
+    }
     if (auto r = conn.execute(ddl); !r) {
       std::string msg = r.error().message;
       std::string hint = msg.find("No files found") != std::string::npos

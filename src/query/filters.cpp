@@ -1,6 +1,8 @@
+#include <chrono>
 #include <regex>
 
 #include "query/request.h"
+#include "query/rollup.h"
 
 namespace sightline::query {
 using engine::Param;
@@ -46,6 +48,18 @@ bool valid_date(const std::string& s) {
   static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
   return d <= days[mo - 1] + (mo == 2 && leap ? 1 : 0);
+}
+
+// "2024-02-28" -> "2024-02-29" (for a valid YYYY-MM-DD).
+std::string next_day(const std::string& date) {
+  using namespace std::chrono;
+  year_month_day ymd{year{std::stoi(date.substr(0, 4))}, month{static_cast<unsigned>(std::stoi(date.substr(5, 2)))},
+                     day{static_cast<unsigned>(std::stoi(date.substr(8, 2)))}};
+  year_month_day next{sys_days{ymd} + days{1}};
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(next.year()), static_cast<unsigned>(next.month()),
+                static_cast<unsigned>(next.day()));
+  return buf;
 }
 
 bool valid_timestamp(const std::string& s) {
@@ -276,7 +290,7 @@ Result<std::optional<SqlFragment>> in_predicate(const std::string& col_sql, cons
 }  // namespace
 
 Result<std::vector<SqlFragment>> compile_predicates(const config::DashboardSpec& d, const engine::Relation& relation,
-                                                   const QueryRequest& request, std::string_view widget_id) {
+                                                   const QueryRequest& request, std::string_view widget_id, const Rollups* rollups) {
   std::vector<SqlFragment> out;
   for (auto it = request.filters.begin(); it != request.filters.end(); ++it) {
     if (!d.find_filter(it.key())) {
@@ -328,15 +342,18 @@ Result<std::vector<SqlFragment>> compile_predicates(const config::DashboardSpec&
         }
         if (!from.is_null() && !to.is_null() && from.get<std::string>() > to.get<std::string>())
           return fail(ErrorKind::InvalidInput, what + ": 'from' is after 'to'");
-        // Whole days, inclusive at both ends, for DATE and TIMESTAMP columns alike.
+        // Whole days, inclusive at both ends. The bounds have the column's own type so that the
+        // engine compares without casting the column (and skips row groups by their min/max).
         SqlFragment f;
+        bool is_date = kind == ValueKind::Date;
+        std::string bound = is_date ? "CAST(? AS DATE)" : "CAST(? AS TIMESTAMP)";
         if (!from.is_null()) {
-          f.sql = col_sql + " >= CAST(? AS DATE)";
+          f.sql = col_sql + " >= " + bound;
           f.params.push_back(from.get<std::string>());
         }
         if (!to.is_null()) {
-          f.sql += (f.sql.empty() ? "" : " AND ") + col_sql + " < CAST(? AS DATE) + INTERVAL 1 DAY";
-          f.params.push_back(to.get<std::string>());
+          f.sql += (f.sql.empty() ? "" : " AND ") + col_sql + (is_date ? " <= " : " < ") + bound;
+          f.params.push_back(is_date ? to.get<std::string>() : next_day(to.get<std::string>()));
         }
         if (!f.sql.empty()) frag = std::move(f);
         break;
@@ -346,11 +363,26 @@ Result<std::vector<SqlFragment>> compile_predicates(const config::DashboardSpec&
         const auto& s = value.get_ref<const std::string&>();
         if (auto r = check_text(s, what); !r) return fail(r.error());
         if (s.empty()) break;
-        frag = SqlFragment{"contains(lower(CAST(" + col_sql + " AS VARCHAR)), lower(?))", {s}};
+        // Case-insensitive "contains". With a distinct-value table the search runs over the
+        // values and the rows are then matched by a hash semi-join.
+        std::string match = "contains(lower(CAST(%s AS VARCHAR)), lower(?))";
+        const std::string* values = rollups ? rollups->value_table(relation.name, f.column) : nullptr;
+        auto fill = [&](const std::string& column) {
+          std::string out = match;
+          out.replace(out.find("%s"), 2, column);
+          return out;
+        };
+        if (values)
+          frag = SqlFragment{col_sql + " IN (SELECT v FROM " + engine::quote_identifier(*values) + " WHERE " + fill("v") + ")", {s}};
+        else
+          frag = SqlFragment{fill(col_sql), {s}};
         break;
       }
     }
-    if (frag) out.push_back(std::move(*frag));
+    if (frag) {
+      frag->columns = {f.column};
+      out.push_back(std::move(*frag));
+    }
   }
   for (const auto& sel : request.selections) {
     std::string what = "selection on '" + sel.column.substr(0, 64) + "'";
@@ -368,7 +400,10 @@ Result<std::vector<SqlFragment>> compile_predicates(const config::DashboardSpec&
     Result<std::optional<SqlFragment>> r = sel.range ? range_predicate(col_sql, sel.range->first, sel.range->second, kind, what)
                                                      : in_predicate(col_sql, sel.values, kind, what);
     if (!r) return fail(r.error());
-    if (*r) out.push_back(std::move(**r));
+    if (*r) {
+      (*r)->columns = {sel.column};
+      out.push_back(std::move(**r));
+    }
   }
   return out;
 }

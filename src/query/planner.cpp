@@ -1,6 +1,7 @@
 #include "query/planner.h"
 
 #include <regex>
+#include <set>
 
 namespace sightline::query {
 using config::WidgetType;
@@ -76,7 +77,7 @@ const engine::Relation* widget_relation(const config::DashboardSpec& d, const co
 }
 
 Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::WidgetSpec& w, const engine::Engine& engine,
-                               const QueryRequest& request, const Scope& scope) {
+                               const QueryRequest& request, const Scope& scope, const Rollups* rollups) {
   if (w.type == WidgetType::Text) return fail(ErrorKind::InvalidInput, "widget '" + w.id + "' is a text widget and has no data");
   const engine::Relation* rel = widget_relation(d, w, engine);
   if (!rel && w.sql.empty()) return fail(ErrorKind::Internal, "widget '" + w.id + "' reads an unknown source");
@@ -84,7 +85,7 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
   const engine::Relation* pred_rel = rel ? rel : engine.relation(d.source);
   std::vector<SqlFragment> preds;
   if (pred_rel) {
-    auto p = compile_predicates(d, *pred_rel, request, w.id);
+    auto p = compile_predicates(d, *pred_rel, request, w.id, rollups);
     if (!p) return fail(p.error());
     preds = std::move(*p);
   } else {
@@ -130,8 +131,26 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
     return plan;
   }
 
+  // A rollup answers aggregate widgets whose every column is in it. Never under a row policy:
+  // a rollup summarizes rows the caller may not be allowed to see.
+  std::set<std::string> predicate_columns;
+  for (const auto& p : preds) predicate_columns.insert(p.columns.begin(), p.columns.end());
+  const Rollup* rollup = nullptr;
+  bool aggregate_widget = w.type == WidgetType::Kpi || w.type == WidgetType::Bar || w.type == WidgetType::Line ||
+                          w.type == WidgetType::Area || w.type == WidgetType::Pie || w.type == WidgetType::Heatmap;
+  bool unscoped = scope.predicate_for(rel->name).empty();
+  if (rollups && unscoped && aggregate_widget) {
+    std::set<std::string> needed = predicate_columns;
+    for (const auto* dim : {&w.x, &w.y_dim, &w.color})
+      if (*dim) needed.insert((*dim)->column);
+    std::vector<std::string> exprs;
+    for (const auto& m : w.measures) exprs.push_back(m.expr);
+    rollup = rollups->match(rel->name, needed, exprs);
+  }
+  auto measure_sql = [&](const config::MeasureSpec& m) { return rollup ? *rollup->rewrite(m.expr) : m.expr; };
   std::vector<engine::Param> from_params;
-  std::string from = scoped_from(rel->name, scope, from_params);
+  std::string from = rollup ? quote_identifier(rollup->table) : scoped_from(rel->name, scope, from_params);
+  plan.read_from = rollup ? rollup->table : rel->name;
   std::vector<engine::Param> where_params;
   std::string where = and_all(preds, where_params);
   auto base_params = [&] {
@@ -141,7 +160,7 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
   };
   auto measure_list = [&] {
     std::string m;
-    for (const auto& ms : w.measures) m += ", " + ms.expr + " AS " + quote_identifier(ms.name);
+    for (const auto& ms : w.measures) m += ", " + measure_sql(ms) + " AS " + quote_identifier(ms.name);
     return m;
   };
   // Result columns, so a client sort can only name what the widget returns.
@@ -168,7 +187,7 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
 
   switch (w.type) {
     case WidgetType::Kpi: {
-      st.sql = "SELECT " + w.measures[0].expr + " AS " + quote_identifier(w.measures[0].name) + " FROM " + from + " WHERE " + where;
+      st.sql = "SELECT " + measure_sql(w.measures[0]) + " AS " + quote_identifier(w.measures[0].name) + " FROM " + from + " WHERE " + where;
       st.params = base_params();
       st.max_rows = 1;
       return plan;
@@ -202,7 +221,7 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
       if (second && w.type != WidgetType::Heatmap && w.limit > 0) {
         // Top-N categories by the first measure, with every series of each kept.
         where_clause += " AND " + x_sql + " IN (SELECT " + x_sql + " FROM " + from + " WHERE " + where + " GROUP BY 1 ORDER BY " +
-                        w.measures[0].expr + " DESC NULLS LAST LIMIT " + std::to_string(w.limit) + ")";
+                        measure_sql(w.measures[0]) + " DESC NULLS LAST LIMIT " + std::to_string(w.limit) + ")";
         auto again = base_params();
         st.params.insert(st.params.end(), again.begin(), again.end());
       }
@@ -258,7 +277,11 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
       st.params = base_params();
       st.max_rows = page;
       Statement count;
-      count.sql = grouped ? "SELECT count(*) AS total FROM (" + body + ")" : "SELECT count(*) AS total FROM " + from + " WHERE " + where;
+      const Rollup* count_rollup = rollups && unscoped && !grouped ? rollups->match(rel->name, predicate_columns, {"count(*)"}) : nullptr;
+      if (grouped) count.sql = "SELECT count(*) AS total FROM (" + body + ")";
+      else if (count_rollup)
+        count.sql = "SELECT " + *count_rollup->rewrite("count(*)") + " AS total FROM " + quote_identifier(count_rollup->table) + " WHERE " + where;
+      else count.sql = "SELECT count(*) AS total FROM " + from + " WHERE " + where;
       count.params = base_params();
       count.max_rows = 1;
       plan.count = std::move(count);
@@ -271,7 +294,7 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
 }
 
 Result<Statement> plan_filter_options(const config::DashboardSpec& d, const config::FilterSpec& f, const engine::Engine& engine,
-                                      const std::string& search, int64_t limit, const Scope& scope) {
+                                      const std::string& search, int64_t limit, const Scope& scope, const Rollups* rollups) {
   const engine::Relation* rel = engine.relation(d.source);
   if (!rel || !rel->column(f.column)) {
     // Dashboards without a source, or a filter column only some widgets have: look for a source that has it.
@@ -293,7 +316,14 @@ Result<Statement> plan_filter_options(const config::DashboardSpec& d, const conf
       st.max_rows = 1;
       return st;
     default: {
-      st.sql = "SELECT DISTINCT " + col + " AS value FROM " + from + " WHERE " + col + " IS NOT NULL";
+      // Unscoped callers may read the distinct-value table; a row policy needs the real rows.
+      const std::string* values = rollups && scope.predicate_for(rel->name).empty() ? rollups->value_table(rel->name, f.column) : nullptr;
+      if (values) {
+        col = "v";
+        st.sql = "SELECT v AS value FROM " + quote_identifier(*values) + " WHERE TRUE";
+      } else {
+        st.sql = "SELECT DISTINCT " + col + " AS value FROM " + from + " WHERE " + col + " IS NOT NULL";
+      }
       if (!search.empty()) {
         st.sql += " AND contains(lower(CAST(" + col + " AS VARCHAR)), lower(?))";
         st.params.push_back(search);

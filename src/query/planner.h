@@ -15,6 +15,7 @@
 #include "config/project.h"
 #include "engine/engine.h"
 #include "query/request.h"
+#include "query/rollup.h"
 #include "query/scope.h"
 
 namespace sightline::query {
@@ -29,17 +30,21 @@ struct Statement {
 
 struct WidgetPlan {
   Statement data;
+  std::string read_from;  // the relation or rollup table the data statement reads (for logs)
   std::optional<Statement> count;  // tables: the total row count of the unpaged result
 };
 
+// With `rollups`, an aggregate widget whose columns, predicates and measures fit a rollup reads
+// the rollup instead of the source (same answer, far fewer rows).
 Result<WidgetPlan> plan_widget(const config::DashboardSpec& dashboard, const config::WidgetSpec& widget,
-                               const engine::Engine& engine, const QueryRequest& request, const Scope& scope);
+                               const engine::Engine& engine, const QueryRequest& request, const Scope& scope,
+                               const Rollups* rollups = nullptr);
 
 // Filter options: distinct values (select/multiselect/text; `search` narrows them by a
 // case-insensitive contains, at most `limit`) or bounds (range/daterange: one row min, max).
 Result<Statement> plan_filter_options(const config::DashboardSpec& dashboard, const config::FilterSpec& filter,
                                       const engine::Engine& engine, const std::string& search, int64_t limit,
-                                      const Scope& scope);
+                                      const Scope& scope, const Rollups* rollups = nullptr);
 
 // The relation a widget reads (its own source or the dashboard's).
 const engine::Relation* widget_relation(const config::DashboardSpec& d, const config::WidgetSpec& w, const engine::Engine& e);

@@ -48,9 +48,10 @@ Result<QueryRequest> parse_query_request(const nlohmann::json& body);
 // defaults) and the selections, except those picked on `widget_id` itself. Values are validated
 // against the filter type and the column type, and bound as parameters. Filters/selections on
 // columns `relation` lacks are skipped (a dashboard may mix sources).
+// `rollups`, when given, lets text filters search a distinct-value table instead of every row.
 Result<std::vector<SqlFragment>> compile_predicates(const config::DashboardSpec& dashboard,
                                                    const engine::Relation& relation, const QueryRequest& request,
-                                                   std::string_view widget_id);
+                                                   std::string_view widget_id, const class Rollups* rollups = nullptr);
 
 // Converts one JSON value to a parameter for a column of `kind`, with a message naming `what`
 // when it does not fit (e.g. "filter 'region': expected text, got a number").

@@ -17,6 +17,7 @@ namespace sightline::query {
 struct SqlFragment {
   std::string sql;
   std::vector<engine::Param> params;
+  std::vector<std::string> columns;  // the columns the SQL reads (for choosing a pre-aggregate)
   bool empty() const { return sql.empty(); }
 };
 

@@ -47,7 +47,8 @@ void QueryService::insert(const std::string& key, std::shared_ptr<const engine::
   }
 }
 
-Result<RunResult> QueryService::run(const engine::Engine& engine, const Statement& st, const Scope& scope, const std::string& label) {
+Result<RunResult> QueryService::run(const engine::Engine& engine, const Statement& st, const Scope& scope, const std::string& label,
+                                    const std::string& read_from) {
   auto started = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count(); };
   std::string key = st.cache_key(scope, engine.data_version());
@@ -94,7 +95,9 @@ Result<RunResult> QueryService::run(const engine::Engine& engine, const Statemen
     log_.warn("query", {{"statement", label}, {"duration_ms", ms}, {"error", error_kind_name(shared.error().kind)}});
     return fail(shared.error());
   }
-  log_.info("query", {{"statement", label}, {"duration_ms", ms}, {"rows", (*shared)->table.num_rows}, {"cache", "miss"}});
+  nlohmann::json fields = {{"statement", label}, {"duration_ms", ms}, {"rows", (*shared)->table.num_rows}, {"cache", "miss"}};
+  if (!read_from.empty()) fields["read_from"] = read_from;
+  log_.info("query", fields);
   return RunResult{*shared, false, ms};
 }
 

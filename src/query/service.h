@@ -30,8 +30,10 @@ class QueryService {
  public:
   QueryService(size_t cache_bytes, Logger& log);
 
-  // `label` names the statement in logs (e.g. "sales/revenue").
-  Result<RunResult> run(const engine::Engine& engine, const Statement& statement, const Scope& scope, const std::string& label);
+  // `label` names the statement in logs (e.g. "sales/revenue"); `read_from` says which relation
+  // or rollup it reads ("" when not worth saying).
+  Result<RunResult> run(const engine::Engine& engine, const Statement& statement, const Scope& scope, const std::string& label,
+                        const std::string& read_from);
 
   size_t cached_bytes() const;
   size_t cached_entries() const;

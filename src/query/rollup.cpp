@@ -1,0 +1,407 @@
+#include "query/rollup.h"
+
+#include <algorithm>
+#include <cctype>
+#include <nlohmann/json.hpp>
+
+#include "arrow/json_writer.h"
+
+namespace sightline::query {
+using engine::quote_identifier;
+
+namespace {
+
+struct Token {
+  enum Kind { Ident, QuotedIdent, Number, Op, LParen, RParen, Comma, Star, End, Bad } kind;
+  std::string text;
+};
+
+std::vector<Token> tokenize(std::string_view s) {
+  std::vector<Token> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    char c = s[i];
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      ++i;
+    } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+      size_t j = i;
+      while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
+      std::string word(s.substr(i, j - i));
+      std::transform(word.begin(), word.end(), word.begin(), ::tolower);
+      out.push_back({Token::Ident, word});
+      i = j;
+    } else if (c == '"') {
+      size_t j = i + 1;
+      std::string name;
+      while (j < s.size()) {
+        if (s[j] == '"' && j + 1 < s.size() && s[j + 1] == '"') name += '"', j += 2;
+        else if (s[j] == '"') break;
+        else name += s[j++];
+      }
+      if (j >= s.size()) return {{Token::Bad, ""}};
+      out.push_back({Token::QuotedIdent, name});
+      i = j + 1;
+    } else if (std::isdigit(static_cast<unsigned char>(c)) || (c == '.' && i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1])))) {
+      size_t j = i;
+      while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '.')) ++j;
+      out.push_back({Token::Number, std::string(s.substr(i, j - i))});
+      i = j;
+    } else if (c == '(') out.push_back({Token::LParen, "("}), ++i;
+    else if (c == ')') out.push_back({Token::RParen, ")"}), ++i;
+    else if (c == ',') out.push_back({Token::Comma, ","}), ++i;
+    else if (c == '*') out.push_back({Token::Star, "*"}), ++i;
+    else if (c == '+' || c == '-' || c == '/' || c == '%') out.push_back({Token::Op, std::string(1, c)}), ++i;
+    else return {{Token::Bad, std::string(1, c)}};
+  }
+  out.push_back({Token::End, ""});
+  return out;
+}
+
+bool is_aggregate(const std::string& f) { return f == "sum" || f == "count" || f == "min" || f == "max" || f == "avg"; }
+// Scalar functions that may wrap aggregate results and keep the measure decomposable.
+bool is_scalar_wrapper(const std::string& f) {
+  return f == "coalesce" || f == "nullif" || f == "round" || f == "abs" || f == "greatest" || f == "least";
+}
+
+// Walks the tokens; for each aggregate call, `on_call(index of function token, call)` decides
+// what to emit. Returns false when the expression is not decomposable.
+template <class OnCall, class OnToken>
+bool walk(const std::vector<Token>& t, OnCall on_call, OnToken on_token) {
+  int depth_in_aggregate = 0;
+  for (size_t i = 0; i < t.size() && t[i].kind != Token::End; ++i) {
+    const Token& tok = t[i];
+    if (tok.kind == Token::Bad || tok.kind == Token::QuotedIdent) return false;  // a bare column outside an aggregate
+    if (tok.kind == Token::Ident) {
+      bool call = t[i + 1].kind == Token::LParen;
+      if (!call) return false;  // bare column, keyword (DISTINCT, FILTER, CASE ...), or cast syntax
+      if (is_aggregate(tok.text)) {
+        if (depth_in_aggregate) return false;
+        // Exactly one of: f(*) for count, f(column), f("column").
+        const Token& arg = t[i + 2];
+        if (t[i + 3].kind != Token::RParen) return false;
+        AggregateCall c{tok.text, ""};
+        if (arg.kind == Token::Star) {
+          if (tok.text != "count") return false;
+        } else if (arg.kind == Token::Ident || arg.kind == Token::QuotedIdent) {
+          if (arg.kind == Token::Ident && (arg.text == "distinct" || arg.text == "all")) return false;
+          c.column = arg.text;
+        } else {
+          return false;
+        }
+        on_call(c);
+        i += 3;
+        continue;
+      }
+      if (!is_scalar_wrapper(tok.text)) return false;
+      on_token(tok);
+      continue;
+    }
+    on_token(tok);
+  }
+  return true;
+}
+
+std::string stored_name(const AggregateCall& c) {
+  if (c.function == "count" && c.column.empty()) return "count_star";
+  return c.function + "__" + c.column;
+}
+
+std::vector<AggregateCall> stored_for(const AggregateCall& c) {
+  if (c.function == "avg") return {{"sum", c.column}, {"count", c.column}};
+  return {c};
+}
+
+}  // namespace
+
+std::optional<std::vector<AggregateCall>> decompose_measure(std::string_view expr) {
+  auto tokens = tokenize(expr);
+  std::vector<AggregateCall> calls;
+  bool ok = walk(tokens, [&](const AggregateCall& c) { calls.push_back(c); }, [](const Token&) {});
+  if (!ok || calls.empty()) return std::nullopt;
+  return calls;
+}
+
+std::optional<std::string> Rollup::rewrite(std::string_view expr) const {
+  auto tokens = tokenize(expr);
+  std::string out;
+  bool missing = false;
+  auto has = [&](const AggregateCall& c) { return aggregates.count(c) > 0; };
+  bool ok = walk(
+      tokens,
+      [&](const AggregateCall& c) {
+        for (const auto& need : stored_for(c))
+          if (!has(need)) missing = true;
+        if (missing) return;
+        std::string piece;
+        if (c.function == "sum") piece = "sum(" + quote_identifier(stored_name(c)) + ")";
+        else if (c.function == "count") piece = "coalesce(CAST(sum(" + quote_identifier(stored_name(c)) + ") AS BIGINT), 0)";
+        else if (c.function == "min" || c.function == "max") piece = c.function + "(" + quote_identifier(stored_name(c)) + ")";
+        else if (c.function == "avg")
+          piece = "(CAST(sum(" + quote_identifier(stored_name({"sum", c.column})) + ") AS DOUBLE) / nullif(sum(" +
+                  quote_identifier(stored_name({"count", c.column})) + "), 0))";
+        out += " " + piece;
+      },
+      [&](const Token& t) { out += " " + t.text; });
+  if (!ok || missing) return std::nullopt;
+  auto type = measure_types.find(std::string(expr));
+  if (type != measure_types.end() && type->second != "LIST" && type->second != "STRUCT" && type->second != "MAP")
+    return "CAST((" + out + ") AS " + type->second + ")";
+  return out;
+}
+
+const Rollup* Rollups::match(const std::string& relation, const std::set<std::string>& columns,
+                             const std::vector<std::string>& measures) const {
+  const Rollup* best = nullptr;
+  for (const auto& r : rollups_) {
+    if (r.relation != relation) continue;
+    if (!std::includes(r.columns.begin(), r.columns.end(), columns.begin(), columns.end())) continue;
+    bool all = std::all_of(measures.begin(), measures.end(), [&](const std::string& m) { return r.rewrite(m).has_value(); });
+    if (all && (!best || r.rows < best->rows)) best = &r;
+  }
+  return best;
+}
+
+
+namespace {
+
+Result<nlohmann::json> query_rows(const engine::Engine& engine, const std::string& sql) {
+  auto out = engine.pool().run<engine::QueryOutput>(std::chrono::minutes(10), [&](engine::Connection& c) { return c.query(sql, 1'000'000); });
+  if (!out) return fail(out.error());
+  auto text = arrow::write_json_rows(out->table);
+  if (!text) return fail(text.error());
+  return nlohmann::json::parse(*text)["rows"];
+}
+
+Result<void> exec(const engine::Engine& engine, const std::string& sql) {
+  auto r = engine.pool().run<int>(std::chrono::minutes(10), [&](engine::Connection& c) -> Result<int> {
+    auto done = c.execute(sql);
+    if (!done) return fail(done.error());
+    return 0;
+  });
+  if (!r) return fail(r.error());
+  return {};
+}
+
+}  // namespace
+
+Rollups::~Rollups() {
+  if (!engine_) return;
+  for (const auto& r : rollups_) (void)exec(*engine_, "DROP TABLE IF EXISTS " + quote_identifier(r.table));
+  for (const auto& [key, table] : value_tables_) (void)exec(*engine_, "DROP TABLE IF EXISTS " + quote_identifier(table));
+}
+
+const std::string* Rollups::value_table(const std::string& relation, const std::string& column) const {
+  auto it = value_tables_.find({relation, column});
+  return it == value_tables_.end() ? nullptr : &it->second;
+}
+
+std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, std::shared_ptr<const engine::Engine> engine_ptr, Logger& log,
+                                              std::shared_ptr<const Rollups> previous) {
+  const engine::Engine& engine = *engine_ptr;
+  auto result = std::make_shared<Rollups>();
+  result->engine_ = engine_ptr;
+  constexpr int64_t kMaxCardinality = 10'000;  // a column with more distinct values is not rolled up
+  constexpr int64_t kMinReduction = 5;         // a rollup must be at least this many times smaller
+  constexpr int64_t kMinSourceRows = 100'000;  // small sources are fast enough as they are
+
+  struct Plan {
+    const config::DashboardSpec* dashboard;
+    const engine::Relation* rel;
+    std::set<std::string> candidates;
+    std::set<AggregateCall> aggregates;
+  };
+  std::vector<Plan> plans;
+  for (const auto& d : project.dashboards) {
+    const engine::Relation* rel = engine.relation(d.source);
+    if (!rel) continue;
+    std::set<std::string> candidates;
+    std::set<AggregateCall> aggregates = {{"count", ""}};
+    auto add_column = [&](const std::string& c) {
+      if (rel->column(c)) candidates.insert(c);
+    };
+    for (const auto& dim : d.dimensions) add_column(dim);
+    for (const auto& f : d.filters) add_column(f.column);
+    for (const auto& p : d.pages) {
+      for (const auto& w : p.widgets) {
+        if (!w.sql.empty() || (!w.source.empty() && w.source != d.source)) continue;
+        for (const auto* dim : {&w.x, &w.y_dim, &w.color})
+          if (*dim) add_column((*dim)->column);
+        for (const auto& m : w.measures) {
+          auto calls = decompose_measure(m.expr);
+          if (!calls) continue;
+          for (const auto& c : *calls) {
+            if (!c.column.empty() && !rel->column(c.column)) continue;
+            for (const auto& s : stored_for(c)) aggregates.insert(s);
+          }
+        }
+      }
+    }
+    if (candidates.empty()) continue;
+    plans.push_back({&d, rel, candidates, aggregates});
+  }
+  std::string signature;
+  for (const auto& p : plans) {
+    signature += p.rel->name + ":";
+    for (const auto& c : p.candidates) signature += c + ",";
+    for (const auto& a : p.aggregates) signature += a.function + "(" + a.column + "),";
+    for (const auto& f : p.dashboard->filters) signature += std::string(config::filter_type_name(f.type)) + ":" + f.column + ",";
+    for (const auto& pg : p.dashboard->pages)
+      for (const auto& w : pg.widgets)
+        for (const auto& m : w.measures) signature += m.expr + ";";
+    signature += "|";
+  }
+  if (previous && previous->engine_ == engine_ptr && previous->signature_ == signature) return previous;
+  result->signature_ = signature;
+
+  for (const auto& plan : plans) {
+    const config::DashboardSpec& d = *plan.dashboard;
+    const engine::Relation* rel = plan.rel;
+    const std::set<std::string>& candidates = plan.candidates;
+    const std::set<AggregateCall>& aggregates = plan.aggregates;
+    auto started = std::chrono::steady_clock::now();
+    // Cardinalities in one pass (approximate is enough to choose).
+    std::string sql = "SELECT count(*)";
+    std::vector<std::string> cols(candidates.begin(), candidates.end());
+    for (const auto& c : cols) sql += ", approx_count_distinct(" + quote_identifier(c) + ")";
+    sql += " FROM " + quote_identifier(rel->name);
+    auto stats = query_rows(engine, sql);
+    if (!stats) {
+      log.warn("rollup_skipped", {{"dashboard", d.id}, {"reason", stats.error().message}});
+      continue;
+    }
+    int64_t source_rows = (*stats)[0][0].get<int64_t>();
+    if (source_rows < kMinSourceRows) continue;
+    std::vector<std::pair<int64_t, std::string>> by_card;
+    for (size_t i = 0; i < cols.size(); ++i) {
+      int64_t card = (*stats)[0][i + 1].get<int64_t>();
+      auto kind = engine::value_kind(rel->column(cols[i])->type);
+      bool groupable = kind != engine::ValueKind::Other && kind != engine::ValueKind::Float && kind != engine::ValueKind::Timestamp;
+      if (groupable && (card <= kMaxCardinality || kind == engine::ValueKind::Date)) by_card.emplace_back(card, cols[i]);
+    }
+    std::sort(by_card.begin(), by_card.end());
+
+    // Distinct-value tables for text and select filters: a text search scans thousands of
+    // values instead of millions of rows, and option lists come from them.
+    constexpr int64_t kMaxValueTableRows = 2'000'000;
+    for (const auto& f : d.filters) {
+      if (f.type != config::FilterType::Text && f.type != config::FilterType::Select && f.type != config::FilterType::MultiSelect) continue;
+      auto at = std::find(cols.begin(), cols.end(), f.column);
+      if (at == cols.end() || result->value_table(rel->name, f.column)) continue;
+      if ((*stats)[0][1 + (at - cols.begin())].get<int64_t>() > kMaxValueTableRows) continue;
+      std::string table = "__sightline_values_" + std::to_string(result->value_tables_.size() + 1) + "_" +
+                          std::to_string(engine.data_version() % 1000000);
+      auto made = exec(engine, "CREATE OR REPLACE TABLE " + quote_identifier(table) + " AS SELECT DISTINCT " + quote_identifier(f.column) +
+                                   " AS v FROM " + quote_identifier(rel->name) + " WHERE " + quote_identifier(f.column) + " IS NOT NULL ORDER BY v");
+      if (made) result->value_tables_[{rel->name, f.column}] = table;
+      else log.warn("value_table_skipped", {{"dashboard", d.id}, {"column", f.column}, {"reason", made.error().message}});
+    }
+
+    std::vector<std::string> dates, others;
+    for (const auto& [card, c] : by_card)
+      (engine::value_kind(rel->column(c)->type) == engine::ValueKind::Date ? dates : others).push_back(c);
+
+    // Candidate column sets: the dates plus the k lowest-cardinality other columns (k = all..0),
+    // and, for each other column c, the dates plus c plus the lowest-cardinality rest. Their
+    // sizes are estimated in one scan (HyperLogLog over the hash of each column tuple).
+    std::vector<std::vector<std::string>> sets;
+    auto with = [&](std::vector<std::string> base, const std::vector<std::string>& more) {
+      base.insert(base.end(), more.begin(), more.end());
+      return base;
+    };
+    for (size_t k = others.size() + 1; k-- > 0;) sets.push_back(with(dates, {others.begin(), others.begin() + k}));
+    for (const auto& c : others) {
+      std::vector<std::string> rest;
+      for (const auto& o : others)
+        if (o != c) rest.push_back(o);
+      for (size_t k = rest.size() + 1; k-- > 0;) {
+        auto cols_k = with(with(dates, {c}), {rest.begin(), rest.begin() + k});
+        sets.push_back(cols_k);
+      }
+    }
+    std::string estimate_sql = "SELECT ";
+    for (size_t i = 0; i < sets.size(); ++i) {
+      std::string tuple;
+      for (const auto& c : sets[i]) tuple += (tuple.empty() ? "" : ", ") + quote_identifier(c);
+      estimate_sql += (i ? ", " : "") + (tuple.empty() ? std::string("1") : "approx_count_distinct(hash(" + tuple + "))");
+    }
+    auto estimates = query_rows(engine, estimate_sql + " FROM " + quote_identifier(rel->name));
+    if (!estimates) {
+      log.warn("rollup_skipped", {{"dashboard", d.id}, {"reason", estimates.error().message}});
+      continue;
+    }
+    auto small_enough = [&](size_t i) { return (*estimates)[0][i].get<int64_t>() * kMinReduction <= source_rows; };
+    // The widest small-enough set first, then one per column it had to leave out.
+    std::vector<std::vector<std::string>> chosen;
+    size_t i = 0;
+    for (; i <= others.size(); ++i)
+      if (small_enough(i)) {
+        chosen.push_back(sets[i]);
+        break;
+      }
+    size_t next = others.size() + 1;
+    for (const auto& c : others) {
+      size_t count = others.size();  // sets for this column: k = rest.size() .. 0
+      bool covered = !chosen.empty() && std::find(chosen[0].begin(), chosen[0].end(), c) != chosen[0].end();
+      for (size_t j = 0; j < count && !covered; ++j) {
+        if (small_enough(next + j)) {
+          if (sets[next + j].size() > dates.size() + 1) chosen.push_back(sets[next + j]);  // more than just c
+          break;
+        }
+      }
+      next += count;
+    }
+    if (chosen.size() > 3) chosen.resize(3);
+
+    std::map<std::string, std::string> measure_types;
+    for (const auto& p : d.pages)
+      for (const auto& w : p.widgets)
+        for (const auto& m : w.measures) {
+          auto typed = engine.pool().run<std::vector<engine::ColumnInfo>>(std::chrono::seconds(30), [&](engine::Connection& c) -> Result<std::vector<engine::ColumnInfo>> {
+            auto st = c.prepare("SELECT " + m.expr + " FROM " + quote_identifier(rel->name));
+            if (!st) return fail(st.error());
+            return st->columns();
+          });
+          if (typed && typed->size() == 1 && (*typed)[0].type != "OTHER") measure_types[m.expr] = (*typed)[0].type == "ENUM" ? "VARCHAR" : (*typed)[0].type;
+        }
+
+    for (const auto& columns : chosen) {
+      Rollup r;
+      r.relation = rel->name;
+      r.source_rows = source_rows;
+      r.columns.insert(columns.begin(), columns.end());
+      r.aggregates = aggregates;
+      r.measure_types = measure_types;
+      bool duplicate = std::any_of(result->rollups_.begin(), result->rollups_.end(),
+                                   [&](const Rollup& o) { return o.relation == r.relation && o.columns == r.columns && o.aggregates == r.aggregates; });
+      if (duplicate) continue;
+      r.table = "__sightline_rollup_" + std::to_string(result->rollups_.size() + 1) + "_" + std::to_string(engine.data_version() % 1000000);
+      std::string group;
+      for (const auto& c : columns) group += (group.empty() ? "" : ", ") + quote_identifier(c);
+      std::string select = group;
+      for (const auto& a : aggregates) {
+        std::string call = a.column.empty() ? "count(*)" : a.function + "(" + quote_identifier(a.column) + ")";
+        select += ", " + call + " AS " + quote_identifier(stored_name(a));
+      }
+      // Ordered by the date column(s), so date filters skip whole row groups.
+      std::string order;
+      for (const auto& c : dates) order += (order.empty() ? "" : ", ") + quote_identifier(c);
+      std::string ddl = "CREATE OR REPLACE TABLE " + quote_identifier(r.table) + " AS SELECT " + select + " FROM " + quote_identifier(rel->name) +
+                        (group.empty() ? "" : " GROUP BY ALL") + (order.empty() ? "" : " ORDER BY " + order);
+      if (auto made = exec(engine, ddl); !made) {
+        log.warn("rollup_skipped", {{"dashboard", d.id}, {"reason", made.error().message}});
+        continue;
+      }
+      auto counted = query_rows(engine, "SELECT count(*) FROM " + quote_identifier(r.table));
+      r.rows = counted ? (*counted)[0][0].get<int64_t>() : 0;
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      nlohmann::json column_list = nlohmann::json::array();
+      for (const auto& c : columns) column_list.push_back(c);
+      log.info("rollup_built", {{"dashboard", d.id}, {"source", rel->name}, {"table", r.table}, {"rows", r.rows}, {"source_rows", source_rows},
+                                {"columns", column_list}, {"aggregates", aggregates.size()}, {"seconds", secs}});
+      result->rollups_.push_back(std::move(r));
+    }
+  }
+  return result;
+}
+
+}  // namespace sightline::query

@@ -1,0 +1,84 @@
+// Automatic pre-aggregation. For each dashboard, Sightline builds a rollup table of its source:
+// grouped by the low-cardinality columns its widgets, filters and cross-filters use (dates at
+// day grain), holding sums, counts, minima and maxima of the measured columns. A widget query
+// whose group-by columns, active predicates and measures all fit a rollup is answered from it
+// (often 10-100x fewer rows); anything else reads the source. Results are identical either way:
+// measures are rewritten (sum -> sum of sums, count -> sum of counts, avg -> sums / counts) and
+// cast to the type the source query would return.
+//
+//   auto rollups = Rollups::build(project, engine, log);
+//   if (auto hit = rollups->match("orders", needed_columns, measures)) ...
+//
+// Immutable after build(); thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/project.h"
+#include "core/log.h"
+#include "engine/engine.h"
+
+namespace sightline::query {
+
+// One aggregate call in a measure: sum(x), count(*), count(x), min(x), max(x), avg(x).
+struct AggregateCall {
+  std::string function;  // lower-case
+  std::string column;    // "" for count(*)
+  bool operator<(const AggregateCall& o) const { return std::tie(function, column) < std::tie(o.function, o.column); }
+  bool operator==(const AggregateCall& o) const = default;
+};
+
+// The aggregate calls of a measure expression, or nullopt when the expression has anything a
+// rollup cannot answer exactly (count(DISTINCT ...), median, a bare column, a subquery, ...).
+std::optional<std::vector<AggregateCall>> decompose_measure(std::string_view expr);
+
+struct Rollup {
+  std::string table;     // the rollup's table name in the engine
+  std::string relation;  // the source/model it summarizes
+  std::set<std::string> columns;
+  std::set<AggregateCall> aggregates;
+  std::map<std::string, std::string> measure_types;  // measure expression -> its SQL type over the source
+  int64_t rows = 0;
+  int64_t source_rows = 0;
+
+  // The measure rewritten over this rollup, or nullopt when it needs an aggregate not stored.
+  std::optional<std::string> rewrite(std::string_view expr) const;
+};
+
+class Rollups {
+ public:
+  // Builds the rollups the project's dashboards can use. Failures only mean fewer rollups (they
+  // are logged), never a failed load. When `previous` was built on the same engine for the same
+  // columns and measures, it is returned as it is (a dashboard title edit costs nothing).
+  static std::shared_ptr<const Rollups> build(const config::Project& project, std::shared_ptr<const engine::Engine> engine,
+                                              Logger& log, std::shared_ptr<const Rollups> previous = nullptr);
+  static std::shared_ptr<const Rollups> none() { return std::make_shared<const Rollups>(); }
+  Rollups() = default;
+  Rollups(const Rollups&) = delete;
+  Rollups& operator=(const Rollups&) = delete;
+  // Drops the rollup tables from the engine.
+  ~Rollups();
+
+  // The smallest rollup of `relation` holding every column of `columns` and every aggregate of
+  // `measures`, or null.
+  const Rollup* match(const std::string& relation, const std::set<std::string>& columns,
+                      const std::vector<std::string>& measures) const;
+  const std::vector<Rollup>& all() const { return rollups_; }
+
+  // A table of the distinct non-null values of relation.column (column "v"), when one was built
+  // (for text and select filters), or null. Searching it is far cheaper than the source.
+  const std::string* value_table(const std::string& relation, const std::string& column) const;
+
+ private:
+  std::vector<Rollup> rollups_;
+  std::map<std::pair<std::string, std::string>, std::string> value_tables_;
+  std::shared_ptr<const engine::Engine> engine_;
+  std::string signature_;
+};
+
+}  // namespace sightline::query
