@@ -341,7 +341,8 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
     });
     if (!probe) return fail(ErrorKind::Unavailable, "the engine does not answer: " + probe.error().message);
     json j = {{"status", "ready"}, {"project", snap->project.name}, {"generation", snap->generation},
-              {"dashboards", snap->project.dashboards.size()}};
+              {"dashboards", snap->project.dashboards.size()},
+              {"rollups", snap->rollups_pending ? "building" : std::to_string(snap->rollups->all().size()) + " ready"}};
     std::string reload_error = snapshots_.last_error();
     if (!reload_error.empty()) j["last_reload_error"] = reload_error;
     return json_response(j);
@@ -382,7 +383,21 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
     auto plan = query::plan_widget(*dash, *widget, engine, *request, scope, snap->rollups.get());
     if (!plan) return fail(plan.error());
     std::string label = dash->id + "/" + widget->id;
-    auto data = service_.run(engine, plan->data, scope, label, plan->read_from);
+    const query::Statement* data_statement = &plan->data;
+    query::Statement past_threshold;
+    if (plan->threshold) {
+      auto t = service_.run(engine, *plan->threshold, scope, label + "#threshold", plan->read_from);
+      if (!t) return fail(t.error());
+      auto text = arrow::write_json_rows(t->output->table);
+      if (!text) return fail(text.error());
+      json rows = json::parse(*text)["rows"];
+      if (!rows.empty() && rows[0][0].is_string()) {
+        past_threshold = *plan->data_past_threshold;
+        past_threshold.params.push_back(rows[0][0].get<std::string>());
+        data_statement = &past_threshold;
+      }
+    }
+    auto data = service_.run(engine, *data_statement, scope, label, plan->read_from);
     if (!data) return fail(data.error());
     std::optional<int64_t> total;
     if (plan->count) {

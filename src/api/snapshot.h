@@ -20,6 +20,7 @@ struct Snapshot {
   config::Project project;
   std::shared_ptr<const engine::Engine> engine;
   std::shared_ptr<const query::Rollups> rollups;  // never null (may hold none)
+  bool rollups_pending = false;                   // being built in the background
   uint64_t generation = 0;  // 1 for the first load, +1 per successful reload
 };
 
@@ -32,6 +33,13 @@ class SnapshotHolder {
   void set(std::shared_ptr<const Snapshot> s) {
     std::lock_guard lock(mutex_);
     current_ = std::move(s);
+  }
+  // Swaps in `s` only if `expected` is still current (a reload may have replaced it meanwhile).
+  bool replace_if(const std::shared_ptr<const Snapshot>& expected, std::shared_ptr<const Snapshot> s) {
+    std::lock_guard lock(mutex_);
+    if (current_ != expected) return false;
+    current_ = std::move(s);
+    return true;
   }
   // The last reload error ("" when the last reload succeeded), shown by /readyz.
   std::string last_error() const {

@@ -10,6 +10,7 @@
 #include "config/project.h"
 #include "engine/engine.h"
 #include "query/check.h"
+#include "query/rollup.h"
 #include "server/server.h"
 
 namespace sightline::cli {
@@ -83,7 +84,8 @@ int run_serve(const ServeOptions& options) {
     return 2;
   }
 
-  auto first = load_snapshot(options.dir, nullptr, 1, log, !options.no_rollups);
+  // Serve at once; rollups are built in the background and swapped in when ready.
+  auto first = load_snapshot(options.dir, nullptr, 1, log, false);
   for (const auto& d : first.diagnostics) {
     log.warn("config", {{"diagnostic", config::format_diagnostic(d)}});
     std::cerr << config::format_diagnostic(d) << "\n";
@@ -116,6 +118,22 @@ int run_serve(const ServeOptions& options) {
   std::cout << "Sightline is serving " << first.snapshot->project.name << " at http://" << shown_host << ":" << bound << "/" << std::endl;
   log.info("listening", {{"host", options.host}, {"port", bound}});
 
+  std::thread rollup_builder;
+  if (!options.no_rollups) {
+    auto pending = std::make_shared<api::Snapshot>(*first.snapshot);
+    pending->rollups_pending = true;
+    std::shared_ptr<const api::Snapshot> serving = pending;
+    holder.set(serving);
+    rollup_builder = std::thread([&holder, &log, serving] {
+      auto started = std::chrono::steady_clock::now();
+      auto ready = std::make_shared<api::Snapshot>(*serving);
+      ready->rollups = query::Rollups::build(serving->project, serving->engine, log);
+      ready->rollups_pending = false;
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      bool swapped = holder.replace_if(serving, ready);
+      log.info("rollups_ready", {{"rollups", ready->rollups->all().size()}, {"seconds", secs}, {"applied", swapped}});
+    });
+  }
   std::unique_ptr<Reloader> reloader;
   if (!options.no_reload) reloader = std::make_unique<Reloader>(options.dir, holder, log, std::chrono::milliseconds(1000), !options.no_rollups);
 
@@ -127,6 +145,7 @@ int run_serve(const ServeOptions& options) {
   });
   (*srv)->wait();
   reloader.reset();
+  if (rollup_builder.joinable()) rollup_builder.join();
   // The waiter is blocked in sigwait only if stop() came from elsewhere; wake it to exit.
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();

@@ -32,6 +32,11 @@ struct WidgetPlan {
   Statement data;
   std::string read_from;  // the relation or rollup table the data statement reads (for logs)
   std::optional<Statement> count;  // tables: the total row count of the unpaged result
+  // Tables sorted by a column: `threshold` finds the sort value of the page's last row; when it
+  // is not NULL, `data_past_threshold` (the data statement plus one trailing parameter, that
+  // value as text) gives the same page as `data` far faster.
+  std::optional<Statement> threshold;
+  std::optional<Statement> data_past_threshold;
 };
 
 // With `rollups`, an aggregate widget whose columns, predicates and measures fit a rollup reads

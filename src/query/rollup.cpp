@@ -300,55 +300,66 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     for (const auto& [card, c] : by_card)
       (engine::value_kind(rel->column(c)->type) == engine::ValueKind::Date ? dates : others).push_back(c);
 
-    // Candidate column sets: the dates plus the k lowest-cardinality other columns (k = all..0),
-    // and, for each other column c, the dates plus c plus the lowest-cardinality rest. Their
-    // sizes are estimated in one scan (HyperLogLog over the hash of each column tuple).
-    std::vector<std::vector<std::string>> sets;
+    // Candidate column sets: the dates plus the k lowest-cardinality other columns (k = all..0);
+    // then, for each column the widest small-enough set left out, the dates plus that column plus
+    // the lowest-cardinality rest. Sizes are estimated with HyperLogLog over the hash of each
+    // column tuple, one scan per round.
     auto with = [&](std::vector<std::string> base, const std::vector<std::string>& more) {
       base.insert(base.end(), more.begin(), more.end());
       return base;
     };
-    for (size_t k = others.size() + 1; k-- > 0;) sets.push_back(with(dates, {others.begin(), others.begin() + k}));
-    for (const auto& c : others) {
+    auto estimate = [&](const std::vector<std::vector<std::string>>& sets) -> Result<std::vector<int64_t>> {
+      std::string sql = "SELECT ";
+      for (size_t i = 0; i < sets.size(); ++i) {
+        std::string tuple;
+        for (const auto& c : sets[i]) tuple += (tuple.empty() ? "" : ", ") + quote_identifier(c);
+        sql += (i ? ", " : "") + (tuple.empty() ? std::string("1") : "approx_count_distinct(hash(" + tuple + "))");
+      }
+      auto rows = query_rows(engine, sql + " FROM " + quote_identifier(rel->name));
+      if (!rows) return fail(rows.error());
+      std::vector<int64_t> out;
+      for (const auto& v : (*rows)[0]) out.push_back(v.get<int64_t>());
+      return out;
+    };
+    auto small_enough = [&](int64_t estimated_rows) { return estimated_rows * kMinReduction <= source_rows; };
+
+    std::vector<std::vector<std::string>> prefixes;
+    for (size_t k = others.size() + 1; k-- > 0;) prefixes.push_back(with(dates, {others.begin(), others.begin() + k}));
+    auto prefix_sizes = estimate(prefixes);
+    if (!prefix_sizes) {
+      log.warn("rollup_skipped", {{"dashboard", d.id}, {"reason", prefix_sizes.error().message}});
+      continue;
+    }
+    std::vector<std::vector<std::string>> chosen;
+    for (size_t i = 0; i < prefixes.size(); ++i)
+      if (small_enough((*prefix_sizes)[i])) {
+        chosen.push_back(prefixes[i]);
+        break;
+      }
+    std::vector<std::string> left_out;
+    for (const auto& c : others)
+      if (chosen.empty() || std::find(chosen[0].begin(), chosen[0].end(), c) == chosen[0].end()) left_out.push_back(c);
+    std::vector<std::vector<std::string>> alternates;
+    std::vector<size_t> first_of;
+    for (const auto& c : left_out) {
       std::vector<std::string> rest;
       for (const auto& o : others)
         if (o != c) rest.push_back(o);
-      for (size_t k = rest.size() + 1; k-- > 0;) {
-        auto cols_k = with(with(dates, {c}), {rest.begin(), rest.begin() + k});
-        sets.push_back(cols_k);
-      }
+      first_of.push_back(alternates.size());
+      for (size_t k = rest.size() + 1; k-- > 0;) alternates.push_back(with(with(dates, {c}), {rest.begin(), rest.begin() + k}));
     }
-    std::string estimate_sql = "SELECT ";
-    for (size_t i = 0; i < sets.size(); ++i) {
-      std::string tuple;
-      for (const auto& c : sets[i]) tuple += (tuple.empty() ? "" : ", ") + quote_identifier(c);
-      estimate_sql += (i ? ", " : "") + (tuple.empty() ? std::string("1") : "approx_count_distinct(hash(" + tuple + "))");
-    }
-    auto estimates = query_rows(engine, estimate_sql + " FROM " + quote_identifier(rel->name));
-    if (!estimates) {
-      log.warn("rollup_skipped", {{"dashboard", d.id}, {"reason", estimates.error().message}});
-      continue;
-    }
-    auto small_enough = [&](size_t i) { return (*estimates)[0][i].get<int64_t>() * kMinReduction <= source_rows; };
-    // The widest small-enough set first, then one per column it had to leave out.
-    std::vector<std::vector<std::string>> chosen;
-    size_t i = 0;
-    for (; i <= others.size(); ++i)
-      if (small_enough(i)) {
-        chosen.push_back(sets[i]);
-        break;
-      }
-    size_t next = others.size() + 1;
-    for (const auto& c : others) {
-      size_t count = others.size();  // sets for this column: k = rest.size() .. 0
-      bool covered = !chosen.empty() && std::find(chosen[0].begin(), chosen[0].end(), c) != chosen[0].end();
-      for (size_t j = 0; j < count && !covered; ++j) {
-        if (small_enough(next + j)) {
-          if (sets[next + j].size() > dates.size() + 1) chosen.push_back(sets[next + j]);  // more than just c
-          break;
+    first_of.push_back(alternates.size());
+    if (!alternates.empty()) {
+      auto sizes = estimate(alternates);
+      if (sizes) {
+        for (size_t j = 0; j + 1 < first_of.size(); ++j) {
+          for (size_t i = first_of[j]; i < first_of[j + 1]; ++i) {
+            if (!small_enough((*sizes)[i])) continue;
+            if (alternates[i].size() > dates.size() + 1) chosen.push_back(alternates[i]);  // more than the column alone
+            break;
+          }
         }
       }
-      next += count;
     }
     if (chosen.size() > 3) chosen.resize(3);
 
