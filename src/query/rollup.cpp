@@ -196,13 +196,13 @@ const std::string* Rollups::value_table(const std::string& relation, const std::
 }
 
 std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, std::shared_ptr<const engine::Engine> engine_ptr, Logger& log,
-                                              std::shared_ptr<const Rollups> previous) {
+                                              std::shared_ptr<const Rollups> previous, const RollupOptions& options) {
   const engine::Engine& engine = *engine_ptr;
   auto result = std::make_shared<Rollups>();
   result->engine_ = engine_ptr;
-  constexpr int64_t kMaxCardinality = 10'000;  // a column with more distinct values is not rolled up
-  constexpr int64_t kMinReduction = 5;         // a rollup must be at least this many times smaller
-  constexpr int64_t kMinSourceRows = 100'000;  // small sources are fast enough as they are
+  const int64_t kMaxCardinality = options.max_cardinality;
+  const int64_t kMinReduction = options.min_reduction;
+  const int64_t kMinSourceRows = options.min_source_rows;
 
   struct Plan {
     const config::DashboardSpec* dashboard;

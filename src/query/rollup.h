@@ -50,13 +50,20 @@ struct Rollup {
   std::optional<std::string> rewrite(std::string_view expr) const;
 };
 
+struct RollupOptions {
+  int64_t min_source_rows = 100'000;  // smaller sources are fast enough as they are
+  int64_t min_reduction = 5;          // a rollup must be at least this many times smaller than its source
+  int64_t max_cardinality = 10'000;   // a column with more distinct values is not rolled up
+};
+
 class Rollups {
  public:
   // Builds the rollups the project's dashboards can use. Failures only mean fewer rollups (they
   // are logged), never a failed load. When `previous` was built on the same engine for the same
   // columns and measures, it is returned as it is (a dashboard title edit costs nothing).
   static std::shared_ptr<const Rollups> build(const config::Project& project, std::shared_ptr<const engine::Engine> engine,
-                                              Logger& log, std::shared_ptr<const Rollups> previous = nullptr);
+                                              Logger& log, std::shared_ptr<const Rollups> previous = nullptr,
+                                              const RollupOptions& options = {});
   static std::shared_ptr<const Rollups> none() { return std::make_shared<const Rollups>(); }
   Rollups() = default;
   Rollups(const Rollups&) = delete;

@@ -1,0 +1,160 @@
+#include "query/rollup.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+#include <sstream>
+
+#include "arrow/json_writer.h"
+#include "config/project.h"
+#include "demo/demo_data.h"
+#include "engine/engine.h"
+#include "query/planner.h"
+
+namespace sightline::query {
+namespace {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+TEST(RollupMeasures, DecomposesOnlyWhatARollupCanAnswerExactly) {
+  auto calls = decompose_measure("sum(revenue) / nullif(count(*), 0)");
+  ASSERT_TRUE(calls.has_value());
+  EXPECT_EQ(calls->size(), 2u);
+  EXPECT_EQ((*calls)[0], (AggregateCall{"sum", "revenue"}));
+  EXPECT_EQ((*calls)[1], (AggregateCall{"count", ""}));
+  EXPECT_TRUE(decompose_measure("AVG(\"unit price\")").has_value());
+  EXPECT_TRUE(decompose_measure("round(max(units) - min(units), 2)").has_value());
+  for (const char* no : {"count(DISTINCT customer)", "median(revenue)", "sum(revenue * units)", "revenue", "sum(revenue) FILTER (WHERE units > 1)",
+                         "sum(CASE WHEN x THEN 1 END)", "sum(sum(revenue))", "'a'", "quantile(revenue, 0.5)", ""}) {
+    EXPECT_FALSE(decompose_measure(no).has_value()) << no;
+  }
+}
+
+TEST(RollupMeasures, RewritesOverStoredAggregates) {
+  Rollup r;
+  r.table = "r";
+  r.aggregates = {{"count", ""}, {"sum", "revenue"}, {"count", "revenue"}};
+  auto sum = r.rewrite("sum(revenue) / count(*)");
+  ASSERT_TRUE(sum.has_value());
+  EXPECT_NE(sum->find("sum(\"sum__revenue\")"), std::string::npos) << *sum;
+  EXPECT_NE(sum->find("sum(\"count_star\")"), std::string::npos) << *sum;
+  EXPECT_TRUE(r.rewrite("avg(revenue)").has_value());
+  EXPECT_FALSE(r.rewrite("sum(units)").has_value());  // not stored
+  EXPECT_FALSE(r.rewrite("max(revenue)").has_value());
+}
+
+// The demo project over 60,000 generated rows, with rollups built as small as they come, so
+// that many widget queries take the rollup path; every answer must equal the source's.
+class RollupEquivalence : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(fs::temp_directory_path() / ("sightline-rollup-" + std::to_string(::getpid())));
+    fs::remove_all(*dir_);
+    fs::create_directories(*dir_);
+    for (const auto& entry : fs::recursive_directory_iterator(fs::path(SIGHTLINE_SOURCE_DIR) / "examples" / "sales")) {
+      auto rel = fs::relative(entry.path(), fs::path(SIGHTLINE_SOURCE_DIR) / "examples" / "sales");
+      if (rel.begin()->string() == "data") continue;
+      if (entry.is_directory()) fs::create_directories(*dir_ / rel);
+      else fs::copy_file(entry.path(), *dir_ / rel);
+    }
+    auto data = demo::generate_demo_data({.rows = 60'000, .out_dir = *dir_ / "data", .seed = 7, .threads = 2});
+    ASSERT_TRUE(data.has_value()) << data.error().message;
+    auto loaded = config::load_project(*dir_, config::system_environment());
+    ASSERT_TRUE(loaded.ok());
+    project_ = new config::Project(std::move(*loaded.project));
+    auto built = engine::Engine::build(*project_);
+    ASSERT_TRUE(built.engine);
+    engine_ = new std::shared_ptr<const engine::Engine>(built.engine);
+    static std::stringstream sink;
+    static Logger log(sink);
+    rollups_ = new std::shared_ptr<const Rollups>(Rollups::build(*project_, *engine_, log, nullptr, {.min_source_rows = 0, .min_reduction = 2}));
+  }
+  static void TearDownTestSuite() {
+    delete rollups_;
+    delete engine_;
+    delete project_;
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+
+  static json run(const Statement& st) {
+    auto out = (*engine_)->pool().run<engine::QueryOutput>(std::chrono::seconds(30), [&](engine::Connection& c) -> Result<engine::QueryOutput> {
+      auto s = c.prepare(st.sql);
+      if (!s) return fail(s.error());
+      return s->execute(st.params, st.max_rows);
+    });
+    EXPECT_TRUE(out.has_value()) << out.error().message << "\n" << st.sql;
+    if (!out) return nullptr;
+    return json::parse(*arrow::write_json_rows(out->table));
+  }
+
+  static fs::path* dir_;
+  static config::Project* project_;
+  static std::shared_ptr<const engine::Engine>* engine_;
+  static std::shared_ptr<const Rollups>* rollups_;
+};
+fs::path* RollupEquivalence::dir_ = nullptr;
+config::Project* RollupEquivalence::project_ = nullptr;
+std::shared_ptr<const engine::Engine>* RollupEquivalence::engine_ = nullptr;
+std::shared_ptr<const Rollups>* RollupEquivalence::rollups_ = nullptr;
+
+TEST_F(RollupEquivalence, EveryWidgetAnswersTheSameFromRollupsAndSource) {
+  ASSERT_FALSE((*rollups_)->all().empty()) << "the test needs rollups to compare against";
+  std::mt19937 rng(11);
+  auto pick = [&](std::vector<json> options) { return options[rng() % options.size()]; };
+  int via_rollup = 0, compared = 0;
+  for (int state = 0; state < 25; ++state) {
+    json filters = json::object();
+    if (rng() % 2) filters["region"] = pick({"North", "South", "East", "West", "Central"});
+    if (rng() % 2) filters["channel"] = pick({json::array({"Online"}), json::array({"Retail", "Partner"}), json::array({nullptr, "Direct"})});
+    if (rng() % 2) filters["category"] = pick({json::array({"Electronics"}), json::array({"Toys", "Garden", "Books"})});
+    if (rng() % 2) filters["period"] = pick({json{{"from", "2024-02-10"}, {"to", "2024-09-03"}}, json{{"from", "2025-06-01"}}, json{{"to", "2023-03-31"}}});
+    if (rng() % 3 == 0) filters["units"] = pick({json::array({2, 9}), json::array({nullptr, 3}), json::array({10, nullptr})});
+    if (rng() % 5 == 0) filters["product"] = pick({"pro", "ULTRA", "a"});
+    json body = {{"filters", filters}};
+    if (rng() % 3 == 0) body["selections"] = json::array({{{"column", "country"}, {"values", json::array({"Germany", "Japan"})}}});
+    auto request = parse_query_request(body);
+    ASSERT_TRUE(request.has_value()) << request.error().message;
+    for (const auto& d : project_->dashboards) {
+      for (const auto& p : d.pages) {
+        for (const auto& w : p.widgets) {
+          if (w.type == config::WidgetType::Text) continue;
+          QueryRequest req = *request;
+          req.filters = json::object();
+          for (auto it = request->filters.begin(); it != request->filters.end(); ++it)
+            if (d.find_filter(it.key())) req.filters[it.key()] = it.value();
+          std::vector<Selection> sels;
+          for (const auto& s : req.selections)
+            if (std::find(d.dimensions.begin(), d.dimensions.end(), s.column) != d.dimensions.end()) sels.push_back(s);
+          req.selections = sels;
+          auto with = plan_widget(d, w, **engine_, req, Scope::local_development(), rollups_->get());
+          auto without = plan_widget(d, w, **engine_, req, Scope::local_development(), nullptr);
+          ASSERT_TRUE(with.has_value() && without.has_value());
+          if (with->read_from != without->read_from) ++via_rollup;
+          json a = run(with->data), b = run(without->data);
+          EXPECT_EQ(a, b) << d.id << "/" << w.id << " state " << state << " via " << with->read_from << "\n" << with->data.sql;
+          if (with->count) EXPECT_EQ(run(*with->count), run(*without->count)) << w.id;
+          ++compared;
+        }
+      }
+    }
+  }
+  EXPECT_GT(via_rollup, compared / 4) << "most aggregate queries should have used a rollup";
+}
+
+TEST_F(RollupEquivalence, ValueTablesServeTextSearchAndOptions) {
+  const auto& d = *project_->find_dashboard("sales");
+  ASSERT_NE((*rollups_)->value_table("orders", "product"), nullptr);
+  auto req = parse_query_request({{"filters", {{"product", "ultra"}}}});
+  auto with = plan_widget(d, *d.find_widget("orders"), **engine_, *req, Scope::local_development(), rollups_->get());
+  auto without = plan_widget(d, *d.find_widget("orders"), **engine_, *req, Scope::local_development(), nullptr);
+  EXPECT_NE(with->data.sql.find("__sightline_values_"), std::string::npos);
+  EXPECT_EQ(run(with->data), run(without->data));
+  auto opts_with = plan_filter_options(d, *d.find_filter("region"), **engine_, "th", 10, Scope::local_development(), rollups_->get());
+  auto opts_without = plan_filter_options(d, *d.find_filter("region"), **engine_, "th", 10, Scope::local_development(), nullptr);
+  EXPECT_EQ(run(*opts_with), run(*opts_without));
+}
+
+}  // namespace
+}  // namespace sightline::query
