@@ -132,6 +132,49 @@ test('Arrow is the default format and decodes with apache-arrow', async () => {
   assert.equal(table.getChild('product').get(0), expected.rows[0][0]);
 });
 
+test('a table page over Arrow has DuckDB\'s types and values, nulls included', async () => {
+  const body = { filters: { region: 'East', period: { from: '2024-03-01', to: '2024-03-31' } }, sort: [{ column: 'order_id', desc: false }], limit: 500 };
+  const res = await post(server, '/api/v1/dashboards/sales/widgets/orders_table/query', body);
+  assert.equal(res.status, 200);
+  const table = tableFromIPC(new Uint8Array(await res.arrayBuffer()));
+  const expected = oracle(`SELECT order_id, order_date, region, country, channel, category, product, customer, units, unit_price, discount, revenue
+    FROM ${scan()} WHERE region = 'East' AND order_date BETWEEN DATE '2024-03-01' AND DATE '2024-03-31' ORDER BY order_id LIMIT 500`);
+  assert.equal(table.numRows, expected.rows.length);
+  assert.deepEqual(table.schema.fields.map((f) => f.name), expected.columns);
+  const types = Object.fromEntries(table.schema.fields.map((f) => [f.name, String(f.type)]));
+  assert.equal(types.order_id, 'Int64');
+  assert.equal(types.order_date, 'Date32<DAY>');
+  assert.equal(types.units, 'Int32');
+  assert.equal(types.discount, 'Float64');
+  assert.match(types.unit_price, /^Decimal\[10e\+?-?2\]|Decimal/);
+  assert.equal(types.region, 'Utf8');
+  const render = (name, v) => {
+    if (v === null || v === undefined) return null;
+    if (name === 'order_date') return new Date(v).toISOString().slice(0, 10);
+    if (name === 'unit_price' || name === 'revenue') {
+      // apache-arrow gives decimals as 128-bit integers of the unscaled value.
+      const unscaled = BigInt(String(v));
+      const neg = unscaled < 0n;
+      const digits = (neg ? -unscaled : unscaled).toString().padStart(3, '0');
+      return `${neg ? '-' : ''}${digits.slice(0, -2)}.${digits.slice(-2)}`;
+    }
+    if (name === 'discount') return Number(v);
+    return String(v);
+  };
+  let nulls = 0;
+  for (let r = 0; r < expected.rows.length; r++) {
+    for (let c = 0; c < expected.columns.length; c++) {
+      const name = expected.columns[c];
+      const want = expected.rows[r][c];
+      const got = render(name, table.getChildAt(c).get(r));
+      if (want === null) { nulls++; assert.equal(got, null, `${name} row ${r}`); continue; }
+      if (name === 'discount') assert.ok(Math.abs(got - Number(want)) < 1e-12, `${name} row ${r}: ${got} vs ${want}`);
+      else assert.equal(got, want, `${name} row ${r}`);
+    }
+  }
+  assert.ok(nulls > 0, 'the page holds some nulls to check');
+});
+
 test('tables page on the server with a total count and client sort', async () => {
   const total = oracle(`SELECT count(*) FROM ${scan()} WHERE region = 'South'`).rows[0][0];
   const page = async (offset) => (await queryJson(server, 'sales', 'orders_table', {
@@ -178,6 +221,14 @@ test('filter defaults apply when the request does not mention the filter', async
   const expected2025 = oracle(`SELECT sum(revenue) FROM ${scan()} WHERE year(order_date) = 2025`).rows[0][0];
   assert.ok(close(num(withDefault.data.rows[0][0]), num(expected2025)));
   assert.ok(num(cleared.data.rows[0][0]) > num(withDefault.data.rows[0][0]));
+});
+
+test('scatter charts return a bounded, repeatable sample', async () => {
+  const a = await queryJson(server, 'customers', 'units_vs_revenue', { filters: { period: null } });
+  const b = await queryJson(server, 'customers', 'units_vs_revenue', { filters: { period: null } });
+  assert.deepEqual(a.data.columns.map((c) => c.name), ['units', 'revenue', 'segment']);
+  assert.equal(a.data.rows.length, 2000);
+  assert.deepEqual(a.data.rows, b.data.rows);
 });
 
 test('repeated queries are answered from the cache', async () => {
