@@ -108,6 +108,8 @@ struct BadCase {
   const char* expected;  // a substring of the formatted diagnostics
 };
 
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
+
 class ConfigErrors : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(ConfigErrors, NamesFileLineColumnAndHint) {
