@@ -122,7 +122,10 @@ async function main() {
   const first = await interaction({ filters: {}, selections: [] });
   for (let i = 0; i < 5; i++) await interaction(randomState());  // warm-up, not counted
   const results = [];
-  for (let i = 0; i < states; i++) results.push(await interaction(randomState()));
+  for (let i = 0; i < states; i++) {
+    const state = randomState();
+    results.push({ state, ...(await interaction(state)) });
+  }
   server.child.kill('SIGTERM');
 
   const totals = results.map((r) => r.ms);
