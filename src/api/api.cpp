@@ -380,7 +380,9 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
     if (!body) return fail(body.error());
     auto request = query::parse_query_request(*body);
     if (!request) return fail(request.error());
-    auto plan = query::plan_widget(*dash, *widget, engine, *request, scope, snap->rollups.get());
+    auto columns = snap->sql_widget_columns.find(dash->id + "/" + widget->id);
+    auto plan = query::plan_widget(*dash, *widget, engine, *request, scope, snap->rollups.get(),
+                                   columns == snap->sql_widget_columns.end() ? nullptr : &columns->second);
     if (!plan) return fail(plan.error());
     std::string label = dash->id + "/" + widget->id;
     const query::Statement* data_statement = &plan->data;

@@ -6,7 +6,9 @@
 // SnapshotHolder is thread-safe.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <vector>
 #include <mutex>
 #include <string>
 
@@ -21,6 +23,7 @@ struct Snapshot {
   std::shared_ptr<const engine::Engine> engine;
   std::shared_ptr<const query::Rollups> rollups;  // never null (may hold none)
   bool rollups_pending = false;                   // being built in the background
+  std::map<std::string, std::vector<std::string>> sql_widget_columns;  // "dashboard/widget" -> result columns
   uint64_t generation = 0;  // 1 for the first load, +1 per successful reload
 };
 

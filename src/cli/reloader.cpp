@@ -20,12 +20,14 @@ SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Sn
     if (!built.engine) return out;
     engine = built.engine;
   }
-  auto checked = query::check_dashboards(*loaded.project, *engine);
+  query::SqlWidgetColumns sql_columns;
+  auto checked = query::check_dashboards(*loaded.project, *engine, &sql_columns);
   out.diagnostics.insert(out.diagnostics.end(), checked.begin(), checked.end());
   if (std::any_of(checked.begin(), checked.end(), [](const auto& d) { return d.severity == config::Diagnostic::Severity::Error; })) return out;
   auto snap = std::make_shared<api::Snapshot>();
   snap->rollups = rollups ? query::Rollups::build(*loaded.project, engine, log, previous ? previous->rollups : nullptr)
                           : query::Rollups::none();
+  snap->sql_widget_columns = std::move(sql_columns);
   snap->project = std::move(*loaded.project);
   snap->engine = std::move(engine);
   snap->generation = generation;

@@ -70,7 +70,8 @@ std::string Project::engine_fingerprint() const {
   j["threads"] = engine.threads;
   j["memory_limit"] = engine.memory_limit;
   j["pool_size"] = engine.pool_size;
-  j["database"] = engine.database;
+  j["query_timeout_ms"] = engine.query_timeout_ms;
+  j["max_rows"] = engine.max_rows;
   for (const auto& s : sources) {
     nlohmann::json c = {{"delimiter", s.csv.delimiter.value_or("")}, {"header", s.csv.header ? int(*s.csv.header) : -1},
                         {"quote", s.csv.quote.value_or("")},         {"escape", s.csv.escape.value_or("")},

@@ -160,7 +160,6 @@ struct EngineSpec {
   int64_t query_timeout_ms = 30'000;
   int64_t max_rows = 100'000;       // per response
   int pool_size = 0;                // connections; 0: 2 x threads (at least 4)
-  std::string database;             // optional DuckDB file to open (relative to the project)
 };
 
 struct Project {
@@ -174,7 +173,8 @@ struct Project {
   std::vector<std::string> secret_values;    // values that came from ${env:}/${file:}: never log them
 
   const DashboardSpec* find_dashboard(std::string_view id) const;
-  // A fingerprint of everything the engine is built from (sources, models, engine settings):
+  // A fingerprint of everything the engine is built from or carries (sources, models, engine
+  // settings and limits):
   // when it is unchanged across a reload, the loaded data can be reused.
   std::string engine_fingerprint() const;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <thread>
+#include <unistd.h>
 
 namespace sightline::engine {
 namespace fs = std::filesystem;
@@ -95,9 +96,10 @@ EngineBuild Engine::build(const config::Project& project) {
   DatabaseOptions options;
   options.threads = spec.threads;
   options.memory_limit = spec.memory_limit;
-  std::string db_path = ":memory:";
-  if (!spec.database.empty()) db_path = (fs::path(spec.database).is_relative() ? project.dir / spec.database : fs::path(spec.database)).string();
-  auto db = Database::open(db_path, options);
+  // Always an in-memory database: the project's files are only ever read. Spills go to a private
+  // temporary folder, never into the working directory.
+  options.temp_directory = (fs::temp_directory_path() / ("sightline-spill-" + std::to_string(::getpid()))).string();
+  auto db = Database::open(":memory:", options);
   if (!db) {
     diag({"sightline.yaml", 0, 0}, db.error().message, "check engine: settings");
     return out;

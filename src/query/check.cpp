@@ -59,7 +59,7 @@ json sample_filter_value(const config::FilterSpec& f, engine::ValueKind kind) {
 
 }  // namespace
 
-std::vector<Diagnostic> check_dashboards(const config::Project& project, const engine::Engine& engine) {
+std::vector<Diagnostic> check_dashboards(const config::Project& project, const engine::Engine& engine, SqlWidgetColumns* sql_columns) {
   std::vector<Diagnostic> out;
   auto error = [&](const config::Position& pos, std::string msg, std::string hint = {}) {
     out.push_back({Diagnostic::Severity::Error, pos, std::move(msg), std::move(hint)});
@@ -92,8 +92,11 @@ std::vector<Diagnostic> check_dashboards(const config::Project& project, const e
         continue;
       }
       if (!f.default_value.is_null()) {
+        // This filter's default alone, so the message lands on the filter that has the problem.
+        config::DashboardSpec only = d;
+        only.filters = {f};
         QueryRequest only_default;
-        auto r = compile_predicates(d, *rel, only_default, "");
+        auto r = compile_predicates(only, *rel, only_default, "");
         if (!r) {
           filters_ok = false;
           error(f.pos, "filter '" + f.id + "': bad default: " + r.error().message, r.error().hint);
@@ -144,6 +147,11 @@ std::vector<Diagnostic> check_dashboards(const config::Project& project, const e
             auto prepared = engine.pool().run<int>(engine.query_timeout(), [&](engine::Connection& c) -> Result<int> {
               auto s = c.prepare(st->sql);
               if (!s) return fail(s.error());
+              if (sql_columns && !w.sql.empty() && !req && st == &plan->data) {
+                auto& names = (*sql_columns)[d.id + "/" + w.id];
+                names.clear();
+                for (const auto& col : s->columns()) names.push_back(col.name);
+              }
               return 0;
             });
             if (prepared) continue;

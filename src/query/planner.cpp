@@ -77,7 +77,8 @@ const engine::Relation* widget_relation(const config::DashboardSpec& d, const co
 }
 
 Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::WidgetSpec& w, const engine::Engine& engine,
-                               const QueryRequest& request, const Scope& scope, const Rollups* rollups) {
+                               const QueryRequest& request, const Scope& scope, const Rollups* rollups,
+                               const std::vector<std::string>* sql_columns) {
   if (w.type == WidgetType::Text) return fail(ErrorKind::InvalidInput, "widget '" + w.id + "' is a text widget and has no data");
   const engine::Relation* rel = widget_relation(d, w, engine);
   if (!rel && w.sql.empty()) return fail(ErrorKind::Internal, "widget '" + w.id + "' reads an unknown source");
@@ -115,9 +116,19 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
     }
     out += sql.substr(pos);
     while (!out.empty() && (out.back() == ';' || std::isspace(static_cast<unsigned char>(out.back())))) out.pop_back();
+    if (sql_columns) {
+      for (const auto& k : request.sort) {
+        if (std::find(sql_columns->begin(), sql_columns->end(), k.column) != sql_columns->end()) continue;
+        std::string cols;
+        for (const auto& c : *sql_columns) cols += (cols.empty() ? "" : ", ") + c;
+        return fail(ErrorKind::InvalidInput, "cannot sort by '" + k.column.substr(0, 64) + "': not a column of widget '" + w.id + "'",
+                    "sortable columns: " + cols);
+      }
+    }
     std::string order = order_by(request.sort);
+    int64_t own_limit = w.limit > 0 ? w.limit : 100;
     if (w.type == WidgetType::Table) {
-      int64_t limit = std::min<int64_t>(request.limit.value_or(100), cap);
+      int64_t limit = std::min<int64_t>(request.limit.value_or(own_limit), cap);
       st.sql = "SELECT * FROM (" + out + ") AS widget_sql" + (order.empty() ? "" : " ORDER BY " + order) + " LIMIT " +
                std::to_string(limit) + " OFFSET " + std::to_string(request.offset);
       Statement count;

@@ -39,11 +39,13 @@ struct WidgetPlan {
   std::optional<Statement> data_past_threshold;
 };
 
+// `sql_columns`: for a widget with its own SQL, the columns it returns (from check_dashboards);
+// a client sort must name one of them.
 // With `rollups`, an aggregate widget whose columns, predicates and measures fit a rollup reads
 // the rollup instead of the source (same answer, far fewer rows).
 Result<WidgetPlan> plan_widget(const config::DashboardSpec& dashboard, const config::WidgetSpec& widget,
                                const engine::Engine& engine, const QueryRequest& request, const Scope& scope,
-                               const Rollups* rollups = nullptr);
+                               const Rollups* rollups = nullptr, const std::vector<std::string>* sql_columns = nullptr);
 
 // Filter options: distinct values (select/multiselect/text; `search` narrows them by a
 // case-insensitive contains, at most `limit`) or bounds (range/daterange: one row min, max).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <random>
 #include <nlohmann/json.hpp>
 
 #include "arrow/json_writer.h"
@@ -200,6 +201,14 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
   const engine::Engine& engine = *engine_ptr;
   auto result = std::make_shared<Rollups>();
   result->engine_ = engine_ptr;
+  // Table names unique to this build: an older build's tables are dropped when it is released,
+  // possibly after this one exists, so names must never be shared between builds.
+  {
+    std::random_device entropy;
+    char id[17];
+    std::snprintf(id, sizeof id, "%08x%08x", entropy(), entropy());
+    result->build_id_ = id;
+  }
   const int64_t kMaxCardinality = options.max_cardinality;
   const int64_t kMinReduction = options.min_reduction;
   const int64_t kMinSourceRows = options.min_source_rows;
@@ -288,8 +297,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       auto at = std::find(cols.begin(), cols.end(), f.column);
       if (at == cols.end() || result->value_table(rel->name, f.column)) continue;
       if ((*stats)[0][1 + (at - cols.begin())].get<int64_t>() > kMaxValueTableRows) continue;
-      std::string table = "__sightline_values_" + std::to_string(result->value_tables_.size() + 1) + "_" +
-                          std::to_string(engine.data_version() % 1000000);
+      std::string table = "__sightline_values_" + result->build_id_ + "_" + std::to_string(result->value_tables_.size() + 1);
       auto made = exec(engine, "CREATE OR REPLACE TABLE " + quote_identifier(table) + " AS SELECT DISTINCT " + quote_identifier(f.column) +
                                    " AS v FROM " + quote_identifier(rel->name) + " WHERE " + quote_identifier(f.column) + " IS NOT NULL ORDER BY v");
       if (made) result->value_tables_[{rel->name, f.column}] = table;
@@ -385,7 +393,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       bool duplicate = std::any_of(result->rollups_.begin(), result->rollups_.end(),
                                    [&](const Rollup& o) { return o.relation == r.relation && o.columns == r.columns && o.aggregates == r.aggregates; });
       if (duplicate) continue;
-      r.table = "__sightline_rollup_" + std::to_string(result->rollups_.size() + 1) + "_" + std::to_string(engine.data_version() % 1000000);
+      r.table = "__sightline_rollup_" + result->build_id_ + "_" + std::to_string(result->rollups_.size() + 1);
       std::string group;
       for (const auto& c : columns) group += (group.empty() ? "" : ", ") + quote_identifier(c);
       std::string select = group;

@@ -86,6 +86,7 @@ class Rollups {
   std::map<std::pair<std::string, std::string>, std::string> value_tables_;
   std::shared_ptr<const engine::Engine> engine_;
   std::string signature_;
+  std::string build_id_;
 };
 
 }  // namespace sightline::query

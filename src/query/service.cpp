@@ -58,7 +58,10 @@ Result<RunResult> QueryService::run(const engine::Engine& engine, const Statemen
     std::unique_lock lock(mutex_);
     if (auto it = entries_.find(key); it != entries_.end()) {
       lru_.splice(lru_.begin(), lru_, it->second.lru);
-      return RunResult{it->second.output, true, elapsed()};
+      auto output = it->second.output;
+      lock.unlock();
+      log_.info("query", {{"statement", label}, {"duration_ms", elapsed()}, {"rows", output->table.num_rows}, {"cache", "hit"}});
+      return RunResult{output, true, elapsed()};
     }
     if (auto f = flights_.find(key); f != flights_.end()) {
       flight = f->second;

@@ -53,6 +53,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::chrono::steady_clock::time_point started_;
   std::string method_, path_, request_id_;
   int64_t rows_ = -1;
+  bool counted_ = false;  // this request is counted in the server's in-flight total
 };
 
 class ServerImpl final : public Server {
@@ -94,8 +95,10 @@ class ServerImpl final : public Server {
       beast::error_code ec;
       acceptor_.close(ec);
     });
-    // Let in-flight handlers finish, then stop the I/O loop.
+    // Let in-flight handlers finish and their answers reach the clients, then stop the I/O loop.
     workers_.join();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     io_.stop();
     std::lock_guard lock(stopped_mutex_);
     stopped_ = true;
@@ -127,6 +130,7 @@ class ServerImpl final : public Server {
   Logger& log() { return log_; }
   asio::thread_pool& workers() { return workers_; }
   std::atomic<size_t>& connections() { return connections_; }
+  std::atomic<int>& in_flight() { return in_flight_; }
 
  private:
   void do_accept() {
@@ -148,12 +152,16 @@ class ServerImpl final : public Server {
   Handler handler_;
   Logger& log_;
   asio::io_context io_;
+  // Keeps the I/O threads running while no socket operation is pending (e.g. after the acceptor
+  // closed at shutdown, while handlers still have answers to write).
+  asio::executor_work_guard<asio::io_context::executor_type> keep_running_ = asio::make_work_guard(io_);
   tcp::acceptor acceptor_;
   asio::thread_pool workers_;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<size_t> connections_{0};
+  std::atomic<int> in_flight_{0};  // requests handed to workers whose answer is not written yet
   std::mutex stopped_mutex_;
   std::condition_variable stopped_cv_;
   bool stopped_ = false;
@@ -209,6 +217,8 @@ void Session::on_read(beast::error_code ec, size_t) {
   path_ = req.target.substr(0, req.target.find('?')).substr(0, 512);
   request_id_ = req.request_id;
   bool keep_alive = msg.keep_alive();
+  ++server_.in_flight();
+  counted_ = true;
   // Handlers may block on the engine: run them on the worker pool, then write on our strand.
   asio::post(server_.workers(), [self = shared_from_this(), req = std::move(req), keep_alive]() mutable {
     api::HttpResponse response;
@@ -230,7 +240,8 @@ void Session::send_error(http::status status, const std::string& detail) {
   api::HttpResponse r;
   r.status = static_cast<int>(status);
   r.content_type = "application/problem+json";
-  nlohmann::json j = {{"type", "urn:sightline:problem:invalid-input"}, {"title", std::string(http::obsolete_reason(status))},
+  const char* type = status == http::status::payload_too_large || status == http::status::request_header_fields_too_large ? "too-large" : "invalid-input";
+  nlohmann::json j = {{"type", std::string("urn:sightline:problem:") + type}, {"title", std::string(http::obsolete_reason(status))},
                       {"status", r.status}, {"detail", detail}, {"request_id", request_id_}};
   r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   drain_after_write_ = true;
@@ -285,6 +296,10 @@ void Session::on_write(bool keep_alive, beast::error_code ec, size_t bytes) {
   if (ec) fields["error"] = ec.message();
   server_.log().info("request", fields);
   response_.reset();
+  if (counted_) {
+    counted_ = false;
+    --server_.in_flight();
+  }
   if (ec || !keep_alive) {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);

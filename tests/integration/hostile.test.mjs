@@ -84,6 +84,15 @@ test('selections only on declared dimensions', async () => {
   await expectProblem(await post(server, QUERY, { selections: Array(1001).fill({ column: 'region', values: ['x'] }) }), 400, /at most/);
 });
 
+test('sorting a custom-SQL widget by a column it does not return is a 400', async () => {
+  const res = await post(server, '/api/v1/dashboards/customers/widgets/top_managers/query', { sort: [{ column: 'nope' }] });
+  const body = await expectProblem(res, 400, /cannot sort by 'nope'/);
+  assert.match(body.hint, /account_manager/);
+  const ok = await queryJson(server, 'customers', 'top_managers', { sort: [{ column: 'customers', desc: true }], filters: { period: null } });
+  const counts = ok.data.rows.map((r) => Number(r[2]));
+  assert.deepEqual(counts, [...counts].sort((a, b) => b - a));
+});
+
 test('malformed, oversized and deeply nested bodies', async () => {
   await expectProblem(await post(server, QUERY, '{"filters": '), 400, /not valid JSON/);
   await expectProblem(await post(server, QUERY, '{"filters": {}}', { 'content-type': 'text/plain' }), 400, /must be JSON/);
@@ -93,6 +102,7 @@ test('malformed, oversized and deeply nested bodies', async () => {
   const res = await post(server, QUERY, big);
   assert.equal(res.status, 413);
   assert.equal(res.headers.get('content-type'), 'application/problem+json');
+  assert.equal((await res.json()).type, 'urn:sightline:problem:too-large');
 });
 
 test('unknown ids are 404, wrong methods 405, bad URLs 400', async () => {

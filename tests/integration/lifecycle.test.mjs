@@ -151,9 +151,61 @@ test('hot reload picks up edits; a broken edit keeps the last good version', asy
     await waitFor(async () => (await title()) === 'Sales overview', 'the fixed version');
     const reload = server.jsonLogs().filter((l) => l.event === 'reloaded').at(-1);
     assert.equal(reload.engine_reused, true, 'dashboard edits do not reload the data');
+
+    // A measure edit changes the rollups: the new ones replace the old, and answers stay right.
+    const before = Number((await queryJson(server, 'sales', 'units_sold')).data.rows[0][0]);
+    fs.writeFileSync(file, original.replace('expr: sum(units), as: units', 'expr: sum(units) * 2, as: units'));
+    await waitFor(async () => {
+      const r = await post(server, '/api/v1/dashboards/sales/widgets/units_sold/query', {}, { accept: 'application/json' });
+      return r.status === 200 && Number((await r.json()).rows[0][0]) === 2 * before;
+    }, 'the doubled measure');
+    for (const w of ['revenue', 'trend', 'by_channel', 'region_category']) {
+      const r = await post(server, `/api/v1/dashboards/sales/widgets/${w}/query`, { filters: { region: 'North' } });
+      assert.equal(r.status, 200, `${w} still answers after the rollups were rebuilt`);
+    }
   } finally {
     await server.stop();
   }
+});
+
+test('limits edited in sightline.yaml take effect on reload', async () => {
+  const dir = salesProject(ROWS);
+  const server = await startServer(dir);
+  try {
+    assert.equal((await queryJson(server, 'sales', 'top_products')).data.rows.length, 20);
+    const f = path.join(dir, 'sightline.yaml');
+    fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replace('max_rows: 100000', 'max_rows: 5'));
+    const deadline = Date.now() + 30_000;
+    let rows = 20;
+    while (Date.now() < deadline && rows !== 5) {
+      await new Promise((r) => setTimeout(r, 300));
+      rows = (await queryJson(server, 'sales', 'top_products')).data.rows.length;
+    }
+    assert.equal(rows, 5);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('SIGTERM lets a running request finish and answer', async () => {
+  const dir = writeProject({
+    'sightline.yaml': 'engine: {threads: 1}\nsources:\n  t: data/t.csv\n',
+    'data/t.csv': 'a\n1\n',
+    'dashboards/slow.yaml': `source: t
+widgets:
+  - id: slowish
+    type: kpi
+    sql: SELECT count(*) AS n FROM range(300000000) r, t WHERE {{ filters }} AND hash(r.range) % 7 = 1
+`,
+  });
+  const server = await startServer(dir);
+  const pending = post(server, '/api/v1/dashboards/slow/widgets/slowish/query', {}, { accept: 'application/json' });
+  await new Promise((r) => setTimeout(r, 300));
+  server.child.kill('SIGTERM');
+  const res = await pending;
+  assert.equal(res.status, 200);
+  assert.ok(Number((await res.json()).rows[0][0]) > 0);
+  assert.equal(await new Promise((resolve) => server.child.on('exit', resolve)), 0);
 });
 
 test('$PORT is honoured when --port is not given', async () => {
