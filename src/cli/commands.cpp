@@ -73,11 +73,13 @@ int run_serve(const ServeOptions& options) {
   if (options.port) {
     port = *options.port;
   } else if (const char* env_port = std::getenv("PORT"); env_port && *env_port) {
-    try {
-      port = std::stoi(env_port);
-    } catch (const std::exception&) {
-      port = -1;
+    std::string text = env_port;
+    bool digits = text.size() <= 5 && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits) {
+      std::cerr << "error: $PORT must be a port number, got '" << text.substr(0, 32) << "'\n";
+      return 2;
     }
+    port = std::stoi(text);
   }
   if (port < 0 || port > 65535) {
     std::cerr << "error: the port must be between 0 and 65535\n";
@@ -114,7 +116,9 @@ int run_serve(const ServeOptions& options) {
     return 1;
   }
   uint16_t bound = (*srv)->port();
-  std::string shown_host = options.host == "0.0.0.0" ? "localhost" : options.host;
+  std::string shown_host = options.host == "0.0.0.0" || options.host == "::" ? "localhost"
+                           : options.host.find(':') != std::string::npos ? "[" + options.host + "]"
+                                                                          : options.host;
   std::cout << "Sightline is serving " << first.snapshot->project.name << " at http://" << shown_host << ":" << bound << "/" << std::endl;
   log.info("listening", {{"host", options.host}, {"port", bound}});
 
