@@ -355,6 +355,9 @@ Result<std::vector<SqlFragment>> compile_predicates(const config::DashboardSpec&
           f.sql += (f.sql.empty() ? "" : " AND ") + col_sql + (is_date ? " <= " : " < ") + bound;
           f.params.push_back(is_date ? to.get<std::string>() : next_day(to.get<std::string>()));
         }
+        auto month_start = [](const json& v) { return v.is_null() || v.get<std::string>().substr(8, 2) == "01"; };
+        auto month_end = [](const json& v) { return v.is_null() || next_day(v.get<std::string>()).substr(8, 2) == "01"; };
+        f.month_aligned = is_date && month_start(from) && month_end(to);
         if (!f.sql.empty()) frag = std::move(f);
         break;
       }

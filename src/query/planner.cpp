@@ -144,19 +144,27 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
 
   // A rollup answers aggregate widgets whose every column is in it. Never under a row policy:
   // a rollup summarizes rows the caller may not be allowed to see.
-  std::set<std::string> predicate_columns;
-  for (const auto& p : preds) predicate_columns.insert(p.columns.begin(), p.columns.end());
+  std::set<std::string> predicate_columns, day_columns;
+  for (const auto& p : preds) {
+    predicate_columns.insert(p.columns.begin(), p.columns.end());
+    if (!p.month_aligned) day_columns.insert(p.columns.begin(), p.columns.end());
+  }
   const Rollup* rollup = nullptr;
   bool aggregate_widget = w.type == WidgetType::Kpi || w.type == WidgetType::Bar || w.type == WidgetType::Line ||
                           w.type == WidgetType::Area || w.type == WidgetType::Pie || w.type == WidgetType::Heatmap;
   bool unscoped = scope.predicate_for(rel->name).empty();
   if (rollups && unscoped && aggregate_widget) {
     std::set<std::string> needed = predicate_columns;
-    for (const auto* dim : {&w.x, &w.y_dim, &w.color})
-      if (*dim) needed.insert((*dim)->column);
+    std::set<std::string> day_needed = day_columns;
+    for (const auto* dim : {&w.x, &w.y_dim, &w.color}) {
+      if (!*dim) continue;
+      needed.insert((*dim)->column);
+      const std::string& g = (*dim)->grain;
+      if (g != "month" && g != "quarter" && g != "year") day_needed.insert((*dim)->column);
+    }
     std::vector<std::string> exprs;
     for (const auto& m : w.measures) exprs.push_back(m.expr);
-    rollup = rollups->match(rel->name, needed, exprs);
+    rollup = rollups->match(rel->name, needed, exprs, day_needed);
   }
   auto measure_sql = [&](const config::MeasureSpec& m) { return rollup ? *rollup->rewrite(m.expr) : m.expr; };
   std::vector<engine::Param> from_params;
@@ -313,7 +321,7 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
         }
       }
       Statement count;
-      const Rollup* count_rollup = rollups && unscoped && !grouped ? rollups->match(rel->name, predicate_columns, {"count(*)"}) : nullptr;
+      const Rollup* count_rollup = rollups && unscoped && !grouped ? rollups->match(rel->name, predicate_columns, {"count(*)"}, day_columns) : nullptr;
       if (grouped) count.sql = "SELECT count(*) AS total FROM (" + body + ")";
       else if (count_rollup)
         count.sql = "SELECT " + *count_rollup->rewrite("count(*)") + " AS total FROM " + quote_identifier(count_rollup->table) + " WHERE " + where;

@@ -151,11 +151,13 @@ std::optional<std::string> Rollup::rewrite(std::string_view expr) const {
 }
 
 const Rollup* Rollups::match(const std::string& relation, const std::set<std::string>& columns,
-                             const std::vector<std::string>& measures) const {
+                             const std::vector<std::string>& measures, const std::set<std::string>& day_columns) const {
   const Rollup* best = nullptr;
   for (const auto& r : rollups_) {
     if (r.relation != relation) continue;
     if (!std::includes(r.columns.begin(), r.columns.end(), columns.begin(), columns.end())) continue;
+    bool too_coarse = std::any_of(day_columns.begin(), day_columns.end(), [&](const std::string& c) { return r.month_columns.count(c) > 0; });
+    if (too_coarse) continue;
     bool all = std::all_of(measures.begin(), measures.end(), [&](const std::string& m) { return r.rewrite(m).has_value(); });
     if (all && (!best || r.rows < best->rows)) best = &r;
   }
@@ -347,6 +349,10 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     std::vector<std::string> left_out;
     for (const auto& c : others)
       if (chosen.empty() || std::find(chosen[0].begin(), chosen[0].end(), c) == chosen[0].end()) left_out.push_back(c);
+    // Month-grain sets: for a column no day-grain set can hold (a product for a top-N widget,
+    // say), the dates truncated to months make room for it; widgets use such a rollup when their
+    // date filters cover whole months.
+    std::vector<std::string> need_month;
     std::vector<std::vector<std::string>> alternates;
     std::vector<size_t> first_of;
     for (const auto& c : left_out) {
@@ -361,15 +367,56 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       auto sizes = estimate(alternates);
       if (sizes) {
         for (size_t j = 0; j + 1 < first_of.size(); ++j) {
+          bool found = false;
           for (size_t i = first_of[j]; i < first_of[j + 1]; ++i) {
             if (!small_enough((*sizes)[i])) continue;
-            if (alternates[i].size() > dates.size() + 1) chosen.push_back(alternates[i]);  // more than the column alone
+            if (alternates[i].size() > dates.size() + 1) {  // more than the column alone
+              chosen.push_back(alternates[i]);
+              found = true;
+            }
             break;
           }
+          if (!found) need_month.push_back(left_out[j]);
         }
       }
     }
+    std::vector<std::vector<std::string>> month_chosen;
+    if (!dates.empty() && !need_month.empty()) {
+      std::vector<std::vector<std::string>> month_sets;
+      std::vector<size_t> month_first;
+      for (const auto& c : need_month) {
+        std::vector<std::string> rest;
+        for (const auto& o : others)
+          if (o != c) rest.push_back(o);
+        month_first.push_back(month_sets.size());
+        for (size_t k = rest.size() + 1; k-- > 0;) month_sets.push_back(with(with(dates, {c}), {rest.begin(), rest.begin() + k}));
+      }
+      month_first.push_back(month_sets.size());
+      // Estimated with the dates truncated: hash over date_trunc('month', d) instead of d.
+      std::string sql = "SELECT ";
+      for (size_t i = 0; i < month_sets.size(); ++i) {
+        std::string tuple;
+        for (const auto& c : month_sets[i]) {
+          bool is_date = std::find(dates.begin(), dates.end(), c) != dates.end();
+          tuple += (tuple.empty() ? "" : ", ") + (is_date ? "date_trunc('month', " + quote_identifier(c) + ")" : quote_identifier(c));
+        }
+        sql += (i ? ", " : "") + std::string("approx_count_distinct(hash(") + tuple + "))";
+      }
+      auto sizes = query_rows(engine, sql + " FROM " + quote_identifier(rel->name));
+      if (sizes) {
+        for (size_t j = 0; j + 1 < month_first.size(); ++j)
+          for (size_t i = month_first[j]; i < month_first[j + 1]; ++i)
+            if (small_enough((*sizes)[0][i].get<int64_t>())) {
+              month_chosen.push_back(month_sets[i]);
+              break;
+            }
+      }
+    }
     if (chosen.size() > 3) chosen.resize(3);
+    if (month_chosen.size() > 2) month_chosen.resize(2);
+    std::vector<std::pair<std::vector<std::string>, bool>> to_build;  // columns, month grain
+    for (const auto& c : chosen) to_build.emplace_back(c, false);
+    for (const auto& c : month_chosen) to_build.emplace_back(c, true);
 
     std::map<std::string, std::string> measure_types;
     for (const auto& p : d.pages)
@@ -383,20 +430,28 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
           if (typed && typed->size() == 1 && (*typed)[0].type != "OTHER") measure_types[m.expr] = (*typed)[0].type == "ENUM" ? "VARCHAR" : (*typed)[0].type;
         }
 
-    for (const auto& columns : chosen) {
+    for (const auto& [columns, month_grain] : to_build) {
       Rollup r;
       r.relation = rel->name;
       r.source_rows = source_rows;
       r.columns.insert(columns.begin(), columns.end());
+      if (month_grain) r.month_columns.insert(dates.begin(), dates.end());
       r.aggregates = aggregates;
       r.measure_types = measure_types;
       bool duplicate = std::any_of(result->rollups_.begin(), result->rollups_.end(),
-                                   [&](const Rollup& o) { return o.relation == r.relation && o.columns == r.columns && o.aggregates == r.aggregates; });
+                                   [&](const Rollup& o) {
+                                     return o.relation == r.relation && o.columns == r.columns && o.aggregates == r.aggregates &&
+                                            o.month_columns == r.month_columns;
+                                   });
       if (duplicate) continue;
       r.table = "__sightline_rollup_" + result->build_id_ + "_" + std::to_string(result->rollups_.size() + 1);
-      std::string group;
-      for (const auto& c : columns) group += (group.empty() ? "" : ", ") + quote_identifier(c);
-      std::string select = group;
+      std::string group, select;
+      for (const auto& c : columns) {
+        group += (group.empty() ? "" : ", ") + quote_identifier(c);
+        std::string expr = r.month_columns.count(c) ? "CAST(date_trunc('month', " + quote_identifier(c) + ") AS DATE) AS " + quote_identifier(c)
+                                                    : quote_identifier(c);
+        select += (select.empty() ? "" : ", ") + expr;
+      }
       for (const auto& a : aggregates) {
         std::string call = a.column.empty() ? "count(*)" : a.function + "(" + quote_identifier(a.column) + ")";
         select += ", " + call + " AS " + quote_identifier(stored_name(a));
@@ -416,7 +471,8 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       nlohmann::json column_list = nlohmann::json::array();
       for (const auto& c : columns) column_list.push_back(c);
       log.info("rollup_built", {{"dashboard", d.id}, {"source", rel->name}, {"table", r.table}, {"rows", r.rows}, {"source_rows", source_rows},
-                                {"columns", column_list}, {"aggregates", aggregates.size()}, {"seconds", secs}});
+                                {"columns", column_list}, {"date_grain", month_grain ? "month" : "day"}, {"aggregates", aggregates.size()},
+                                {"seconds", secs}});
       result->rollups_.push_back(std::move(r));
     }
   }

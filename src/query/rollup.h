@@ -41,6 +41,7 @@ struct Rollup {
   std::string table;     // the rollup's table name in the engine
   std::string relation;  // the source/model it summarizes
   std::set<std::string> columns;
+  std::set<std::string> month_columns;  // date columns stored as the first day of their month
   std::set<AggregateCall> aggregates;
   std::map<std::string, std::string> measure_types;  // measure expression -> its SQL type over the source
   int64_t rows = 0;
@@ -73,8 +74,10 @@ class Rollups {
 
   // The smallest rollup of `relation` holding every column of `columns` and every aggregate of
   // `measures`, or null.
+  // `day_columns`: the columns among `columns` that need day precision (so a month-grain
+  // rollup of them does not fit).
   const Rollup* match(const std::string& relation, const std::set<std::string>& columns,
-                      const std::vector<std::string>& measures) const;
+                      const std::vector<std::string>& measures, const std::set<std::string>& day_columns = {}) const;
   const std::vector<Rollup>& all() const { return rollups_; }
 
   // A table of the distinct non-null values of relation.column (column "v"), when one was built

@@ -18,6 +18,9 @@ struct SqlFragment {
   std::string sql;
   std::vector<engine::Param> params;
   std::vector<std::string> columns;  // the columns the SQL reads (for choosing a pre-aggregate)
+  // True when the predicate gives the same rows over month starts as over the original dates
+  // (a date range from the 1st of a month to the last day of a month, ends open or not).
+  bool month_aligned = false;
   bool empty() const { return sql.empty(); }
 };
 

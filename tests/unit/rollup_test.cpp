@@ -103,19 +103,20 @@ TEST_F(RollupEquivalence, EveryWidgetAnswersTheSameFromRollupsAndSource) {
   ASSERT_FALSE((*rollups_)->all().empty()) << "the test needs rollups to compare against";
   if (getenv("ROLLUP_DEBUG"))
     for (const auto& r : (*rollups_)->all()) {
-      std::cerr << r.relation << " " << r.rows << ":";
+      std::cerr << r.relation << " " << r.rows << (r.month_columns.empty() ? " day" : " month") << ":";
       for (const auto& c : r.columns) std::cerr << " " << c;
       std::cerr << "\n";
     }
   std::mt19937 rng(11);
   auto pick = [&](std::vector<json> options) { return options[rng() % options.size()]; };
-  int via_rollup = 0, compared = 0, aggregate_queries = 0;
+  int via_rollup = 0, via_month_rollup = 0, compared = 0, aggregate_queries = 0;
   for (int state = 0; state < 25; ++state) {
     json filters = json::object();
     if (rng() % 2) filters["region"] = pick({"North", "South", "East", "West", "Central"});
     if (rng() % 2) filters["channel"] = pick({json::array({"Online"}), json::array({"Retail", "Partner"}), json::array({nullptr, "Direct"})});
     if (rng() % 2) filters["category"] = pick({json::array({"Electronics"}), json::array({"Toys", "Garden", "Books"})});
-    if (rng() % 2) filters["period"] = pick({json{{"from", "2024-02-10"}, {"to", "2024-09-03"}}, json{{"from", "2025-06-01"}}, json{{"to", "2023-03-31"}}});
+    if (rng() % 2) filters["period"] = pick({json{{"from", "2024-02-10"}, {"to", "2024-09-03"}}, json{{"from", "2025-06-01"}}, json{{"to", "2023-03-31"}},
+                                   json{{"from", "2024-02-01"}, {"to", "2024-04-30"}}});
     if (rng() % 3 == 0) filters["units"] = pick({json::array({2, 9}), json::array({nullptr, 3}), json::array({10, nullptr})});
     if (rng() % 5 == 0) filters["product"] = pick({"pro", "ULTRA", "a"});
     json body = {{"filters", filters}};
@@ -141,6 +142,8 @@ TEST_F(RollupEquivalence, EveryWidgetAnswersTheSameFromRollupsAndSource) {
                            w.type != config::WidgetType::Histogram;
           if (aggregate) ++aggregate_queries;
           if (with->read_from != without->read_from) ++via_rollup;
+          for (const auto& r : (*rollups_)->all())
+            if (r.table == with->read_from && !r.month_columns.empty()) ++via_month_rollup;
           else if (aggregate && getenv("ROLLUP_DEBUG")) std::cerr << d.id << "/" << w.id << " " << body.dump() << "\n";
           json a = run(with->data), b = run(without->data);
           EXPECT_EQ(a, b) << d.id << "/" << w.id << " state " << state << " via " << with->read_from << "\n" << with->data.sql;
@@ -154,6 +157,7 @@ TEST_F(RollupEquivalence, EveryWidgetAnswersTheSameFromRollupsAndSource) {
   // At this size the rollups are narrow (three columns), so only part of the states fit one; the
   // comparison is only meaningful if a good number of answers did come from rollups.
   EXPECT_GE(via_rollup, 60) << "of " << aggregate_queries << " aggregate widget queries";
+  EXPECT_GE(via_month_rollup, 10) << "month-grain rollups answered too few queries to be compared";
 }
 
 TEST_F(RollupEquivalence, ValueTablesServeTextSearchAndOptions) {
