@@ -2,7 +2,7 @@
 // state, every data widget of the demo dashboard is requested at once (Arrow), and the
 // interaction ends when the last answer has arrived.
 //
-//   node bench/dashboard.mjs --rows 10000000 --states 200 [--seed 1] [--cache-mb 256]
+//   node bench/dashboard.mjs --rows 10000000 --states 200 [--seed 1] [--cache-mb 256] [--naive 1]
 //
 // Prints p50/p95/p99 of full interactions, first-load time, per-widget time to first byte and
 // bytes, and writes the raw numbers to bench/results/dashboard-<rows>.json.
@@ -23,6 +23,8 @@ const states = Number(args.states ?? 200);
 const seed = Number(args.seed ?? 1);
 const cacheMb = String(args['cache-mb'] ?? 256);
 const bin = args.bin ?? path.join(root, 'build', 'sightline');
+// --naive 1: no rollups and no cache, every widget query scans the source (the baseline).
+const naive = args.naive === '1';
 
 // Deterministic PRNG (mulberry32) so every run asks the same questions.
 function prng(s) {
@@ -51,7 +53,8 @@ function ensureData() {
 }
 
 async function startServer(project) {
-  const child = spawn(bin, ['serve', project, '--port', '0', '--no-reload', '--cache-mb', cacheMb], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const extra = naive ? ['--no-rollups', '--cache-mb', '0'] : ['--cache-mb', cacheMb];
+  const child = spawn(bin, ['serve', project, '--port', '0', '--no-reload', ...extra], { stdio: ['ignore', 'pipe', 'ignore'] });
   const started = Date.now();
   const url = await new Promise((resolve, reject) => {
     let out = '';
@@ -145,9 +148,9 @@ async function main() {
     cache_hit_ratio: hits / (results.length * widgets.length), per_widget: perWidget,
   };
   fs.mkdirSync(path.join(here, 'results'), { recursive: true });
-  fs.writeFileSync(path.join(here, 'results', `dashboard-${rows}.json`), JSON.stringify({ summary, results }, null, 1));
+  fs.writeFileSync(path.join(here, 'results', `dashboard-${rows}${naive ? '-naive' : ''}.json`), JSON.stringify({ summary, results }, null, 1));
   const f = (x) => x.toFixed(1);
-  console.log(`rows=${rows} states=${states} widgets=${widgets.length} machine: ${summary.machine}`);
+  console.log(`rows=${rows} states=${states} widgets=${widgets.length}${naive ? ' NAIVE (no rollups, no cache)' : ''} machine: ${summary.machine}`);
   console.log(`serving after ${f(summary.server_start_s)} s (load + check), rollups ready after ${f(summary.rollups_ready_s)} s; first load (no filters): ${f(first.ms)} ms`);
   console.log(`full interaction: p50 ${f(summary.interaction_ms.p50)} ms, p95 ${f(summary.interaction_ms.p95)} ms, p99 ${f(summary.interaction_ms.p99)} ms; cache hits ${(100 * summary.cache_hit_ratio).toFixed(1)}%`);
   for (const [id, s] of Object.entries(perWidget)) console.log(`  ${id.padEnd(18)} ttfb p50 ${f(s.ttfb_p50).padStart(7)} ms  p95 ${f(s.ttfb_p95).padStart(7)} ms  bytes ${s.bytes_p50}`);
