@@ -94,10 +94,18 @@ async function main() {
     if (rand() < 0.4) filters.channel = some(channels, 2);
     if (rand() < 0.4) filters.category = some(categories, 3);
     if (rand() < 0.7) {
-      const start = new Date(Date.UTC(2023, Math.floor(rand() * 30), 1));
-      const end = new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 1 + Math.floor(rand() * 12), 0));
+      // Half whole months (month pickers, "this quarter"), half any days ("last 30 days").
       const iso = (d) => d.toISOString().slice(0, 10);
-      filters.period = { from: iso(start), to: iso(end > new Date(Date.UTC(2025, 11, 31)) ? new Date(Date.UTC(2025, 11, 31)) : end) };
+      const last = new Date(Date.UTC(2025, 11, 31));
+      let start, end;
+      if (rand() < 0.5) {
+        start = new Date(Date.UTC(2023, Math.floor(rand() * 30), 1));
+        end = new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 1 + Math.floor(rand() * 12), 0));
+      } else {
+        start = new Date(Date.UTC(2023, 0, 1 + Math.floor(rand() * 1060)));
+        end = new Date(start.getTime() + (7 + Math.floor(rand() * 358)) * 86400000);
+      }
+      filters.period = { from: iso(start), to: iso(end > last ? last : end) };
     }
     if (rand() < 0.2) { const lo = 1 + Math.floor(rand() * 10); filters.units = [lo, lo + Math.floor(rand() * 20)]; }
     if (rand() < 0.1) { const p = pick(products); const i = Math.floor(rand() * (p.length - 3)); filters.product = p.slice(i, i + 3); }

@@ -387,17 +387,20 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
     std::string label = dash->id + "/" + widget->id;
     const query::Statement* data_statement = &plan->data;
     query::Statement past_threshold;
-    if (plan->threshold) {
-      auto t = service_.run(engine, *plan->threshold, scope, label + "#threshold", plan->read_from);
+    for (const auto* threshold : {plan->threshold ? &*plan->threshold : nullptr, plan->threshold_fallback ? &*plan->threshold_fallback : nullptr}) {
+      if (!threshold) continue;
+      auto t = service_.run(engine, *threshold, scope, label + "#threshold", "");
       if (!t) return fail(t.error());
       auto text = arrow::write_json_rows(t->output->table);
       if (!text) return fail(text.error());
       json rows = json::parse(*text)["rows"];
-      if (!rows.empty() && rows[0][0].is_string()) {
+      if (rows.empty()) continue;  // fewer rows (or groups) than the page reaches
+      if (rows[0][0].is_string()) {
         past_threshold = *plan->data_past_threshold;
         past_threshold.params.push_back(rows[0][0].get<std::string>());
         data_statement = &past_threshold;
       }
+      break;  // a NULL threshold (the page reaches NULL sort values): the plain statement
     }
     auto data = service_.run(engine, *data_statement, scope, label, plan->read_from);
     if (!data) return fail(data.error());

@@ -37,6 +37,9 @@ struct Diagnostic {
 // "dashboards/sales.yaml:12:7: error: unknown column 'regoin'\n  hint: did you mean 'region'?"
 std::string format_diagnostic(const Diagnostic& d);
 
+// Levenshtein distance, for "did you mean" hints.
+size_t edit_distance(std::string_view a, std::string_view b);
+
 struct CsvOptions {
   std::optional<std::string> delimiter;
   std::optional<bool> header;

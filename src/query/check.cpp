@@ -10,23 +10,11 @@ using nlohmann::json;
 
 namespace {
 
-size_t distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 std::string column_hint(const engine::Relation& rel, const std::string& column) {
   std::string best;
   size_t best_d = 3;
   for (const auto& c : rel.columns) {
-    size_t d = distance(column, c.name);
+    size_t d = config::edit_distance(column, c.name);
     if (d < best_d) best_d = d, best = c.name;
   }
   if (!best.empty()) return "did you mean '" + best + "'? (columns of " + rel.name + ": " + rel.column_list() + ")";

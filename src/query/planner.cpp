@@ -309,11 +309,29 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
         bool castable = !type.empty() && type != "OTHER" && type != "LIST" && type != "STRUCT" && type != "MAP" && type != "ENUM";
         if (castable) {
           Statement threshold;
+          std::string direction = sort[0].descending ? " DESC" : " ASC";
           // As text: it comes back exactly as the engine sees it, and is cast back exactly.
           threshold.sql = "SELECT CAST(" + key_sql + " AS VARCHAR) AS threshold FROM " + from + " WHERE " + where + " ORDER BY " + key_sql +
-                          (sort[0].descending ? " DESC" : " ASC") + " NULLS LAST LIMIT 1 OFFSET " + std::to_string(reach - 1);
+                          direction + " NULLS LAST LIMIT 1 OFFSET " + std::to_string(reach - 1);
+          // Cheaper still from a rollup that keeps each group's extreme of the key: the reach-th
+          // largest group maximum is reached by `reach` distinct matching rows, so the reach-th
+          // largest row is at or past it (mirrored for ascending order). A safe bound, not the
+          // exact threshold: the page query sorts the few extra rows away.
+          AggregateCall extreme{sort[0].descending ? "max" : "min", first_key->column};
+          std::string extreme_expr = extreme.function + "(" + quote_identifier(first_key->column) + ")";
+          const Rollup* bound = rollups && unscoped ? rollups->match(rel->name, predicate_columns, {extreme_expr}, day_columns) : nullptr;
+          if (bound) {
+            plan.threshold_fallback = threshold;  // when the rollup has fewer groups than the page reaches
+            std::string stored = Rollup::stored_column(extreme);
+            threshold.sql = "SELECT CAST(" + stored + " AS VARCHAR) AS threshold FROM " + quote_identifier(bound->table) + " WHERE " + where +
+                            " ORDER BY " + stored + direction + " NULLS LAST LIMIT 1 OFFSET " + std::to_string(reach - 1);
+          }
           threshold.params = base_params();
           threshold.max_rows = 1;
+          if (plan.threshold_fallback) {
+            plan.threshold_fallback->params = base_params();
+            plan.threshold_fallback->max_rows = 1;
+          }
           plan.threshold = std::move(threshold);
           plan.data_past_threshold = st;
           plan.data_past_threshold->sql = body + " AND " + key_sql + (sort[0].descending ? " >= " : " <= ") + "CAST(? AS " + type + ")" +

@@ -36,6 +36,7 @@ struct WidgetPlan {
   // is not NULL, `data_past_threshold` (the data statement plus one trailing parameter, that
   // value as text) gives the same page as `data` far faster.
   std::optional<Statement> threshold;
+  std::optional<Statement> threshold_fallback;  // tried when `threshold` finds no row
   std::optional<Statement> data_past_threshold;
 };
 

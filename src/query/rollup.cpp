@@ -150,6 +150,8 @@ std::optional<std::string> Rollup::rewrite(std::string_view expr) const {
   return out;
 }
 
+std::string Rollup::stored_column(const AggregateCall& call) { return quote_identifier(stored_name(call)); }
+
 const Rollup* Rollups::match(const std::string& relation, const std::set<std::string>& columns,
                              const std::vector<std::string>& measures, const std::set<std::string>& day_columns) const {
   const Rollup* best = nullptr;
@@ -237,6 +239,11 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
         if (!w.sql.empty() || (!w.source.empty() && w.source != d.source)) continue;
         for (const auto* dim : {&w.x, &w.y_dim, &w.color})
           if (*dim) add_column((*dim)->column);
+        // Tables sorted by a column: per-group extremes bound their first page (see planner).
+        if (w.type == config::WidgetType::Table && w.measures.empty() && w.sort && rel->column(w.sort->column)) {
+          aggregates.insert({"max", w.sort->column});
+          aggregates.insert({"min", w.sort->column});
+        }
         for (const auto& m : w.measures) {
           auto calls = decompose_measure(m.expr);
           if (!calls) continue;
@@ -416,6 +423,10 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     if (month_chosen.size() > 2) month_chosen.resize(2);
     std::vector<std::pair<std::vector<std::string>, bool>> to_build;  // columns, month grain
     for (const auto& c : chosen) to_build.emplace_back(c, false);
+    // Month-grain twins of the day-grain sets: about 30x fewer rows again, for the common case
+    // of date filters that cover whole months (or no date filter at all).
+    if (!dates.empty())
+      for (const auto& c : chosen) to_build.emplace_back(c, true);
     for (const auto& c : month_chosen) to_build.emplace_back(c, true);
 
     std::map<std::string, std::string> measure_types;

@@ -49,6 +49,8 @@ struct Rollup {
 
   // The measure rewritten over this rollup, or nullopt when it needs an aggregate not stored.
   std::optional<std::string> rewrite(std::string_view expr) const;
+  // The (quoted) column of this rollup's table that stores `call` for each group.
+  static std::string stored_column(const AggregateCall& call);
 };
 
 struct RollupOptions {
