@@ -386,21 +386,22 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
     if (!plan) return fail(plan.error());
     std::string label = dash->id + "/" + widget->id;
     const query::Statement* data_statement = &plan->data;
-    query::Statement past_threshold;
-    for (const auto* threshold : {plan->threshold ? &*plan->threshold : nullptr, plan->threshold_fallback ? &*plan->threshold_fallback : nullptr}) {
-      if (!threshold) continue;
-      auto t = service_.run(engine, *threshold, scope, label + "#threshold", "");
+    query::Statement after_prelude;
+    for (const auto* prelude : {plan->prelude ? &*plan->prelude : nullptr, plan->prelude_fallback ? &*plan->prelude_fallback : nullptr}) {
+      if (!prelude) continue;
+      auto t = service_.run(engine, *prelude, scope, label + "#prelude", "");
       if (!t) return fail(t.error());
       auto text = arrow::write_json_rows(t->output->table);
       if (!text) return fail(text.error());
       json rows = json::parse(*text)["rows"];
-      if (rows.empty()) continue;  // fewer rows (or groups) than the page reaches
-      if (rows[0][0].is_string()) {
-        past_threshold = *plan->data_past_threshold;
-        past_threshold.params.push_back(rows[0][0].get<std::string>());
-        data_statement = &past_threshold;
+      if (rows.empty()) continue;  // e.g. fewer rows (or rollup groups) than a table page reaches
+      bool all_values = std::all_of(rows[0].begin(), rows[0].end(), [](const json& v) { return v.is_string(); });
+      if (all_values) {
+        after_prelude = *plan->data_after_prelude;
+        for (const auto& v : rows[0]) after_prelude.params.push_back(v.get<std::string>());
+        data_statement = &after_prelude;
       }
-      break;  // a NULL threshold (the page reaches NULL sort values): the plain statement
+      break;  // a NULL value (a page reaching NULL sort values, a histogram of no rows): the plain statement
     }
     auto data = service_.run(engine, *data_statement, scope, label, plan->read_from);
     if (!data) return fail(data.error());

@@ -32,12 +32,15 @@ struct WidgetPlan {
   Statement data;
   std::string read_from;  // the relation or rollup table the data statement reads (for logs)
   std::optional<Statement> count;  // tables: the total row count of the unpaged result
-  // Tables sorted by a column: `threshold` finds the sort value of the page's last row; when it
-  // is not NULL, `data_past_threshold` (the data statement plus one trailing parameter, that
-  // value as text) gives the same page as `data` far faster.
-  std::optional<Statement> threshold;
-  std::optional<Statement> threshold_fallback;  // tried when `threshold` finds no row
-  std::optional<Statement> data_past_threshold;
+  // Two-step plans. `prelude` returns one row of text values; appended as parameters to
+  // `data_after_prelude`, they give the same answer as `data` far cheaper. When the prelude
+  // finds no row, `prelude_fallback` is tried; when a value is NULL, `data` is used.
+  //  - tables sorted by a column: the sort value at the page's end (or a bound of it from a
+  //    rollup), so the page sorts only the rows at or past it;
+  //  - histograms: the filtered minimum and maximum from a rollup, so the bins take one pass.
+  std::optional<Statement> prelude;
+  std::optional<Statement> prelude_fallback;
+  std::optional<Statement> data_after_prelude;
 };
 
 // `sql_columns`: for a widget with its own SQL, the columns it returns (from check_dashboards);

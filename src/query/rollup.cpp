@@ -239,6 +239,11 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
         if (!w.sql.empty() || (!w.source.empty() && w.source != d.source)) continue;
         for (const auto* dim : {&w.x, &w.y_dim, &w.color})
           if (*dim) add_column((*dim)->column);
+        // Histograms: per-group extremes give the bounds of the bins (see planner).
+        if (w.type == config::WidgetType::Histogram && w.x && rel->column(w.x->column)) {
+          aggregates.insert({"min", w.x->column});
+          aggregates.insert({"max", w.x->column});
+        }
         // Tables sorted by a column: per-group extremes bound their first page (see planner).
         if (w.type == config::WidgetType::Table && w.measures.empty() && w.sort && rel->column(w.sort->column)) {
           aggregates.insert({"max", w.sort->column});
