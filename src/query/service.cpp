@@ -73,7 +73,10 @@ Result<RunResult> QueryService::run(const engine::Engine& engine, const Statemen
     if (!leader) {
       flight_done_.wait(lock, [&] { return flight->done; });
       if (!flight->result) return fail(flight->result.error());
-      return RunResult{*flight->result, true, elapsed()};
+      auto output = *flight->result;
+      lock.unlock();
+      log_.info("query", {{"statement", label}, {"duration_ms", elapsed()}, {"rows", output->table.num_rows}, {"cache", "hit"}});
+      return RunResult{output, true, elapsed()};
     }
   }
 
