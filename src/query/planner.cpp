@@ -343,8 +343,11 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
           if (bound) {
             plan.prelude_fallback = threshold;  // when the rollup has fewer groups than the page reaches
             std::string stored = Rollup::stored_column(extreme);
-            threshold.sql = "SELECT CAST(" + stored + " AS VARCHAR) AS threshold FROM " + quote_identifier(bound->table) + " WHERE " + where +
-                            " ORDER BY " + stored + direction + " NULLS LAST LIMIT 1 OFFSET " + std::to_string(reach - 1);
+            // The bound is only tight when many groups match: with few, it would let most rows
+            // through, so then the statement finds no row and the fallback runs instead.
+            threshold.sql = "SELECT CAST(extreme AS VARCHAR) AS threshold FROM (SELECT " + stored + " AS extreme, count(*) OVER () AS groups FROM " +
+                            quote_identifier(bound->table) + " WHERE " + where + ") AS g WHERE groups >= " + std::to_string(10 * reach) +
+                            " ORDER BY extreme" + direction + " NULLS LAST LIMIT 1 OFFSET " + std::to_string(reach - 1);
           }
           threshold.params = base_params();
           threshold.max_rows = 1;

@@ -209,7 +209,8 @@ TEST_F(RollupEquivalence, TablePagesBoundedByRollupExtremesAreExact) {
       }
     }
   }
-  EXPECT_GE(from_rollup, 12) << "the bound should come from a rollup for most of these filter states";
+  // Only filter states matching at least ten groups per row of reach take the rollup's bound.
+  EXPECT_GE(from_rollup, 4) << "the bound should come from a rollup for the broad filter states";
   EXPECT_LT(from_rollup, 24) << "and the fallback to the source should have been exercised too";
 }
 
