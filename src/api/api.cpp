@@ -285,6 +285,43 @@ HttpResponse problem_response(const Error& error, const std::string& request_id)
   return r;
 }
 
+// Looks each active text filter up in its column's distinct values (a few thousand rows, cached)
+// so that widget queries select rows with an IN list rather than searching every row.
+Result<void> Api::resolve_text_matches(const config::DashboardSpec& dash, const Snapshot& snap, const query::Scope& scope,
+                                       query::QueryRequest& request) {
+  const engine::Relation* rel = snap.engine->relation(dash.source);
+  if (!rel) return {};
+  for (const auto& f : dash.filters) {
+    if (f.type != config::FilterType::Text) continue;
+    const json& value = request.filters.contains(f.id) ? request.filters[f.id] : f.default_value;
+    if (!value.is_string()) continue;
+    const auto& text = value.get_ref<const std::string&>();
+    if (text.empty() || text.size() > query::kMaxTextBytes || text.find('\0') != std::string::npos) continue;  // validated later
+    const engine::ColumnInfo* column = rel->column(f.column);
+    if (!column || engine::value_kind(column->type) != engine::ValueKind::Text) continue;
+    const std::string* table = snap.rollups->value_table(rel->name, f.column);
+    if (!table) continue;
+    query::Statement search;
+    search.sql = "SELECT v FROM " + engine::quote_identifier(*table) + " WHERE contains(lower(CAST(v AS VARCHAR)), lower(?)) ORDER BY v LIMIT " +
+                 std::to_string(query::kMaxTextMatches + 1);
+    search.params = {text};
+    search.max_rows = static_cast<int64_t>(query::kMaxTextMatches) + 1;
+    auto found = service_.run(*snap.engine, search, scope, dash.id + "/filter:" + f.id + "#matches", "");
+    if (!found) return fail(found.error());
+    if (found->output->table.num_rows > static_cast<int64_t>(query::kMaxTextMatches)) continue;
+    auto rows = arrow::write_json_rows(found->output->table);
+    if (!rows) return fail(rows.error());
+    std::vector<std::string> matches;
+    const json parsed = json::parse(*rows);  // named: a range-for over a temporary's member would dangle
+    for (const auto& row : parsed["rows"])
+      if (row[0].is_string()) matches.push_back(row[0].get<std::string>());
+
+    request.text_matches[f.id] = std::move(matches);
+    request.text_matches_relation = rel->name;
+  }
+  return {};
+}
+
 Api::Api(const SnapshotHolder& snapshots, query::QueryService& service, Logger& log)
     : snapshots_(snapshots), service_(service), log_(log) {}
 
@@ -380,6 +417,7 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
     if (!body) return fail(body.error());
     auto request = query::parse_query_request(*body);
     if (!request) return fail(request.error());
+    if (auto r = resolve_text_matches(*dash, *snap, scope, *request); !r) return fail(r.error());
     auto columns = snap->sql_widget_columns.find(dash->id + "/" + widget->id);
     auto plan = query::plan_widget(*dash, *widget, engine, *request, scope, snap->rollups.get(),
                                    columns == snap->sql_widget_columns.end() ? nullptr : &columns->second);

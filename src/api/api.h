@@ -22,6 +22,8 @@ class Api {
 
  private:
   Result<HttpResponse> route(const HttpRequest& request);
+  Result<void> resolve_text_matches(const config::DashboardSpec& dash, const Snapshot& snap, const query::Scope& scope,
+                                    query::QueryRequest& request);
   const SnapshotHolder& snapshots_;
   query::QueryService& service_;
   Logger& log_;

@@ -2,7 +2,6 @@
 #include <regex>
 
 #include "query/request.h"
-#include "query/rollup.h"
 
 namespace sightline::query {
 using engine::Param;
@@ -290,7 +289,7 @@ Result<std::optional<SqlFragment>> in_predicate(const std::string& col_sql, cons
 }  // namespace
 
 Result<std::vector<SqlFragment>> compile_predicates(const config::DashboardSpec& d, const engine::Relation& relation,
-                                                   const QueryRequest& request, std::string_view widget_id, const Rollups* rollups) {
+                                                   const QueryRequest& request, std::string_view widget_id) {
   std::vector<SqlFragment> out;
   for (auto it = request.filters.begin(); it != request.filters.end(); ++it) {
     if (!d.find_filter(it.key())) {
@@ -366,19 +365,25 @@ Result<std::vector<SqlFragment>> compile_predicates(const config::DashboardSpec&
         const auto& s = value.get_ref<const std::string&>();
         if (auto r = check_text(s, what); !r) return fail(r.error());
         if (s.empty()) break;
-        // Case-insensitive "contains". With a distinct-value table the search runs over the
-        // values and the rows are then matched by a hash semi-join.
-        std::string match = "contains(lower(CAST(%s AS VARCHAR)), lower(?))";
-        const std::string* values = rollups ? rollups->value_table(relation.name, f.column) : nullptr;
-        auto fill = [&](const std::string& column) {
-          std::string out = match;
-          out.replace(out.find("%s"), 2, column);
-          return out;
-        };
-        if (values)
-          frag = SqlFragment{col_sql + " IN (SELECT v FROM " + engine::quote_identifier(*values) + " WHERE " + fill("v") + ")", {s}};
-        else
-          frag = SqlFragment{fill(col_sql), {s}};
+        // Case-insensitive "contains". When the server has already looked the search up in the
+        // column's distinct values, the rows are selected by an IN list of the matches (an
+        // equality test per row, and a predicate a rollup holding the column can answer).
+        auto m = request.text_matches.find(f.id);
+        if (m != request.text_matches.end() && request.text_matches_relation == relation.name && m->second.size() <= kMaxTextMatches) {
+          SqlFragment in;
+          if (m->second.empty()) {
+            in.sql = "FALSE";
+          } else {
+            for (const auto& v : m->second) {
+              in.sql += (in.sql.empty() ? "" : ", ") + std::string("?");
+              in.params.push_back(v);
+            }
+            in.sql = col_sql + " IN (" + in.sql + ")";
+          }
+          frag = std::move(in);
+        } else {
+          frag = SqlFragment{"contains(lower(CAST(" + col_sql + " AS VARCHAR)), lower(?))", {s}};
+        }
         break;
       }
     }

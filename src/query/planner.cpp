@@ -86,7 +86,7 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
   const engine::Relation* pred_rel = rel ? rel : engine.relation(d.source);
   std::vector<SqlFragment> preds;
   if (pred_rel) {
-    auto p = compile_predicates(d, *pred_rel, request, w.id, rollups);
+    auto p = compile_predicates(d, *pred_rel, request, w.id);
     if (!p) return fail(p.error());
     preds = std::move(*p);
   } else {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,7 +33,15 @@ struct QueryRequest {
   std::vector<SortKey> sort;
   int64_t offset = 0;
   std::optional<int64_t> limit;
+  // Filled by the server, never by clients: for a text filter, the distinct column values its
+  // search matches (looked up in the distinct-value table), so the rows are selected with an
+  // IN list instead of a string search per row. Absent: search every row.
+  std::map<std::string, std::vector<std::string>> text_matches;
+  std::string text_matches_relation;  // the relation whose distinct values were searched
 };
+
+// At most this many matches are turned into an IN list; more, and rows are searched directly.
+inline constexpr size_t kMaxTextMatches = 1000;
 
 // Limits on what one request may carry.
 inline constexpr size_t kMaxListValues = 1000;
@@ -48,10 +57,9 @@ Result<QueryRequest> parse_query_request(const nlohmann::json& body);
 // defaults) and the selections, except those picked on `widget_id` itself. Values are validated
 // against the filter type and the column type, and bound as parameters. Filters/selections on
 // columns `relation` lacks are skipped (a dashboard may mix sources).
-// `rollups`, when given, lets text filters search a distinct-value table instead of every row.
 Result<std::vector<SqlFragment>> compile_predicates(const config::DashboardSpec& dashboard,
                                                    const engine::Relation& relation, const QueryRequest& request,
-                                                   std::string_view widget_id, const class Rollups* rollups = nullptr);
+                                                   std::string_view widget_id);
 
 // Converts one JSON value to a parameter for a column of `kind`, with a message naming `what`
 // when it does not fit (e.g. "filter 'region': expected text, got a number").

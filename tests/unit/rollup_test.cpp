@@ -216,14 +216,31 @@ TEST_F(RollupEquivalence, TablePagesBoundedByRollupExtremesAreExact) {
 
 TEST_F(RollupEquivalence, ValueTablesServeTextSearchAndOptions) {
   const auto& d = *project_->find_dashboard("sales");
-  ASSERT_NE((*rollups_)->value_table("orders", "product"), nullptr);
-  auto req = parse_query_request({{"filters", {{"product", "ultra"}}}});
-  auto with = plan_widget(d, *d.find_widget("orders"), **engine_, *req, Scope::local_development(), rollups_->get());
-  auto without = plan_widget(d, *d.find_widget("orders"), **engine_, *req, Scope::local_development(), nullptr);
-  EXPECT_NE(with->data.sql.find("__sightline_values_"), std::string::npos);
-  EXPECT_EQ(run(with->data), run(without->data));
+  const std::string* values = (*rollups_)->value_table("orders", "product");
+  ASSERT_NE(values, nullptr);
+  for (const char* search : {"ultra", "zzz-no-such-product", "a"}) {
+    // What the server does before planning: look the search up among the distinct values.
+    json found = run(Statement{"SELECT v FROM " + engine::quote_identifier(*values) +
+                                   " WHERE contains(lower(CAST(v AS VARCHAR)), lower(?)) ORDER BY v LIMIT 1001",
+                               {std::string(search)}, 1001});
+    auto req = parse_query_request({{"filters", {{"product", search}}}});
+    QueryRequest resolved = *req;
+    bool few = found["rows"].size() <= kMaxTextMatches;  // more: the server searches the rows
+    if (few) {
+      resolved.text_matches["product"];  // present even when nothing matched
+      for (const auto& row : found["rows"]) resolved.text_matches["product"].push_back(row[0].get<std::string>());
+      resolved.text_matches_relation = "orders";
+    }
+    for (const char* widget : {"orders", "top_products", "trend"}) {
+      auto with = plan_widget(d, *d.find_widget(widget), **engine_, resolved, Scope::local_development(), rollups_->get());
+      auto without = plan_widget(d, *d.find_widget(widget), **engine_, *req, Scope::local_development(), nullptr);
+      EXPECT_EQ(with->data.sql.find("contains(") == std::string::npos, few) << with->data.sql;
+      EXPECT_EQ(run(with->data), run(without->data)) << search << " " << widget;
+    }
+  }
   auto opts_with = plan_filter_options(d, *d.find_filter("region"), **engine_, "th", 10, Scope::local_development(), rollups_->get());
   auto opts_without = plan_filter_options(d, *d.find_filter("region"), **engine_, "th", 10, Scope::local_development(), nullptr);
+  EXPECT_NE(opts_with->sql.find("__sightline_values_"), std::string::npos);
   EXPECT_EQ(run(*opts_with), run(*opts_without));
 }
 
