@@ -335,7 +335,9 @@ HttpResponse Api::handle(const HttpRequest& request) {
   }();
   if (r) return std::move(*r);
   if (r.error().kind == ErrorKind::Internal) {
-    log_.error("internal_error", {{"request_id", request.request_id}, {"message", r.error().message}});
+    auto snap = snapshots_.get();
+    std::string message = snap ? config::redact_secrets(r.error().message, snap->project.secret_values) : r.error().message;
+    log_.error("internal_error", {{"request_id", request.request_id}, {"message", message}});
   }
   HttpResponse p = problem_response(r.error(), request.request_id);
   if (r.error().kind == ErrorKind::Unavailable) p.headers.emplace_back("Retry-After", "1");
@@ -379,7 +381,9 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
     if (!probe) return fail(ErrorKind::Unavailable, "the engine does not answer: " + probe.error().message);
     json j = {{"status", "ready"}, {"project", snap->project.name}, {"generation", snap->generation},
               {"dashboards", snap->project.dashboards.size()},
-              {"rollups", snap->rollups_pending ? "building" : std::to_string(snap->rollups->all().size()) + " ready"}};
+              {"rollups", !snap->rollups_enabled ? "disabled"
+                          : snap->rollups_pending ? "building"
+                                                  : std::to_string(snap->rollups->all().size()) + " ready"}};
     std::string reload_error = snapshots_.last_error();
     if (!reload_error.empty()) j["last_reload_error"] = reload_error;
     return json_response(j);

@@ -23,6 +23,7 @@ struct Snapshot {
   std::shared_ptr<const engine::Engine> engine;
   std::shared_ptr<const query::Rollups> rollups;  // never null (may hold none)
   bool rollups_pending = false;                   // being built in the background
+  bool rollups_enabled = true;                    // false under --no-rollups
   std::map<std::string, std::vector<std::string>> sql_widget_columns;  // "dashboard/widget" -> result columns
   uint64_t generation = 0;  // 1 for the first load, +1 per successful reload
 };

@@ -88,6 +88,11 @@ int run_serve(const ServeOptions& options) {
 
   // Serve at once; rollups are built in the background and swapped in when ready.
   auto first = load_snapshot(options.dir, nullptr, 1, log, false);
+  if (first.snapshot) {
+    auto marked = std::make_shared<api::Snapshot>(*first.snapshot);
+    marked->rollups_enabled = !options.no_rollups;
+    first.snapshot = std::move(marked);
+  }
   for (const auto& d : first.diagnostics) {
     log.warn("config", {{"diagnostic", config::format_diagnostic(d)}});
     std::cerr << config::format_diagnostic(d) << "\n";

@@ -28,6 +28,7 @@ SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Sn
   snap->rollups = rollups ? query::Rollups::build(*loaded.project, engine, log, previous ? previous->rollups : nullptr)
                           : query::Rollups::none();
   snap->sql_widget_columns = std::move(sql_columns);
+  snap->rollups_enabled = rollups;
   snap->project = std::move(*loaded.project);
   snap->engine = std::move(engine);
   snap->generation = generation;

@@ -678,6 +678,28 @@ class ProjectParser {
       if (w["format"]) s.options["format"] = r.str(w["format"], "format");
       if (w["limit"]) s.limit = r.integer(w["limit"], "limit", 1, 10'000'000).value_or(0);
       if (w["bins"]) s.bins = static_cast<int>(r.integer(w["bins"], "bins", 1, 1000).value_or(20));
+      // Keys that only some widget types read: elsewhere they would silently do nothing.
+      {
+        using T = WidgetType;
+        static const std::map<std::string, std::set<WidgetType>> only_for = {
+            {"column", {T::Histogram}},
+            {"bins", {T::Histogram}},
+            {"value", {T::Heatmap}},
+            {"color", {T::Bar, T::Line, T::Area, T::Scatter}},
+            {"x", {T::Bar, T::Line, T::Area, T::Pie, T::Scatter, T::Heatmap, T::Histogram}},
+            {"y", {T::Bar, T::Line, T::Area, T::Pie, T::Scatter, T::Heatmap, T::Table}},
+            {"measure", {T::Kpi, T::Table}},
+            {"columns", {T::Table}},
+            {"text", {T::Text}},
+        };
+        for (const auto& [key, types] : only_for) {
+          if (w[key] && !types.count(s.type)) {
+            std::string names;
+            for (auto t2 : types) names += (names.empty() ? "" : ", ") + std::string(widget_type_name(t2));
+            r.error(w[key], "'" + key + "' does nothing on a " + type + " widget", "it applies to: " + names);
+          }
+        }
+      }
       s.x = parse_dimension(r, s.type == WidgetType::Histogram && w["column"] ? w["column"] : w["x"], "x");
       s.color = parse_dimension(r, w["color"], "color");
       if (s.type == WidgetType::Heatmap || s.type == WidgetType::Scatter) {

@@ -208,6 +208,21 @@ widgets:
   assert.equal(await new Promise((resolve) => server.child.on('exit', resolve)), 0);
 });
 
+test('--no-rollups serves from the sources and says so', async () => {
+  const server = await startServer(salesProject(ROWS), ['--no-rollups', '--no-reload']);
+  try {
+    const ready = await (await fetch(new URL('/readyz', server.url))).json();
+    assert.equal(ready.rollups, 'disabled');
+    const { data } = await queryJson(server, 'sales', 'orders', { filters: { region: 'North' } });
+    assert.ok(Number(data.rows[0][0]) > 0);
+    await new Promise((r) => setTimeout(r, 100));
+    const q = server.jsonLogs().filter((l) => l.event === 'query' && l.statement === 'sales/orders');
+    assert.ok(q.length > 0 && q.every((l) => l.read_from === 'orders'));
+  } finally {
+    await server.stop();
+  }
+});
+
 test('$PORT is honoured when --port is not given', async () => {
   const dir = salesProject(ROWS);
   const net = await import('node:net');
