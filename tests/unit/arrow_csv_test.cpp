@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "duckdb_fixture.h"
+
 #include <optional>
 
 #include "engine/duckdb.h"
@@ -55,27 +57,14 @@ std::vector<std::vector<std::optional<std::string>>> parse_csv(const std::string
   return records;
 }
 
-class ArrowCsv : public ::testing::Test {
+class ArrowCsv : public testing::DuckDBTest {
  protected:
-  void SetUp() override {
-    auto db = engine::Database::open(":memory:", {.threads = 1});
-    ASSERT_TRUE(db.has_value()) << db.error().message;
-    db_ = std::move(*db);
-    auto conn = engine::Connection::open(*db_);
-    ASSERT_TRUE(conn.has_value());
-    conn_ = std::move(*conn);
-    ASSERT_TRUE(conn_->execute("SET TimeZone = 'UTC'").has_value());
-  }
   std::string csv(const std::string& sql, int64_t max_rows = 1'000'000) {
-    auto out = conn_->query(sql, max_rows);
-    EXPECT_TRUE(out.has_value()) << (out ? "" : out.error().message);
-    if (!out) return "";
-    auto rendered = write_csv(out->table);
+    auto out = query(sql, max_rows);
+    auto rendered = write_csv(out.table);
     EXPECT_TRUE(rendered.has_value()) << (rendered ? "" : rendered.error().message);
     return rendered ? *rendered : "";
   }
-  std::unique_ptr<engine::Database> db_;
-  std::unique_ptr<engine::Connection> conn_;
 };
 
 TEST_F(ArrowCsv, HeaderRowsAndCrlf) {

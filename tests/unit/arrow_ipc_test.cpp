@@ -6,6 +6,8 @@
 #include <flatbuffers/flatbuffers.h>
 #include <gtest/gtest.h>
 
+#include "duckdb_fixture.h"
+
 #include <cstring>
 #include <string_view>
 #include <vector>
@@ -186,28 +188,13 @@ void zero_null_values(Table& table) {
 
 // --- fixtures -------------------------------------------------------------------------------
 
-class ArrowIpc : public ::testing::Test {
+class ArrowIpc : public testing::DuckDBTest {
  protected:
-  void SetUp() override {
-    auto db = engine::Database::open(":memory:", {.threads = 1});
-    ASSERT_TRUE(db.has_value()) << db.error().message;
-    db_ = std::move(*db);
-    auto conn = engine::Connection::open(*db_);
-    ASSERT_TRUE(conn.has_value());
-    conn_ = std::move(*conn);
-  }
-  engine::QueryOutput query(const std::string& sql, int64_t max_rows = 1'000'000) {
-    auto out = conn_->query(sql, max_rows);
-    EXPECT_TRUE(out.has_value()) << (out ? "" : out.error().message);
-    return out ? std::move(*out) : engine::QueryOutput{};
-  }
   std::string ipc(const Table& table) {
     auto bytes = write_ipc_stream(table);
     EXPECT_TRUE(bytes.has_value()) << (bytes ? "" : bytes.error().message);
     return bytes ? *bytes : std::string();
   }
-  std::unique_ptr<engine::Database> db_;
-  std::unique_ptr<engine::Connection> conn_;
 };
 
 constexpr const char* kAllTypes = R"(

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "duckdb_fixture.h"
+
 #include <nlohmann/json.hpp>
 
 #include "arrow/text_values.h"
@@ -13,23 +15,12 @@ namespace {
 
 using json = nlohmann::json;
 
-class ArrowJson : public ::testing::Test {
+class ArrowJson : public testing::DuckDBTest {
  protected:
-  void SetUp() override {
-    auto db = engine::Database::open(":memory:", {.threads = 1});
-    ASSERT_TRUE(db.has_value()) << db.error().message;
-    db_ = std::move(*db);
-    auto conn = engine::Connection::open(*db_);
-    ASSERT_TRUE(conn.has_value());
-    conn_ = std::move(*conn);
-    ASSERT_TRUE(conn_->execute("SET TimeZone = 'UTC'").has_value());
-  }
   // The JSON text of a query's result.
   std::string text(const std::string& sql, int64_t max_rows = 1'000'000) {
-    auto out = conn_->query(sql, max_rows);
-    EXPECT_TRUE(out.has_value()) << (out ? "" : out.error().message);
-    if (!out) return "";
-    auto rendered = write_json_rows(out->table);
+    auto out = query(sql, max_rows);
+    auto rendered = write_json_rows(out.table);
     EXPECT_TRUE(rendered.has_value()) << (rendered ? "" : rendered.error().message);
     return rendered ? *rendered : "";
   }
@@ -37,8 +28,6 @@ class ArrowJson : public ::testing::Test {
   json rows(const std::string& sql, int64_t max_rows = 1'000'000) {
     return json::parse(text(sql, max_rows))["rows"];
   }
-  std::unique_ptr<engine::Database> db_;
-  std::unique_ptr<engine::Connection> conn_;
 };
 
 TEST_F(ArrowJson, ShapeIsColumnsAndRowArrays) {
