@@ -330,11 +330,15 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       base.insert(base.end(), more.begin(), more.end());
       return base;
     };
-    auto estimate = [&](const std::vector<std::vector<std::string>>& sets) -> Result<std::vector<int64_t>> {
+    // Estimated row counts of grouping by each set; with `by_month`, dates count by month.
+    auto estimate = [&](const std::vector<std::vector<std::string>>& sets, bool by_month) -> Result<std::vector<int64_t>> {
       std::string sql = "SELECT ";
       for (size_t i = 0; i < sets.size(); ++i) {
         std::string tuple;
-        for (const auto& c : sets[i]) tuple += (tuple.empty() ? "" : ", ") + quote_identifier(c);
+        for (const auto& c : sets[i]) {
+          bool truncate = by_month && std::find(dates.begin(), dates.end(), c) != dates.end();
+          tuple += (tuple.empty() ? "" : ", ") + (truncate ? "date_trunc('month', " + quote_identifier(c) + ")" : quote_identifier(c));
+        }
         sql += (i ? ", " : "") + (tuple.empty() ? std::string("1") : "approx_count_distinct(hash(" + tuple + "))");
       }
       auto rows = query_rows(engine, sql + " FROM " + quote_identifier(rel->name));
@@ -343,11 +347,25 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       for (const auto& v : (*rows)[0]) out.push_back(v.get<int64_t>());
       return out;
     };
+    // For each column of `columns`: the dates plus that column plus the k lowest-cardinality
+    // others (k = all..0). `first_of[j]` is where column j's sets start (one extra end entry).
+    auto sets_for_each = [&](const std::vector<std::string>& columns, std::vector<size_t>& first_of) {
+      std::vector<std::vector<std::string>> sets;
+      for (const auto& c : columns) {
+        std::vector<std::string> rest;
+        for (const auto& o : others)
+          if (o != c) rest.push_back(o);
+        first_of.push_back(sets.size());
+        for (size_t k = rest.size() + 1; k-- > 0;) sets.push_back(with(with(dates, {c}), {rest.begin(), rest.begin() + k}));
+      }
+      first_of.push_back(sets.size());
+      return sets;
+    };
     auto small_enough = [&](int64_t estimated_rows) { return estimated_rows * kMinReduction <= source_rows; };
 
     std::vector<std::vector<std::string>> prefixes;
     for (size_t k = others.size() + 1; k-- > 0;) prefixes.push_back(with(dates, {others.begin(), others.begin() + k}));
-    auto prefix_sizes = estimate(prefixes);
+    auto prefix_sizes = estimate(prefixes, false);
     if (!prefix_sizes) {
       log.warn("rollup_skipped", {{"dashboard", d.id}, {"reason", prefix_sizes.error().message}});
       continue;
@@ -365,18 +383,10 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     // say), the dates truncated to months make room for it; widgets use such a rollup when their
     // date filters cover whole months.
     std::vector<std::string> need_month;
-    std::vector<std::vector<std::string>> alternates;
     std::vector<size_t> first_of;
-    for (const auto& c : left_out) {
-      std::vector<std::string> rest;
-      for (const auto& o : others)
-        if (o != c) rest.push_back(o);
-      first_of.push_back(alternates.size());
-      for (size_t k = rest.size() + 1; k-- > 0;) alternates.push_back(with(with(dates, {c}), {rest.begin(), rest.begin() + k}));
-    }
-    first_of.push_back(alternates.size());
+    std::vector<std::vector<std::string>> alternates = sets_for_each(left_out, first_of);
     if (!alternates.empty()) {
-      auto sizes = estimate(alternates);
+      auto sizes = estimate(alternates, false);
       if (sizes) {
         for (size_t j = 0; j + 1 < first_of.size(); ++j) {
           bool found = false;
@@ -394,31 +404,13 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     }
     std::vector<std::vector<std::string>> month_chosen;
     if (!dates.empty() && !need_month.empty()) {
-      std::vector<std::vector<std::string>> month_sets;
       std::vector<size_t> month_first;
-      for (const auto& c : need_month) {
-        std::vector<std::string> rest;
-        for (const auto& o : others)
-          if (o != c) rest.push_back(o);
-        month_first.push_back(month_sets.size());
-        for (size_t k = rest.size() + 1; k-- > 0;) month_sets.push_back(with(with(dates, {c}), {rest.begin(), rest.begin() + k}));
-      }
-      month_first.push_back(month_sets.size());
-      // Estimated with the dates truncated: hash over date_trunc('month', d) instead of d.
-      std::string sql = "SELECT ";
-      for (size_t i = 0; i < month_sets.size(); ++i) {
-        std::string tuple;
-        for (const auto& c : month_sets[i]) {
-          bool is_date = std::find(dates.begin(), dates.end(), c) != dates.end();
-          tuple += (tuple.empty() ? "" : ", ") + (is_date ? "date_trunc('month', " + quote_identifier(c) + ")" : quote_identifier(c));
-        }
-        sql += (i ? ", " : "") + std::string("approx_count_distinct(hash(") + tuple + "))";
-      }
-      auto sizes = query_rows(engine, sql + " FROM " + quote_identifier(rel->name));
+      std::vector<std::vector<std::string>> month_sets = sets_for_each(need_month, month_first);
+      auto sizes = estimate(month_sets, true);
       if (sizes) {
         for (size_t j = 0; j + 1 < month_first.size(); ++j)
           for (size_t i = month_first[j]; i < month_first[j + 1]; ++i)
-            if (small_enough((*sizes)[0][i].get<int64_t>())) {
+            if (small_enough((*sizes)[i])) {
               month_chosen.push_back(month_sets[i]);
               break;
             }
