@@ -11,12 +11,16 @@ DEMO_DATA := $(DEMO_DIR)/data
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Unix Makefiles")
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build demo demo-data test bench clean
+.PHONY: all deps deps-browser build demo demo-data test bench clean
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
+
+# The end-to-end tests and the browser benchmark also need Debian's Chromium.
+deps-browser:
+	@scripts/install-deps.sh --browser
 
 $(BUILD_DIR)/CMakeCache.txt: | deps
 	cmake -S . -B $(BUILD_DIR) -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
@@ -33,10 +37,10 @@ demo-data: build
 demo: demo-data
 	$(BUILD_DIR)/sightline serve $(DEMO_DIR) --port $(PORT) --host $(HOST)
 
-test: build
+test: deps-browser build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900 -j $(JOBS)
 
-bench: build
+bench: deps-browser build
 	bench/run.sh
 
 clean:

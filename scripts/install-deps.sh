@@ -2,15 +2,25 @@
 # Installs what building and testing Sightline needs, and nothing twice:
 #  - Debian packages (compiler, CMake, the -dev libraries, Node.js for tests and the pinned DuckDB);
 #  - the pinned DuckDB C library and header (npm lockfile in third_party/duckdb);
-#  - the JavaScript packages the tests use (npm lockfile in tests/js).
+#  - the web UI's packages (npm lockfile in web/) and the JavaScript packages the tests use
+#    (tests/js);
+#  - with --browser (make test): Debian's Chromium, which the end-to-end tests drive.
 # Safe to run repeatedly: each step checks first and does nothing when already satisfied.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+with_browser=0
+for arg in "$@"; do
+  case $arg in
+    --browser) with_browser=1 ;;
+    *) echo "install-deps: unknown option $arg (known: --browser)" >&2; exit 2 ;;
+  esac
+done
 
 packages=(build-essential cmake ninja-build pkg-config git ca-certificates
   libboost-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev libcurl4-openssl-dev
   libflatbuffers-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libexpected-dev
   nodejs npm)
+if ((with_browser)); then packages+=(chromium fonts-liberation); fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -30,14 +40,19 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# npm_ci DIR: installs DIR's lockfile when node_modules is missing or older than the lockfile.
-npm_ci() {
+# npm_install DIR: installs DIR's lockfile when node_modules is missing or older than the
+# lockfile. `npm ci` refuses a lockfile whose packages have platform-only optional dependencies
+# (Vite's rollup and esbuild binaries) unless every platform's entry is recorded, and a registry
+# may carry only this platform's; `npm install --no-save` installs the same pinned versions from
+# the lockfile without rewriting it.
+npm_install() {
   local dir=$1
   local stamp="$dir/node_modules/.sightline-installed"
   if [[ -f $stamp && $stamp -nt $dir/package-lock.json ]]; then return 0; fi
-  echo "install-deps: npm ci in ${dir#"$root"/}"
-  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  echo "install-deps: npm install (from the lockfile) in ${dir#"$root"/}"
+  (cd "$dir" && npm install --no-save --ignore-scripts --no-audit --no-fund --loglevel=error)
   touch "$stamp"
 }
-npm_ci "$root/third_party/duckdb"
-npm_ci "$root/tests/js"
+npm_install "$root/third_party/duckdb"
+npm_install "$root/web"
+npm_install "$root/tests/js"

@@ -7,6 +7,7 @@
 #include "arrow/ipc_writer.h"
 #include "arrow/json_writer.h"
 #include "query/planner.h"
+#include "web/static_files.h"
 
 namespace sightline::api {
 using nlohmann::json;
@@ -179,7 +180,14 @@ json widget_json(const config::WidgetSpec& w) {
   if (!w.measures.empty()) {
     json ms = json::array();
     for (const auto& m : w.measures) ms.push_back(measure_json(m));
-    if (w.type == config::WidgetType::Kpi) enc["value"] = ms[0];
+    if (w.type == config::WidgetType::Kpi) {
+      enc["value"] = ms[0];
+      if (!w.compare_filter.empty()) {
+        enc["compare"] = {{"field", w.measures[0].name + "_previous"}, {"label", "previous period"},
+                          {"period", "previous_period"}, {"filter", w.compare_filter}};
+        if (!w.measures[0].format.empty()) enc["compare"]["format"] = w.measures[0].format;
+      }
+    }
     else if (w.type == config::WidgetType::Heatmap) enc["value"] = ms[0];
     else if (w.type == config::WidgetType::Table) enc["measures"] = ms;
     else enc["y"] = ms;
@@ -308,7 +316,11 @@ Result<void> Api::resolve_text_matches(const config::DashboardSpec& dash, const 
     search.max_rows = static_cast<int64_t>(query::kMaxTextMatches) + 1;
     auto found = service_.run(*snap.engine, search, scope, dash.id + "/filter:" + f.id + "#matches", "");
     if (!found) return fail(found.error());
-    if (found->output->table.num_rows > static_cast<int64_t>(query::kMaxTextMatches)) continue;
+    if (found->output->table.num_rows > static_cast<int64_t>(query::kMaxTextMatches)) {
+      request.text_match_tables[f.id] = *table;
+      request.text_matches_relation = rel->name;
+      continue;
+    }
     auto rows = arrow::write_json_rows(found->output->table);
     if (!rows) return fail(rows.error());
     std::vector<std::string> matches;
@@ -322,8 +334,8 @@ Result<void> Api::resolve_text_matches(const config::DashboardSpec& dash, const 
   return {};
 }
 
-Api::Api(const SnapshotHolder& snapshots, query::QueryService& service, Logger& log)
-    : snapshots_(snapshots), service_(service), log_(log) {}
+Api::Api(const SnapshotHolder& snapshots, query::QueryService& service, Logger& log, std::span<const web::Asset> ui_assets)
+    : snapshots_(snapshots), service_(service), log_(log), ui_assets_(ui_assets) {}
 
 HttpResponse Api::handle(const HttpRequest& request) {
   Result<HttpResponse> r = [&]() -> Result<HttpResponse> {
@@ -359,6 +371,15 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
   };
   bool get = req.method == "GET" || req.method == "HEAD";
 
+  // The browser UI: the page at "/" and "/d/<dashboard>", and its hashed assets.
+  if (seg.empty() || (seg[0] != "api" && seg[0] != "healthz" && seg[0] != "readyz")) {
+    std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
+    if (!ui_assets_.empty() && get) {
+      if (auto page = web::serve_static(ui_assets_, path, req)) return std::move(*page);
+    } else if (!ui_assets_.empty() && (path == "/" || path.starts_with("/d/") || path.starts_with("/assets/"))) {
+      return method_not_allowed("GET");
+    }
+  }
   if (seg.empty()) {
     if (!get) return method_not_allowed("GET");
     HttpResponse r;

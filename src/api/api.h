@@ -12,12 +12,16 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "query/service.h"
+#include "web/assets.h"
 
 namespace sightline::api {
 
 class Api {
  public:
-  Api(const SnapshotHolder& snapshots, query::QueryService& service, Logger& log);
+  // `ui_assets`: the browser UI served at "/" (the embedded build by default; empty: the
+  // placeholder page).
+  Api(const SnapshotHolder& snapshots, query::QueryService& service, Logger& log,
+      std::span<const web::Asset> ui_assets = web::embedded_assets());
   HttpResponse handle(const HttpRequest& request);
 
  private:
@@ -27,6 +31,7 @@ class Api {
   const SnapshotHolder& snapshots_;
   query::QueryService& service_;
   Logger& log_;
+  std::span<const web::Asset> ui_assets_;
 };
 
 // HTTP status for an error kind.

@@ -640,7 +640,7 @@ class ProjectParser {
     for (const auto& w : n) {
       if (!r.is_map(w, "a widget")) continue;
       r.check_keys(w, {"id", "type", "title", "description", "width", "height", "source", "x", "y", "color", "measure",
-                       "value", "column", "columns", "sort", "limit", "bins", "sql", "text", "format", "options"},
+                       "value", "column", "columns", "sort", "limit", "bins", "sql", "text", "format", "options", "compare"},
                    "widget");
       WidgetSpec s;
       s.pos = r.pos(w);
@@ -689,6 +689,7 @@ class ProjectParser {
             {"x", {T::Bar, T::Line, T::Area, T::Pie, T::Scatter, T::Heatmap, T::Histogram}},
             {"y", {T::Bar, T::Line, T::Area, T::Pie, T::Scatter, T::Heatmap, T::Table}},
             {"measure", {T::Kpi, T::Table}},
+            {"compare", {T::Kpi}},
             {"columns", {T::Table}},
             {"text", {T::Text}},
         };
@@ -735,8 +736,50 @@ class ProjectParser {
         continue;
       }
       if (!validate_widget_shape(r, w, s)) continue;
+      if (w["compare"] && s.type == WidgetType::Kpi && !parse_compare(r, w["compare"], d, s)) continue;
       page.widgets.push_back(std::move(s));
     }
+  }
+
+  // compare: previous_period            (the dashboard's one daterange filter)
+  // compare: { period: previous_period, filter: <daterange filter id> }
+  bool parse_compare(Reader& r, const YAML::Node& n, const DashboardSpec& d, WidgetSpec& s) {
+    std::string period, filter;
+    if (n.IsMap()) {
+      r.check_keys(n, {"period", "filter"}, "compare");
+      period = r.str(n["period"], "period", "previous_period");
+      filter = r.str(n["filter"], "filter");
+    } else {
+      period = r.str(n, "compare");
+    }
+    if (period != "previous_period") {
+      r.error(n, "unknown comparison '" + period + "'", "use compare: previous_period");
+      return false;
+    }
+    if (!s.sql.empty()) {
+      r.error(n, "widget '" + s.id + "': compare needs a declared measure, not sql:", "remove compare: or the sql:");
+      return false;
+    }
+    std::vector<std::string> ranges;
+    for (const auto& f : d.filters)
+      if (f.type == FilterType::DateRange) ranges.push_back(f.id);
+    if (filter.empty()) {
+      if (ranges.size() != 1) {
+        r.error(n, ranges.empty() ? "compare: previous_period needs a daterange filter on the dashboard"
+                                  : "this dashboard has several daterange filters: say which one the comparison shifts",
+                ranges.empty() ? "add a filter of type daterange" : "e.g. compare: { period: previous_period, filter: " + ranges[0] + " }");
+        return false;
+      }
+      filter = ranges[0];
+    } else if (std::find(ranges.begin(), ranges.end(), filter) == ranges.end()) {
+      std::string known;
+      for (const auto& id : ranges) known += (known.empty() ? "" : ", ") + id;
+      r.error(n["filter"], "'" + filter + "' is not a daterange filter of this dashboard",
+              known.empty() ? "add a filter of type daterange" : "daterange filters: " + known);
+      return false;
+    }
+    s.compare_filter = filter;
+    return true;
   }
 
   bool validate_widget_shape(Reader& r, const YAML::Node& w, WidgetSpec& s) {

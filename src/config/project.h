@@ -132,6 +132,9 @@ struct WidgetSpec {
   int bins = 20;        // histogram
   std::string sql;      // own SQL with {{ filters }} placeholder(s)
   std::string text;     // text widget (markdown)
+  // kpi: the daterange filter whose previous period the value is compared with (empty: none).
+  // The result then has a second column, `<measure>_previous`.
+  std::string compare_filter;
   nlohmann::json options = nlohmann::json::object();  // presentation only, passed to the UI
   Position pos;
 };

@@ -381,6 +381,11 @@ Result<std::vector<SqlFragment>> compile_predicates(const config::DashboardSpec&
             in.sql = col_sql + " IN (" + in.sql + ")";
           }
           frag = std::move(in);
+        } else if (auto t = request.text_match_tables.find(f.id);
+                   t != request.text_match_tables.end() && request.text_matches_relation == relation.name) {
+          frag = SqlFragment{col_sql + " IN (SELECT m_.v FROM " + engine::quote_identifier(t->second) +
+                                 " AS m_ WHERE contains(lower(CAST(m_.v AS VARCHAR)), lower(?)))",
+                             {s}};
         } else {
           frag = SqlFragment{"contains(lower(CAST(" + col_sql + " AS VARCHAR)), lower(?))", {s}};
         }

@@ -1,5 +1,7 @@
 #include "query/planner.h"
 
+#include <chrono>
+#include <cstdio>
 #include <regex>
 #include <set>
 
@@ -48,6 +50,37 @@ std::string order_by(const std::vector<SortKey>& keys) {
   return out;
 }
 
+std::optional<std::chrono::sys_days> parse_day(const nlohmann::json& v) {
+  if (!v.is_string()) return std::nullopt;
+  const std::string& s = v.get_ref<const std::string&>();
+  int y = 0;
+  unsigned m = 0, d = 0;
+  char tail = 0;
+  if (s.size() != 10 || std::sscanf(s.c_str(), "%4d-%2u-%2u%c", &y, &m, &d, &tail) != 3) return std::nullopt;
+  std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(m), std::chrono::day(d)};
+  if (!ymd.ok()) return std::nullopt;
+  return std::chrono::sys_days(ymd);
+}
+
+std::string format_day(std::chrono::sys_days day) {
+  std::chrono::year_month_day ymd(day);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()));
+  return buf;
+}
+
+// The period just before a closed date range of the same length, e.g. 2024-04-01..2024-06-30
+// (91 days) -> 2023-12-31..2024-03-31. nullopt when the effective value is not a closed range.
+std::optional<nlohmann::json> previous_period(const nlohmann::json& value) {
+  if (!value.is_object() || !value.contains("from") || !value.contains("to")) return std::nullopt;
+  auto from = parse_day(value["from"]);
+  auto to = parse_day(value["to"]);
+  if (!from || !to || *to < *from) return std::nullopt;
+  auto days = *to - *from + std::chrono::days(1);
+  return nlohmann::json{{"from", format_day(*from - days)}, {"to", format_day(*from - std::chrono::days(1))}};
+}
+
 }  // namespace
 
 std::string Statement::cache_key(const Scope& scope, uint64_t data_version) const {
@@ -80,6 +113,38 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
                                const QueryRequest& request, const Scope& scope, const Rollups* rollups,
                                const std::vector<std::string>* sql_columns) {
   if (w.type == WidgetType::Text) return fail(ErrorKind::InvalidInput, "widget '" + w.id + "' is a text widget and has no data");
+  if (w.type == WidgetType::Kpi && !w.compare_filter.empty()) {
+    // The value now and over the previous period, as one row of two columns. The previous
+    // period shifts the date range back by its own length; a pick on the date column made in a
+    // chart would pin both to the same days, so the comparison leaves it out.
+    config::WidgetSpec plain = w;
+    plain.compare_filter.clear();
+    auto current = plan_widget(d, plain, engine, request, scope, rollups, sql_columns);
+    if (!current) return fail(current.error());
+    const config::FilterSpec* filter = d.find_filter(w.compare_filter);
+    if (!filter) return fail(ErrorKind::Internal, "widget '" + w.id + "' compares over an unknown filter");
+    auto given = request.filters.find(filter->id);
+    const nlohmann::json& effective = given != request.filters.end() ? *given : filter->default_value;
+    const std::string value = quote_identifier(w.measures[0].name);
+    const std::string previous_name = quote_identifier(w.measures[0].name + "_previous");
+    WidgetPlan plan = std::move(*current);
+    Statement& st = plan.data;
+    if (auto shifted = previous_period(effective)) {
+      QueryRequest earlier = request;
+      earlier.filters[filter->id] = *shifted;
+      std::erase_if(earlier.selections, [&](const Selection& s) { return s.column == filter->column; });
+      auto before = plan_widget(d, plain, engine, earlier, scope, rollups, sql_columns);
+      if (!before) return fail(before.error());
+      st.sql = "SELECT now_.*, before_." + value + " AS " + previous_name + " FROM (" + st.sql + ") AS now_ CROSS JOIN (" +
+               before->data.sql + ") AS before_";
+      st.params.insert(st.params.end(), before->data.params.begin(), before->data.params.end());
+      plan.read_from += "+" + before->read_from;
+    } else {
+      // No closed period to shift: the comparison column is NULL, typed like the value.
+      st.sql = "WITH now_ AS (" + st.sql + ") SELECT now_.*, CASE WHEN FALSE THEN now_." + value + " END AS " + previous_name + " FROM now_";
+    }
+    return plan;
+  }
   const engine::Relation* rel = widget_relation(d, w, engine);
   if (!rel && w.sql.empty()) return fail(ErrorKind::Internal, "widget '" + w.id + "' reads an unknown source");
   // Custom SQL places the predicate over the dashboard's source columns.

@@ -38,6 +38,10 @@ struct QueryRequest {
   // IN list instead of a string search per row. Absent: search every row.
   std::map<std::string, std::vector<std::string>> text_matches;
   std::string text_matches_relation;  // the relation whose distinct values were searched
+  // For a text filter with more matches than an IN list takes: the distinct-value table (one
+  // column `v`) to select the matches from in a subquery, a hash semi-join instead of a string
+  // search per row.
+  std::map<std::string, std::string> text_match_tables;
 };
 
 // At most this many matches are turned into an IN list; more, and rows are searched directly.

@@ -269,13 +269,15 @@ void Session::close() {
 void Session::respond(api::HttpResponse r, bool keep_alive) {
   auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), 11);
   res->set(http::field::server, "sightline/" SIGHTLINE_VERSION);
-  res->set(http::field::content_type, r.content_type);
+  if (!r.content_type.empty()) res->set(http::field::content_type, r.content_type);
   res->set("X-Request-Id", request_id_);
   res->set("X-Content-Type-Options", "nosniff");
   res->set("Referrer-Policy", "no-referrer");
   for (const auto& [k, v] : r.headers) res->set(k, v);
   rows_ = r.rows;
-  if (method_ == "HEAD") {
+  if (r.status == 304) {
+    // Not modified: no body and no length (the length would describe the unsent representation).
+  } else if (method_ == "HEAD") {
     res->content_length(r.body.size());
   } else {
     res->body() = std::move(r.body);

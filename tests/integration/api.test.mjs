@@ -26,11 +26,59 @@ test('health and readiness', async () => {
   assert.equal(body.dashboards, 2);
 });
 
-test('the root serves a placeholder page', async () => {
-  const r = await fetch(server.url);
-  assert.equal(r.status, 200);
-  assert.match(r.headers.get('content-type'), /text\/html/);
-  assert.match(await r.text(), /Sightline is running/);
+test('the root and /d/<id> serve the embedded UI page, whose assets are cached, compressed and revalidated', async () => {
+  if (process.env.SIGHTLINE_WEB_UI !== '1') {
+    // A build configured with -DSIGHTLINE_WEB_UI=OFF serves a page that points at the API.
+    const r = await fetch(server.url);
+    assert.equal(r.status, 200);
+    assert.match(await r.text(), /Sightline is running/);
+    assert.equal((await fetch(new URL('/d/sales', server.url))).status, 404);
+    return;
+  }
+  const page = await fetch(server.url, { headers: { 'accept-encoding': 'identity' } });
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type'), /^text\/html/);
+  assert.equal(page.headers.get('cache-control'), 'no-cache');
+  assert.match(page.headers.get('content-security-policy'), /script-src 'self';/);
+  const html = await page.text();
+  const scripts = [...html.matchAll(/src="(\/assets\/[^"]+\.js)"/g)].map((m) => m[1]);
+  assert.ok(scripts.length >= 1, 'the page loads a hashed script bundle');
+  assert.doesNotMatch(html, /<script>(?!<)/, 'no inline script');
+  const deep = await fetch(new URL('/d/sales?f.region=North', server.url), { headers: { 'accept-encoding': 'identity' } });
+  assert.equal(await deep.text(), html);
+
+  // Node's fetch would decode; ask with the raw HTTP module to see the encoded bytes.
+  const { request } = await import('node:http');
+  const zlib = await import('node:zlib');
+  const raw = (p, headers) => new Promise((resolve, reject) => {
+    request(new URL(p, server.url), { headers }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    }).on('error', reject).end();
+  });
+  const plain = await raw(scripts[0], {});
+  assert.equal(plain.status, 200);
+  assert.match(plain.headers['content-type'], /^text\/javascript/);
+  assert.equal(plain.headers['cache-control'], 'public, max-age=31536000, immutable');
+  assert.equal(plain.headers['content-encoding'], undefined);
+  const br = await raw(scripts[0], { 'accept-encoding': 'gzip, deflate, br' });
+  assert.equal(br.headers['content-encoding'], 'br');
+  assert.ok(br.body.length < plain.body.length / 2, 'brotli pays on the bundle');
+  assert.deepEqual(zlib.brotliDecompressSync(br.body), plain.body);
+  const gz = await raw(scripts[0], { 'accept-encoding': 'gzip' });
+  assert.equal(gz.headers['content-encoding'], 'gzip');
+  assert.deepEqual(zlib.gunzipSync(gz.body), plain.body);
+  assert.notEqual(gz.headers.etag, br.headers.etag, 'each representation has its own tag');
+
+  const again = await raw(scripts[0], { 'accept-encoding': 'br', 'if-none-match': br.headers.etag });
+  assert.equal(again.status, 304);
+  assert.equal(again.body.length, 0);
+  const missing = await fetch(new URL('/assets/nope.js', server.url));
+  assert.equal(missing.status, 404);
+  assert.match(missing.headers.get('content-type'), /problem\+json/);
+  const post = await fetch(new URL('/d/sales', server.url), { method: 'POST' });
+  assert.equal(post.status, 405);
 });
 
 test('dashboards are listed with id and title', async () => {
@@ -69,8 +117,39 @@ test('a dashboard spec has filters, pages and widgets but never SQL', async () =
 test('KPI without filters equals DuckDB over the files', async () => {
   const { data } = await queryJson(server, 'sales', 'revenue');
   const expected = oracle(`SELECT sum(revenue) FROM ${scan()}`).rows[0][0];
-  assert.deepEqual(data.columns.map((c) => c.name), ['revenue']);
+  assert.deepEqual(data.columns.map((c) => c.name), ['revenue', 'revenue_previous']);
   assert.ok(close(num(data.rows[0][0]), num(expected)), `${data.rows[0][0]} vs ${expected}`);
+});
+
+test('a KPI with compare: previous_period also answers the same measure over the period before', async () => {
+  const { data } = await queryJson(server, 'sales', 'revenue', {
+    filters: { period: { from: '2024-04-01', to: '2024-06-30' } },
+    selections: [{ column: 'order_date', range: ['2024-05-01', '2024-05-31'], widget: 'trend' }],
+  });
+  assert.deepEqual(data.columns.map((c) => c.name), ['revenue', 'revenue_previous']);
+  // 91 days back (2024 is a leap year): 2024-01-01 .. 2024-03-31. The pick on the date column
+  // narrows "now" only.
+  const now = oracle(`SELECT sum(revenue) FROM ${scan()} WHERE order_date BETWEEN '2024-05-01' AND '2024-05-31'`).rows[0][0];
+  const before = oracle(`SELECT sum(revenue) FROM ${scan()} WHERE order_date BETWEEN '2024-01-01' AND '2024-03-31'`).rows[0][0];
+  assert.ok(close(num(data.rows[0][0]), num(now)), `${data.rows[0][0]} vs ${now}`);
+  assert.ok(close(num(data.rows[0][1]), num(before)), `${data.rows[0][1]} vs ${before}`);
+
+  const orders = await queryJson(server, 'sales', 'orders', { filters: { period: { from: '2025-01-01', to: '2025-01-31' }, region: 'East' } });
+  const ordersBefore = oracle(`SELECT count(*) FROM ${scan()} WHERE order_date BETWEEN '2024-12-01' AND '2024-12-31' AND region = 'East'`).rows[0][0];
+  assert.equal(String(orders.data.rows[0][1]), ordersBefore);
+
+  // March 2024 is 31 days: the 31 days before it run from 2024-01-30 to the leap day.
+  const march = await queryJson(server, 'sales', 'orders', { filters: { period: { from: '2024-03-01', to: '2024-03-31' } } });
+  assert.equal(String(march.data.rows[0][1]),
+    oracle(`SELECT count(*) FROM ${scan()} WHERE order_date BETWEEN '2024-01-30' AND '2024-02-29'`).rows[0][0]);
+
+  // No closed date range, no comparison: a typed NULL, not a wrong number.
+  const open = await queryJson(server, 'sales', 'revenue', { filters: { period: { from: '2024-01-01' } } });
+  assert.deepEqual(open.data.columns.map((c) => c.type), ['decimal(38,2)', 'decimal(38,2)']);
+  assert.equal(open.data.rows[0][1], null);
+  const spec = await (await fetch(new URL('/api/v1/dashboards/sales', server.url))).json();
+  assert.deepEqual(spec.pages[0].widgets[0].encoding.compare,
+    { field: 'revenue_previous', filter: 'period', format: 'currency', label: 'previous period', period: 'previous_period' });
 });
 
 test('every filter type narrows exactly like the equivalent SQL', async () => {
@@ -102,6 +181,14 @@ test('a text search that matches few values selects rows by the matched values, 
     const expected = oracle(`SELECT count(*) FROM ${scan()} WHERE contains(lower(product), lower('${needle.replace(/'/g, "''")}')) AND region = 'West'`).rows[0][0];
     assert.equal(String(data.rows[0][0]), expected, needle);
   }
+  // "e" is in most of the 2000 product names: more than an IN list takes, so the rows are
+  // selected by a semi-join on the matching values instead.
+  const many = await queryJson(server, 'sales', 'revenue', { filters: { product: 'E', channel: ['Online'] } });
+  const manyExpected = oracle(`SELECT sum(revenue) FROM ${scan()} WHERE contains(lower(product), 'e') AND channel = 'Online'`).rows[0][0];
+  assert.ok(close(num(many.data.rows[0][0]), num(manyExpected)), `${many.data.rows[0][0]} vs ${manyExpected}`);
+  const top = await queryJson(server, 'sales', 'top_products', { filters: { product: 'e' } });
+  const topExpected = oracle(`SELECT product, sum(revenue) AS r FROM ${scan()} WHERE contains(lower(product), 'e') GROUP BY product ORDER BY r DESC LIMIT 20`);
+  assert.deepEqual(top.data.rows.map((r) => r[0]), topExpected.rows.map((r) => r[0]));
   await new Promise((r) => setTimeout(r, 100));
   assert.ok(server.jsonLogs().some((l) => l.event === 'query' && l.statement === 'sales/filter:product#matches'));
 });

@@ -1,0 +1,280 @@
+// The HTTP API (docs/api.md): dashboards, widget queries as Arrow IPC, filter options, and
+// problem+json errors.
+
+import { tableFromIPC, type Table } from 'apache-arrow';
+import type {
+  DashboardSpec,
+  DashboardSummary,
+  FilterValue,
+  Selection,
+  SortKey,
+  WidgetSpec,
+} from '../types';
+import type { ViewState } from '../state/url';
+
+export const API = '/api/v1';
+
+/** An error answer of the server (RFC 9457 problem), or a network failure (status 0). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly detail: string,
+    readonly hint: string | null = null,
+    readonly requestId: string | null = null,
+    readonly title: string | null = null,
+    readonly type: string | null = null,
+  ) {
+    super(detail);
+    this.name = 'ApiError';
+  }
+}
+
+interface HeaderReader {
+  get(name: string): string | null;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'The request was not accepted',
+  404: 'Not found',
+  413: 'The request is too large',
+  500: 'The server failed',
+  502: 'The server could not be reached',
+  503: 'The server is busy; try again in a moment',
+  504: 'The query took too long',
+};
+
+/** Reads an error response's body into an ApiError, whatever it holds. */
+export function parseProblem(status: number, body: string, headers?: HeaderReader): ApiError {
+  const headerId = headers?.get('x-request-id') ?? null;
+  let parsed: unknown = null;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    parsed = null;
+  }
+  const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+  if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) {
+    const p = parsed as Record<string, unknown>;
+    const st = typeof p.status === 'number' ? p.status : status;
+    const detail = str(p.detail) ?? str(p.title) ?? STATUS_TEXT[st] ?? `HTTP ${st}`;
+    return new ApiError(st, detail, str(p.hint), str(p.request_id) ?? headerId, str(p.title), str(p.type));
+  }
+  const text = body.trim();
+  const detail = text !== '' && text.length < 300 && !text.startsWith('<') ? text : (STATUS_TEXT[status] ?? `HTTP ${status}`);
+  return new ApiError(status, detail, null, headerId);
+}
+
+async function failure(res: Response): Promise<ApiError> {
+  let text = '';
+  try {
+    text = await res.text();
+  } catch {
+    text = '';
+  }
+  return parseProblem(res.status, text, res.headers);
+}
+
+async function send(url: string, init: RequestInit): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(url, init);
+  } catch (e) {
+    if (e instanceof DOMException && e.name === 'AbortError') throw e;
+    throw new ApiError(0, 'The server could not be reached', 'check that sightline is running');
+  }
+  if (!res.ok) throw await failure(res);
+  return res;
+}
+
+async function getJSON<T>(url: string, signal?: AbortSignal): Promise<T> {
+  const res = await send(url, { headers: { Accept: 'application/json' }, signal: signal ?? null });
+  return (await res.json()) as T;
+}
+
+const seg = encodeURIComponent;
+
+export async function fetchDashboards(signal?: AbortSignal): Promise<DashboardSummary[]> {
+  const r = await getJSON<{ dashboards: DashboardSummary[] }>(`${API}/dashboards`, signal);
+  return r.dashboards;
+}
+
+export function fetchDashboard(id: string, signal?: AbortSignal): Promise<DashboardSpec> {
+  return getJSON<DashboardSpec>(`${API}/dashboards/${seg(id)}`, signal);
+}
+
+export interface ValueOptions {
+  values: (string | number | boolean)[];
+  truncated: boolean;
+}
+export interface BoundOptions {
+  min: number | string | null;
+  max: number | string | null;
+}
+
+export function optionsUrl(dashboard: string, filter: string, q?: string, limit?: number): string {
+  const params = new URLSearchParams();
+  if (q !== undefined && q !== '') params.set('q', q);
+  if (limit !== undefined) params.set('limit', String(limit));
+  const qs = params.toString();
+  return `${API}/dashboards/${seg(dashboard)}/filters/${seg(filter)}/options${qs ? '?' + qs : ''}`;
+}
+
+export function fetchValueOptions(
+  dashboard: string,
+  filter: string,
+  q: string,
+  limit: number,
+  signal?: AbortSignal,
+): Promise<ValueOptions> {
+  return getJSON<ValueOptions>(optionsUrl(dashboard, filter, q, limit), signal);
+}
+
+export function fetchBounds(dashboard: string, filter: string, signal?: AbortSignal): Promise<BoundOptions> {
+  return getJSON<BoundOptions>(optionsUrl(dashboard, filter), signal);
+}
+
+export interface Readiness {
+  status?: string;
+  project?: string;
+  rollups?: string;
+  generation?: number;
+  last_reload_error?: string;
+}
+
+export async function fetchReadiness(signal?: AbortSignal): Promise<Readiness> {
+  const res = await fetch('/readyz', { headers: { Accept: 'application/json' }, signal: signal ?? null });
+  if (!res.ok && res.status !== 503) throw await failure(res);
+  return (await res.json()) as Readiness;
+}
+
+// ---- query bodies -------------------------------------------------------------------------------
+
+export interface QueryBody {
+  filters?: Record<string, FilterValue | null>;
+  selections?: Selection[];
+  sort?: SortKey[];
+  offset?: number;
+  limit?: number;
+}
+
+/** Widget types whose result the server sorts by a request's `sort`. */
+const SORTABLE = new Set(['bar', 'line', 'area', 'pie', 'heatmap', 'table']);
+const MAX_SELECTIONS = 32;
+
+/**
+ * The body of a widget's query: every filter set in the state (null for explicitly cleared;
+ * unset ones are left out so their defaults apply), every selection (each names its widget, so
+ * the server leaves that widget unfiltered by its own pick), and the table sort and paging.
+ * Ids and columns the dashboard does not have are dropped instead of earning a 400.
+ */
+export function buildQueryBody(
+  spec: DashboardSpec,
+  state: ViewState,
+  widget: WidgetSpec,
+  paging?: { offset: number; limit: number },
+): QueryBody {
+  const body: QueryBody = {};
+  const known = new Set(spec.filters.map((f) => f.id));
+  const filters: Record<string, FilterValue | null> = {};
+  let any = false;
+  for (const f of spec.filters) {
+    if (!state.filters.has(f.id) || !known.has(f.id)) continue;
+    const v = state.filters.get(f.id);
+    if (v === undefined) continue;
+    filters[f.id] = v;
+    any = true;
+  }
+  if (any) body.filters = filters;
+  const dims = new Set(spec.dimensions);
+  const selections = state.selections
+    .filter((s) => dims.has(s.column))
+    .slice(0, MAX_SELECTIONS)
+    .map((s) => {
+      const out: Selection = { column: s.column };
+      if (s.values !== undefined) out.values = s.values;
+      else if (s.range !== undefined) out.range = s.range;
+      if (s.widget !== undefined) out.widget = s.widget;
+      return out;
+    });
+  if (selections.length > 0) body.selections = selections;
+  const sort = state.sort.get(widget.id);
+  if (sort && sort.length > 0 && SORTABLE.has(widget.type)) body.sort = sort.slice(0, 16);
+  if (paging && widget.type === 'table') {
+    body.offset = paging.offset;
+    body.limit = paging.limit;
+  }
+  return body;
+}
+
+// ---- widget queries -------------------------------------------------------------------------------
+
+export interface QueryResult {
+  table: Table;
+  /** X-Total-Count (tables), else null. */
+  totalCount: number | null;
+  truncated: boolean;
+  requestId: string | null;
+}
+
+export function queryUrl(dashboard: string, widget: string, format?: 'arrow' | 'csv' | 'json'): string {
+  return `${API}/dashboards/${seg(dashboard)}/widgets/${seg(widget)}/query${format ? '?format=' + format : ''}`;
+}
+
+export async function queryWidget(
+  dashboard: string,
+  widget: string,
+  body: QueryBody,
+  signal?: AbortSignal,
+): Promise<QueryResult> {
+  const res = await send(queryUrl(dashboard, widget), {
+    method: 'POST',
+    headers: { Accept: 'application/vnd.apache.arrow.stream', 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: signal ?? null,
+  });
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  let table: Table;
+  try {
+    table = tableFromIPC(bytes);
+  } catch {
+    throw new ApiError(res.status, 'The server sent data this page could not read', null, res.headers.get('x-request-id'));
+  }
+  const total = res.headers.get('x-total-count');
+  const n = total === null ? NaN : Number(total);
+  return {
+    table,
+    totalCount: Number.isFinite(n) ? n : null,
+    truncated: res.headers.get('x-sightline-truncated') === 'true',
+    requestId: res.headers.get('x-request-id'),
+  };
+}
+
+/** The widget's whole result as a CSV or Arrow file. */
+export async function downloadWidget(
+  dashboard: string,
+  widget: string,
+  body: QueryBody,
+  format: 'csv' | 'arrow',
+  signal?: AbortSignal,
+): Promise<Blob> {
+  const res = await send(queryUrl(dashboard, widget, format), {
+    method: 'POST',
+    headers: {
+      Accept: format === 'csv' ? 'text/csv' : 'application/vnd.apache.arrow.stream',
+      'Content-Type': 'application/json',
+    },
+    body: JSON.stringify(body),
+    signal: signal ?? null,
+  });
+  const type = format === 'csv' ? 'text/csv;charset=utf-8' : 'application/vnd.apache.arrow.stream';
+  return new Blob([await res.arrayBuffer()], { type });
+}
+
+export function isAbort(e: unknown): boolean {
+  return (e instanceof DOMException && e.name === 'AbortError') || (e instanceof Error && e.name === 'AbortError');
+}
+
+export function toApiError(e: unknown): ApiError {
+  if (e instanceof ApiError) return e;
+  return new ApiError(0, e instanceof Error ? e.message : String(e));
+}

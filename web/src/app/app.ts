@@ -1,0 +1,346 @@
+// The app shell: header with the dashboard switcher and theme toggle, page tabs, the filter
+// sidebar, chips of active filters, and the widget grid. The view state lives in the URL.
+
+import { fetchDashboard, fetchDashboards, fetchReadiness, toApiError } from '../api/client';
+import { createColorRegistry } from '../charts';
+import { renderChips } from '../filters/chips';
+import { createFilterPanel, type FilterPanel } from '../filters/panel';
+import type { FilterHost, HistoryMode } from '../filters/types';
+import {
+  cloneState,
+  dashboardFromPath,
+  decodeQuery,
+  stateKey,
+  urlFor,
+  withSelection,
+  type ViewState,
+} from '../state/url';
+import type { ColorRegistry, DashboardSpec, DashboardSummary, PageSpec, Selection, SortKey, Theme } from '../types';
+import { clear, h } from './dom';
+import { applyTheme, currentTheme, saveTheme, watchSystemTheme } from './theme';
+import { WidgetFrame, type FrameHost } from './widget';
+
+export function pagesOf(spec: DashboardSpec): PageSpec[] {
+  if (spec.pages && spec.pages.length > 0) return spec.pages;
+  return [{ id: 'main', title: spec.title, widgets: spec.widgets ?? [] }];
+}
+
+export class App {
+  private dashboards: DashboardSummary[] = [];
+  private spec: DashboardSpec | null = null;
+  private state: ViewState | null = null;
+  private theme: Theme = currentTheme();
+  private colors: ColorRegistry = createColorRegistry();
+  private frames: WidgetFrame[] = [];
+  private builtPage: string | null = null;
+  private panel: FilterPanel | null = null;
+  private key = '';
+  private announcedKey = '';
+  private loadSeq = 0;
+
+  private readonly root = document.documentElement;
+  private readonly titleEl = h('h1', { class: 'dash-title' });
+  private readonly descEl = h('p', { class: 'dash-desc' });
+  private readonly switcher = h('select', { class: 'switcher', id: 'dashboard-switcher', 'aria-label': 'Dashboard' });
+  private readonly themeBtn = h('button', { type: 'button', class: 'btn btn-quiet theme-toggle', 'data-theme-toggle': '' });
+  private readonly filtersBtn = h('button', { type: 'button', class: 'btn btn-quiet filters-toggle', 'aria-expanded': 'false', 'aria-controls': 'sidebar' }, 'Filters');
+  private readonly tabs = h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Pages' });
+  private readonly chips = h('div', { class: 'chips', 'data-chips': '', hidden: true });
+  private readonly grid = h('div', { class: 'grid', id: 'grid' });
+  private readonly sidebar = h('aside', { class: 'sidebar', id: 'sidebar', 'aria-labelledby': 'filters-title' });
+  private readonly live = h('div', { class: 'sr-only', 'aria-live': 'polite', role: 'status', 'data-announcer': '' });
+  private readonly status = h('span', { class: 'status', 'data-readiness': '' });
+  private readonly main = h('main', { class: 'content', id: 'main', tabindex: -1 });
+  private readonly message = h('div', { class: 'page-message', hidden: true });
+
+  constructor(private readonly mount: HTMLElement) {}
+
+  async start(): Promise<void> {
+    applyTheme(this.theme);
+    this.buildShell();
+    watchSystemTheme((t) => this.setTheme(t, false));
+    window.addEventListener('popstate', () => void this.fromLocation());
+    void this.pollReadiness();
+    try {
+      this.dashboards = await fetchDashboards();
+    } catch (e) {
+      this.fail('Could not load the list of dashboards', e);
+      return;
+    }
+    this.fillSwitcher();
+    await this.fromLocation();
+  }
+
+  // ---- shell ------------------------------------------------------------------------------------
+
+  private buildShell(): void {
+    this.switcher.addEventListener('change', () => {
+      const id = this.switcher.value;
+      if (this.spec && id === this.spec.id) return;
+      history.pushState(null, '', '/d/' + encodeURIComponent(id));
+      void this.fromLocation();
+    });
+    this.themeBtn.addEventListener('click', () => this.setTheme(this.theme === 'dark' ? 'light' : 'dark', true));
+    this.updateThemeButton();
+    this.filtersBtn.addEventListener('click', () => {
+      const open = !this.sidebar.classList.contains('is-open');
+      this.sidebar.classList.toggle('is-open', open);
+      this.filtersBtn.setAttribute('aria-expanded', String(open));
+    });
+    this.tabs.addEventListener('keydown', (e) => this.onTabKey(e));
+
+    const brand = h('a', { class: 'brand', href: '/', 'aria-label': 'Sightline home' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }), 'Sightline');
+    const header = h(
+      'header',
+      { class: 'topbar' },
+      brand,
+      h('div', { class: 'title-block' }, this.titleEl, this.descEl),
+      h('div', { class: 'top-actions' }, h('label', { class: 'sr-only', for: 'dashboard-switcher' }, 'Dashboard'), this.switcher, this.filtersBtn, this.themeBtn),
+    );
+    this.main.append(this.tabs, this.chips, this.message, this.grid);
+    const footer = h('footer', { class: 'footer' }, this.status);
+    clear(this.mount);
+    this.mount.append(
+      h('a', { class: 'skip-link', href: '#main' }, 'Skip to content'),
+      header,
+      h('div', { class: 'layout' }, this.sidebar, this.main),
+      footer,
+      this.live,
+    );
+  }
+
+  private fillSwitcher(): void {
+    clear(this.switcher);
+    for (const d of this.dashboards) this.switcher.appendChild(h('option', { value: d.id }, d.title || d.id));
+  }
+
+  private setTheme(t: Theme, save: boolean): void {
+    this.theme = t;
+    if (save) saveTheme(t);
+    applyTheme(t);
+    this.updateThemeButton();
+    for (const f of this.frames) f.redraw();
+  }
+
+  private updateThemeButton(): void {
+    const next = this.theme === 'dark' ? 'light' : 'dark';
+    clear(this.themeBtn);
+    this.themeBtn.append(h('span', { class: 'theme-icon', 'aria-hidden': 'true' }, this.theme === 'dark' ? '☀' : '☾'), h('span', { class: 'theme-text' }, next === 'dark' ? 'Dark' : 'Light'));
+    this.themeBtn.setAttribute('aria-label', `Switch to ${next} theme`);
+    this.themeBtn.setAttribute('aria-pressed', this.theme === 'dark' ? 'true' : 'false');
+    this.themeBtn.title = `Switch to ${next} theme`;
+  }
+
+  private fail(what: string, e: unknown): void {
+    const err = toApiError(e);
+    this.message.hidden = false;
+    clear(this.message);
+    this.message.append(
+      h('div', { role: 'alert', class: 'alert' }, h('p', { class: 'alert-title' }, what), h('p', { class: 'alert-detail' }, err.detail), err.hint ? h('p', { class: 'alert-hint' }, err.hint) : null),
+    );
+  }
+
+  private async pollReadiness(): Promise<void> {
+    for (;;) {
+      let building = false;
+      try {
+        const r = await fetchReadiness();
+        building = r.rollups === 'building';
+        const parts: string[] = [];
+        if (r.project) parts.push(r.project);
+        if (building) parts.push('pre-aggregations building, first queries may be slower');
+        else if (r.rollups && r.rollups !== 'disabled') parts.push(`pre-aggregations: ${r.rollups}`);
+        if (r.last_reload_error) parts.push('the last project reload failed; the previous version is serving');
+        this.status.textContent = parts.join(' · ');
+        this.status.title = r.last_reload_error ?? '';
+        this.status.dataset.rollups = r.rollups ?? '';
+      } catch {
+        this.status.textContent = 'Server status unavailable';
+      }
+      if (!building) return;
+      await new Promise((r) => setTimeout(r, 5000));
+    }
+  }
+
+  // ---- state --------------------------------------------------------------------------------------
+
+  /** Reads the URL and shows what it says (first load, back/forward, dashboard switch). */
+  private async fromLocation(): Promise<void> {
+    const seq = ++this.loadSeq;
+    let id = dashboardFromPath(location.pathname);
+    if (id === null) {
+      const first = this.dashboards[0];
+      if (!first) {
+        this.fail('No dashboards', new Error('This project has no dashboards yet.'));
+        return;
+      }
+      id = first.id;
+      history.replaceState(null, '', '/d/' + encodeURIComponent(id) + location.search);
+    }
+    const state = decodeQuery(id, location.search);
+    if (!this.spec || this.spec.id !== id) {
+      let spec: DashboardSpec;
+      try {
+        spec = await fetchDashboard(id);
+      } catch (e) {
+        if (seq !== this.loadSeq) return;
+        this.teardown();
+        this.titleEl.textContent = id;
+        this.fail(`Could not open dashboard “${id}”`, e);
+        return;
+      }
+      if (seq !== this.loadSeq) return;
+      this.setDashboard(spec);
+    }
+    this.state = state;
+    this.render();
+  }
+
+  private teardown(): void {
+    for (const f of this.frames) f.dispose();
+    this.frames = [];
+    this.builtPage = null;
+    this.panel?.dispose();
+    this.panel = null;
+    clear(this.sidebar);
+    clear(this.grid);
+    clear(this.tabs);
+  }
+
+  private setDashboard(spec: DashboardSpec): void {
+    this.teardown();
+    this.spec = spec;
+    this.colors = createColorRegistry();
+    this.message.hidden = true;
+    this.titleEl.textContent = spec.title || spec.id;
+    this.descEl.textContent = spec.description ?? '';
+    this.descEl.hidden = !spec.description;
+    document.title = `${spec.title || spec.id} · Sightline`;
+    this.switcher.value = spec.id;
+    const host: FilterHost = {
+      dashboard: spec.id,
+      set: (id, value, mode) => this.change((s) => s.filters.set(id, value), mode),
+      clear: (id, mode) => this.change((s) => this.clearFilter(s, id), mode),
+    };
+    this.panel = createFilterPanel(spec, host, () =>
+      this.change((s) => {
+        s.filters.clear();
+        s.selections = [];
+      }, 'push'),
+    );
+    this.sidebar.appendChild(this.panel.el);
+    const pages = pagesOf(spec);
+    pages.forEach((p, i) => {
+      const tab = h('button', { type: 'button', role: 'tab', id: `tab-${i}`, 'aria-controls': 'grid', 'data-page': p.id, 'aria-selected': 'false', tabindex: -1 }, p.title || p.id);
+      tab.addEventListener('click', () => this.change((s) => (s.page = p.id), 'push'));
+      this.tabs.appendChild(tab);
+    });
+    this.tabs.hidden = pages.length < 2;
+  }
+
+  private clearFilter(s: ViewState, id: string): void {
+    const f = this.spec?.filters.find((x) => x.id === id);
+    if (f && f.default !== null) s.filters.set(id, null);
+    else s.filters.delete(id);
+  }
+
+  /** Applies a user change to a copy of the state, records it in history and shows it. */
+  private change(edit: (s: ViewState) => void, mode: HistoryMode): void {
+    if (!this.state) return;
+    const next = cloneState(this.state);
+    edit(next);
+    const url = urlFor(next);
+    if (url !== location.pathname + location.search) {
+      if (mode === 'replace') history.replaceState(null, '', url);
+      else history.pushState(null, '', url);
+    }
+    this.state = next;
+    this.render();
+  }
+
+  private resolvePage(): PageSpec {
+    const pages = pagesOf(this.spec!);
+    return pages.find((p) => p.id === this.state?.page) ?? pages[0]!;
+  }
+
+  private render(): void {
+    const spec = this.spec;
+    const state = this.state;
+    if (!spec || !state) return;
+    const page = this.resolvePage();
+    for (const tab of this.tabs.querySelectorAll<HTMLElement>('[role=tab]')) {
+      const on = tab.dataset.page === page.id;
+      tab.setAttribute('aria-selected', on ? 'true' : 'false');
+      tab.tabIndex = on ? 0 : -1;
+      if (on) this.grid.setAttribute('aria-labelledby', tab.id);
+    }
+    if (this.builtPage !== page.id) this.buildPage(page);
+    this.panel?.sync(state);
+    renderChips(this.chips, spec, state, {
+      removeFilter: (id) => this.change((s) => this.clearFilter(s, id), 'push'),
+      removeSelection: (w) => this.change((s) => (s.selections = withSelection(s.selections, w, null)), 'push'),
+      clearAll: () =>
+        this.change((s) => {
+          for (const f of spec.filters) this.clearFilter(s, f.id);
+          s.selections = [];
+        }, 'push'),
+    });
+    this.key = stateKey(state, page.id);
+    this.root.dataset.stateKey = this.key;
+    for (const f of this.frames) f.apply(state, this.key);
+  }
+
+  private buildPage(page: PageSpec): void {
+    for (const f of this.frames) f.dispose();
+    clear(this.grid);
+    this.builtPage = page.id;
+    const spec = this.spec!;
+    const host: FrameHost = {
+      spec,
+      theme: () => this.theme,
+      colors: { colorFor: (v) => this.colors.colorFor(v) },
+      onSelect: (widgetId: string, sel: Selection | null) => this.change((s) => (s.selections = withSelection(s.selections, widgetId, sel)), 'push'),
+      onSort: (widgetId: string, keys: SortKey[] | null) =>
+        this.change((s) => {
+          if (keys && keys.length > 0) s.sort.set(widgetId, keys);
+          else s.sort.delete(widgetId);
+        }, 'push'),
+      onDrawn: (_id, key) => this.checkAllDrawn(key),
+      announce: (m) => this.announce(m),
+    };
+    this.frames = page.widgets.map((w) => new WidgetFrame(w, host));
+    for (const f of this.frames) this.grid.appendChild(f.el);
+    if (page.widgets.length === 0) this.grid.appendChild(h('p', { class: 'muted' }, 'This page has no widgets.'));
+  }
+
+  private checkAllDrawn(key: string): void {
+    if (key !== this.key || this.announcedKey === key) return;
+    if (!this.frames.every((f) => f.el.dataset.drawnState === key)) return;
+    this.announcedKey = key;
+    const n = this.frames.filter((f) => f.widget.type !== 'text').length;
+    this.announce(`Updated ${n} widget${n === 1 ? '' : 's'}`);
+  }
+
+  private announce(message: string): void {
+    // Clearing first makes screen readers repeat an identical message.
+    this.live.textContent = '';
+    setTimeout(() => (this.live.textContent = message), 50);
+  }
+
+  private onTabKey(e: KeyboardEvent): void {
+    const tabs = [...this.tabs.querySelectorAll<HTMLButtonElement>('[role=tab]')];
+    const i = tabs.findIndex((t) => t === document.activeElement);
+    if (i < 0) return;
+    let j = i;
+    if (e.key === 'ArrowRight') j = (i + 1) % tabs.length;
+    else if (e.key === 'ArrowLeft') j = (i - 1 + tabs.length) % tabs.length;
+    else if (e.key === 'Home') j = 0;
+    else if (e.key === 'End') j = tabs.length - 1;
+    else return;
+    e.preventDefault();
+    const t = tabs[j];
+    if (!t) return;
+    t.focus();
+    t.click();
+  }
+}

@@ -1,0 +1,307 @@
+// One widget on the grid: its frame (title, description, downloads, states) and what draws
+// inside it (a chart or KPI view of the charts helper, the virtual table, or text).
+
+import type { Table } from 'apache-arrow';
+import { buildQueryBody, downloadWidget, isAbort, queryWidget, toApiError, type ApiError, type QueryBody } from '../api/client';
+import { createChartView } from '../charts';
+import { createKpiView } from '../kpi';
+import type { ViewState } from '../state/url';
+import { TableView } from '../table/table';
+import type { ColorRegistry, DashboardSpec, Selection, SortKey, Theme, WidgetContext, WidgetSpec, WidgetView } from '../types';
+import { clear, h, richText, uid } from './dom';
+
+export interface FrameHost {
+  spec: DashboardSpec;
+  theme(): Theme;
+  colors: ColorRegistry;
+  onSelect(widgetId: string, sel: Selection | null): void;
+  onSort(widgetId: string, keys: SortKey[] | null): void;
+  /** The widget now shows the data of `stateKey` (or its error for it). */
+  onDrawn(widgetId: string, stateKey: string): void;
+  announce(message: string): void;
+}
+
+const CHART_TYPES = new Set(['bar', 'line', 'area', 'scatter', 'pie', 'histogram', 'heatmap']);
+
+const DEFAULT_HEIGHT: Record<string, number> = { kpi: 0, table: 480 };
+
+function today(): string {
+  const d = new Date();
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+}
+
+export function downloadName(dashboard: string, widget: string, format: 'csv' | 'arrow'): string {
+  const safe = (s: string): string => s.replace(/[^A-Za-z0-9_.-]+/g, '_');
+  return `${safe(dashboard)}-${safe(widget)}-${today()}.${format === 'csv' ? 'csv' : 'arrows'}`;
+}
+
+export class WidgetFrame {
+  readonly el: HTMLElement;
+  private readonly body: HTMLDivElement;
+  private readonly viewEl: HTMLDivElement;
+  private readonly errorEl: HTMLDivElement;
+  private readonly skeleton: HTMLDivElement | null;
+  private view: WidgetView | null = null;
+  private table: TableView | null = null;
+  private data: Table | null = null;
+  private bodyKey: string | null = null;
+  private requestKey: string | null = null;
+  private controller: AbortController | null = null;
+  private status: 'loading' | 'ready' | 'error' = 'loading';
+  private stateKey = '';
+  private state: ViewState | null = null;
+  private selection: Selection | undefined;
+  private resizeObserver: ResizeObserver | null = null;
+  private resizeFrame = 0;
+
+  constructor(
+    readonly widget: WidgetSpec,
+    private readonly host: FrameHost,
+  ) {
+    const w = widget;
+    const titleId = uid('wtitle');
+    const head = h('header', { class: 'widget-head' }, h('h3', { class: 'widget-title', id: titleId }, w.title || w.id));
+    if (w.description) {
+      const tipId = uid('tip');
+      head.appendChild(
+        h(
+          'span',
+          { class: 'info' },
+          h('button', { type: 'button', class: 'icon-btn info-btn', 'aria-label': `About ${w.title}`, 'aria-describedby': tipId }, 'i'),
+          h('span', { class: 'tooltip', role: 'tooltip', id: tipId }, w.description),
+        ),
+      );
+    }
+    const tools = h('div', { class: 'widget-tools', role: 'group', 'aria-label': `Download ${w.title}` });
+    if (w.type !== 'text') {
+      for (const format of ['csv', 'arrow'] as const) {
+        const label = format === 'csv' ? 'CSV' : 'Arrow';
+        const b = h(
+          'button',
+          { type: 'button', class: 'tool-btn', 'data-download': format, 'aria-label': `Download ${w.title} as ${label}`, title: `Download as ${label}` },
+          h('span', { class: 'dl-icon', 'aria-hidden': 'true' }, '⤓'),
+          label,
+        );
+        b.addEventListener('click', () => void this.download(format, b));
+        tools.appendChild(b);
+      }
+      head.appendChild(tools);
+    }
+    head.appendChild(h('span', { class: 'refreshing', 'aria-hidden': 'true' }));
+
+    this.viewEl = h('div', { class: 'widget-view' });
+    this.errorEl = h('div', { class: 'widget-error', hidden: true });
+    this.skeleton = w.type === 'text' ? null : h('div', { class: `skeleton skeleton-${w.type}`, 'aria-hidden': 'true' });
+    this.body = h('div', { class: 'widget-body' }, this.viewEl, this.errorEl, this.skeleton);
+    const height = w.layout.height ?? DEFAULT_HEIGHT[w.type] ?? 300;
+    if (height > 0 && w.type !== 'table' && w.type !== 'text') this.body.style.height = `${height}px`;
+
+    const width = Math.min(12, Math.max(1, Math.round(w.layout.width || 6)));
+    this.el = h(
+      'section',
+      {
+        class: `widget widget-${w.type}`,
+        'data-widget-id': w.id,
+        'data-widget-type': w.type,
+        'data-state': w.type === 'text' ? 'ready' : 'loading',
+        'aria-busy': w.type === 'text' ? 'false' : 'true',
+        'aria-labelledby': titleId,
+        'data-width': width,
+      },
+      head,
+      this.body,
+    );
+    this.el.style.setProperty('--span', String(width));
+
+    if (w.type === 'text') {
+      this.viewEl.classList.add('prose');
+      this.viewEl.appendChild(richText(w.text ?? ''));
+    } else if (w.type === 'table') {
+      this.table = new TableView(this.viewEl, {
+        dashboard: host.spec.id,
+        widget: w,
+        onSort: (keys) => host.onSort(w.id, keys),
+        onDrawn: (key) => {
+          this.setStatus('ready');
+          this.markDrawn(key);
+        },
+        onLoading: () => this.setStatus('loading'),
+        onError: (e, key) => this.showError(e, key),
+      });
+    }
+    if (typeof ResizeObserver === 'function') {
+      this.resizeObserver = new ResizeObserver(() => {
+        if (this.resizeFrame) return;
+        this.resizeFrame = requestAnimationFrame(() => {
+          this.resizeFrame = 0;
+          this.view?.resize();
+          this.table?.resize();
+        });
+      });
+      this.resizeObserver.observe(this.viewEl);
+    }
+  }
+
+  private context(): WidgetContext {
+    const ctx: WidgetContext = {
+      theme: this.host.theme(),
+      colors: this.host.colors,
+      onSelect: (sel) => this.host.onSelect(this.widget.id, sel),
+      // Picks only on the columns the server accepts in selections.
+      dimensions: this.host.spec.dimensions,
+    };
+    if (this.selection) ctx.selection = this.selection;
+    return ctx;
+  }
+
+  private setStatus(s: 'loading' | 'ready' | 'error'): void {
+    this.status = s;
+    this.el.dataset.state = s;
+    this.el.setAttribute('aria-busy', s === 'loading' ? 'true' : 'false');
+    const hasDrawing = this.data !== null || (this.table !== null && this.el.classList.contains('has-data'));
+    this.el.classList.toggle('is-stale', s === 'loading' && hasDrawing);
+    if (s === 'ready') {
+      this.el.classList.add('has-data');
+      this.skeleton?.remove();
+      this.errorEl.hidden = true;
+      this.viewEl.hidden = false;
+    }
+  }
+
+  private markDrawn(key: string): void {
+    if (this.el.dataset.drawnState === key) return;
+    this.el.dataset.drawnState = key;
+    this.host.onDrawn(this.widget.id, key);
+  }
+
+  /** Shows the query state; queries only when this widget's request body changed. */
+  apply(state: ViewState, stateKey: string): void {
+    this.stateKey = stateKey;
+    this.state = state;
+    this.selection = state.selections.find((s) => s.widget === this.widget.id);
+    const w = this.widget;
+    if (w.type === 'text') {
+      this.markDrawn(stateKey);
+      return;
+    }
+    if (this.table) {
+      this.table.apply(this.host.spec, state, stateKey);
+      return;
+    }
+    const body = buildQueryBody(this.host.spec, state, w);
+    const key = JSON.stringify(body);
+    if (key === this.bodyKey && (this.status !== 'loading' || this.requestKey === key)) {
+      // Same data: nothing to fetch. A request in flight for it will mark the newest key.
+      if (this.status !== 'loading') this.markDrawn(stateKey);
+      return;
+    }
+    this.bodyKey = key;
+    this.fetch(body, key);
+  }
+
+  private fetch(body: QueryBody, key: string): void {
+    this.controller?.abort();
+    const ctl = new AbortController();
+    this.controller = ctl;
+    this.requestKey = key;
+    this.setStatus('loading');
+    queryWidget(this.host.spec.id, this.widget.id, body, ctl.signal).then(
+      (r) => {
+        if (this.controller !== ctl) return;
+        this.controller = null;
+        this.data = r.table;
+        try {
+          this.draw();
+        } catch (e) {
+          this.showError(toApiError(e), this.stateKey);
+          return;
+        }
+        this.setStatus('ready');
+        this.markDrawn(this.stateKey);
+      },
+      (e: unknown) => {
+        if (isAbort(e) || this.controller !== ctl) return;
+        this.controller = null;
+        this.showError(toApiError(e), this.stateKey);
+      },
+    );
+  }
+
+  private draw(): void {
+    if (!this.data) return;
+    if (!this.view) {
+      const w = this.widget;
+      if (w.type === 'kpi') this.view = createKpiView(this.viewEl, w, this.context());
+      else if (CHART_TYPES.has(w.type)) this.view = createChartView(this.viewEl, w, this.context());
+      else throw new Error(`widget type '${w.type}' is not supported by this page`);
+    }
+    this.viewEl.hidden = false;
+    this.view.update(this.data, this.context());
+  }
+
+  /** Redraws with the current data (after a theme change). */
+  redraw(): void {
+    if (this.view && this.data && this.status === 'ready') this.view.update(this.data, this.context());
+  }
+
+  private showError(e: ApiError, key: string): void {
+    this.setStatus('error');
+    this.skeleton?.remove();
+    clear(this.errorEl);
+    const retry = h('button', { type: 'button', class: 'btn btn-small' }, 'Try again');
+    retry.addEventListener('click', () => {
+      this.bodyKey = null;
+      this.el.removeAttribute('data-drawn-state');
+      this.table?.forget();
+      if (this.state) this.apply(this.state, this.stateKey);
+    });
+    this.errorEl.append(
+      h(
+        'div',
+        { role: 'alert', class: 'alert' },
+        h('p', { class: 'alert-title' }, e.status ? `Could not load this widget (${e.status})` : 'Could not load this widget'),
+        h('p', { class: 'alert-detail' }, e.detail),
+        e.hint ? h('p', { class: 'alert-hint' }, e.hint) : null,
+        e.requestId ? h('p', { class: 'alert-id' }, `Request id ${e.requestId}`) : null,
+      ),
+      retry,
+    );
+    this.errorEl.hidden = false;
+    this.viewEl.hidden = true;
+    this.markDrawn(key);
+  }
+
+  private async download(format: 'csv' | 'arrow', button: HTMLButtonElement): Promise<void> {
+    if (!this.state) return;
+    const body = this.table?.downloadBody() ?? buildQueryBody(this.host.spec, this.state, this.widget);
+    button.disabled = true;
+    button.classList.add('is-busy');
+    try {
+      const blob = await downloadWidget(this.host.spec.id, this.widget.id, body, format);
+      const url = URL.createObjectURL(blob);
+      const a = h('a', { href: url, download: downloadName(this.host.spec.id, this.widget.id, format), hidden: true });
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      this.host.announce(`Downloaded ${this.widget.title} as ${format === 'csv' ? 'CSV' : 'Arrow'}`);
+    } catch (e) {
+      const err = toApiError(e);
+      this.host.announce(`Download failed: ${err.detail}`);
+      button.title = `Download failed: ${err.detail}`;
+    } finally {
+      button.disabled = false;
+      button.classList.remove('is-busy');
+    }
+  }
+
+  dispose(): void {
+    this.controller?.abort();
+    this.resizeObserver?.disconnect();
+    if (this.resizeFrame) cancelAnimationFrame(this.resizeFrame);
+    this.view?.dispose();
+    this.table?.dispose();
+    this.el.remove();
+  }
+}

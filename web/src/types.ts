@@ -1,0 +1,147 @@
+// The shapes the server's API returns (docs/api.md) and the contracts between the UI's parts.
+// Everything here is data or an interface: no behaviour, so every module may import it.
+
+import type { Table } from 'apache-arrow';
+
+export type FilterType = 'select' | 'multiselect' | 'range' | 'daterange' | 'text';
+
+export interface FilterSpec {
+  id: string;
+  type: FilterType;
+  label: string;
+  column: string;
+  /** The DuckDB type of the column (VARCHAR, INTEGER, DATE, TIMESTAMP, DECIMAL(12,2), ...). */
+  column_type?: string;
+  default: FilterValue | null;
+  /** select and multiselect: how many options the server returns by default. */
+  options_limit?: number;
+}
+
+/** A measure or dimension of a widget's encoding. `field` is the result column's name. */
+export interface FieldEncoding {
+  field: string;
+  label?: string;
+  /** Dimensions: the source column (selections name it). */
+  column?: string;
+  /** Date dimensions: day, week, month, quarter, year. */
+  grain?: string;
+  /** Measures: currency, percent, compact, number, integer (absent: plain number). */
+  format?: string;
+}
+
+export interface WidgetEncoding {
+  x?: FieldEncoding;
+  /** Charts: a list of measures. Heatmaps and scatters: one dimension. */
+  y?: FieldEncoding[] | FieldEncoding;
+  color?: FieldEncoding;
+  /** KPI and heatmap measure; histograms: {field: "count"}. */
+  value?: FieldEncoding;
+  /** KPI: the same measure over the previous period (a second result column), when configured. */
+  compare?: FieldEncoding & { period?: string };
+  measures?: FieldEncoding[];
+  columns?: FieldEncoding[];
+  bins?: number;
+}
+
+export type WidgetType =
+  | 'kpi'
+  | 'bar'
+  | 'line'
+  | 'area'
+  | 'scatter'
+  | 'pie'
+  | 'histogram'
+  | 'heatmap'
+  | 'table'
+  | 'text';
+
+export interface WidgetSpec {
+  id: string;
+  type: WidgetType;
+  title: string;
+  description?: string;
+  text?: string;
+  layout: { width: number; height?: number };
+  options: Record<string, unknown>;
+  encoding?: WidgetEncoding;
+  sort?: { field: string; desc: boolean };
+  limit?: number;
+  custom_sql?: boolean;
+}
+
+export interface PageSpec {
+  id: string;
+  title: string;
+  widgets: WidgetSpec[];
+}
+
+export interface DashboardSpec {
+  id: string;
+  title: string;
+  description?: string;
+  dimensions: string[];
+  filters: FilterSpec[];
+  pages?: PageSpec[];
+  widgets?: WidgetSpec[];
+}
+
+export interface DashboardSummary {
+  id: string;
+  title: string;
+  description?: string;
+}
+
+/** Filter values as the query body carries them (docs/api.md, "filters"). */
+export type Scalar = string | number | boolean | null;
+export type FilterValue =
+  | Scalar
+  | Scalar[]
+  | [number | string | null, number | string | null]
+  | { from?: string; to?: string };
+
+/** A cross-filter pick (docs/api.md, "selections"). */
+export interface Selection {
+  column: string;
+  values?: Scalar[];
+  range?: [number | string | null, number | string | null];
+  /** The widget the pick was made on: it keeps showing all its marks. */
+  widget?: string;
+}
+
+export interface SortKey {
+  column: string;
+  desc: boolean;
+}
+
+export type Theme = 'light' | 'dark';
+
+/** One stable color per category value, shared by every chart of the page. */
+export interface ColorRegistry {
+  colorFor(value: string): string;
+}
+
+/** What a widget view needs from the page around it. */
+export interface WidgetContext {
+  theme: Theme;
+  colors: ColorRegistry;
+  /** Called when the user clicks a mark or brushes a range; null clears this widget's pick. */
+  onSelect(selection: Selection | null): void;
+  /** This widget's own current pick, to highlight it. */
+  selection?: Selection;
+  /**
+   * The dashboard's selectable columns (DashboardSpec.dimensions). When given, charts make no
+   * picks on other columns (the server would reject them with a 400).
+   */
+  dimensions?: string[];
+}
+
+/**
+ * A drawn widget. The page creates one per widget element, calls update() with each new
+ * result, and dispose() when the element goes away. update() draws synchronously: when it
+ * returns, the widget shows the new data.
+ */
+export interface WidgetView {
+  update(data: Table, ctx: WidgetContext): void;
+  resize(): void;
+  dispose(): void;
+}
