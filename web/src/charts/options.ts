@@ -100,7 +100,7 @@ function baseOption(t: ChartTheme, markCount: number): Record<string, unknown> {
     useUTC: true,
     animation: !large,
     animationDuration: 200,
-    animationDurationUpdate: 200,
+    animationDurationUpdate: 0,
     textStyle: { color: t.text, fontFamily: FONT, fontSize: 12 },
     tooltip: {
       confine: true,
