@@ -310,8 +310,8 @@ Result<void> Api::resolve_text_matches(const config::DashboardSpec& dash, const 
     const std::string* table = snap.rollups->value_table(rel->name, f.column);
     if (!table) continue;
     query::Statement search;
-    search.sql = "SELECT v FROM " + engine::quote_identifier(*table) + " WHERE contains(lower(CAST(v AS VARCHAR)), lower(?)) ORDER BY v LIMIT " +
-                 std::to_string(query::kMaxTextMatches + 1);
+    search.sql = "SELECT v, sum(n) OVER () AS matched_rows FROM " + engine::quote_identifier(*table) +
+                 " WHERE contains(lower(CAST(v AS VARCHAR)), lower(?)) ORDER BY v LIMIT " + std::to_string(query::kMaxTextMatches + 1);
     search.params = {text};
     search.max_rows = static_cast<int64_t>(query::kMaxTextMatches) + 1;
     auto found = service_.run(*snap.engine, search, scope, dash.id + "/filter:" + f.id + "#matches", "");
@@ -325,13 +325,43 @@ Result<void> Api::resolve_text_matches(const config::DashboardSpec& dash, const 
     if (!rows) return fail(rows.error());
     std::vector<std::string> matches;
     const json parsed = json::parse(*rows);  // named: a range-for over a temporary's member would dangle
-    for (const auto& row : parsed["rows"])
+    for (const auto& row : parsed["rows"]) {
       if (row[0].is_string()) matches.push_back(row[0].get<std::string>());
+      if (row[1].is_number()) request.text_match_rows[f.id] = row[1].get<int64_t>();
+      else if (row[1].is_string()) request.text_match_rows[f.id] = std::stoll(row[1].get<std::string>());
+    }
+    if (matches.empty()) request.text_match_rows[f.id] = 0;
 
     request.text_matches[f.id] = std::move(matches);
     request.text_matches_relation = rel->name;
   }
   return {};
+}
+
+// A widget that would scan a large relation for rows that a text search makes few (say a
+// product search with a units range, which no rollup holds together) reads a subset instead:
+// the rows the state's filters select, made once and shared by every widget of the state.
+// Null when the plan is cheap as it is.
+Result<std::shared_ptr<const query::Subset>> Api::selective_subset(const config::DashboardSpec& dash, const config::WidgetSpec& widget,
+                                                                   const Snapshot& snap, const query::Scope& scope,
+                                                                   const query::QueryRequest& request, const query::WidgetPlan& plan,
+                                                                   const std::string& label) {
+  if (!snap.subsets || !widget.sql.empty() || request.text_match_rows.empty()) return nullptr;
+  const engine::Relation* rel = query::widget_relation(dash, widget, *snap.engine);
+  if (!rel || rel->name != request.text_matches_relation || plan.read_from != rel->name) return nullptr;  // a rollup answers
+  int64_t total = snap.rollups->relation_rows(rel->name);
+  int64_t selected = total;
+  for (const auto& [filter, rows] : request.text_match_rows) selected = std::min(selected, rows);
+  // Worth it when the search keeps at most an eighth of a relation the size rollups are made for.
+  if (total < 1'000'000 || selected * 8 > total || selected > 4'000'000) return nullptr;
+  auto where = query::filter_predicate(dash, *rel, request);
+  if (!where) return fail(where.error());
+  auto subset = snap.subsets->get(*rel, where->sql, where->params, scope, label);
+  if (!subset) {
+    if (subset.error().kind == ErrorKind::Timeout || subset.error().kind == ErrorKind::Unavailable) return fail(subset.error());
+    return nullptr;  // logged by the cache; the plain plan still answers
+  }
+  return *subset;
 }
 
 Api::Api(const SnapshotHolder& snapshots, query::QueryService& service, Logger& log, std::span<const web::Asset> ui_assets)
@@ -444,10 +474,21 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
     if (!request) return fail(request.error());
     if (auto r = resolve_text_matches(*dash, *snap, scope, *request); !r) return fail(r.error());
     auto columns = snap->sql_widget_columns.find(dash->id + "/" + widget->id);
-    auto plan = query::plan_widget(*dash, *widget, engine, *request, scope, snap->rollups.get(),
-                                   columns == snap->sql_widget_columns.end() ? nullptr : &columns->second);
+    const std::vector<std::string>* sql_columns = columns == snap->sql_widget_columns.end() ? nullptr : &columns->second;
+    auto plan = query::plan_widget(*dash, *widget, engine, *request, scope, snap->rollups.get(), sql_columns);
     if (!plan) return fail(plan.error());
     std::string label = dash->id + "/" + widget->id;
+    // Held until the answer is read: the subset's table lives as long as someone reads it.
+    std::shared_ptr<const query::Subset> subset;
+    if (auto s = selective_subset(*dash, *widget, *snap, scope, *request, *plan, label); !s) {
+      return fail(s.error());
+    } else if (*s) {
+      subset = std::move(*s);
+      query::QueryRequest narrowed = *request;
+      narrowed.text_matches_relation = subset->relation().name;  // the IN lists apply to the subset's rows too
+      plan = query::plan_widget(*dash, *widget, engine, narrowed, scope, nullptr, sql_columns, &subset->relation());
+      if (!plan) return fail(plan.error());
+    }
     const query::Statement* data_statement = &plan->data;
     query::Statement after_prelude;
     for (const auto* prelude : {plan->prelude ? &*plan->prelude : nullptr, plan->prelude_fallback ? &*plan->prelude_fallback : nullptr}) {

@@ -11,6 +11,7 @@
 #include "api/snapshot.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "query/planner.h"
 #include "query/service.h"
 #include "web/assets.h"
 
@@ -26,6 +27,10 @@ class Api {
 
  private:
   Result<HttpResponse> route(const HttpRequest& request);
+  Result<std::shared_ptr<const query::Subset>> selective_subset(const config::DashboardSpec& dash, const config::WidgetSpec& widget,
+                                                              const Snapshot& snap, const query::Scope& scope,
+                                                              const query::QueryRequest& request, const query::WidgetPlan& plan,
+                                                              const std::string& label);
   Result<void> resolve_text_matches(const config::DashboardSpec& dash, const Snapshot& snap, const query::Scope& scope,
                                     query::QueryRequest& request);
   const SnapshotHolder& snapshots_;

@@ -15,6 +15,7 @@
 #include "config/project.h"
 #include "engine/engine.h"
 #include "query/rollup.h"
+#include "query/subset.h"
 
 namespace sightline::api {
 
@@ -22,6 +23,7 @@ struct Snapshot {
   config::Project project;
   std::shared_ptr<const engine::Engine> engine;
   std::shared_ptr<const query::Rollups> rollups;  // never null (may hold none)
+  std::shared_ptr<query::SubsetCache> subsets;    // filtered subsets of this engine's relations; may be null
   bool rollups_pending = false;                   // being built in the background
   bool rollups_enabled = true;                    // false under --no-rollups
   std::map<std::string, std::vector<std::string>> sql_widget_columns;  // "dashboard/widget" -> result columns

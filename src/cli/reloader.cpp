@@ -30,6 +30,7 @@ SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Sn
   snap->sql_widget_columns = std::move(sql_columns);
   snap->rollups_enabled = rollups;
   snap->project = std::move(*loaded.project);
+  snap->subsets = std::make_shared<query::SubsetCache>(engine, log);
   snap->engine = std::move(engine);
   snap->generation = generation;
   out.snapshot = std::move(snap);

@@ -105,13 +105,24 @@ std::string Statement::cache_key(const Scope& scope, uint64_t data_version) cons
   return key;
 }
 
+Result<SqlFragment> filter_predicate(const config::DashboardSpec& d, const engine::Relation& relation, const QueryRequest& request) {
+  QueryRequest filters_only = request;
+  filters_only.selections.clear();
+  auto preds = compile_predicates(d, relation, filters_only, "");
+  if (!preds) return fail(preds.error());
+  SqlFragment out;
+  out.sql = and_all(*preds, out.params);
+  for (const auto& p : *preds) out.columns.insert(out.columns.end(), p.columns.begin(), p.columns.end());
+  return out;
+}
+
 const engine::Relation* widget_relation(const config::DashboardSpec& d, const config::WidgetSpec& w, const engine::Engine& e) {
   return e.relation(w.source.empty() ? d.source : w.source);
 }
 
 Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::WidgetSpec& w, const engine::Engine& engine,
                                const QueryRequest& request, const Scope& scope, const Rollups* rollups,
-                               const std::vector<std::string>* sql_columns) {
+                               const std::vector<std::string>* sql_columns, const engine::Relation* subset) {
   if (w.type == WidgetType::Text) return fail(ErrorKind::InvalidInput, "widget '" + w.id + "' is a text widget and has no data");
   if (w.type == WidgetType::Kpi && !w.compare_filter.empty()) {
     // The value now and over the previous period, as one row of two columns. The previous
@@ -119,7 +130,7 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
     // chart would pin both to the same days, so the comparison leaves it out.
     config::WidgetSpec plain = w;
     plain.compare_filter.clear();
-    auto current = plan_widget(d, plain, engine, request, scope, rollups, sql_columns);
+    auto current = plan_widget(d, plain, engine, request, scope, rollups, sql_columns, subset);
     if (!current) return fail(current.error());
     const config::FilterSpec* filter = d.find_filter(w.compare_filter);
     if (!filter) return fail(ErrorKind::Internal, "widget '" + w.id + "' compares over an unknown filter");
@@ -133,6 +144,7 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
       QueryRequest earlier = request;
       earlier.filters[filter->id] = *shifted;
       std::erase_if(earlier.selections, [&](const Selection& s) { return s.column == filter->column; });
+      // Other days than the subset holds: the relation itself.
       auto before = plan_widget(d, plain, engine, earlier, scope, rollups, sql_columns);
       if (!before) return fail(before.error());
       st.sql = "SELECT now_.*, before_." + value + " AS " + previous_name + " FROM (" + st.sql + ") AS now_ CROSS JOIN (" +
@@ -146,6 +158,10 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
     return plan;
   }
   const engine::Relation* rel = widget_relation(d, w, engine);
+  if (subset && rel && w.sql.empty()) {
+    rel = subset;
+    rollups = nullptr;
+  }
   if (!rel && w.sql.empty()) return fail(ErrorKind::Internal, "widget '" + w.id + "' reads an unknown source");
   // Custom SQL places the predicate over the dashboard's source columns.
   const engine::Relation* pred_rel = rel ? rel : engine.relation(d.source);
@@ -233,7 +249,8 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
   }
   auto measure_sql = [&](const config::MeasureSpec& m) { return rollup ? *rollup->rewrite(m.expr) : m.expr; };
   std::vector<engine::Param> from_params;
-  std::string from = rollup ? quote_identifier(rollup->table) : scoped_from(rel->name, scope, from_params);
+  // A subset was made under the caller's scope already.
+  std::string from = rollup ? quote_identifier(rollup->table) : rel == subset ? quote_identifier(rel->name) : scoped_from(rel->name, scope, from_params);
   plan.read_from = rollup ? rollup->table : rel->name;
   std::vector<engine::Param> where_params;
   std::string where = and_all(preds, where_params);

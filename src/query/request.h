@@ -42,6 +42,8 @@ struct QueryRequest {
   // column `v`) to select the matches from in a subquery, a hash semi-join instead of a string
   // search per row.
   std::map<std::string, std::string> text_match_tables;
+  // For a text filter looked up in the distinct values: how many rows its matches hold.
+  std::map<std::string, int64_t> text_match_rows;
 };
 
 // At most this many matches are turned into an IN list; more, and rows are searched directly.

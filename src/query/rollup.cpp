@@ -195,6 +195,13 @@ Rollups::~Rollups() {
   for (const auto& [key, table] : value_tables_) (void)exec(*engine_, "DROP TABLE IF EXISTS " + quote_identifier(table));
 }
 
+int64_t Rollups::relation_rows(const std::string& relation) const {
+  int64_t rows = 0;
+  for (const auto& r : rollups_)
+    if (r.relation == relation) rows = std::max(rows, r.source_rows);
+  return rows;
+}
+
 const std::string* Rollups::value_table(const std::string& relation, const std::string& column) const {
   auto it = value_tables_.find({relation, column});
   return it == value_tables_.end() ? nullptr : &it->second;
@@ -312,8 +319,10 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       if (at == cols.end() || result->value_table(rel->name, f.column)) continue;
       if ((*stats)[0][1 + (at - cols.begin())].get<int64_t>() > kMaxValueTableRows) continue;
       std::string table = "__sightline_values_" + result->build_id_ + "_" + std::to_string(result->value_tables_.size() + 1);
-      auto made = exec(engine, "CREATE OR REPLACE TABLE " + quote_identifier(table) + " AS SELECT DISTINCT " + quote_identifier(f.column) +
-                                   " AS v FROM " + quote_identifier(rel->name) + " WHERE " + quote_identifier(f.column) + " IS NOT NULL ORDER BY v");
+      // v: each value; n: its rows (so a search knows how many rows its matches select).
+      auto made = exec(engine, "CREATE OR REPLACE TABLE " + quote_identifier(table) + " AS SELECT " + quote_identifier(f.column) +
+                                   " AS v, count(*) AS n FROM " + quote_identifier(rel->name) + " WHERE " + quote_identifier(f.column) +
+                                   " IS NOT NULL GROUP BY ALL ORDER BY v");
       if (made) result->value_tables_[{rel->name, f.column}] = table;
       else log.warn("value_table_skipped", {{"dashboard", d.id}, {"column", f.column}, {"reason", made.error().message}});
     }

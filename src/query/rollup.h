@@ -82,7 +82,10 @@ class Rollups {
                       const std::vector<std::string>& measures, const std::set<std::string>& day_columns = {}) const;
   const std::vector<Rollup>& all() const { return rollups_; }
 
-  // A table of the distinct non-null values of relation.column (column "v"), when one was built
+  // Rows of `relation` when it was summarized (0: no rollup of it).
+  int64_t relation_rows(const std::string& relation) const;
+  // A table of the distinct non-null values of relation.column (column "v", and "n", the rows
+  // holding each), when one was built
   // (for text and select filters), or null. Searching it is far cheaper than the source.
   const std::string* value_table(const std::string& relation, const std::string& column) const;
 

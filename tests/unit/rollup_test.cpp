@@ -11,6 +11,7 @@
 #include "demo/demo_data.h"
 #include "engine/engine.h"
 #include "query/planner.h"
+#include "query/subset.h"
 
 namespace sightline::query {
 namespace {
@@ -212,6 +213,54 @@ TEST_F(RollupEquivalence, TablePagesBoundedByRollupExtremesAreExact) {
   // Only filter states matching at least ten groups per row of reach take the rollup's bound.
   EXPECT_GE(from_rollup, 4) << "the bound should come from a rollup for the broad filter states";
   EXPECT_LT(from_rollup, 24) << "and the fallback to the source should have been exercised too";
+}
+
+TEST_F(RollupEquivalence, SubsetsOfFilteredRowsAnswerLikeTheSource) {
+  const auto& d = *project_->find_dashboard("sales");
+  const engine::Relation& orders = *(*engine_)->relation("orders");
+  std::stringstream sink;
+  Logger log(sink);
+  SubsetCache subsets(*engine_, log, {.max_subsets = 2, .max_rows = 1'000'000});
+  auto table_exists = [&](const std::string& name) {
+    json r = run(Statement{"SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", {name}, 1});
+    return r["rows"][0][0] != 0;
+  };
+  std::string first_table;
+  int compared = 0;
+  for (json body : {json{{"filters", {{"product", "pro"}, {"units", {2, 9}}}}},
+                    json{{"filters", {{"product", "ULTRA"}, {"period", {{"from", "2024-04-01"}, {"to", "2024-06-30"}}}}},
+                         {"selections", {{{"column", "channel"}, {"values", {"Online"}}, {"widget", "by_channel"}}}}},
+                    json{{"filters", {{"region", "North"}, {"channel", {"Retail", "Partner"}}, {"units", {nullptr, 20}}}},
+                         {"sort", {{{"column", "revenue"}, {"desc", true}}}}, {"offset", 5}, {"limit", 20}}}) {
+    auto req = parse_query_request(body);
+    ASSERT_TRUE(req.has_value()) << req.error().message;
+    auto where = filter_predicate(d, orders, *req);
+    ASSERT_TRUE(where.has_value());
+    auto subset = subsets.get(orders, where->sql, where->params, Scope::local_development(), "test");
+    ASSERT_TRUE(subset.has_value()) << subset.error().message;
+    auto again = subsets.get(orders, where->sql, where->params, Scope::local_development(), "test");
+    ASSERT_TRUE(again.has_value());
+    EXPECT_EQ(subset->get(), again->get()) << "the same filters share one subset";
+    EXPECT_GT((*subset)->rows(), 0);
+    EXPECT_LT((*subset)->rows(), 60'000);
+    if (first_table.empty()) first_table = (*subset)->relation().name;
+    for (const auto& p : d.pages) {
+      for (const auto& w : p.widgets) {
+        if (w.type == config::WidgetType::Text) continue;
+        auto from_subset = plan_widget(d, w, **engine_, *req, Scope::local_development(), nullptr, nullptr, &(*subset)->relation());
+        auto from_source = plan_widget(d, w, **engine_, *req, Scope::local_development(), nullptr);
+        ASSERT_TRUE(from_subset.has_value() && from_source.has_value()) << w.id;
+        EXPECT_NE(from_subset->data.sql.find((*subset)->relation().name), std::string::npos) << w.id;
+        EXPECT_EQ(run(from_subset->data), run(from_source->data)) << w.id << " " << body.dump();
+        if (from_subset->count) EXPECT_EQ(run(*from_subset->count), run(*from_source->count)) << w.id;
+        ++compared;
+      }
+    }
+  }
+  EXPECT_GE(compared, 30);
+  // Two subsets at most: the first was evicted, and its table dropped once nobody held it.
+  EXPECT_EQ(subsets.size(), 2u);
+  EXPECT_FALSE(table_exists(first_table));
 }
 
 TEST_F(RollupEquivalence, ValueTablesServeTextSearchAndOptions) {

@@ -1,0 +1,85 @@
+// Filtered subsets. When a dashboard state's filters select a small share of a large relation
+// and no rollup can answer (a product search together with a units range, say), every widget of
+// the state would scan the whole relation for the same few rows. A subset is those rows, made
+// once into a table (CREATE TABLE ... AS SELECT * ... WHERE <filters>); the state's widgets then
+// read it (plan_widget's `subset`). One scan instead of one per widget.
+//
+//   SubsetCache subsets(engine, log);
+//   auto s = subsets.get(relation, where_sql, params, scope);   // made once, shared after
+//   plan_widget(..., &(*s)->relation);
+//
+// Thread-safe; concurrent requests for the same subset wait for one build. Subsets are evicted
+// least recently used beyond `max_subsets` or `max_rows` in all; a table is dropped when the last
+// request reading it lets go of it.
+#pragma once
+
+#include <condition_variable>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/log.h"
+#include "engine/engine.h"
+#include "query/scope.h"
+
+namespace sightline::query {
+
+struct SubsetOptions {
+  size_t max_subsets = 8;
+  int64_t max_rows = 4'000'000;  // in all subsets together
+};
+
+// A made subset: its table, described as a relation with the source's columns.
+class Subset {
+ public:
+  Subset(std::shared_ptr<const engine::Engine> engine, engine::Relation relation, int64_t rows);
+  ~Subset();  // drops the table
+  Subset(const Subset&) = delete;
+  Subset& operator=(const Subset&) = delete;
+  const engine::Relation& relation() const { return relation_; }
+  int64_t rows() const { return rows_; }
+
+ private:
+  std::shared_ptr<const engine::Engine> engine_;
+  engine::Relation relation_;
+  int64_t rows_;
+};
+
+class SubsetCache {
+ public:
+  SubsetCache(std::shared_ptr<const engine::Engine> engine, Logger& log, SubsetOptions options = {});
+  SubsetCache(const SubsetCache&) = delete;
+  SubsetCache& operator=(const SubsetCache&) = delete;
+
+  // The rows of `relation` (under `scope`) for which `where_sql` (with `params`) holds, as a
+  // table; made on first use. `label` names the request in the log.
+  Result<std::shared_ptr<const Subset>> get(const engine::Relation& relation, const std::string& where_sql,
+                                            const std::vector<engine::Param>& params, const Scope& scope, const std::string& label);
+
+  size_t size() const;
+
+ private:
+  struct Slot {
+    bool done = false;
+    Result<std::shared_ptr<const Subset>> result = std::shared_ptr<const Subset>();
+    std::list<std::string>::iterator lru;
+  };
+  Result<std::shared_ptr<const Subset>> make(const engine::Relation& relation, const std::string& where_sql,
+                                             const std::vector<engine::Param>& params, const Scope& scope);
+  void evict_locked();
+
+  std::shared_ptr<const engine::Engine> engine_;
+  Logger& log_;
+  SubsetOptions options_;
+  std::string prefix_;  // unique per cache, so tables of two caches on one engine never clash
+  mutable std::mutex mutex_;
+  std::condition_variable built_;
+  std::map<std::string, std::shared_ptr<Slot>> slots_;
+  std::list<std::string> lru_;  // front: most recent
+  uint64_t next_id_ = 0;
+};
+
+}  // namespace sightline::query
