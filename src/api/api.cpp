@@ -338,22 +338,46 @@ Result<void> Api::resolve_text_matches(const config::DashboardSpec& dash, const 
   return {};
 }
 
-// A widget that would scan a large relation for rows that a text search makes few (say a
-// product search with a units range, which no rollup holds together) reads a subset instead:
-// the rows the state's filters select, made once and shared by every widget of the state.
+// A widget that would scan a large relation for the few rows a state's filters keep (a table,
+// a histogram, or any widget when a product search meets a units range that no rollup holds)
+// reads a subset instead: those rows, made once and shared by every widget of the state.
 // Null when the plan is cheap as it is.
 Result<std::shared_ptr<const query::Subset>> Api::selective_subset(const config::DashboardSpec& dash, const config::WidgetSpec& widget,
                                                                    const Snapshot& snap, const query::Scope& scope,
                                                                    const query::QueryRequest& request, const query::WidgetPlan& plan,
                                                                    const std::string& label) {
-  if (!snap.subsets || !widget.sql.empty() || request.text_match_rows.empty()) return nullptr;
+  if (!snap.subsets || !widget.sql.empty()) return nullptr;
   const engine::Relation* rel = query::widget_relation(dash, widget, *snap.engine);
-  if (!rel || rel->name != request.text_matches_relation || plan.read_from != rel->name) return nullptr;  // a rollup answers
-  int64_t total = snap.rollups->relation_rows(rel->name);
+  if (!rel || plan.read_from != rel->name) return nullptr;  // custom SQL, or a rollup answers
+  const int64_t total = snap.rollups->relation_rows(rel->name);
+  if (total < 1'000'000) return nullptr;  // small enough to scan (and no rollups to estimate with)
+  // How many rows the filters keep: counted in a rollup that holds every filtered column (one
+  // cached statement per state), else bounded by what a text search matched.
   int64_t selected = total;
-  for (const auto& [filter, rows] : request.text_match_rows) selected = std::min(selected, rows);
-  // Worth it when the search keeps at most an eighth of a relation the size rollups are made for.
-  if (total < 1'000'000 || selected * 8 > total || selected > 4'000'000) return nullptr;
+  if (rel->name == request.text_matches_relation)
+    for (const auto& [filter, rows] : request.text_match_rows) selected = std::min(selected, rows);
+  if (selected * 8 > total) {
+    config::WidgetSpec counter;
+    counter.id = "rows";
+    counter.type = config::WidgetType::Kpi;
+    counter.source = rel->name;
+    counter.measures.push_back({.expr = "count(*)", .name = "n"});
+    query::QueryRequest filters_only = request;
+    filters_only.selections.clear();
+    auto count_plan = query::plan_widget(dash, counter, *snap.engine, filters_only, scope, snap.rollups.get());
+    if (!count_plan) return fail(count_plan.error());
+    if (count_plan->read_from == rel->name) return nullptr;  // no rollup to count with: not worth a scan to find out
+    auto counted = service_.run(*snap.engine, count_plan->data, scope, dash.id + "/rows#estimate", count_plan->read_from);
+    if (!counted) return fail(counted.error());
+    auto text = arrow::write_json_rows(counted->output->table);
+    if (!text) return fail(text.error());
+    const json parsed = json::parse(*text, nullptr, false);
+    const json& n = parsed.is_object() && !parsed["rows"].empty() ? parsed["rows"][0][0] : json();
+    if (n.is_number()) selected = n.get<int64_t>();
+    else if (n.is_string()) selected = std::stoll(n.get<std::string>());
+  }
+  // Worth it when the filters keep at most an eighth of a relation the size rollups are made for.
+  if (selected * 8 > total || selected > 4'000'000) return nullptr;
   auto where = query::filter_predicate(dash, *rel, request);
   if (!where) return fail(where.error());
   auto subset = snap.subsets->get(*rel, where->sql, where->params, scope, label);

@@ -70,3 +70,50 @@ export async function kpiValue(page, widgetId) {
   const v = await page.locator(`.widget[data-widget-id="${widgetId}"] [data-kpi-value]`).getAttribute('data-value');
   return v === null || v === '' ? null : Number(v);
 }
+
+// The root's current state key ('' before the first render).
+export async function stateKey(page) {
+  return page.evaluate(() => document.documentElement.dataset.stateKey ?? '');
+}
+
+// Runs `action` (a user gesture that changes the view state, perhaps after a debounce), waits
+// until the state key differs from the one before it, then until every widget drew the new state.
+export async function afterChange(page, action, { timeout = 30_000 } = {}) {
+  const before = await stateKey(page);
+  await action();
+  await page.waitForFunction((k) => (document.documentElement.dataset.stateKey ?? '') !== k, before, { timeout, polling: 'raf' });
+  await waitForDrawn(page, { timeout });
+}
+
+// The fractional change a KPI shows against the previous period (its data-delta), or null when
+// the delta is hidden.
+export async function kpiDelta(page, widgetId) {
+  const el = page.locator(`.widget[data-widget-id="${widgetId}"] [data-kpi-delta]`);
+  if (await el.count() === 0 || await el.isHidden()) return null;
+  const v = await el.getAttribute('data-delta');
+  return v === null || v === '' ? null : Number(v);
+}
+
+// Picks `value` in a select or multiselect filter as a user does: types `typed` into its
+// combobox, then clicks the option. Resolves once the page drew the new state.
+export async function pickOption(page, filterId, typed, value) {
+  const input = page.locator(`[data-filter-id="${filterId}"] input[role=combobox]`);
+  await input.click();
+  await input.fill(typed);
+  const option = page.locator(`[data-filter-id="${filterId}"] [role=option][data-value="${value}"]`);
+  await afterChange(page, () => option.click());
+}
+
+// Clicks a widget's download button (hovering the card first, as the buttons show on hover) and
+// returns the file the browser saved: its suggested name and bytes.
+export async function downloadFrom(page, widgetId, format) {
+  const card = page.locator(`.widget[data-widget-id="${widgetId}"]`);
+  await card.hover();
+  const [download] = await Promise.all([
+    page.waitForEvent('download', { timeout: 30_000 }),
+    card.locator(`button[data-download="${format}"]`).click(),
+  ]);
+  const failure = await download.failure();
+  if (failure) throw new Error(`download of ${widgetId} as ${format} failed: ${failure}`);
+  return { name: download.suggestedFilename(), bytes: fs.readFileSync(await download.path()) };
+}
