@@ -18,6 +18,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 const fakeCharts: FakeChart[] = [];
 interface FakeChart {
   options: unknown[];
+  setOpts: unknown[];
   handlers: Record<string, (p: unknown) => void>;
   actions: unknown[];
   disposed: boolean;
@@ -26,13 +27,16 @@ interface FakeChart {
 vi.mock('echarts/core', () => ({
   use: () => undefined,
   init: () => {
-    const fake: FakeChart = { options: [], handlers: {}, actions: [], disposed: false, cleared: 0 };
+    const fake: FakeChart = { options: [], setOpts: [], handlers: {}, actions: [], disposed: false, cleared: 0 };
     fakeCharts.push(fake);
     return {
       on: (name: string, fn: (p: unknown) => void) => {
         fake.handlers[name] = fn;
       },
-      setOption: (o: unknown) => fake.options.push(o),
+      setOption: (o: unknown, opts: unknown) => {
+        fake.options.push(o);
+        fake.setOpts.push(opts);
+      },
       dispatchAction: (a: unknown) => fake.actions.push(a),
       resize: () => undefined,
       clear: () => {
@@ -53,7 +57,7 @@ vi.mock('echarts/core', () => ({
 
 import { NULL_COLOR, PALETTE, createColorRegistry } from '../src/charts/colors';
 import { createChartView } from '../src/charts/index';
-import { DIMMED_OPACITY, EMPTY_MESSAGE, buildChartModel, buildChartOption, formatAxisNumber } from '../src/charts/options';
+import { DIMMED_OPACITY, EMPTY_MESSAGE, buildChartModel, buildChartOption, formatAxisNumber, optionShape } from '../src/charts/options';
 import type { Selection, WidgetContext, WidgetSpec } from '../src/types';
 
 // ---------------------------------------------------------------------------------------------
@@ -569,6 +573,44 @@ describe('createChartView', () => {
     expect(ctx.picks).toEqual([{ column: 'unit_price', range: [1.96, 147.356], widget: 'price_histogram' }]);
   });
 
+  it('draws again only for new data or context, merging options of the same shape', () => {
+    const ctx = context();
+    const view = createChartView(el, categoryChannel, ctx);
+    const table = categoryChannelTable();
+    view.update(table, ctx);
+    const chart = fakeCharts[0]!;
+    expect(chart.setOpts[0]).toMatchObject({ notMerge: true });
+    // The same table in the same context: nothing to do.
+    view.update(table, context());
+    expect(chart.options).toHaveLength(1);
+    // Other values, same shape (one color value fewer): a merge that replaces series by id, and
+    // no animation after the first drawing.
+    const fewer = new Table({
+      category: utf8(['Electronics', 'Toys']),
+      channel: utf8(['Online', 'Online']),
+      revenue: dec([5118179.4, 1503137.69]),
+    });
+    view.update(fewer, ctx);
+    expect(chart.options).toHaveLength(2);
+    expect(chart.setOpts[1]).toMatchObject({ replaceMerge: ['series'] });
+    expect((chart.options[1] as { animation: boolean }).animation).toBe(false);
+    expect((chart.options[1] as { series: { id: string }[] }).series).toHaveLength(1);
+    // A pick changes the drawing (dimmed bars) of the same data.
+    view.update(fewer, context({ selection: { column: 'category', values: ['Toys'], widget: 'category_channel' } }));
+    expect(chart.options).toHaveLength(3);
+    // The dark theme redraws too.
+    view.update(fewer, context({ theme: 'dark', selection: { column: 'category', values: ['Toys'], widget: 'category_channel' } }));
+    expect(chart.options).toHaveLength(4);
+    // The brush cursor is armed once per brush component, not on every update.
+    const hv = createChartView(document.createElement('div'), histogram, ctx);
+    hv.update(histogramTable(), ctx);
+    hv.update(histogramTable(), ctx);
+    const hist = fakeCharts[1]!;
+    expect(hist.options).toHaveLength(2);
+    expect(hist.actions.filter((a) => (a as { type: string }).type === 'takeGlobalCursor')).toHaveLength(1);
+    expect(hist.actions.filter((a) => (a as { type: string }).type === 'brush')).toHaveLength(0);
+  });
+
   it('locates line points through convertToPixel', () => {
     const ctx = context();
     const view = createChartView(el, trendWidget, ctx);
@@ -576,6 +618,22 @@ describe('createChartView', () => {
     const hook = (el as unknown as { sightlineChart: { pixelOf(v: string): [number, number] | null } }).sightlineChart;
     // The fake layout answers every item with a rectangle; a real line series answers points.
     expect(hook.pixelOf('2024-02-01')).toEqual([25, 35]);
+  });
+});
+
+describe('optionShape', () => {
+  it('ignores values and data but not keys, component lists or types', () => {
+    const a = buildChartOption(categoryChannel, categoryChannelTable(), context());
+    const b = buildChartOption(categoryChannel, new Table({ category: utf8(['Toys']), channel: utf8(['Online']), revenue: dec([1]) }), context({ theme: 'dark' }));
+    expect(optionShape(b)).toBe(optionShape(a));
+    expect(optionShape({ ...a, legend: undefined })).not.toBe(optionShape(a));
+    expect(optionShape({ xAxis: { type: 'category', data: [1] } })).toBe(optionShape({ xAxis: { type: 'category', data: [2, 3] } }));
+    expect(optionShape({ xAxis: { type: 'category' } })).not.toBe(optionShape({ xAxis: { type: 'value' } }));
+    expect(optionShape({ yAxis: [{ type: 'value' }] })).not.toBe(optionShape({ yAxis: [{ type: 'value' }, { type: 'value' }] }));
+    expect(optionShape({ xAxis: { axisLabel: { width: 96 } } })).not.toBe(optionShape({ xAxis: { axisLabel: {} } }));
+    // Series may come and go (they are replaced by id); their kinds may not change.
+    expect(optionShape({ series: [{ type: 'bar', data: [] }] })).toBe(optionShape({ series: [{ type: 'bar' , data: [] }, { type: 'bar', data: [1] }] }));
+    expect(optionShape({ series: [{ type: 'bar' }] })).not.toBe(optionShape({ series: [{ type: 'line' }] }));
   });
 });
 

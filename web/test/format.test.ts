@@ -226,6 +226,13 @@ describe('formatNumber', () => {
 describe('formatCell', () => {
   it('formats by type when no format is given', () => {
     expect(formatCell(1234567, 'int64')).toBe('1,234,567');
+    // Identifier columns are codes: no grouping (other integer columns keep it).
+    expect(formatCell(35049, 'int64', undefined, 'order_id')).toBe('35049');
+    expect(formatCell(35049, 'int32', undefined, 'id')).toBe('35049');
+    expect(formatCell(35049, 'int32', undefined, 'Customer_ID')).toBe('35049');
+    expect(formatCell(35049, 'int32', undefined, 'units')).toBe('35,049');
+    expect(formatCell(35049, 'int32', undefined, 'paid')).toBe('35,049');
+    expect(formatCell(1234.5, 'float64', undefined, 'order_id')).toBe('1,234.5');
     expect(formatCell(2.9, 'decimal(10,2)')).toBe('2.90');
     expect(formatCell(-1234.5, 'decimal(12,2)')).toBe('-1,234.50');
     expect(formatCell(0.3, 'float64')).toBe('0.3');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { locateRow, pageRequest, pagesFor, rangeLabel, renderRows, spacerHeight, visibleRows } from '../src/table/window';
+import { MAX_SPACER, contentTop, locateRow, pageRequest, pagesFor, rangeLabel, renderRows, rowTop, spacerHeight, visibleRows } from '../src/table/window';
 
 describe('table page window', () => {
   it('finds the visible rows, counting partly visible ones', () => {
@@ -43,5 +43,37 @@ describe('table page window', () => {
   it('caps the spacer height', () => {
     expect(spacerHeight(2475, 32)).toBe(79200);
     expect(spacerHeight(10_000_000, 32)).toBe(15_000_000);
+  });
+
+  it('scrolls tables taller than the spacer cap to their last row', () => {
+    const rh = 32;
+    const viewport = 448;
+    // Below the cap the scroll position is the content offset.
+    expect(contentTop(3200, viewport, rh, 2475)).toBe(3200);
+    expect(rowTop(100, 3200, 3200, rh)).toBe(3200);
+
+    // 10 million rows: 320M px of rows in a 15M px spacer.
+    const total = 10_000_000;
+    expect(spacerHeight(total, rh)).toBe(MAX_SPACER);
+    const maxScroll = MAX_SPACER - viewport;
+    expect(contentTop(0, viewport, rh, total)).toBe(0);
+    // The end of the scrollbar shows the last rows, the last one ending at the viewport's bottom.
+    const end = contentTop(maxScroll, viewport, rh, total);
+    expect(end).toBe(total * rh - viewport);
+    expect(visibleRows(end, viewport, rh, total)).toEqual({ first: total - 14, end: total });
+    expect(rowTop(total - 1, maxScroll, end, rh) + rh).toBe(MAX_SPACER);
+    // Overscrolling clamps; the middle of the scrollbar is the middle of the rows.
+    expect(contentTop(maxScroll + 500, viewport, rh, total)).toBe(end);
+    expect(contentTop(maxScroll / 2, viewport, rh, total)).toBeCloseTo(end / 2, 3);
+    // A row drawn on screen sits inside the spacer, next to the scroll position.
+    const mid = contentTop(maxScroll / 2, viewport, rh, total);
+    const first = visibleRows(mid, viewport, rh, total).first;
+    const y = rowTop(first, maxScroll / 2, mid, rh);
+    expect(y).toBeGreaterThan(maxScroll / 2 - rh);
+    expect(y).toBeLessThanOrEqual(maxScroll / 2);
+    // Just past the cap (468,751 rows) still reaches the end.
+    const just = Math.floor(MAX_SPACER / rh) + 1;
+    const e2 = contentTop(MAX_SPACER - viewport, viewport, rh, just);
+    expect(visibleRows(e2, viewport, rh, just).end).toBe(just);
   });
 });

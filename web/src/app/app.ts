@@ -2,7 +2,7 @@
 // sidebar, chips of active filters, and the widget grid. The view state lives in the URL.
 
 import { fetchDashboard, fetchDashboards, fetchReadiness, toApiError } from '../api/client';
-import { createColorRegistry } from '../charts';
+import { createColorRegistry } from '../charts/colors';
 import { renderChips } from '../filters/chips';
 import { createFilterPanel, type FilterPanel } from '../filters/panel';
 import type { FilterHost, HistoryMode } from '../filters/types';
@@ -18,7 +18,7 @@ import {
 import type { ColorRegistry, DashboardSpec, DashboardSummary, PageSpec, Selection, SortKey, Theme } from '../types';
 import { clear, h } from './dom';
 import { applyTheme, currentTheme, saveTheme, watchSystemTheme } from './theme';
-import { WidgetFrame, type FrameHost } from './widget';
+import { WidgetFrame, loadCharts, type FrameHost } from './widget';
 
 export function pagesOf(spec: DashboardSpec): PageSpec[] {
   if (spec.pages && spec.pages.length > 0) return spec.pages;
@@ -37,6 +37,8 @@ export class App {
   private key = '';
   private announcedKey = '';
   private loadSeq = 0;
+  /** The spec of the dashboard in the URL, asked for at start-up alongside the list. */
+  private prefetched: { id: string; spec: Promise<DashboardSpec> } | null = null;
 
   private readonly root = document.documentElement;
   private readonly titleEl = h('h1', { class: 'dash-title' });
@@ -60,15 +62,34 @@ export class App {
     this.buildShell();
     watchSystemTheme((t) => this.setTheme(t, false));
     window.addEventListener('popstate', () => void this.fromLocation());
-    void this.pollReadiness();
-    try {
-      this.dashboards = await fetchDashboards();
-    } catch (e) {
-      this.fail('Could not load the list of dashboards', e);
-      return;
+    // Everything the first drawing needs starts at once: the chart code, the list of dashboards
+    // and, when the URL names one, that dashboard's spec (its widgets query as soon as it is
+    // here, without waiting for the list). Readiness is only a status line.
+    loadCharts().catch(() => undefined);
+    const list = fetchDashboards();
+    const id = dashboardFromPath(location.pathname);
+    if (id !== null) {
+      this.prefetched = { id, spec: fetchDashboard(id) };
+      const shown = this.fromLocation();
+      try {
+        this.dashboards = await list;
+      } catch {
+        // The dashboard itself still shows; the switcher then only offers it.
+        this.dashboards = this.spec ? [{ id: this.spec.id, title: this.spec.title }] : [];
+      }
+      this.fillSwitcher();
+      await shown;
+    } else {
+      try {
+        this.dashboards = await list;
+      } catch (e) {
+        this.fail('Could not load the list of dashboards', e);
+        return;
+      }
+      this.fillSwitcher();
+      await this.fromLocation();
     }
-    this.fillSwitcher();
-    await this.fromLocation();
+    void this.pollReadiness();
   }
 
   // ---- shell ------------------------------------------------------------------------------------
@@ -112,6 +133,7 @@ export class App {
   private fillSwitcher(): void {
     clear(this.switcher);
     for (const d of this.dashboards) this.switcher.appendChild(h('option', { value: d.id }, d.title || d.id));
+    if (this.spec) this.switcher.value = this.spec.id;
   }
 
   private setTheme(t: Theme, save: boolean): void {
@@ -180,8 +202,10 @@ export class App {
     const state = decodeQuery(id, location.search);
     if (!this.spec || this.spec.id !== id) {
       let spec: DashboardSpec;
+      const pre = this.prefetched;
+      this.prefetched = null;
       try {
-        spec = await fetchDashboard(id);
+        spec = await (pre && pre.id === id ? pre.spec : fetchDashboard(id));
       } catch (e) {
         if (seq !== this.loadSeq) return;
         this.teardown();

@@ -2,8 +2,7 @@
 // inside it (a chart or KPI view of the charts helper, the virtual table, or text).
 
 import type { Table } from 'apache-arrow';
-import { buildQueryBody, downloadWidget, isAbort, queryWidget, toApiError, type ApiError, type QueryBody } from '../api/client';
-import { createChartView } from '../charts';
+import { ApiError, buildQueryBody, downloadWidget, isAbort, queryWidget, toApiError, type QueryBody, type QueryResult } from '../api/client';
 import { createKpiView } from '../kpi';
 import type { ViewState } from '../state/url';
 import { TableView } from '../table/table';
@@ -22,6 +21,25 @@ export interface FrameHost {
 }
 
 const CHART_TYPES = new Set(['bar', 'line', 'area', 'scatter', 'pie', 'histogram', 'heatmap']);
+
+type ChartModule = typeof import('../charts/view');
+let chartModule: ChartModule | null = null;
+let chartLoad: Promise<ChartModule> | null = null;
+
+/**
+ * The chart code (ECharts) is a chunk of its own, loaded while the page already fetches the
+ * dashboard and queries its widgets; call early. A failed load is retried on the next call.
+ */
+export function loadCharts(): Promise<ChartModule> {
+  chartLoad ??= import('../charts/view').then(
+    (m) => (chartModule = m),
+    (e: unknown) => {
+      chartLoad = null;
+      throw e;
+    },
+  );
+  return chartLoad;
+}
 
 const DEFAULT_HEIGHT: Record<string, number> = { kpi: 0, table: 480 };
 
@@ -45,6 +63,7 @@ export class WidgetFrame {
   private view: WidgetView | null = null;
   private table: TableView | null = null;
   private data: Table | null = null;
+  private result: QueryResult | null = null;
   private bodyKey: string | null = null;
   private requestKey: string | null = null;
   private controller: AbortController | null = null;
@@ -54,6 +73,8 @@ export class WidgetFrame {
   private selection: Selection | undefined;
   private resizeObserver: ResizeObserver | null = null;
   private resizeFrame = 0;
+  /** The view's size when last laid out, from the observer (so no layout is forced to read it). */
+  private size: [number, number] | null = null;
 
   constructor(
     readonly widget: WidgetSpec,
@@ -73,8 +94,30 @@ export class WidgetFrame {
         ),
       );
     }
-    const tools = h('div', { class: 'widget-tools', role: 'group', 'aria-label': `Download ${w.title}` });
+    // The download buttons overlay the top right corner while the card is hovered or holds the
+    // focus, so the title keeps the whole width. Without hover (touch) or on narrow screens a
+    // small "⋯" button opens them.
+    const toolsId = uid('tools');
+    const tools = h('div', { class: 'widget-tools', id: toolsId, role: 'group', 'aria-label': `Download ${w.title}` });
     if (w.type !== 'text') {
+      const more = h(
+        'button',
+        { type: 'button', class: 'icon-btn tools-toggle', 'aria-label': `Downloads for ${w.title}`, 'aria-expanded': 'false', 'aria-controls': toolsId, title: 'Download' },
+        '⋯',
+      );
+      more.addEventListener('click', () => {
+        const open = !this.el.classList.contains('tools-open');
+        this.el.classList.toggle('tools-open', open);
+        more.setAttribute('aria-expanded', String(open));
+        if (open) tools.querySelector('button')?.focus();
+      });
+      tools.addEventListener('keydown', (e) => {
+        if (e.key !== 'Escape' || !this.el.classList.contains('tools-open')) return;
+        this.el.classList.remove('tools-open');
+        more.setAttribute('aria-expanded', 'false');
+        more.focus();
+      });
+      head.appendChild(more);
       for (const format of ['csv', 'arrow'] as const) {
         const label = format === 'csv' ? 'CSV' : 'Arrow';
         const b = h(
@@ -131,7 +174,14 @@ export class WidgetFrame {
       });
     }
     if (typeof ResizeObserver === 'function') {
-      this.resizeObserver = new ResizeObserver(() => {
+      this.resizeObserver = new ResizeObserver((entries) => {
+        const box = entries[entries.length - 1]?.contentRect;
+        if (!box) return;
+        const size: [number, number] = [Math.round(box.width), Math.round(box.height)];
+        const before = this.size;
+        this.size = size;
+        // The first report is the size the view was created at; an unchanged one needs nothing.
+        if (!before || (before[0] === size[0] && before[1] === size[1])) return;
         if (this.resizeFrame) return;
         this.resizeFrame = requestAnimationFrame(() => {
           this.resizeFrame = 0;
@@ -206,19 +256,22 @@ export class WidgetFrame {
     this.controller = ctl;
     this.requestKey = key;
     this.setStatus('loading');
-    queryWidget(this.host.spec.id, this.widget.id, body, ctl.signal).then(
+    queryWidget(this.host.spec.id, this.widget.id, body, ctl.signal, this.result).then(
       (r) => {
         if (this.controller !== ctl) return;
-        this.controller = null;
-        this.data = r.table;
-        try {
-          this.draw();
-        } catch (e) {
-          this.showError(toApiError(e), this.stateKey);
+        if (CHART_TYPES.has(this.widget.type) && !chartModule) {
+          // The answer came before the chart code: draw once it is here.
+          loadCharts().then(
+            () => this.received(ctl, r),
+            () => {
+              if (this.controller !== ctl) return;
+              this.controller = null;
+              this.showError(new ApiError(0, 'The chart code could not be loaded', 'reload the page'), this.stateKey);
+            },
+          );
           return;
         }
-        this.setStatus('ready');
-        this.markDrawn(this.stateKey);
+        this.received(ctl, r);
       },
       (e: unknown) => {
         if (isAbort(e) || this.controller !== ctl) return;
@@ -228,12 +281,28 @@ export class WidgetFrame {
     );
   }
 
+  private received(ctl: AbortController, r: QueryResult): void {
+    if (this.controller !== ctl) return;
+    this.controller = null;
+    // An unchanged answer comes back as the same table, which the view need not draw again.
+    this.result = r;
+    this.data = r.table;
+    try {
+      this.draw();
+    } catch (e) {
+      this.showError(toApiError(e), this.stateKey);
+      return;
+    }
+    this.setStatus('ready');
+    this.markDrawn(this.stateKey);
+  }
+
   private draw(): void {
     if (!this.data) return;
     if (!this.view) {
       const w = this.widget;
       if (w.type === 'kpi') this.view = createKpiView(this.viewEl, w, this.context());
-      else if (CHART_TYPES.has(w.type)) this.view = createChartView(this.viewEl, w, this.context());
+      else if (CHART_TYPES.has(w.type) && chartModule) this.view = chartModule.createChartView(this.viewEl, w, this.context());
       else throw new Error(`widget type '${w.type}' is not supported by this page`);
     }
     this.viewEl.hidden = false;

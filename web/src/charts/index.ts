@@ -5,6 +5,7 @@ export {
   buildChartModel,
   buildChartOption,
   formatAxisNumber,
+  optionShape,
   EMPTY_MESSAGE,
   type ChartModel,
   type MarkRef,

@@ -141,7 +141,8 @@ function valueAxis(t: ChartTheme, format: string | undefined, name?: string): Re
   return {
     type: 'value',
     name,
-    axisLabel: { color: t.mutedText, formatter: (v: number) => formatAxisNumber(v, format) },
+    // Narrow charts: ticks that would collide are hidden instead of drawn over each other.
+    axisLabel: { color: t.mutedText, hideOverlap: true, formatter: (v: number) => formatAxisNumber(v, format) },
     axisLine: { show: false },
     splitLine: { lineStyle: { color: t.splitLine } },
   };
@@ -156,7 +157,9 @@ function categoryAxis(t: ChartTheme, labels: string[], options: { rotate?: numbe
     axisLabel: {
       color: t.mutedText,
       // Long labels are cut with an ellipsis; the axis tooltip shows them whole.
-      ...(options.width ? { width: options.width, overflow: 'truncate' } : {}),
+      // Both keys always present (undefined when not cut), so options keep one shape.
+      width: options.width,
+      overflow: options.width ? 'truncate' : 'none',
       rotate: options.rotate ?? 0,
       // Few categories: try every label (overlaps are still hidden); many: let ECharts thin them.
       interval: labels.length <= 12 ? 0 : 'auto',
@@ -165,9 +168,14 @@ function categoryAxis(t: ChartTheme, labels: string[], options: { rotate?: numbe
   };
 }
 
+/** The shortest tick step of a time axis by grain, so ticks never repeat a label (Oct 2025, Oct 2025). */
+const DAY_MS = 86_400_000;
+const MIN_TICK: Record<string, number> = { day: DAY_MS, week: 7 * DAY_MS, month: 28 * DAY_MS, quarter: 89 * DAY_MS, year: 365 * DAY_MS };
+
 function timeAxis(t: ChartTheme, grain: string | undefined): Record<string, unknown> {
   return {
     type: 'time',
+    minInterval: grain ? MIN_TICK[grain] : undefined,
     axisLine: { lineStyle: { color: t.axisLine } },
     axisTick: { show: false },
     axisLabel: {
@@ -227,6 +235,14 @@ interface SeriesPlan {
   stack?: string;
   /** The value axis: 0, or 1 for measures of another magnitude. */
   axis: number;
+}
+
+/**
+ * A series' id: stable across updates, so a merge update keeps the series (and its view) of a
+ * color value that is still there, adds the new ones and drops the gone ones.
+ */
+function seriesId(plan: SeriesPlan): string {
+  return `${plan.colorKey ?? ''}\u0001${plan.measure.field}`;
 }
 
 /** One series per color value (or one) and measure. */
@@ -387,12 +403,18 @@ function buildBar(widget: WidgetSpec, table: Table, ctx: WidgetContext): ChartMo
   const horizontal =
     widget.options.horizontal === true ||
     (widget.options.horizontal === undefined && cats.raw.length > 8 && longest > 14);
-  const rotate = !horizontal && cats.raw.length > 6 && longest > 6 ? 30 : 0;
+  // Slanted labels when upright ones would not fit side by side: many categories, or the
+  // longest name wider than its slot in a narrow card (roughly 7 px per character, a plot of
+  // about 65 px per grid column on a desktop screen).
+  const slot = (Math.max(1, widget.layout.width || 6) * 65 - 40) / Math.max(1, cats.raw.length);
+  const crowded = longest * 7 + 12 > slot;
+  const rotate = !horizontal && longest > 6 && (cats.raw.length > 6 || crowded) ? 30 : 0;
   const showLegend = plans.length > 1;
   const large = markCount > LARGE_DATA;
 
   const series = plans.map((plan, si) => ({
     type: 'bar',
+    id: seriesId(plan),
     name: plan.name,
     stack: plan.stack,
     [horizontal ? 'xAxisIndex' : 'yAxisIndex']: plan.axis,
@@ -515,6 +537,7 @@ function buildLine(widget: WidgetSpec, table: Table, ctx: WidgetContext, area: b
 
   const series = plans.map((plan, si) => ({
     type: 'line',
+    id: seriesId(plan),
     name: plan.name,
     stack: plan.stack,
     yAxisIndex: plan.axis,
@@ -663,6 +686,7 @@ function buildScatter(widget: WidgetSpec, table: Table, ctx: WidgetContext): Cha
   const names = colorCats ? colorCats.labels : [labelOfField(yEnc)];
   const series = groups.map((key, gi) => ({
     type: 'scatter',
+    id: `g\u0001${key}`,
     name: names[gi] ?? key,
     color: colorCats ? ctx.colors.colorFor(key) : SINGLE_SERIES_COLOR,
     large,
@@ -796,16 +820,25 @@ function buildPie(widget: WidgetSpec, table: Table, ctx: WidgetContext): ChartMo
       {
         type: 'pie',
         name: labelOfField(measure),
-        radius: donut ? ['42%', '70%'] : [0, '70%'],
+        // Room around the ring for the labels: they sit at the card's edges (alignTo 'edge'),
+        // cut with an ellipsis when long (the tooltip shows them whole), never outside it.
+        radius: donut ? ['36%', '60%'] : [0, '60%'],
         center: ['50%', '52%'],
         avoidLabelOverlap: true,
         selectedMode: false,
         itemStyle: { borderColor: t.separator, borderWidth: 1 },
         label: {
           color: t.text,
+          alignTo: 'edge',
+          edgeDistance: 4,
+          minMargin: 4,
+          lineHeight: 15,
+          width: 96,
+          overflow: 'truncate',
           formatter: (p: { name: string; percent?: number }) => `${p.name}\n${formatNumber((p.percent ?? 0) / 100, 'percent')}`,
         },
-        labelLine: { lineStyle: { color: t.axisLine } },
+        labelLine: { length: 10, length2: 0, maxSurfaceAngle: 80, lineStyle: { color: t.axisLine } },
+        labelLayout: { hideOverlap: true },
         data,
       },
     ],
@@ -1084,3 +1117,38 @@ export function buildChartOption(widget: WidgetSpec, table: Table, ctx: WidgetCo
 }
 
 export { labelOf };
+
+/**
+ * The structure of an option: its components and every key they set, without values (`type`
+ * values excepted) and without `data` arrays. Two options of the same shape differ only in
+ * values, so the second can be merged into a chart showing the first (series replaced by id):
+ * merging leaves no stale key behind and keeps every component (tooltip, brush, axes) and its
+ * view instead of rebuilding them.
+ */
+export function optionShape(option: EChartsOption): string {
+  const walk = (v: unknown, top: boolean): unknown => {
+    if (Array.isArray(v)) return top ? v.map((x) => walk(x, false)) : 'a';
+    if (typeof v === 'function') return 'f';
+    if (v === null || v === undefined || typeof v !== 'object') return 'p';
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) {
+      // A key set to undefined counts as set: a merge overwrites it too.
+      const x = (v as Record<string, unknown>)[k];
+      out[k] = k === 'data' ? 'd' : k === 'type' ? x : walk(x, false);
+    }
+    return out;
+  };
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(option).sort()) {
+    const x = (option as Record<string, unknown>)[k];
+    if (x === undefined) continue;
+    if (k === 'series' && Array.isArray(x)) {
+      // Series are replaced by id (replaceMerge): their number may change, their kinds not.
+      out[k] = [...new Set(x.map((item) => JSON.stringify(walk(item, false))))].sort();
+    } else {
+      // Other components given as a list merge by position: the list's length is part of the shape.
+      out[k] = walk(x, true);
+    }
+  }
+  return JSON.stringify(out);
+}

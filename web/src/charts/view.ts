@@ -15,7 +15,7 @@ import {
 import { type ECharts, init, use } from 'echarts/core';
 import { CanvasRenderer } from 'echarts/renderers';
 import type { WidgetContext, WidgetSpec, WidgetView } from '../types';
-import { type ChartModel, type MarkLocation, buildChartModel } from './options';
+import { type ChartModel, type MarkLocation, buildChartModel, optionShape } from './options';
 
 use([
   BarChart,
@@ -96,10 +96,28 @@ function markCenter(chart: ECharts, loc: MarkLocation): [number, number] | null 
   return null;
 }
 
+/** What of the context changes a drawing: the theme and this widget's own pick. */
+function contextKey(ctx: WidgetContext): string {
+  return `${ctx.theme}|${ctx.selection ? JSON.stringify(ctx.selection) : ''}|${ctx.dimensions?.join(',') ?? '*'}`;
+}
+
+/**
+ * The chart of a widget. The element's size is the caller's business: it calls resize() when
+ * the element's size changed (one ResizeObserver per widget, in the frame).
+ */
 export function createChartView(el: HTMLElement, widget: WidgetSpec, ctx: WidgetContext): WidgetView {
   let context = ctx;
   let model: ChartModel | undefined;
   let chart: ECharts | undefined;
+  // What is drawn: the result and context it was drawn from, and the shape of its option.
+  let drawnData: Table | null = null;
+  let drawnContext = '';
+  let shape: string | null = null;
+  let drawnOnce = false;
+  // Whether the brush cursor is armed on the current brush component, and whether a brushed
+  // range is left on the canvas.
+  let cursorArmed = false;
+  let brushDrawn = false;
 
   el.classList.add('sl-chart');
   const host = document.createElement('div');
@@ -137,6 +155,7 @@ export function createChartView(el: HTMLElement, widget: WidgetSpec, ctx: Widget
       if (sel !== undefined) context.onSelect(sel);
     });
     c.on('brushEnd', (params) => {
+      brushDrawn = true;
       const areas = (params as { areas?: { coordRange?: unknown }[] }).areas ?? [];
       const range = areas[0]?.coordRange;
       if (!model || !Array.isArray(range) || typeof range[0] !== 'number' || typeof range[1] !== 'number') return;
@@ -147,51 +166,79 @@ export function createChartView(el: HTMLElement, widget: WidgetSpec, ctx: Widget
     return c;
   }
 
-  let observer: ResizeObserver | undefined;
-  if (typeof ResizeObserver !== 'undefined') {
-    observer = new ResizeObserver(() => chart?.resize());
-    observer.observe(host);
+  function setMarks(n: number): void {
+    const v = String(n);
+    if (el.dataset.marks !== v) el.dataset.marks = v;
   }
 
   return {
     update(data: Table, next: WidgetContext) {
+      const key = contextKey(next);
       context = next;
+      // The same result in the same context: what is drawn is already right.
+      if (data === drawnData && key === drawnContext && model) return;
+      drawnData = data;
+      drawnContext = key;
       model = buildChartModel(widget, data, next);
       if (model.message) {
         chart?.clear();
+        shape = null;
+        cursorArmed = false;
+        brushDrawn = false;
         host.style.display = 'none';
         message.style.display = 'flex';
         message.textContent = model.message;
-        el.dataset.marks = '0';
+        setMarks(0);
         return;
       }
-      message.style.display = 'none';
+      if (message.style.display !== 'none') message.style.display = 'none';
       const wasHidden = host.style.display === 'none';
-      host.style.display = '';
+      if (wasHidden) host.style.display = '';
       const c = ensureChart();
       if (wasHidden) c.resize();
-      c.setOption(model.option, { notMerge: true, lazyUpdate: false });
+      // Marks grow in on the first drawing only: an animated update repaints the whole canvas
+      // every frame for its duration, for every chart the change touched.
+      const option = drawnOnce ? { ...model.option, animation: false } : model.option;
+      drawnOnce = true;
+      const nextShape = optionShape(option);
+      if (nextShape === shape) {
+        // Only values changed: merge, keeping every component and its view.
+        c.setOption(option, { replaceMerge: ['series'], lazyUpdate: false });
+      } else {
+        c.setOption(option, { notMerge: true, lazyUpdate: false });
+        shape = nextShape;
+        // A new brush component: its cursor is not armed and it holds no range.
+        cursorArmed = false;
+        brushDrawn = false;
+      }
       // A brushed range stays drawn until the next update, which shows the widget's selection
       // as a shaded band instead.
-      c.dispatchAction({ type: 'brush', areas: [] });
-      if (model.brush) {
+      if (brushDrawn) {
+        c.dispatchAction({ type: 'brush', areas: [] });
+        brushDrawn = false;
+      }
+      if (model.brush && !cursorArmed) {
         // Dragging across the plot brushes an x range; a plain click still hits marks.
         c.dispatchAction({
           type: 'takeGlobalCursor',
           key: 'brush',
           brushOption: { brushType: 'lineX', brushMode: 'single' },
         });
+        cursorArmed = true;
+      } else if (!model.brush && cursorArmed) {
+        c.dispatchAction({ type: 'takeGlobalCursor', key: 'brush', brushOption: { brushType: false } });
+        cursorArmed = false;
       }
-      el.dataset.marks = String(model.markCount);
+      setMarks(model.markCount);
     },
     resize() {
       chart?.resize();
     },
     dispose() {
-      observer?.disconnect();
       chart?.dispose();
       chart = undefined;
       model = undefined;
+      drawnData = null;
       host.remove();
       message.remove();
       delete el.dataset.marks;

@@ -269,17 +269,27 @@ export function formatNumber(value: number | null, format?: string, options: Num
   }
 }
 
+/** Whether a column holds identifiers by its name: `id`, or ending in `_id`. */
+export function isIdentifierColumn(name: string): boolean {
+  return /^id$|_id$/i.test(name);
+}
+
 /**
  * One table cell for display. With a measure `format`, numbers follow it; otherwise by type:
  * integers grouped, decimals with their scale's digits, floats as formatNumber, dates and
- * timestamps as the server writes them. null gives '—'.
+ * timestamps as the server writes them; integer identifier columns (`column` named id or *_id)
+ * without grouping. null gives '—'.
  */
-export function formatCell(value: CellValue, typeName: string, format?: string): string {
+export function formatCell(value: CellValue, typeName: string, format?: string, column?: string): string {
   if (value === null) return NULL_TEXT;
   if (typeof value === 'boolean') return value ? 'true' : 'false';
   if (typeof value === 'string') return value;
   if (format) return formatNumber(value, format);
-  if (/^u?int\d+$/.test(typeName)) return nf({ maximumFractionDigits: 0 }).format(value);
+  if (/^u?int\d+$/.test(typeName)) {
+    // Identifiers are codes, not quantities: order_id 35049, not 35,049.
+    if (column !== undefined && isIdentifierColumn(column)) return String(value);
+    return nf({ maximumFractionDigits: 0 }).format(value);
+  }
   const decimal = /^decimal\(\d+,(-?\d+)\)/.exec(typeName);
   if (decimal) {
     const scale = Math.min(20, Math.max(0, Number(decimal[1])));

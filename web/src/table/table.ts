@@ -7,7 +7,7 @@ import { buildQueryBody, isAbort, queryWidget, toApiError, type ApiError, type Q
 import { arrowTypeName, cellValue, formatCell, isNumericTypeName, type CellValue } from '../format';
 import type { FieldEncoding, SortKey, WidgetSpec } from '../types';
 import { clear, h } from '../app/dom';
-import { PAGE_SIZE, ROW_HEIGHT, pageRequest, pagesFor, rangeLabel, renderRows, spacerHeight, visibleRows, type RowRange } from './window';
+import { PAGE_SIZE, ROW_HEIGHT, contentTop, pageRequest, pagesFor, rangeLabel, renderRows, rowTop, spacerHeight, visibleRows, type RowRange } from './window';
 
 export interface TableHost {
   dashboard: string;
@@ -141,8 +141,13 @@ export class TableView {
     return Math.max(0, this.scroller.clientHeight - this.head.offsetHeight);
   }
 
-  private range(entry: Entry): RowRange {
-    return visibleRows(this.scroller.scrollTop, this.viewport() || ROW_HEIGHT * 12, ROW_HEIGHT, entry.total ?? 0);
+  /** The rows on screen, and the offset into all rows' height that the scroll position shows. */
+  private range(entry: Entry): RowRange & { scrollTop: number; content: number } {
+    const scrollTop = this.scroller.scrollTop;
+    const viewport = this.viewport() || ROW_HEIGHT * 12;
+    const total = entry.total ?? 0;
+    const content = contentTop(scrollTop, viewport, ROW_HEIGHT, total);
+    return { ...visibleRows(content, viewport, ROW_HEIGHT, total), scrollTop, content };
   }
 
   private schedule(): void {
@@ -262,7 +267,7 @@ export class TableView {
       const data = entry.pages.get(page);
       const inPage = i - page * PAGE_SIZE;
       const row = h('div', { class: 'tr', role: 'row', 'aria-rowindex': i + 2 });
-      row.style.transform = `translateY(${i * ROW_HEIGHT}px)`;
+      row.style.transform = `translateY(${rowTop(i, visible.scrollTop, visible.content, ROW_HEIGHT)}px)`;
       if (!data || inPage >= data.numRows) {
         if (i >= visible.first && i < visible.end) complete = false;
         row.classList.add('is-placeholder');
@@ -275,7 +280,7 @@ export class TableView {
           } catch {
             v = null;
           }
-          const text = formatCell(v, c.typeName, c.format);
+          const text = formatCell(v, c.typeName, c.format, c.field);
           row.appendChild(
             h('div', { class: 'td' + (c.numeric ? ' num' : '') + (v === null ? ' is-null' : ''), role: 'cell', title: text.length > 18 ? text : null }, text),
           );

@@ -50,10 +50,34 @@ export function locateRow(index: number, pageSize: number): { page: number; row:
   return { page: Math.floor(index / pageSize), row: index % pageSize };
 }
 
-/** Height of the scroll spacer; browsers cap element heights, so very long tables are capped. */
+/**
+ * Height of the scroll spacer. Browsers cap element heights (Firefox near 17.9M px, Chrome near
+ * 33.5M), so beyond MAX_SPACER (468,750 rows of 32 px) the spacer stays at the cap and the scroll
+ * position is scaled onto the rows (contentTop).
+ */
 export const MAX_SPACER = 15_000_000;
 export function spacerHeight(total: number, rowHeight: number): number {
   return Math.min(MAX_SPACER, Math.max(0, total) * rowHeight);
+}
+
+/**
+ * The offset into the full height of the rows (total × rowHeight) that a scroll position shows.
+ * Below the cap it is the scroll position; above it, the scroll range [0, spacer - viewport]
+ * maps linearly onto [0, rows - viewport], so the end of the scrollbar is the last row.
+ */
+export function contentTop(scrollTop: number, viewport: number, rowHeight: number, total: number): number {
+  const full = Math.max(0, total) * rowHeight;
+  const spacer = spacerHeight(total, rowHeight);
+  const top = Math.max(0, scrollTop);
+  if (full <= spacer) return top;
+  const maxScroll = Math.max(1, spacer - viewport);
+  const maxContent = Math.max(0, full - viewport);
+  return Math.min(maxContent, (Math.min(top, maxScroll) / maxScroll) * maxContent);
+}
+
+/** Where row `index` goes inside the spacer: near the scroll position when scaled. */
+export function rowTop(index: number, scrollTop: number, content: number, rowHeight: number): number {
+  return Math.max(0, scrollTop) + index * rowHeight - content;
 }
 
 const count = new Intl.NumberFormat('en-US');
