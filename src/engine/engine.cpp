@@ -73,8 +73,10 @@ std::string encode_repeated_text(Connection& conn, const std::string& source, co
     return v.is_number() ? v.get<int64_t>() : v.is_string() ? std::stoll(v.get<std::string>()) : -1;
   };
   const int64_t total = number(row[0]);
-  // Worth it when a value repeats at least 20 times on average, and within a 2-byte code.
-  constexpr int64_t kMinRows = 10'000, kMaxValues = 60'000, kMinRepeat = 20;
+  // Worth it when a value repeats at least 20 times on average. At most 256 values: results
+  // carry an ENUM column as an Arrow dictionary holding every value of the type, so a large one
+  // (customers, products) would cost more bytes on the wire than it saves in time.
+  constexpr int64_t kMinRows = 10'000, kMaxValues = 256, kMinRepeat = 20;
   if (total < kMinRows) return body;
   std::string replace;
   for (size_t i = 0; i < text.size(); ++i) {

@@ -351,9 +351,11 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
       st.sql = "WITH filtered AS (SELECT CAST(" + col + " AS DOUBLE) AS v FROM " + from + " WHERE " + where + " AND " + col +
                " IS NOT NULL), bounds AS (SELECT min(v) AS lo, max(v) AS hi FROM filtered), "
                "binned AS (SELECT least(CAST(floor((v - lo) / greatest((hi - lo) / " + bins + ", 1e-12)) AS BIGINT), " + bins +
-               " - 1) AS bin FROM filtered, bounds) "
+               " - 1) AS bin FROM filtered, bounds), "
+               // Grouped by the bin number alone; the bounds are computed per bin, not per row.
+               "counted AS (SELECT bin, count(*) AS count FROM binned GROUP BY bin) "
                "SELECT lo + (hi - lo) / " + bins + " * bin AS bin_start, lo + (hi - lo) / " + bins +
-               " * (bin + 1) AS bin_end, count(*) AS count FROM binned, bounds GROUP BY ALL ORDER BY bin_start";
+               " * (bin + 1) AS bin_end, count FROM counted, bounds ORDER BY bin_start";
       st.params = base_params();
       // With a rollup that keeps the column's per-group minimum and maximum, the bounds cost
       // next to nothing and the bins take a single pass over the rows.
@@ -369,10 +371,11 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
         plan.prelude = std::move(prelude);
         Statement after = st;
         after.sql = "SELECT lo + (hi - lo) / " + bins + " * bin AS bin_start, lo + (hi - lo) / " + bins +
-                    " * (bin + 1) AS bin_end, count(*) AS count FROM (SELECT least(CAST(floor((v - lo) / greatest((hi - lo) / " + bins +
+                    " * (bin + 1) AS bin_end, count FROM (SELECT bin, count(*) AS count, any_value(lo) AS lo, any_value(hi) AS hi FROM "
+                    "(SELECT least(CAST(floor((v - lo) / greatest((hi - lo) / " + bins +
                     ", 1e-12)) AS BIGINT), " + bins + " - 1) AS bin, lo, hi FROM (SELECT CAST(" + col + " AS DOUBLE) AS v FROM " + from +
                     " WHERE " + where + " AND " + col + " IS NOT NULL) AS filtered, (SELECT CAST(? AS DOUBLE) AS lo, CAST(? AS DOUBLE) AS hi) AS bounds)" +
-                    " AS binned GROUP BY ALL ORDER BY bin_start";
+                    " AS binned GROUP BY bin) AS counted ORDER BY bin_start";
         plan.data_after_prelude = std::move(after);
       }
       return plan;
