@@ -1,27 +1,18 @@
 // End to end: the dashboard used with the keyboard alone, accessible names on every control,
 // light and dark themes (toggle, persistence, the system preference), text contrast in both
 // themes, and a phone-sized viewport.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { salesProject, startServer, oracle, ordersScan, BUILD_DIR } from '../integration/harness.mjs';
-import { launchBrowser, openPage, screenshotter, waitForDrawn, kpiValue, afterChange } from './browser.mjs';
+import { salesProject, oracle, ordersScan, BUILD_DIR } from '../integration/harness.mjs';
+import { openPage, screenshotter, waitForDrawn, kpiValue, afterChange } from './browser.mjs';
+import { serveAndBrowse } from './setup.mjs';
 
 const ROWS = 100_000;
 const scan = () => ordersScan(ROWS);
 const near = (a, b) => a !== null && Math.abs(a - b) <= 0.005 + 1e-9 * Math.abs(b);
-let server;
-let browser;
 const shot = screenshotter(BUILD_DIR, 'a11y_theme');
-const sales = () => new URL('/d/sales', server.url).href;
-
-before(async () => {
-  server = await startServer(salesProject(ROWS));
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const app = serveAndBrowse(() => salesProject(ROWS));
+const sales = () => app.url('/d/sales');
 
 // What has the keyboard focus, named by the hooks the UI documents.
 function focused(page) {
@@ -51,7 +42,7 @@ async function tabUntil(page, want, max = 80) {
 }
 
 test('keyboard only: skip link first, then switcher, theme toggle and filters; arrow keys move between page tabs; the region combobox picks with arrows and Enter', async () => {
-  const { page, problems } = await openPage(browser);
+  const { page, problems } = await openPage(app.browser);
   await page.goto(sales());
   await waitForDrawn(page);
 
@@ -128,7 +119,7 @@ test('keyboard only: skip link first, then switcher, theme toggle and filters; a
 });
 
 test('every input, select and button has an accessible name', async () => {
-  const { page, problems } = await openPage(browser);
+  const { page, problems } = await openPage(app.browser);
   const unnamed = () => page.evaluate(() => {
     const textOf = (node) => {
       if (node.nodeType === Node.TEXT_NODE) return node.textContent;
@@ -160,7 +151,7 @@ test('every input, select and button has an accessible name', async () => {
   const overview = await unnamed();
   assert.ok(overview.count > 30, `controls found: ${overview.count}`);
   assert.deepEqual(overview.unnamed, [], 'unnamed controls on the overview');
-  await page.goto(new URL('/d/sales?page=orders&f.region=North', server.url).href);
+  await page.goto(app.url('/d/sales?page=orders&f.region=North'));
   await waitForDrawn(page);
   const orders = await unnamed();
   assert.deepEqual(orders.unnamed, [], 'unnamed controls on the orders page, with a filter set');
@@ -169,7 +160,7 @@ test('every input, select and button has an accessible name', async () => {
 });
 
 test('the theme toggle switches html[data-theme] and persists across reloads; a dark system preference starts dark', async () => {
-  const { page, context, problems } = await openPage(browser, { colorScheme: 'light' });
+  const { page, context, problems } = await openPage(app.browser, { colorScheme: 'light' });
   await page.goto(sales());
   await waitForDrawn(page);
   const theme = () => page.evaluate(() => document.documentElement.dataset.theme);
@@ -198,7 +189,7 @@ test('the theme toggle switches html[data-theme] and persists across reloads; a 
   assert.equal(await theme(), 'light', 'and so does switching back');
   await context.close();
 
-  const dark = await openPage(browser, { colorScheme: 'dark' });
+  const dark = await openPage(app.browser, { colorScheme: 'dark' });
   await dark.page.goto(sales());
   await waitForDrawn(dark.page);
   assert.equal(await dark.page.evaluate(() => document.documentElement.dataset.theme), 'dark', 'a dark system preference starts dark');
@@ -283,7 +274,7 @@ function contrasts(page, selector) {
 
 for (const scheme of ['light', 'dark']) {
   test(`text contrast is at least 4.5:1 in the ${scheme} theme`, async () => {
-    const { page, context, problems } = await openPage(browser, { colorScheme: scheme });
+    const { page, context, problems } = await openPage(app.browser, { colorScheme: scheme });
     await page.goto(sales());
     await waitForDrawn(page);
     assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), scheme);
@@ -309,7 +300,7 @@ for (const scheme of ['light', 'dark']) {
   });
 
   test(`KPI deltas are readable (at least 4.5:1) in the ${scheme} theme`, async () => {
-    const { page, context, problems } = await openPage(browser, { colorScheme: scheme });
+    const { page, context, problems } = await openPage(app.browser, { colorScheme: scheme });
     // Two periods where revenue rises and falls, so both colors show.
     const low = [];
     for (const period of ['(from:2025-10-03,to:2025-12-31)', '(from:2025-01-01,to:2025-01-31)']) {
@@ -327,7 +318,7 @@ for (const scheme of ['light', 'dark']) {
 }
 
 test('at 390px wide the widgets stack full width and the page does not scroll sideways', async () => {
-  const { page, problems } = await openPage(browser, { width: 390, height: 844 });
+  const { page, problems } = await openPage(app.browser, { width: 390, height: 844 });
   await page.goto(sales());
   await waitForDrawn(page);
   await shot(page, 'narrow');

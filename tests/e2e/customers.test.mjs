@@ -2,19 +2,18 @@
 // model joining the orders to customers.csv; its numbers are checked against the oracle running
 // the same join over the same files, under the dashboard's default period. Hostile text typed
 // into a filter shows literally and runs nothing.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { salesProject, startServer, oracle, ordersScan, demoData, BUILD_DIR } from '../integration/harness.mjs';
-import { launchBrowser, openPage, screenshotter, waitForDrawn, kpiValue, kpiDelta, afterChange, pickOption } from './browser.mjs';
+import { salesProject, oracle, ordersScan, demoData, BUILD_DIR } from '../integration/harness.mjs';
+import { openPage, screenshotter, waitForDrawn, kpiValue, kpiDelta, afterChange, pickOption } from './browser.mjs';
+import { serveAndBrowse } from './setup.mjs';
 
 const ROWS = 100_000;
 const near = (a, b) => a !== null && Math.abs(a - b) <= 0.005 + 1e-9 * Math.abs(b);
 const daysBefore = (iso, days) => new Date(Date.parse(`${iso}T00:00:00Z`) - days * 86_400_000).toISOString().slice(0, 10);
 const HOSTILE = `<img src=x onerror=alert(1)>'"`;
-let server;
-let browser;
 const shot = screenshotter(BUILD_DIR, 'customers');
 
 // The model orders_enriched of examples/sales/sightline.yaml, over the same files.
@@ -28,26 +27,20 @@ function expected(conds) {
   return { revenue: revenue === null ? null : Number(revenue), customers: Number(customers) };
 }
 
-before(async () => {
+const app = serveAndBrowse(() => {
   // The demo project, plus a text filter on the customer's name for the hostile-string case.
-  const dir = salesProject(ROWS, (d) => {
+  return salesProject(ROWS, (d) => {
     const file = path.join(d, 'dashboards', 'customers.yaml');
     const yaml = fs.readFileSync(file, 'utf8');
     const anchor = 'label: Order date, default: { from: "2025-01-01", to: "2025-12-31" } }\n';
     assert.ok(yaml.includes(anchor), 'customers.yaml still has its default period');
     fs.writeFileSync(file, yaml.replace(anchor, `${anchor}  - { id: customer, type: text, column: customer, label: Customer contains }\n`));
   });
-  server = await startServer(dir);
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
 });
 
 test('the switcher opens the customers dashboard: every widget draws, the default period applies to the joined data', async () => {
-  const { page, problems } = await openPage(browser);
-  await page.goto(new URL('/d/sales', server.url).href);
+  const { page, problems } = await openPage(app.browser);
+  await page.goto(app.url('/d/sales'));
   await waitForDrawn(page);
   await afterChange(page, () => page.locator('select#dashboard-switcher').selectOption('customers'));
   await shot(page, 'customers');
@@ -109,10 +102,10 @@ test('the switcher opens the customers dashboard: every widget draws, the defaul
 });
 
 test('a hostile filter value shows literally in the chip and runs nothing', async () => {
-  const { page, problems } = await openPage(browser);
+  const { page, problems } = await openPage(app.browser);
   const dialogs = [];
   page.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
-  await page.goto(new URL('/d/customers', server.url).href);
+  await page.goto(app.url('/d/customers'));
   await waitForDrawn(page);
 
   const input = page.locator('[data-filter-id="customer"] input');
@@ -141,7 +134,7 @@ test('a hostile filter value shows literally in the chip and runs nothing', asyn
   await combo.press('Escape');
 
   // The link carries it and a fresh page shows the same text.
-  const second = await openPage(browser);
+  const second = await openPage(app.browser);
   second.page.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
   await second.page.goto(page.url());
   await waitForDrawn(second.page);

@@ -1,23 +1,22 @@
 // End to end: the real binary serving the embedded UI, driven in Debian's Chromium. Numbers the
 // page shows are checked against the independent DuckDB oracle over the same files.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { salesProject, startServer, oracle, ordersScan, BUILD_DIR } from '../integration/harness.mjs';
-import { launchBrowser, openPage, screenshotter, waitForDrawn, kpiValue } from './browser.mjs';
+import { salesProject, oracle, ordersScan, BUILD_DIR } from '../integration/harness.mjs';
+import { openPage, screenshotter, waitForDrawn, kpiValue } from './browser.mjs';
+import { serveAndBrowse } from './setup.mjs';
 
 const ROWS = 100_000;
 const scan = () => ordersScan(ROWS);
 const brokenOnPurpose = (url) => url.includes('/widgets/broken/');
 const near = (a, b) => Math.abs(a - b) <= 0.005 + 1e-9 * Math.abs(b);
-let server;
-let browser;
 const shot = screenshotter(BUILD_DIR, 'dashboard');
 
-before(async () => {
+const app = serveAndBrowse(() => {
   // The demo project plus one widget whose SQL fails at run time, to see errors stay in their box.
-  const dir = salesProject(ROWS, (d) => {
+  return salesProject(ROWS, (d) => {
     const file = path.join(d, 'dashboards', 'sales.yaml');
     const yaml = fs.readFileSync(file, 'utf8').replace('  - title: Orders\n', `      - id: broken
         type: kpi
@@ -28,17 +27,11 @@ before(async () => {
 `);
     fs.writeFileSync(file, yaml);
   });
-  server = await startServer(dir);
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
 });
 
 test('the dashboard loads with every widget drawn, filters change the numbers, charts cross-filter the table, links reproduce the view', async () => {
-  const { page, problems } = await openPage(browser, { expected: brokenOnPurpose });
-  await page.goto(new URL('/d/sales', server.url).href);
+  const { page, problems } = await openPage(app.browser, { expected: brokenOnPurpose });
+  await page.goto(app.url('/d/sales'));
   await waitForDrawn(page);
   await shot(page, 'loaded');
 
@@ -104,7 +97,7 @@ test('the dashboard loads with every widget drawn, filters change the numbers, c
   const kpis = {};
   for (const id of ['revenue', 'orders', 'avg_order', 'units_sold']) kpis[id] = await kpiValue(page, id);
   const overviewLink = page.url();
-  const second = await openPage(browser, { expected: brokenOnPurpose });
+  const second = await openPage(app.browser, { expected: brokenOnPurpose });
   await second.page.goto(overviewLink);
   await waitForDrawn(second.page);
   await shot(second.page, 'pasted-link');

@@ -1,18 +1,17 @@
 // End to end: the CSV and Arrow downloads of a widget, clicked in the page and caught through the
 // browser's download event, compared with what the API answers for the same body and with the
 // oracle's count; cells that a spreadsheet would run as formulas arrive neutralized.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { salesProject, startServer, post, oracle, ordersScan, BUILD_DIR } from '../integration/harness.mjs';
-import { launchBrowser, openPage, screenshotter, waitForDrawn, pickOption, downloadFrom } from './browser.mjs';
+import { salesProject, post, oracle, ordersScan, BUILD_DIR } from '../integration/harness.mjs';
+import { openPage, screenshotter, waitForDrawn, pickOption, downloadFrom } from './browser.mjs';
+import { serveAndBrowse } from './setup.mjs';
 import { tableFromIPC, Type } from '../js/node_modules/apache-arrow/Arrow.node.mjs';
 
 const ROWS = 100_000;
 const scan = () => ordersScan(ROWS);
-let server;
-let browser;
 const shot = screenshotter(BUILD_DIR, 'downloads');
 
 // RFC 4180: rows of fields; CRLF line ends, quoted fields may hold commas, quotes, line breaks.
@@ -68,14 +67,14 @@ function assertArrowMatchesCsv(table, csvRows, what) {
 }
 
 async function apiCsv(dashboard, widget, body) {
-  const res = await post(server, `/api/v1/dashboards/${dashboard}/widgets/${widget}/query?format=csv`, body);
+  const res = await post(app.server, `/api/v1/dashboards/${dashboard}/widgets/${widget}/query?format=csv`, body);
   assert.equal(res.status, 200);
   return res.text();
 }
 
-before(async () => {
+const app = serveAndBrowse(() => {
   // The demo project plus a dashboard whose only widget returns text a spreadsheet would run.
-  const dir = salesProject(ROWS, (d) => {
+  return salesProject(ROWS, (d) => {
     fs.writeFileSync(path.join(d, 'dashboards', 'formulas.yaml'), `title: Formulas
 source: orders
 filters:
@@ -90,17 +89,11 @@ widgets:
     width: 12
 `);
   });
-  server = await startServer(dir);
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
 });
 
 test('the orders table downloads as CSV and Arrow under a filter, the same rows the API gives', async () => {
-  const { page, problems } = await openPage(browser);
-  await page.goto(new URL('/d/sales?page=orders', server.url).href);
+  const { page, problems } = await openPage(app.browser);
+  await page.goto(app.url('/d/sales?page=orders'));
   await waitForDrawn(page);
   await pickOption(page, 'region', 'nor', 'North');
   await shot(page, 'orders-north');
@@ -134,8 +127,8 @@ test('the orders table downloads as CSV and Arrow under a filter, the same rows 
 });
 
 test('cells starting with = + - @ download neutralized in CSV and as they are in Arrow', async () => {
-  const { page, problems } = await openPage(browser);
-  await page.goto(new URL('/d/formulas', server.url).href);
+  const { page, problems } = await openPage(app.browser);
+  await page.goto(app.url('/d/formulas'));
   await waitForDrawn(page);
   await pickOption(page, 'region', 'sou', 'South');
   await shot(page, 'formulas-south');

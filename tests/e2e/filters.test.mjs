@@ -1,17 +1,16 @@
 // End to end: every kind of filter in the sidebar, driven as a user drives it, with the numbers
 // the KPIs show checked against the independent DuckDB oracle; then chips, Clear all and Reset
 // take the filters away again, and the URL reproduces the filtered view in a fresh page.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { salesProject, startServer, oracle, ordersScan, BUILD_DIR } from '../integration/harness.mjs';
-import { launchBrowser, openPage, screenshotter, waitForDrawn, kpiValue, kpiDelta, afterChange, pickOption } from './browser.mjs';
+import { salesProject, oracle, ordersScan, BUILD_DIR } from '../integration/harness.mjs';
+import { openPage, screenshotter, waitForDrawn, kpiValue, kpiDelta, afterChange, pickOption } from './browser.mjs';
+import { serveAndBrowse } from './setup.mjs';
 
 const ROWS = 100_000;
 const scan = () => ordersScan(ROWS);
 const near = (a, b) => a !== null && Math.abs(a - b) <= 0.005 + 1e-9 * Math.abs(b);
 const KPIS = ['revenue', 'orders', 'avg_order', 'units_sold'];
-let server;
-let browser;
 const shot = screenshotter(BUILD_DIR, 'filters');
 
 // YYYY-MM-DD `days` days before `iso`, in UTC.
@@ -34,18 +33,11 @@ async function assertKpis(page, conds, what) {
   return want;
 }
 
-before(async () => {
-  server = await startServer(salesProject(ROWS));
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const app = serveAndBrowse(() => salesProject(ROWS));
 
 test('multiselect, date presets, range, text: the KPIs follow each filter; chips, Clear all and Reset undo them; the URL reproduces them', async () => {
-  const { page, problems } = await openPage(browser);
-  await page.goto(new URL('/d/sales', server.url).href);
+  const { page, problems } = await openPage(app.browser);
+  await page.goto(app.url('/d/sales'));
   await waitForDrawn(page);
   await shot(page, 'unfiltered');
   const unfiltered = await assertKpis(page, [], 'unfiltered');
@@ -103,7 +95,7 @@ test('multiselect, date presets, range, text: the KPIs follow each filter; chips
 
   // The URL reproduces the view in a fresh page: numbers, chips and the controls' values.
   const link = page.url();
-  const second = await openPage(browser);
+  const second = await openPage(app.browser);
   await second.page.goto(link);
   await waitForDrawn(second.page);
   await shot(second.page, 'pasted-link');

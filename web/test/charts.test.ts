@@ -1,16 +1,4 @@
-import {
-  DateDay,
-  Decimal,
-  Float64,
-  Int32,
-  Int64,
-  Table,
-  Utf8,
-  makeData,
-  makeVector,
-  vectorFromArray,
-  type Vector,
-} from 'apache-arrow';
+import { Int32, Table, vectorFromArray } from 'apache-arrow';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 // The view is tested against a stand-in for ECharts (jsdom has no canvas); the option builders
@@ -59,40 +47,10 @@ import { NULL_COLOR, PALETTE, createColorRegistry } from '../src/charts/colors';
 import { createChartView } from '../src/charts/index';
 import { DIMMED_OPACITY, EMPTY_MESSAGE, buildChartModel, buildChartOption, formatAxisNumber, optionShape } from '../src/charts/options';
 import type { Selection, WidgetContext, WidgetSpec } from '../src/types';
+import { date32, dec, f64, i64, utf8 } from './fixtures';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures shaped like the demo server's responses (docs/api.md, "What each widget type returns")
-
-function dec(values: (number | null)[], scale = 2): Vector {
-  const data = new Uint32Array(values.length * 4);
-  const validity = new Uint8Array(Math.ceil(values.length / 8));
-  values.forEach((v, i) => {
-    if (v === null) return;
-    validity[i >> 3]! |= 1 << (i & 7);
-    let x = BigInt.asUintN(128, BigInt(Math.round(v * 10 ** scale)));
-    for (let w = 0; w < 4; w++) {
-      data[i * 4 + w] = Number(x & 0xffffffffn);
-      x >>= 32n;
-    }
-  });
-  return makeVector(
-    makeData({
-      type: new Decimal(scale, 38, 128),
-      length: values.length,
-      nullCount: values.filter((v) => v === null).length,
-      nullBitmap: validity,
-      data,
-    }),
-  );
-}
-const utf8 = (values: (string | null)[]): Vector => vectorFromArray(values, new Utf8());
-const date32 = (values: string[]): Vector =>
-  vectorFromArray(
-    values.map((v) => new Date(`${v}T00:00:00Z`)),
-    new DateDay(),
-  );
-const f64 = (values: number[]): Vector => vectorFromArray(values, new Float64());
-const i64 = (values: number[]): Vector => vectorFromArray(values.map(BigInt), new Int64());
 
 function widget(partial: Partial<WidgetSpec> & Pick<WidgetSpec, 'type' | 'encoding'>): WidgetSpec {
   return { id: 'w', title: 'W', layout: { width: 6 }, options: {}, ...partial };

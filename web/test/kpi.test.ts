@@ -1,31 +1,9 @@
-import { Decimal, Float64, Int64, Table, makeData, makeVector, vectorFromArray, type Vector } from 'apache-arrow';
+import { Table } from 'apache-arrow';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createColorRegistry } from '../src/charts/colors';
 import { createKpiView, formatKpiValue, kpiDelta } from '../src/kpi/index';
 import type { WidgetContext, WidgetSpec } from '../src/types';
-
-function dec(values: (number | null)[], scale = 2): Vector {
-  const data = new Uint32Array(values.length * 4);
-  const validity = new Uint8Array(Math.ceil(values.length / 8));
-  values.forEach((v, i) => {
-    if (v === null) return;
-    validity[i >> 3]! |= 1 << (i & 7);
-    let x = BigInt.asUintN(128, BigInt(Math.round(v * 10 ** scale)));
-    for (let w = 0; w < 4; w++) {
-      data[i * 4 + w] = Number(x & 0xffffffffn);
-      x >>= 32n;
-    }
-  });
-  return makeVector(
-    makeData({
-      type: new Decimal(scale, 38, 128),
-      length: values.length,
-      nullCount: values.filter((v) => v === null).length,
-      nullBitmap: validity,
-      data,
-    }),
-  );
-}
+import { dec, f64, i64 } from './fixtures';
 
 const ctx: WidgetContext = { theme: 'light', colors: createColorRegistry(), onSelect: () => undefined };
 
@@ -114,7 +92,7 @@ describe('createKpiView', () => {
     view.dispose();
     const orders: WidgetSpec = { ...revenue, id: 'orders', encoding: { value: { field: 'orders', label: 'Orders', format: 'compact' } } };
     const v2 = createKpiView(el, orders, ctx);
-    v2.update(new Table({ orders: vectorFromArray([200000n], new Int64()) }), ctx);
+    v2.update(new Table({ orders: i64([200000]) }), ctx);
     const value = el.querySelector<HTMLElement>('[data-kpi-value]')!;
     expect(value.textContent).toBe('200K');
     expect(value.dataset.value).toBe('200000');
@@ -135,7 +113,7 @@ describe('createKpiView', () => {
   it('never parses data as HTML', () => {
     const w: WidgetSpec = { ...revenue, encoding: { value: { field: 'v', label: '<b>x</b>' } } };
     const view = createKpiView(el, w, ctx);
-    view.update(new Table({ v: vectorFromArray([1.5], new Float64()) }), ctx);
+    view.update(new Table({ v: f64([1.5]) }), ctx);
     expect(el.querySelector('b')).toBeNull();
     expect(el.textContent).toContain('<b>x</b>');
   });

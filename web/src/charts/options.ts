@@ -102,13 +102,22 @@ function baseOption(t: ChartTheme, markCount: number): Record<string, unknown> {
     animationDuration: 200,
     animationDurationUpdate: 0,
     textStyle: { color: t.text, fontFamily: FONT, fontSize: 12 },
-    tooltip: {
-      confine: true,
-      backgroundColor: t.tooltipBackground,
-      borderColor: t.tooltipBorder,
-      textStyle: { color: t.tooltipText, fontFamily: FONT, fontSize: 12 },
-    },
+    tooltip: baseTooltip(t),
   };
+}
+
+function baseTooltip(t: ChartTheme): Record<string, unknown> {
+  return {
+    confine: true,
+    backgroundColor: t.tooltipBackground,
+    borderColor: t.tooltipBorder,
+    textStyle: { color: t.tooltipText, fontFamily: FONT, fontSize: 12 },
+  };
+}
+
+/** The tooltip of charts whose marks each tell their own values (scatter, pie, bins, cells). */
+function itemTooltip<P>(t: ChartTheme, formatter: (p: P) => string): Record<string, unknown> {
+  return { ...baseTooltip(t), trigger: 'item', formatter };
 }
 
 function legend(t: ChartTheme, show: boolean): Record<string, unknown> {
@@ -360,21 +369,29 @@ function itemValue(value: number | null, dimmed: boolean): unknown {
   return { value, itemStyle: { opacity: DIMMED_OPACITY } };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Bar
+/** What bar, line and area charts read: an x dimension, an optional color, and series of measures. */
+interface MeasureChart {
+  x: Column;
+  color: Column | undefined;
+  measureValues: Map<string, CellValue[]>;
+  plans: SeriesPlan[];
+  /** The value axis, or a list of two. */
+  valAxis: unknown;
+  selection: Selection | undefined;
+  stacked: boolean;
+}
 
-function buildBar(widget: WidgetSpec, table: Table, ctx: WidgetContext): ChartModel {
-  const t = chartTheme(ctx.theme);
+/** The columns and series plan of a bar, line or area chart, or the message to show instead. */
+function readMeasureChart(widget: WidgetSpec, table: Table, ctx: WidgetContext, t: ChartTheme): MeasureChart | string {
   const xEnc = xEncoding(widget, table);
-  if (!xEnc) return emptyModel(EMPTY_MESSAGE);
+  if (!xEnc) return EMPTY_MESSAGE;
   const colorEnc = widget.encoding?.color;
   const miss = missing(table, [xEnc.field, colorEnc?.field]);
-  if (miss) return emptyModel(miss);
+  if (miss) return miss;
   const x = readColumn(table, xEnc);
   const color = colorEnc ? readColumn(table, colorEnc) : undefined;
   const measures = measuresOf(widget, table, [x.name, ...(color ? [color.name] : [])]);
-  if (measures.length === 0) return emptyModel('The result has no numeric column to chart');
-  const cats = categoriesOf(x);
+  if (measures.length === 0) return 'The result has no numeric column to chart';
   const colorCats = color ? categoriesOf(color) : undefined;
   const stacked = widget.options.stacked === true;
   const measureValues = new Map(measures.map((m) => [m.field, readColumn(table, m).values]));
@@ -383,8 +400,12 @@ function buildBar(widget: WidgetSpec, table: Table, ctx: WidgetContext): ChartMo
   const valueAxisList = valueAxes(t, measures, axes);
   const valAxis = valueAxisList.length === 1 ? valueAxisList[0] : valueAxisList;
   const selection = selectionOn(ctx.selection, x);
+  return { x, color, measureValues, plans, valAxis, selection, stacked };
+}
 
-  // data[series][category]
+/** data[series][category]: each series' measure summed per x category (null where it has none). */
+function sumBySeries(table: Table, chart: MeasureChart, cats: Categories): (number | null)[][] {
+  const { x, color, plans, measureValues } = chart;
   const data: (number | null)[][] = plans.map(() => new Array<number | null>(cats.raw.length).fill(null));
   for (let row = 0; row < table.numRows; row++) {
     const ci = cats.index.get(keyOf(x.values[row] ?? null));
@@ -396,8 +417,39 @@ function buildBar(widget: WidgetSpec, table: Table, ctx: WidgetContext): ChartMo
       if (series && v !== null) series[ci] = (series[ci] ?? 0) + v;
     });
   }
+  return data;
+}
+
+function countMarks(data: (number | null)[][]): number {
   let markCount = 0;
   for (const s of data) for (const v of s) if (v !== null) markCount++;
+  return markCount;
+}
+
+/** The first series with a value at category ci, or -1. */
+function seriesWithValue(data: (number | null)[][], ci: number): number {
+  return data.findIndex((s) => s[ci] !== null && s[ci] !== undefined);
+}
+
+/** A click on the mark of a category toggles a pick of its value. */
+function clickCategory(widget: WidgetSpec, x: Column, cats: Categories, ctx: WidgetContext): ChartModel['click'] {
+  return ({ dataIndex }) => {
+    if (dataIndex < 0 || dataIndex >= cats.raw.length) return undefined;
+    return toggle(pickValue(widget, x, cats.raw[dataIndex] ?? null), ctx.selection);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bar
+
+function buildBar(widget: WidgetSpec, table: Table, ctx: WidgetContext): ChartModel {
+  const t = chartTheme(ctx.theme);
+  const chart = readMeasureChart(widget, table, ctx, t);
+  if (typeof chart === 'string') return emptyModel(chart);
+  const { x, plans, valAxis, selection } = chart;
+  const cats = categoriesOf(x);
+  const data = sumBySeries(table, chart, cats);
+  const markCount = countMarks(data);
 
   const longest = Math.max(0, ...cats.labels.map((l) => l.length));
   const horizontal =
@@ -432,7 +484,7 @@ function buildBar(widget: WidgetSpec, table: Table, ctx: WidgetContext): ChartMo
     legend: legend(t, showLegend),
     grid: grid(showLegend),
     tooltip: {
-      ...(baseOption(t, 0).tooltip as object),
+      ...baseTooltip(t),
       ...axisTooltip(t, plans, (_v, i) => cats.labels[i] ?? '', (v) => (typeof v === 'object' && v ? (v as { value: unknown }).value : v)),
     },
     xAxis: horizontal ? valAxis : catAxis,
@@ -444,15 +496,12 @@ function buildBar(widget: WidgetSpec, table: Table, ctx: WidgetContext): ChartMo
     option: option as unknown as EChartsOption,
     markCount,
     brush: false,
-    click: ({ dataIndex }) => {
-      if (dataIndex < 0 || dataIndex >= cats.raw.length) return undefined;
-      return toggle(pickValue(widget, x, cats.raw[dataIndex] ?? null), ctx.selection);
-    },
+    click: clickCategory(widget, x, cats, ctx),
     brushed: () => undefined,
     locate: (value) => {
       const ci = cats.index.get(String(value));
       if (ci === undefined) return null;
-      const si = data.findIndex((s) => s[ci] !== null && s[ci] !== undefined);
+      const si = seriesWithValue(data, ci);
       return si < 0 ? null : { seriesIndex: si, dataIndex: ci };
     },
   };
@@ -463,23 +512,9 @@ function buildBar(widget: WidgetSpec, table: Table, ctx: WidgetContext): ChartMo
 
 function buildLine(widget: WidgetSpec, table: Table, ctx: WidgetContext, area: boolean): ChartModel {
   const t = chartTheme(ctx.theme);
-  const xEnc = xEncoding(widget, table);
-  if (!xEnc) return emptyModel(EMPTY_MESSAGE);
-  const colorEnc = widget.encoding?.color;
-  const miss = missing(table, [xEnc.field, colorEnc?.field]);
-  if (miss) return emptyModel(miss);
-  const x = readColumn(table, xEnc);
-  const color = colorEnc ? readColumn(table, colorEnc) : undefined;
-  const measures = measuresOf(widget, table, [x.name, ...(color ? [color.name] : [])]);
-  if (measures.length === 0) return emptyModel('The result has no numeric column to chart');
-  const stacked = widget.options.stacked === true;
-  const colorCats = color ? categoriesOf(color) : undefined;
-  const measureValues = new Map(measures.map((m) => [m.field, readColumn(table, m).values]));
-  const axes = measureAxes(measures, measureValues, color !== undefined);
-  const plans = planSeries(color, colorCats, measures, ctx, stacked, axes);
-  const valueAxisList = valueAxes(t, measures, axes);
-  const valAxis = valueAxisList.length === 1 ? valueAxisList[0] : valueAxisList;
-  const selection = selectionOn(ctx.selection, x);
+  const chart = readMeasureChart(widget, table, ctx, t);
+  if (typeof chart === 'string') return emptyModel(chart);
+  const { x, plans, valAxis, selection, stacked } = chart;
   const grain = x.enc.grain;
   const useTime = x.temporal && x.values.some((v) => asTime(v) !== null);
 
@@ -501,21 +536,10 @@ function buildLine(widget: WidgetSpec, table: Table, ctx: WidgetContext, area: b
   }
   const times = cats.raw.map((v) => asTime(v) ?? 0);
 
-  const data: (number | null)[][] = plans.map(() => new Array<number | null>(cats.raw.length).fill(null));
-  for (let row = 0; row < table.numRows; row++) {
-    const ci = cats.index.get(keyOf(x.values[row] ?? null));
-    if (ci === undefined) continue;
-    plans.forEach((plan, si) => {
-      if (plan.colorKey !== undefined && keyOf(color?.values[row] ?? null) !== plan.colorKey) return;
-      const v = asNumber(measureValues.get(plan.measure.field)?.[row] ?? null);
-      const series = data[si];
-      if (series && v !== null) series[ci] = (series[ci] ?? 0) + v;
-    });
-  }
+  const data = sumBySeries(table, chart, cats);
   // Stacked series need a value at every x to stack on: a missing group adds nothing.
   if (stacked) for (const s of data) for (let i = 0; i < s.length; i++) if (s[i] === null) s[i] = 0;
-  let markCount = 0;
-  for (const s of data) for (const v of s) if (v !== null) markCount++;
+  const markCount = countMarks(data);
 
   const showLegend = plans.length > 1;
   const pointsPerSeries = cats.raw.length;
@@ -564,7 +588,7 @@ function buildLine(widget: WidgetSpec, table: Table, ctx: WidgetContext, area: b
     legend: legend(t, showLegend),
     grid: grid(showLegend),
     tooltip: {
-      ...(baseOption(t, 0).tooltip as object),
+      ...baseTooltip(t),
       ...axisTooltip(
         t,
         plans,
@@ -580,8 +604,7 @@ function buildLine(widget: WidgetSpec, table: Table, ctx: WidgetContext, area: b
     xAxis,
     yAxis: valAxis,
     series,
-    brush: brushOption(t),
-    toolbox: { show: false },
+    ...brushable(t),
   };
 
   return {
@@ -589,10 +612,7 @@ function buildLine(widget: WidgetSpec, table: Table, ctx: WidgetContext, area: b
     markCount,
     brush: Boolean(x.enc.column),
     brushColumn: x.enc.column,
-    click: ({ dataIndex }) => {
-      if (dataIndex < 0 || dataIndex >= cats.raw.length) return undefined;
-      return toggle(pickValue(widget, x, cats.raw[dataIndex] ?? null), ctx.selection);
-    },
+    click: clickCategory(widget, x, cats, ctx),
     brushed: ([a, b]) => {
       const lo = Math.min(a, b);
       const hi = Math.max(a, b);
@@ -619,12 +639,17 @@ function buildLine(widget: WidgetSpec, table: Table, ctx: WidgetContext, area: b
         if (ci < 0) ci = undefined;
       }
       if (ci === undefined) return null;
-      const si = data.findIndex((s) => s[ci] !== null && s[ci] !== undefined);
+      const si = seriesWithValue(data, ci);
       if (si < 0) return null;
       const v = data[si]?.[ci] ?? 0;
       return { seriesIndex: si, dataIndex: ci, coord: [useTime ? (times[ci] ?? 0) : ci, v] };
     },
   };
+}
+
+/** The brush of charts that select an x range by dragging (the toolbox it needs stays hidden). */
+function brushable(t: ChartTheme): { brush: Record<string, unknown>; toolbox: { show: boolean } } {
+  return { brush: brushOption(t), toolbox: { show: false } };
 }
 
 function brushOption(t: ChartTheme): Record<string, unknown> {
@@ -705,23 +730,18 @@ function buildScatter(widget: WidgetSpec, table: Table, ctx: WidgetContext): Cha
     ...baseOption(t, markCount),
     legend: legend(t, showLegend),
     grid: grid(showLegend, 28),
-    tooltip: {
-      ...(baseOption(t, 0).tooltip as object),
-      trigger: 'item',
-      formatter: (p: { seriesIndex: number; value: [number, number]; color?: string }) => {
-        const [xv, yv] = p.value;
-        const title = colorCats ? (names[p.seriesIndex] ?? '') : '';
-        return rowIndexTooltip(title, [
-          ['', labelOfField(xEnc), x.temporal ? formatDate(xv, xEnc.grain) : formatNumber(xv, xFormat)],
-          ['', labelOfField(yEnc), formatNumber(yv, yEnc.format)],
-        ]);
-      },
-    },
+    tooltip: itemTooltip(t, (p: { seriesIndex: number; value: [number, number]; color?: string }) => {
+      const [xv, yv] = p.value;
+      const title = colorCats ? (names[p.seriesIndex] ?? '') : '';
+      return rowIndexTooltip(title, [
+        ['', labelOfField(xEnc), x.temporal ? formatDate(xv, xEnc.grain) : formatNumber(xv, xFormat)],
+        ['', labelOfField(yEnc), formatNumber(yv, yEnc.format)],
+      ]);
+    }),
     xAxis,
     yAxis: { ...valueAxis(t, yEnc.format), scale: true },
     series,
-    brush: brushOption(t),
-    toolbox: { show: false },
+    ...brushable(t),
   };
   const integerX = /^u?int\d+$/.test(x.typeName);
   return {
@@ -807,15 +827,12 @@ function buildPie(widget: WidgetSpec, table: Table, ctx: WidgetContext): ChartMo
   const option = {
     ...baseOption(t, data.length),
     legend: legend(t, false),
-    tooltip: {
-      ...(baseOption(t, 0).tooltip as object),
-      trigger: 'item',
-      formatter: (p: { name: string; value: number; color?: string; percent?: number }) =>
-        rowIndexTooltip(p.name, [
-          [marker(String(p.color ?? '')), labelOfField(measure), formatNumber(p.value, measure.format)],
-          ['', 'Share', formatNumber(total > 0 ? p.value / total : null, 'percent')],
-        ]),
-    },
+    tooltip: itemTooltip(t, (p: { name: string; value: number; color?: string; percent?: number }) =>
+      rowIndexTooltip(p.name, [
+        [marker(String(p.color ?? '')), labelOfField(measure), formatNumber(p.value, measure.format)],
+        ['', 'Share', formatNumber(total > 0 ? p.value / total : null, 'percent')],
+      ]),
+    ),
     series: [
       {
         type: 'pie',
@@ -897,17 +914,13 @@ function buildHistogram(widget: WidgetSpec, table: Table, ctx: WidgetContext): C
   const option = {
     ...baseOption(t, bins.length),
     grid: grid(false),
-    tooltip: {
-      ...(baseOption(t, 0).tooltip as object),
-      trigger: 'item',
-      formatter: (p: { dataIndex: number }) => {
-        const b = bins[p.dataIndex];
-        if (!b) return '';
-        return rowIndexTooltip(`${labelOfField(xEnc) || 'Range'}: ${formatNumber(b.start)} – ${formatNumber(b.end)}`, [
-          ['', labelOfField(valueEnc) || 'Count', formatNumber(b.count, valueEnc?.format ?? 'integer')],
-        ]);
-      },
-    },
+    tooltip: itemTooltip(t, (p: { dataIndex: number }) => {
+      const b = bins[p.dataIndex];
+      if (!b) return '';
+      return rowIndexTooltip(`${labelOfField(xEnc) || 'Range'}: ${formatNumber(b.start)} – ${formatNumber(b.end)}`, [
+        ['', labelOfField(valueEnc) || 'Count', formatNumber(b.count, valueEnc?.format ?? 'integer')],
+      ]);
+    }),
     xAxis: { ...categoryAxis(t, labels, { width: 110 }) },
     yAxis: valueAxis(t, valueEnc?.format),
     series: [
@@ -920,8 +933,7 @@ function buildHistogram(widget: WidgetSpec, table: Table, ctx: WidgetContext): C
         data: bins.map((b) => itemValue(b.count, selection !== undefined && !selectedBin(b))),
       },
     ],
-    brush: brushOption(t),
-    toolbox: { show: false },
+    ...brushable(t),
   };
   return {
     option: option as unknown as EChartsOption,
@@ -992,16 +1004,12 @@ function buildHeatmap(widget: WidgetSpec, table: Table, ctx: WidgetContext): Cha
   const option = {
     ...baseOption(t, cells.length),
     grid: { ...grid(false, 44) },
-    tooltip: {
-      ...(baseOption(t, 0).tooltip as object),
-      trigger: 'item',
-      formatter: (p: { value: [number, number, number] }) => {
-        const [xi, yi, v] = p.value;
-        return rowIndexTooltip(`${xCats.labels[xi] ?? ''} · ${yCats.labels[yi] ?? ''}`, [
-          ['', labelOfField(valueEnc), formatNumber(v, valueEnc.format)],
-        ]);
-      },
-    },
+    tooltip: itemTooltip(t, (p: { value: [number, number, number] }) => {
+      const [xi, yi, v] = p.value;
+      return rowIndexTooltip(`${xCats.labels[xi] ?? ''} · ${yCats.labels[yi] ?? ''}`, [
+        ['', labelOfField(valueEnc), formatNumber(v, valueEnc.format)],
+      ]);
+    }),
     xAxis: { ...categoryAxis(t, xCats.labels, xCats.raw.length > 6 && longest > 6 ? { rotate: 30, width: 100 } : {}), splitArea: { show: false } },
     yAxis: { ...categoryAxis(t, yCats.labels, { width: 120 }), inverse: true },
     visualMap: {

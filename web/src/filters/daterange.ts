@@ -1,9 +1,9 @@
 // Date range filters: two date inputs bounded by the column's min and max, plus presets that
 // count back from the latest date in the data (not today: demo data may end in the past).
 
-import { fetchBounds, isAbort } from '../api/client';
 import type { FilterSpec, FilterValue } from '../types';
 import { h, uid } from '../app/dom';
+import { boundedControl } from './bounds';
 import type { FilterControl, FilterHost } from './types';
 
 /** YYYY-MM-DD of a date that is `days` days before `iso` (also YYYY-MM-DD), in UTC. */
@@ -54,7 +54,6 @@ export function createDateRangeFilter(spec: FilterSpec, host: FilterHost): Filte
   let value: FilterValue | null = null;
   let dataMax: string | null = null;
   const buttons = new Map<string, HTMLButtonElement>();
-  const ctl = new AbortController();
 
   for (const p of PRESETS) {
     const b = h('button', { type: 'button', class: 'chip-btn', 'data-preset': p.id, 'aria-pressed': 'false' }, p.label);
@@ -108,8 +107,8 @@ export function createDateRangeFilter(spec: FilterSpec, host: FilterHost): Filte
 
   for (const b of buttons.values()) b.disabled = true;
   buttons.get('all')!.disabled = false;
-  fetchBounds(host.dashboard, spec.id, ctl.signal).then(
-    (b) => {
+  return boundedControl(spec, host, el, {
+    loaded(b) {
       const lo = typeof b.min === 'string' ? b.min.slice(0, 10) : null;
       const hi = typeof b.max === 'string' ? b.max.slice(0, 10) : null;
       for (const i of [fromInput, toInput]) {
@@ -126,19 +125,12 @@ export function createDateRangeFilter(spec: FilterSpec, host: FilterHost): Filte
       }
       show();
     },
-    (e: unknown) => {
-      if (!isAbort(e)) presetBox.title = 'Could not load the date bounds';
+    failed() {
+      presetBox.title = 'Could not load the date bounds';
     },
-  );
-
-  return {
-    el,
-    set(v: FilterValue | null): void {
+    set(v) {
       value = v;
       show();
     },
-    dispose(): void {
-      ctl.abort();
-    },
-  };
+  });
 }

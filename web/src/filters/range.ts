@@ -2,10 +2,10 @@
 // by the column's min and max from the options endpoint. Commits on change, not while dragging.
 // An end at the column's bound is sent as open (null).
 
-import { fetchBounds, isAbort } from '../api/client';
 import type { FilterSpec, FilterValue } from '../types';
 import { h, uid } from '../app/dom';
 import { decimalScale, isIntegerType } from './values';
+import { boundedControl } from './bounds';
 import type { FilterControl, FilterHost } from './types';
 
 const fmt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 4 });
@@ -44,7 +44,6 @@ export function createRangeFilter(spec: FilterSpec, host: FilterHost): FilterCon
   let max = 0;
   let ready = false;
   let value: FilterValue | null = null;
-  const ctl = new AbortController();
 
   const step = (): number => {
     if (integer) return 1;
@@ -126,8 +125,8 @@ export function createRangeFilter(spec: FilterSpec, host: FilterHost): FilterCon
   lowInput.addEventListener('change', inputChange);
   highInput.addEventListener('change', inputChange);
 
-  fetchBounds(host.dashboard, spec.id, ctl.signal).then(
-    (b) => {
+  return boundedControl(spec, host, el, {
+    loaded(b) {
       if (typeof b.min !== 'number' || typeof b.max !== 'number') {
         bounds.textContent = 'No values';
         return;
@@ -151,21 +150,13 @@ export function createRangeFilter(spec: FilterSpec, host: FilterHost): FilterCon
       bounds.replaceChildren(h('span', {}, fmt.format(min)), h('span', {}, fmt.format(max)));
       show();
     },
-    (e: unknown) => {
-      if (isAbort(e)) return;
+    failed() {
       bounds.textContent = 'Could not load the bounds';
       for (const i of [lowInput, highInput]) i.disabled = false;
     },
-  );
-
-  return {
-    el,
-    set(v: FilterValue | null): void {
+    set(v) {
       value = v;
       show();
     },
-    dispose(): void {
-      ctl.abort();
-    },
-  };
+  });
 }

@@ -1,0 +1,24 @@
+// The server and the browser an end-to-end suite drives. `serveAndBrowse(project)` starts the real
+// binary on the project folder `project()` returns (made when the suite starts, not when the file
+// loads) and launches Chromium before the suite's tests, and closes both after them.
+import { before, after } from 'node:test';
+import { startServer } from '../integration/harness.mjs';
+import { launchBrowser } from './browser.mjs';
+
+export function serveAndBrowse(project) {
+  const app = {
+    server: undefined,
+    browser: undefined,
+    /** The absolute URL of a path on the server. */
+    url: (p) => new URL(p, app.server.url).href,
+  };
+  before(async () => {
+    app.server = await startServer(project());
+    app.browser = await launchBrowser();
+  });
+  after(async () => {
+    await app.browser?.close();
+    await app.server?.stop();
+  });
+  return app;
+}
