@@ -72,8 +72,11 @@ Result<std::shared_ptr<const Subset>> SubsetCache::get(const engine::Relation& r
   auto made = make(relation, where_sql, params, scope);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   if (made) {
-    log_.info("subset", {{"statement", label}, {"relation", relation.name}, {"table", (*made)->relation().name},
-                         {"rows", (*made)->rows()}, {"duration_ms", std::round(ms * 100) / 100}});
+    log_.info("subset", {{"statement", label},
+                         {"relation", relation.name},
+                         {"table", (*made)->relation().name},
+                         {"rows", (*made)->rows()},
+                         {"duration_ms", std::round(ms * 100) / 100}});
   } else {
     log_.warn("subset_failed", {{"statement", label}, {"relation", relation.name}, {"reason", made.error().message}});
   }

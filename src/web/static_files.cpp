@@ -14,8 +14,9 @@ std::string_view trim(std::string_view s) {
 }
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y)); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
 }
 
 // Calls f(item) for each comma-separated item of a header value.
@@ -66,9 +67,12 @@ std::string_view choose_encoding(std::string_view accept_encoding, bool have_gzi
     size_t semi = item.find(';');
     std::string_view coding = trim(item.substr(0, semi));
     double q = semi == std::string_view::npos ? 1.0 : quality(item.substr(semi + 1));
-    if (iequals(coding, "br")) q_br = q;
-    else if (iequals(coding, "gzip") || iequals(coding, "x-gzip")) q_gzip = q;
-    else if (coding == "*") q_star = q;
+    if (iequals(coding, "br"))
+      q_br = q;
+    else if (iequals(coding, "gzip") || iequals(coding, "x-gzip"))
+      q_gzip = q;
+    else if (coding == "*")
+      q_star = q;
   });
   if (q_br < 0) q_br = q_star;
   if (q_gzip < 0) q_gzip = q_star;
