@@ -15,9 +15,11 @@ using nlohmann::json;
 int http_status(ErrorKind kind) {
   switch (kind) {
     case ErrorKind::InvalidInput: return 400;
+    case ErrorKind::Unauthenticated: return 401;
     case ErrorKind::NotFound: return 404;
     case ErrorKind::Forbidden: return 403;
     case ErrorKind::TooLarge: return 413;
+    case ErrorKind::TooManyRequests: return 429;
     case ErrorKind::Timeout: return 504;
     case ErrorKind::Unavailable: return 503;
     case ErrorKind::Internal: return 500;
@@ -30,12 +32,14 @@ namespace {
 const char* status_title(int status) {
   switch (status) {
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 406: return "Not Acceptable";
     case 413: return "Content Too Large";
     case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";

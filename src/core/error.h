@@ -17,9 +17,11 @@ namespace sightline {
 
 enum class ErrorKind {
   InvalidInput,  // the caller sent something wrong: 400
+  Unauthenticated,  // no valid credentials (not signed in, bad or expired token): 401
   NotFound,      // no such dashboard/widget/filter: 404
   Forbidden,     // authenticated but not allowed: 403
   TooLarge,      // request body or result beyond a limit: 413
+  TooManyRequests,  // a rate or concurrency limit: 429
   Timeout,       // a query ran past its time limit: 504
   Unavailable,   // overloaded or not ready: 503
   Internal,      // a bug or an environment failure: 500
