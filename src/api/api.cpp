@@ -1,5 +1,9 @@
 #include "api/api.h"
 
+#include <strings.h>
+
+#include <functional>
+
 #include <nlohmann/json.hpp>
 
 #include "api/placeholder_page.h"
@@ -218,7 +222,8 @@ json widget_json(const config::WidgetSpec& w) {
   return j;
 }
 
-json dashboard_json(const config::DashboardSpec& d, const engine::Engine& engine) {
+json dashboard_json(const config::DashboardSpec& d, const engine::Engine& engine,
+                    const std::function<bool(const config::PageSpec&, const config::WidgetSpec&)>& visible) {
   json filters = json::array();
   const engine::Relation* rel = engine.relation(d.source);
   for (const auto& f : d.filters) {
@@ -232,7 +237,9 @@ json dashboard_json(const config::DashboardSpec& d, const engine::Engine& engine
   json pages = json::array();
   for (const auto& p : d.pages) {
     json ws = json::array();
-    for (const auto& w : p.widgets) ws.push_back(widget_json(w));
+    for (const auto& w : p.widgets)
+      if (visible(p, w)) ws.push_back(widget_json(w));
+    if (ws.empty() && !p.widgets.empty()) continue;  // a page whose every widget is hidden is hidden
     pages.push_back({{"id", p.id}, {"title", p.title}, {"widgets", ws}});
   }
   json j = {{"id", d.id}, {"title", d.title}, {"description", d.description}, {"dimensions", d.dimensions},
@@ -393,7 +400,34 @@ Result<std::shared_ptr<const query::Subset>> Api::selective_subset(const config:
 }
 
 Api::Api(const SnapshotHolder& snapshots, query::QueryService& service, Logger& log, std::span<const web::Asset> ui_assets)
-    : snapshots_(snapshots), service_(service), log_(log), ui_assets_(ui_assets) {}
+    : snapshots_(snapshots), service_(service), log_(log), ui_assets_(ui_assets), gate_(log, [] { return std::chrono::system_clock::now(); }) {}
+
+void Api::add_security_headers(HttpResponse& r, const Snapshot* snap) const {
+  auto has = [&](std::string_view name) {
+    return std::any_of(r.headers.begin(), r.headers.end(), [&](const auto& h) { return strcasecmp(h.first.c_str(), std::string(name).c_str()) == 0; });
+  };
+  const config::AuthSpec* auth = snap ? &snap->project.auth : nullptr;
+  std::string ancestors = "'none'";
+  if (auth && !auth->frame_ancestors.empty()) {
+    ancestors.clear();
+    for (const auto& o : auth->frame_ancestors) ancestors += (ancestors.empty() ? "" : " ") + o;
+  }
+  if (!has("Content-Security-Policy")) {
+    r.headers.emplace_back("Content-Security-Policy", "default-src 'none'; frame-ancestors " + ancestors);
+  } else if (ancestors != "'none'") {
+    // The UI may be framed by the configured origins: rewrite frame-ancestors, drop X-Frame-Options.
+    for (auto& [k, v] : r.headers) {
+      if (k != "Content-Security-Policy") continue;
+      size_t at = v.find("frame-ancestors");
+      if (at != std::string::npos) {
+        size_t end = v.find(';', at);
+        v = v.substr(0, at) + "frame-ancestors " + ancestors + (end == std::string::npos ? "" : v.substr(end));
+      }
+    }
+    std::erase_if(r.headers, [](const auto& h) { return h.first == "X-Frame-Options"; });
+  }
+  if (auth && auth->public_url.starts_with("https://")) r.headers.emplace_back("Strict-Transport-Security", "max-age=31536000");
+}
 
 HttpResponse Api::handle(const HttpRequest& request) {
   Result<HttpResponse> r = [&]() -> Result<HttpResponse> {
@@ -403,7 +437,11 @@ HttpResponse Api::handle(const HttpRequest& request) {
       return fail(ErrorKind::Internal, e.what());
     }
   }();
-  if (r) return std::move(*r);
+  if (r) {
+    auto snap = snapshots_.get();
+    add_security_headers(*r, snap.get());
+    return std::move(*r);
+  }
   if (r.error().kind == ErrorKind::Internal) {
     auto snap = snapshots_.get();
     std::string message = snap ? config::redact_secrets(r.error().message, snap->project.secret_values) : r.error().message;
@@ -411,6 +449,9 @@ HttpResponse Api::handle(const HttpRequest& request) {
   }
   HttpResponse p = problem_response(r.error(), request.request_id);
   if (r.error().kind == ErrorKind::Unavailable) p.headers.emplace_back("Retry-After", "1");
+  if (r.error().kind == ErrorKind::TooManyRequests) p.headers.emplace_back("Retry-After", "1");
+  if (r.error().kind == ErrorKind::Unauthenticated) p.headers.emplace_back("WWW-Authenticate", "Bearer");
+  add_security_headers(p, snapshots_.get().get());
   return p;
 }
 
@@ -429,9 +470,50 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
   };
   bool get = req.method == "GET" || req.method == "HEAD";
 
+  // Credentials never travel in URLs (they end up in logs and browser history).
+  for (const char* name : {"access_token", "id_token"}) {
+    if (!target->param(name).empty())
+      return fail(ErrorKind::InvalidInput, std::string("credentials are not accepted in the URL ('") + name + "')",
+                  "send Authorization: Bearer <token> instead");
+  }
+  // Sign-in and sign-out, and who am I.
+  std::string_view req_path = std::string_view(req.target).substr(0, req.target.find('?'));
+  if (req_path.starts_with("/auth/") || req_path == "/api/v1/me") {
+    auto snap = snapshots_.get();
+    if (!snap) return fail(ErrorKind::Unavailable, "the project is still loading");
+    if (auto handled = gate_.route(req, *snap)) return std::move(*handled);
+  }
+
   // The browser UI: the page at "/" and "/d/<dashboard>", and its hashed assets.
   if (seg.empty() || (seg[0] != "api" && seg[0] != "healthz" && seg[0] != "readyz")) {
     std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
+    bool page = path == "/" || path == "/index.html" || path.starts_with("/d/");
+    if (page && get) {
+      // Pages need a signed-in user (assets are public: code, no data). Browsers are sent to sign in.
+      auto snap = snapshots_.get();
+      if (snap && snap->project.auth.enabled()) {
+        if (auto user = gate_.authenticate(req, snap->project); !user) {
+          if (snap->project.auth.mode != config::AuthMode::Oidc) return fail(user.error());
+          std::string back = req.target.substr(0, 2048);
+          std::string encoded;
+          for (unsigned char c : back) {
+            if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') encoded += static_cast<char>(c);
+            else {
+              char buf[4];
+              std::snprintf(buf, sizeof buf, "%%%02X", c);
+              encoded += buf;
+            }
+          }
+          HttpResponse r;
+          r.status = 302;
+          r.content_type = "text/plain; charset=utf-8";
+          r.body = "Sign in first: /auth/login\n";
+          r.headers.emplace_back("Location", "/auth/login?return_to=" + encoded);
+          r.headers.emplace_back("Cache-Control", "no-store");
+          return r;
+        }
+      }
+    }
     if (!ui_assets_.empty() && get) {
       if (auto page = web::serve_static(ui_assets_, path, req)) return std::move(*page);
     } else if (!ui_assets_.empty() && (path == "/" || path.starts_with("/d/") || path.starts_with("/assets/"))) {
@@ -459,7 +541,7 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
     });
     if (!probe) return fail(ErrorKind::Unavailable, "the engine does not answer: " + probe.error().message);
     json j = {{"status", "ready"}, {"project", snap->project.name}, {"generation", snap->generation},
-              {"dashboards", snap->project.dashboards.size()},
+              {"auth", config::auth_mode_name(snap->project.auth.mode)},
               {"rollups", !snap->rollups_enabled ? "disabled"
                           : snap->rollups_pending ? "building"
                                                   : std::to_string(snap->rollups->all().size()) + " ready"}};
@@ -471,6 +553,27 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
     return fail(ErrorKind::NotFound, "no such page: " + req.target.substr(0, 200));
   }
   if (!snap) return fail(ErrorKind::Unavailable, "the project is still loading");
+  auto user = gate_.authenticate(req, snap->project);
+  if (!user) return fail(user.error());
+  if (auto c = gate_.check_csrf(req, *user); !c) return fail(c.error());
+  return data_route(req, *snap, *user);
+}
+
+Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& snapshot, const auth::User& user) {
+  auto target = parse_target(req.target);
+  if (!target) return fail(target.error());
+  const auto& seg = target->segments;
+  const Snapshot* snap = &snapshot;
+  auto method_not_allowed = [&](const char* allow) -> Result<HttpResponse> {
+    HttpResponse r = problem_response({ErrorKind::InvalidInput, std::string("method ") + req.method.substr(0, 16) + " is not allowed here", ""},
+                                      req.request_id);
+    r.status = 405;
+    r.body = dump(json{{"type", "urn:sightline:problem:method-not-allowed"}, {"title", "Method Not Allowed"}, {"status", 405},
+                       {"detail", "use " + std::string(allow)}, {"request_id", req.request_id}});
+    r.headers.emplace_back("Allow", allow);
+    return r;
+  };
+  bool get = req.method == "GET" || req.method == "HEAD";
   const auto& project = snap->project;
   const auto& engine = *snap->engine;
   if (seg.size() == 2) return fail(ErrorKind::NotFound, "no such API endpoint", "see /api/v1/dashboards");
@@ -479,19 +582,31 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
   if (seg.size() == 3) {
     if (!get) return method_not_allowed("GET");
     json list = json::array();
-    for (const auto& d : project.dashboards) list.push_back({{"id", d.id}, {"title", d.title}, {"description", d.description}});
+    for (const auto& d : project.dashboards) {
+      if (auth::can_see(d.roles, user)) list.push_back({{"id", d.id}, {"title", d.title}, {"description", d.description}});
+    }
     return json_response({{"dashboards", list}});
   }
   const config::DashboardSpec* dash = project.find_dashboard(seg[3]);
-  if (!dash) return fail(ErrorKind::NotFound, "no dashboard '" + seg[3].substr(0, 64) + "'");
+  // A dashboard the caller may not see does not exist for them: the same 404 as a wrong id.
+  if (!dash || !auth::can_see(dash->roles, user)) return fail(ErrorKind::NotFound, "no dashboard '" + seg[3].substr(0, 64) + "'");
+  auto visible = [&](const config::PageSpec& page, const config::WidgetSpec& w) { return auth::can_see(page.roles, user) && auth::can_see(w.roles, user); };
   if (seg.size() == 4) {
     if (!get) return method_not_allowed("GET");
-    return json_response(dashboard_json(*dash, engine));
+    return json_response(dashboard_json(*dash, engine, visible));
   }
-  query::Scope scope = query::Scope::local_development();
+  // The caller's rows: every data path below reads through this scope.
+  auto scoped = project.auth.enabled() ? auth::scope_for(project, user) : Result<query::Scope>(query::Scope::local_development());
+  if (!scoped) return fail(scoped.error());
+  const query::Scope& scope = *scoped;
+  auto admitted = gate_.admit(user, project);
+  if (!admitted) return fail(admitted.error());
 
   if (seg.size() == 7 && seg[4] == "widgets" && seg[6] == "query") {
-    const config::WidgetSpec* widget = dash->find_widget(seg[5]);
+    const config::WidgetSpec* widget = nullptr;
+    for (const auto& page : dash->pages)
+      for (const auto& w : page.widgets)
+        if (w.id == seg[5] && visible(page, w)) widget = &w;
     if (!widget) return fail(ErrorKind::NotFound, "dashboard '" + dash->id + "' has no widget '" + seg[5].substr(0, 64) + "'");
     if (req.method != "POST") return method_not_allowed("POST");
     auto format = negotiate(req, *target);
@@ -552,6 +667,8 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
     response->headers.emplace_back("X-Sightline-Cache", data->cache_hit ? "hit" : "miss");
     if (total) response->headers.emplace_back("X-Total-Count", std::to_string(*total));
     response->headers.emplace_back("Cache-Control", "no-store");
+    if (project.auth.enabled())
+      gate_.audit("query", req, &user, {{"dashboard", dash->id}, {"widget", widget->id}, {"policies", scope.policies()}, {"rows", response->rows}});
     return response;
   }
 
@@ -591,6 +708,8 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
     }
     HttpResponse r = json_response(out);
     r.rows = data->output->table.num_rows;
+    if (project.auth.enabled())
+      gate_.audit("filter_options", req, &user, {{"dashboard", dash->id}, {"filter", filter->id}, {"policies", scope.policies()}});
     return r;
   }
   return fail(ErrorKind::NotFound, "no such API endpoint", "see docs/api.md");

@@ -7,6 +7,7 @@
 // Thread-safe: handle() may run on many threads at once.
 #pragma once
 
+#include "api/auth_gate.h"
 #include "api/http.h"
 #include "api/snapshot.h"
 #include "core/error.h"
@@ -27,6 +28,8 @@ class Api {
 
  private:
   Result<HttpResponse> route(const HttpRequest& request);
+  Result<HttpResponse> data_route(const HttpRequest& request, const Snapshot& snap, const auth::User& user);
+  void add_security_headers(HttpResponse& response, const Snapshot* snap) const;
   Result<std::shared_ptr<const query::Subset>> selective_subset(const config::DashboardSpec& dash, const config::WidgetSpec& widget,
                                                               const Snapshot& snap, const query::Scope& scope,
                                                               const query::QueryRequest& request, const query::WidgetPlan& plan,
@@ -37,6 +40,7 @@ class Api {
   query::QueryService& service_;
   Logger& log_;
   std::span<const web::Asset> ui_assets_;
+  mutable AuthGate gate_;
 };
 
 // HTTP status for an error kind.

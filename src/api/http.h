@@ -15,6 +15,7 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::string request_id;
+  std::string peer;  // the client's address as the socket sees it (a proxy's, behind one)
 
   // The first header named `name` (lower-case), or "".
   std::string header(std::string_view name) const {

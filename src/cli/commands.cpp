@@ -1,10 +1,13 @@
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "api/api.h"
+#include "auth/tokens.h"
+#include "auth/check.h"
 #include "cli/commands.h"
 #include "cli/reloader.h"
 #include "config/project.h"
@@ -26,6 +29,8 @@ int run_check(const std::string& dir) {
     diags.insert(diags.end(), built.diagnostics.begin(), built.diagnostics.end());
     if (built.engine) {
       auto more = query::check_dashboards(*loaded.project, *built.engine);
+      auto secured = auth::check_security(*loaded.project, *built.engine);
+      more.insert(more.end(), secured.begin(), secured.end());
       diags.insert(diags.end(), more.begin(), more.end());
       size_t widgets = 0;
       for (const auto& d : loaded.project->dashboards)
@@ -101,6 +106,25 @@ int run_serve(const ServeOptions& options) {
     std::cerr << "error: the project has errors; fix them and start again (sightline check " << options.dir << " lists them)\n";
     return 1;
   }
+  {
+    // Without sign-in, only this machine may connect, unless the project says otherwise.
+    const auto& auth = first.snapshot->project.auth;
+    const std::string& h = options.host;
+    bool loopback = h == "localhost" || h == "::1" || h.starts_with("127.");
+    if (!auth.enabled()) {
+      if (!loopback && !auth.allow_remote) {
+        std::cerr << "error: auth mode is none (no sign-in), so Sightline serves loopback only, not " << h << "\n"
+                  << "  hint: configure auth (docs/security.md), or set auth: { mode: none, allow_remote: true } to serve everyone all data\n";
+        return 1;
+      }
+      std::cerr << "WARNING: sign-in is off (auth mode none): everyone who can reach this server sees every row"
+                << (loopback ? " (serving loopback only)" : " — and it is serving beyond loopback") << "\n";
+      log.warn("auth_disabled", {{"host", h}, {"allow_remote", auth.allow_remote}});
+    } else {
+      log.info("auth", {{"mode", config::auth_mode_name(auth.mode)}, {"roles", first.snapshot->project.roles.size()},
+                        {"policies", first.snapshot->project.policies.size()}});
+    }
+  }
   api::SnapshotHolder holder;
   holder.set(first.snapshot);
   log.info("project_loaded", {{"project", first.snapshot->project.name}, {"dashboards", first.snapshot->project.dashboards.size()},
@@ -159,6 +183,73 @@ int run_serve(const ServeOptions& options) {
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();
   return 0;
+}
+
+}  // namespace sightline::cli
+
+namespace sightline::cli {
+
+int run_token(const TokenOptions& o) {
+  auto loaded = config::load_project(std::filesystem::absolute(o.dir), config::system_environment());
+  for (const auto& d : loaded.diagnostics)
+    if (d.severity == config::Diagnostic::Severity::Error) std::cerr << config::format_diagnostic(d) << "\n";
+  if (!loaded.project) {
+    std::cerr << "error: the project has errors; the tokens file is named by its sightline.yaml\n";
+    return 1;
+  }
+  const auto& project = *loaded.project;
+  auth::TokenFile file(project.dir / project.auth.tokens_file, [] { return std::chrono::system_clock::now(); });
+  auto when = [](std::chrono::system_clock::time_point t) { return format_utc(t).substr(0, 19) + "Z"; };
+  if (o.action == "create") {
+    for (const auto& role : o.roles) {
+      bool defined = std::any_of(project.roles.begin(), project.roles.end(), [&](const auto& r) { return r.name == role; });
+      if (!defined) {
+        std::cerr << "error: unknown role '" << role << "'; define it under roles: in sightline.yaml\n";
+        return 2;
+      }
+    }
+    auto lifetime = auth::parse_lifetime(o.expires);
+    if (!lifetime) {
+      std::cerr << "error: " << lifetime.error().message << "\n";
+      return 2;
+    }
+    auto made = file.create(o.name, o.subject, o.roles, *lifetime);
+    if (!made) {
+      std::cerr << "error: " << made.error().message << "\n";
+      return 1;
+    }
+    std::cerr << "Created token " << made->record.id << " for '" << o.subject << "' (expires " << when(made->record.expires)
+              << "). It is shown once; only its hash is kept.\n";
+    std::cout << made->token << std::endl;
+    return 0;
+  }
+  if (o.action == "list") {
+    auto records = file.list();
+    if (!records) {
+      std::cerr << "error: " << records.error().message << "\n";
+      return 1;
+    }
+    auto now = std::chrono::system_clock::now();
+    std::cout << "id            subject              roles                expires               status   name\n";
+    for (const auto& r : *records) {
+      std::string roles;
+      for (const auto& role : r.roles) roles += (roles.empty() ? "" : ",") + role;
+      std::string status = r.revoked ? "revoked" : now >= r.expires ? "expired" : "active";
+      std::printf("%-13s %-20s %-20s %-21s %-8s %s\n", r.id.c_str(), r.subject.c_str(), roles.c_str(), when(r.expires).c_str(), status.c_str(),
+                  r.name.c_str());
+    }
+    return 0;
+  }
+  if (o.action == "revoke") {
+    auto r = file.revoke(o.id);
+    if (!r) {
+      std::cerr << "error: " << r.error().message << "\n";
+      return r.error().kind == ErrorKind::NotFound ? 2 : 1;
+    }
+    std::cout << "revoked " << r->id << " (" << r->subject << ")\n";
+    return 0;
+  }
+  return 2;
 }
 
 }  // namespace sightline::cli

@@ -19,7 +19,19 @@ struct ServeOptions {
   bool no_rollups = false;
 };
 
+// `sightline token create|list|revoke DIR ...`: API tokens in the project's tokens file.
+struct TokenOptions {
+  std::string action;  // create | list | revoke
+  std::string dir;
+  std::string name;
+  std::string subject;
+  std::vector<std::string> roles;
+  std::string expires = "90d";
+  std::string id;  // revoke
+};
+
 int run_serve(const ServeOptions& options);
+int run_token(const TokenOptions& options);
 int run_check(const std::string& dir);
 int run_demo_data(const demo::DemoDataOptions& options);
 

@@ -34,6 +34,21 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--seed", demo.seed, "Random seed")->capture_default_str();
   demo_cmd->add_option("--threads", demo.threads, "DuckDB threads (default: all cores)");
 
+  TokenOptions token;
+  auto* token_cmd = app.add_subcommand("token", "Create, list and revoke API tokens (Authorization: Bearer)");
+  token_cmd->require_subcommand(1);
+  auto* token_create = token_cmd->add_subcommand("create", "Create a token; prints it once");
+  token_create->add_option("dir", token.dir, "Project folder")->required()->check(CLI::ExistingDirectory);
+  token_create->add_option("--subject", token.subject, "The identity the token acts as (e.g. etl-bot)")->required();
+  token_create->add_option("--name", token.name, "What the token is for");
+  token_create->add_option("--roles", token.roles, "Roles it carries (comma-separated)")->delimiter(',');
+  token_create->add_option("--expires", token.expires, "Lifetime, e.g. 90d, 12h, 30m")->capture_default_str();
+  auto* token_list = token_cmd->add_subcommand("list", "List tokens (never the tokens themselves)");
+  token_list->add_option("dir", token.dir, "Project folder")->required()->check(CLI::ExistingDirectory);
+  auto* token_revoke = token_cmd->add_subcommand("revoke", "Revoke a token by id; effective on the next request");
+  token_revoke->add_option("dir", token.dir, "Project folder")->required()->check(CLI::ExistingDirectory);
+  token_revoke->add_option("id", token.id, "Token id from `token list`")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -41,6 +56,10 @@ int main(int argc, char** argv) {
   }
   if (*serve_cmd) return run_serve(serve);
   if (*check_cmd) return run_check(check_dir);
+  if (*token_cmd) {
+    token.action = *token_create ? "create" : *token_list ? "list" : "revoke";
+    return run_token(token);
+  }
   if (*demo_cmd) {
     demo.out_dir = demo_out;
     return run_demo_data(demo);

@@ -1,3 +1,4 @@
+#include "auth/check.h"
 #include "cli/reloader.h"
 
 #include "query/check.h"
@@ -22,6 +23,8 @@ SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Sn
   }
   query::SqlWidgetColumns sql_columns;
   auto checked = query::check_dashboards(*loaded.project, *engine, &sql_columns);
+  auto secured = auth::check_security(*loaded.project, *engine);
+  checked.insert(checked.end(), secured.begin(), secured.end());
   out.diagnostics.insert(out.diagnostics.end(), checked.begin(), checked.end());
   if (std::any_of(checked.begin(), checked.end(), [](const auto& d) { return d.severity == config::Diagnostic::Severity::Error; })) return out;
   auto snap = std::make_shared<api::Snapshot>();

@@ -106,15 +106,15 @@ class Reader {
   std::optional<int64_t> duration_ms(const YAML::Node& n, const std::string& what) {
     auto s = scalar(n, what);
     if (!s) return std::nullopt;
-    static const std::regex re(R"(\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|min)?\s*)");
+    static const std::regex re(R"(\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|min|h)?\s*)");
     std::smatch m;
     if (!std::regex_match(*s, m, re)) {
-      error(n, what + " must be a duration like 10s, 500ms or 2m, got '" + *s + "'");
+      error(n, what + " must be a duration like 10s, 500ms, 2m or 12h, got '" + *s + "'");
       return std::nullopt;
     }
     double v = std::stod(m[1]);
     std::string unit = m[2];
-    double ms = unit == "ms" ? v : (unit == "m" || unit == "min") ? v * 60000 : v * 1000;
+    double ms = unit == "ms" ? v : (unit == "m" || unit == "min") ? v * 60000 : unit == "h" ? v * 3600000 : v * 1000;
     if (ms < 1 || ms > 24 * 3600 * 1000.0) {
       error(n, what + " must be between 1ms and 24h");
       return std::nullopt;
@@ -259,16 +259,26 @@ class ProjectParser {
     if (!root) return;
     Reader r("sightline.yaml", dir_, env_, result_.diagnostics, p.secret_values);
     if (!r.is_map(*root, "sightline.yaml")) return;
-    r.check_keys(*root, {"name", "engine", "sources", "models", "dashboards", "auth", "policies"}, "sightline.yaml");
+    r.check_keys(*root, {"name", "engine", "sources", "models", "dashboards", "auth", "roles", "policies"}, "sightline.yaml");
     p.name = r.str((*root)["name"], "name", dir_.filename().string());
     parse_engine(r, (*root)["engine"], p.engine);
     parse_sources(r, (*root)["sources"], p);
     parse_models(r, (*root)["models"], p);
+    parse_auth(r, (*root)["auth"], p.auth);
+    parse_roles(r, (*root)["roles"], p);
+    parse_policies(r, (*root)["policies"], p);
     parse_dashboards(r, (*root)["dashboards"], p);
-    if ((*root)["auth"] || (*root)["policies"]) {
-      r.warning((*root)["auth"] ? (*root)["auth"] : (*root)["policies"],
-                "auth and policies are not supported by this version yet and are ignored",
-                "do not expose this server beyond loopback until they are");
+    check_role_references(r, p);
+    if (p.auth.enabled()) {
+      for (const auto& rel : relation_names(p)) {
+        bool covered = std::any_of(p.policies.begin(), p.policies.end(), [&](const PolicySpec& x) { return x.relation == rel; });
+        if (!covered)
+          r.warning((*root)["policies"] ? (*root)["policies"] : (*root)["auth"], "'" + rel + "' has no row policy: with auth on, nobody sees its rows",
+                    "add policies: " + rel + ": { <role>: all }, or a condition per role");
+      }
+    } else if (!p.policies.empty() || !p.roles.empty()) {
+      r.warning((*root)["policies"] ? (*root)["policies"] : (*root)["roles"], "roles and policies apply only when auth.mode is oidc or proxy",
+                "with auth.mode none every visitor sees every row");
     }
     bool errors = std::any_of(result_.diagnostics.begin(), result_.diagnostics.end(),
                               [](const Diagnostic& d) { return d.severity == Diagnostic::Severity::Error; });
@@ -292,6 +302,267 @@ class ProjectParser {
     if (n["query_timeout"]) e.query_timeout_ms = r.duration_ms(n["query_timeout"], "engine.query_timeout").value_or(e.query_timeout_ms);
     if (n["max_rows"]) e.max_rows = r.integer(n["max_rows"], "engine.max_rows", 1, 10'000'000).value_or(e.max_rows);
     if (n["pool_size"]) e.pool_size = static_cast<int>(r.integer(n["pool_size"], "engine.pool_size", 1, 256).value_or(0));
+  }
+
+  // A list of names, or one name.
+  std::vector<std::string> string_list(Reader& r, const YAML::Node& n, const std::string& what) {
+    std::vector<std::string> out;
+    if (!n || n.IsNull()) return out;
+    if (n.IsScalar()) {
+      out.push_back(r.str(n, what));
+    } else if (n.IsSequence()) {
+      for (const auto& e : n) out.push_back(r.str(e, what));
+    } else {
+      r.error(n, what + " must be a list");
+    }
+    return out;
+  }
+
+  // A secret written into the YAML itself ends up in git: say so (check and serve print it).
+  void warn_if_literal_secret(Reader& r, const YAML::Node& n, const std::string& what) {
+    if (n && n.IsScalar() && !n.Scalar().empty() && n.Scalar().find("${") == std::string::npos) {
+      r.warning(n, what + " is written into the YAML file", "use ${env:NAME} or ${file:PATH} so the secret stays out of git");
+    }
+  }
+
+  static bool loopback_url(const std::string& url) {
+    static const std::regex re(R"(^https?://(127\.[0-9.]+|localhost|\[::1\])(:[0-9]+)?(/.*)?$)", std::regex::icase);
+    return std::regex_match(url, re);
+  }
+
+  void parse_auth(Reader& r, const YAML::Node& n, AuthSpec& a) {
+    if (!n) return;
+    if (!r.is_map(n, "auth")) return;
+    a.pos = r.pos(n);
+    r.check_keys(n, {"mode", "public_url", "session", "oidc", "proxy", "tokens_file", "allow_remote", "frame_ancestors", "limits"},
+                 "auth");
+    std::string mode = r.str(n["mode"], "auth.mode", "none");
+    if (mode == "none") a.mode = AuthMode::None;
+    else if (mode == "oidc") a.mode = AuthMode::Oidc;
+    else if (mode == "proxy") a.mode = AuthMode::Proxy;
+    else {
+      r.error(n["mode"], "unknown auth mode '" + mode + "'", "use none, oidc or proxy");
+      return;
+    }
+    a.public_url = r.str(n["public_url"], "auth.public_url");
+    while (!a.public_url.empty() && a.public_url.back() == '/') a.public_url.pop_back();
+    if (!a.public_url.empty()) {
+      static const std::regex url(R"(^https?://[A-Za-z0-9.\-\[\]:]+$)", std::regex::icase);
+      if (!std::regex_match(a.public_url, url)) {
+        r.error(n["public_url"], "auth.public_url must be scheme://host[:port], got '" + a.public_url + "'",
+                "e.g. https://dashboards.example.com (no path)");
+      }
+    }
+    if (n["allow_remote"]) a.allow_remote = r.boolean(n["allow_remote"], "auth.allow_remote").value_or(false);
+    a.tokens_file = r.str(n["tokens_file"], "auth.tokens_file", a.tokens_file);
+    for (const auto& origin : string_list(r, n["frame_ancestors"], "auth.frame_ancestors")) {
+      static const std::regex re(R"(^(https?://[A-Za-z0-9.\-*]+(:[0-9]+)?|'self')$)", std::regex::icase);
+      if (!std::regex_match(origin, re)) {
+        r.error(n["frame_ancestors"], "auth.frame_ancestors: '" + origin + "' is not an origin", "e.g. https://intranet.example.com or 'self'");
+        continue;
+      }
+      a.frame_ancestors.push_back(origin);
+    }
+    if (const auto& l = n["limits"]) {
+      if (r.is_map(l, "auth.limits")) {
+        r.check_keys(l, {"sign_in_per_minute", "concurrent_queries_per_user"}, "auth.limits");
+        if (l["sign_in_per_minute"])
+          a.sign_in_per_minute = static_cast<int>(r.integer(l["sign_in_per_minute"], "auth.limits.sign_in_per_minute", 1, 100'000).value_or(30));
+        if (l["concurrent_queries_per_user"])
+          a.concurrent_queries_per_user =
+              static_cast<int>(r.integer(l["concurrent_queries_per_user"], "auth.limits.concurrent_queries_per_user", 1, 1000).value_or(8));
+      }
+    }
+    if (const auto& sn = n["session"]) {
+      if (r.is_map(sn, "auth.session")) {
+        r.check_keys(sn, {"secret", "idle_timeout", "absolute_timeout"}, "auth.session");
+        warn_if_literal_secret(r, sn["secret"], "auth.session.secret");
+        a.session_secret = r.str(sn["secret"], "auth.session.secret");
+        if (sn["idle_timeout"]) a.idle_timeout_ms = r.duration_ms(sn["idle_timeout"], "auth.session.idle_timeout").value_or(a.idle_timeout_ms);
+        if (sn["absolute_timeout"])
+          a.absolute_timeout_ms = r.duration_ms(sn["absolute_timeout"], "auth.session.absolute_timeout").value_or(a.absolute_timeout_ms);
+      }
+    }
+    if (a.mode == AuthMode::Oidc) {
+      const auto& o = n["oidc"];
+      if (!o) {
+        r.error(n, "auth mode oidc needs an oidc: section", "give issuer, client_id and (for confidential clients) client_secret");
+        return;
+      }
+      if (!r.is_map(o, "auth.oidc")) return;
+      r.check_keys(o, {"issuer", "client_id", "client_secret", "scopes", "claims"}, "auth.oidc");
+      a.oidc.issuer = r.str(o["issuer"], "auth.oidc.issuer");
+      a.oidc.client_id = r.str(o["client_id"], "auth.oidc.client_id");
+      warn_if_literal_secret(r, o["client_secret"], "auth.oidc.client_secret");
+      a.oidc.client_secret = r.str(o["client_secret"], "auth.oidc.client_secret");
+      if (a.oidc.issuer.empty()) r.error(o, "auth.oidc.issuer is missing", "the provider's issuer URL, e.g. https://login.example.com/realms/acme");
+      else if (!a.oidc.issuer.starts_with("https://") && !loopback_url(a.oidc.issuer))
+        r.error(o["issuer"], "auth.oidc.issuer must be an https URL, got '" + a.oidc.issuer + "'",
+                "plain http is accepted only for a provider on this machine (loopback)");
+      if (a.oidc.client_id.empty()) r.error(o, "auth.oidc.client_id is missing");
+      if (o["scopes"]) {
+        a.oidc.scopes = string_list(r, o["scopes"], "auth.oidc.scopes");
+        if (std::find(a.oidc.scopes.begin(), a.oidc.scopes.end(), "openid") == a.oidc.scopes.end())
+          r.error(o["scopes"], "auth.oidc.scopes must include openid");
+      }
+      if (const auto& c = o["claims"]) {
+        if (r.is_map(c, "auth.oidc.claims")) {
+          r.check_keys(c, {"email", "name", "groups"}, "auth.oidc.claims");
+          a.oidc.email_claim = r.str(c["email"], "auth.oidc.claims.email", a.oidc.email_claim);
+          a.oidc.name_claim = r.str(c["name"], "auth.oidc.claims.name", a.oidc.name_claim);
+          a.oidc.groups_claim = r.str(c["groups"], "auth.oidc.claims.groups", a.oidc.groups_claim);
+        }
+      }
+      if (a.public_url.empty())
+        r.error(n, "auth mode oidc needs auth.public_url", "the URL browsers use to reach Sightline; the redirect URI is <public_url>/auth/callback");
+    } else if (n["oidc"]) {
+      r.warning(n["oidc"], "auth.oidc is ignored: auth.mode is " + mode);
+    }
+    if (a.mode == AuthMode::Proxy) {
+      const auto& px = n["proxy"];
+      if (!px || !r.is_map(px, "auth.proxy")) {
+        if (!px) r.error(n, "auth mode proxy needs a proxy: section", "list trusted_proxies: the addresses of the authenticating proxy");
+        return;
+      }
+      r.check_keys(px, {"trusted_proxies", "headers"}, "auth.proxy");
+      for (const auto& cidr : string_list(r, px["trusted_proxies"], "auth.proxy.trusted_proxies")) {
+        static const std::regex re(R"(^([0-9.]+|[0-9A-Fa-f:]+)(/[0-9]{1,3})?$)");
+        if (!std::regex_match(cidr, re)) {
+          r.error(px["trusted_proxies"], "'" + cidr + "' is not an address or CIDR block", "e.g. 10.0.0.0/8 or 127.0.0.1");
+          continue;
+        }
+        a.proxy.trusted_proxies.push_back(cidr);
+      }
+      if (a.proxy.trusted_proxies.empty())
+        r.error(px, "auth.proxy.trusted_proxies is empty", "identity headers are only believed from these addresses");
+      if (const auto& h = px["headers"]) {
+        if (r.is_map(h, "auth.proxy.headers")) {
+          r.check_keys(h, {"user", "email", "name", "groups"}, "auth.proxy.headers");
+          auto header = [&](const char* key, std::string& out) {
+            std::string v = r.str(h[key], std::string("auth.proxy.headers.") + key, out);
+            std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
+            out = v;
+          };
+          header("user", a.proxy.user_header);
+          header("email", a.proxy.email_header);
+          header("name", a.proxy.name_header);
+          header("groups", a.proxy.groups_header);
+        }
+      }
+    } else if (n["proxy"]) {
+      r.warning(n["proxy"], "auth.proxy is ignored: auth.mode is " + mode);
+    }
+    if (a.mode == AuthMode::Oidc) {
+      // Sessions are keyed with the secret: a missing, short or placeholder one is refused.
+      const YAML::Node& at = n["session"] && n["session"]["secret"] ? n["session"]["secret"] : n;
+      if (a.session_secret.empty()) {
+        r.error(at, "auth.session.secret is missing", "set it from a secret store: secret: ${env:SIGHTLINE_SESSION_SECRET} (32+ random characters)");
+      } else if (a.session_secret.size() < kMinSecretLength) {
+        r.error(at, "auth.session.secret is too short (" + std::to_string(a.session_secret.size()) + " characters; at least " +
+                        std::to_string(kMinSecretLength) + ")", "generate one with: openssl rand -base64 48");
+      } else {
+        std::set<char> distinct(a.session_secret.begin(), a.session_secret.end());
+        std::string lower = a.session_secret;
+        std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+        bool placeholder = distinct.size() < 8 || lower.find("changeme") != std::string::npos || lower.find("change-me") != std::string::npos ||
+                           lower.find("secret") != std::string::npos || lower.find("example") != std::string::npos;
+        if (placeholder) r.error(at, "auth.session.secret looks like a placeholder, not a random key", "generate one with: openssl rand -base64 48");
+      }
+    }
+  }
+
+  void parse_roles(Reader& r, const YAML::Node& n, Project& p) {
+    if (!n) return;
+    if (!r.is_map(n, "roles")) return;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      RoleSpec role;
+      role.name = it->first.Scalar();
+      role.pos = r.pos(it->first);
+      if (!valid_id(role.name)) {
+        r.error(it->first, "role name '" + role.name + "' is not valid", "use letters, digits, _ and -");
+        continue;
+      }
+      const YAML::Node& body = it->second;
+      if (body && !body.IsNull()) {
+        if (!r.is_map(body, "role '" + role.name + "'")) continue;
+        r.check_keys(body, {"groups"}, "role '" + role.name + "'");
+        role.groups = string_list(r, body["groups"], "roles." + role.name + ".groups");
+      }
+      p.roles.push_back(std::move(role));
+    }
+  }
+
+  bool has_role(const Project& p, const std::string& name) const {
+    return std::any_of(p.roles.begin(), p.roles.end(), [&](const RoleSpec& r) { return r.name == name; });
+  }
+  std::string role_hint(const Project& p, const std::string& name) const {
+    std::string best, all;
+    size_t best_d = 3;
+    for (const auto& r : p.roles) {
+      all += (all.empty() ? "" : ", ") + r.name;
+      size_t d = edit_distance(name, r.name);
+      if (d < best_d) best_d = d, best = r.name;
+    }
+    if (!best.empty()) return "did you mean '" + best + "'?";
+    return all.empty() ? "define roles: in sightline.yaml" : "roles: " + all;
+  }
+
+  void parse_policies(Reader& r, const YAML::Node& n, Project& p) {
+    if (!n) return;
+    if (!r.is_map(n, "policies")) return;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      std::string relation = it->first.Scalar();
+      if (!has_relation(p, relation)) {
+        r.error(it->first, "policies: unknown source or model '" + relation + "'", suggest_relation(p, relation));
+        continue;
+      }
+      if (!r.is_map(it->second, "policies for '" + relation + "'")) continue;
+      for (auto jt = it->second.begin(); jt != it->second.end(); ++jt) {
+        PolicySpec policy;
+        policy.relation = relation;
+        policy.role = jt->first.Scalar();
+        policy.pos = r.pos(jt->second);
+        if (!has_role(p, policy.role)) {
+          r.error(jt->first, "policies." + relation + ": unknown role '" + policy.role + "'", role_hint(p, policy.role));
+          continue;
+        }
+        std::string text = r.str(jt->second, "policies." + relation + "." + policy.role);
+        std::string trimmed = text;
+        trimmed.erase(0, trimmed.find_first_not_of(" \t\n"));
+        trimmed.erase(trimmed.find_last_not_of(" \t\n;") + 1);
+        std::string lower = trimmed;
+        std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+        if (lower == "all" || lower == "true") {
+          policy.all_rows = true;
+        } else if (trimmed.empty()) {
+          r.error(jt->second, "policies." + relation + "." + policy.role + " is empty",
+                  "write a SQL condition, e.g. region = 'North', or `all` for every row");
+          continue;
+        } else {
+          policy.predicate = trimmed;
+        }
+        p.policies.push_back(std::move(policy));
+      }
+    }
+  }
+
+  // Roles named by dashboards, pages and widgets must exist: a typo would hide them from everyone.
+  void check_role_references(Reader& r, const Project& p) {
+    (void)r;
+    auto check = [&](const std::vector<std::string>& roles, const std::string& file, const Position& pos, const std::string& what) {
+      for (const auto& name : roles) {
+        if (has_role(p, name)) continue;
+        result_.diagnostics.push_back({Diagnostic::Severity::Error, pos.file.empty() ? Position{file, 0, 0} : pos,
+                                       what + ": unknown role '" + name + "'", role_hint(p, name)});
+      }
+    };
+    for (const auto& d : p.dashboards) {
+      check(d.roles, d.file, d.pos, "dashboard '" + d.id + "'");
+      for (const auto& pg : d.pages) {
+        check(pg.roles, d.file, d.pos, "page '" + pg.id + "'");
+        for (const auto& w : pg.widgets) check(w.roles, d.file, w.pos, "widget '" + w.id + "'");
+      }
+    }
   }
 
   void parse_sources(Reader& r, const YAML::Node& n, Project& p) {
@@ -464,7 +735,7 @@ class ProjectParser {
     if (!root) return;
     Reader r(shown, dir_, env_, result_.diagnostics, p.secret_values);
     if (!r.is_map(*root, "a dashboard file")) return;
-    r.check_keys(*root, {"id", "title", "description", "source", "dimensions", "filters", "pages", "widgets"}, "dashboard");
+    r.check_keys(*root, {"id", "title", "description", "source", "dimensions", "filters", "pages", "widgets", "roles"}, "dashboard");
     DashboardSpec d;
     d.file = shown;
     d.pos = r.pos(*root);
@@ -479,6 +750,7 @@ class ProjectParser {
     }
     d.title = r.str((*root)["title"], "title", d.id);
     d.description = r.str((*root)["description"], "description");
+    d.roles = string_list(r, (*root)["roles"], "roles");
     d.source = r.str((*root)["source"], "source");
     if (!d.source.empty() && !has_relation(p, d.source)) {
       r.error((*root)["source"], "unknown source or model '" + d.source + "'", suggest_relation(p, d.source));
@@ -506,8 +778,9 @@ class ProjectParser {
         for (const auto& pg : pages) {
           ++index;
           if (!r.is_map(pg, "a page")) continue;
-          r.check_keys(pg, {"id", "title", "widgets"}, "page");
+          r.check_keys(pg, {"id", "title", "widgets", "roles"}, "page");
           PageSpec page;
+          page.roles = string_list(r, pg["roles"], "roles");
           page.title = r.str(pg["title"], "title", "Page " + std::to_string(index));
           page.id = r.str(pg["id"], "id", derive_name(page.title));
           parse_widgets(r, pg["widgets"], d, page, widget_ids, p);
@@ -640,7 +913,7 @@ class ProjectParser {
     for (const auto& w : n) {
       if (!r.is_map(w, "a widget")) continue;
       r.check_keys(w, {"id", "type", "title", "description", "width", "height", "source", "x", "y", "color", "measure",
-                       "value", "column", "columns", "sort", "limit", "bins", "sql", "text", "format", "options", "compare"},
+                       "value", "column", "columns", "sort", "limit", "bins", "sql", "text", "format", "options", "compare", "roles"},
                    "widget");
       WidgetSpec s;
       s.pos = r.pos(w);
@@ -672,6 +945,7 @@ class ProjectParser {
       else s.width = s.type == WidgetType::Kpi ? 3 : s.type == WidgetType::Table ? 12 : 6;
       if (w["height"]) s.height = static_cast<int>(r.integer(w["height"], "height", 1, 4000).value_or(0));
       s.source = r.str(w["source"], "source", d.source);
+      s.roles = string_list(r, w["roles"], "roles");
       s.sql = r.str(w["sql"], "sql");
       s.text = r.str(w["text"], "text");
       if (w["options"]) s.options = r.to_json(w["options"]);
@@ -822,6 +1096,12 @@ class ProjectParser {
     return true;
   }
 
+  static std::vector<std::string> relation_names(const Project& p) {
+    std::vector<std::string> out;
+    for (const auto& s : p.sources) out.push_back(s.name);
+    for (const auto& m : p.models) out.push_back(m.name);
+    return out;
+  }
   static bool has_relation(const Project& p, const std::string& name) {
     return std::any_of(p.sources.begin(), p.sources.end(), [&](auto& s) { return s.name == name; }) ||
            std::any_of(p.models.begin(), p.models.end(), [&](auto& m) { return m.name == name; });

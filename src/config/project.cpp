@@ -30,6 +30,15 @@ std::string format_diagnostic(const Diagnostic& d) {
   return out;
 }
 
+const char* auth_mode_name(AuthMode m) {
+  switch (m) {
+    case AuthMode::None: return "none";
+    case AuthMode::Oidc: return "oidc";
+    case AuthMode::Proxy: return "proxy";
+  }
+  return "none";
+}
+
 const char* filter_type_name(FilterType t) {
   switch (t) {
     case FilterType::Select: return "select";

@@ -136,6 +136,7 @@ struct WidgetSpec {
   // The result then has a second column, `<measure>_previous`.
   std::string compare_filter;
   nlohmann::json options = nlohmann::json::object();  // presentation only, passed to the UI
+  std::vector<std::string> roles;  // roles that see the widget (empty: whoever sees the page)
   Position pos;
 };
 
@@ -143,6 +144,7 @@ struct PageSpec {
   std::string id;
   std::string title;
   std::vector<WidgetSpec> widgets;
+  std::vector<std::string> roles;  // roles that see the page (empty: whoever sees the dashboard)
 };
 
 struct DashboardSpec {
@@ -153,6 +155,7 @@ struct DashboardSpec {
   std::vector<std::string> dimensions;  // columns cross-filter selections may use
   std::vector<FilterSpec> filters;
   std::vector<PageSpec> pages;  // a dashboard without pages has one untitled page
+  std::vector<std::string> roles;  // roles that see the dashboard (empty: every signed-in user)
   std::string file;
   Position pos;
 
@@ -168,6 +171,62 @@ struct EngineSpec {
   int pool_size = 0;                // connections; 0: 2 x threads (at least 4)
 };
 
+enum class AuthMode { None, Oidc, Proxy };
+const char* auth_mode_name(AuthMode m);
+
+struct OidcSpec {
+  std::string issuer;
+  std::string client_id;
+  std::string client_secret;  // empty: a public client (PKCE only)
+  std::vector<std::string> scopes{"openid", "profile", "email"};
+  std::string email_claim = "email";
+  std::string name_claim = "name";
+  std::string groups_claim = "groups";
+};
+
+struct ProxySpec {
+  std::vector<std::string> trusted_proxies;  // addresses or CIDR blocks, validated by the loader
+  std::string user_header = "x-forwarded-user";  // header names lower-cased
+  std::string email_header = "x-forwarded-email";
+  std::string name_header = "x-forwarded-preferred-username";
+  std::string groups_header = "x-forwarded-groups";
+};
+
+// Who may sign in and how (`auth:` in sightline.yaml).
+struct AuthSpec {
+  AuthMode mode = AuthMode::None;
+  std::string public_url;       // scheme://host[:port] browsers use; no trailing slash
+  std::string session_secret;   // at least kMinSecretLength characters when sessions are used
+  int64_t idle_timeout_ms = 30 * 60 * 1000;
+  int64_t absolute_timeout_ms = 12 * 3600 * 1000;
+  OidcSpec oidc;
+  ProxySpec proxy;
+  std::string tokens_file = ".sightline/tokens.json";  // relative to the project directory
+  bool allow_remote = false;    // mode none: serve beyond loopback anyway
+  std::vector<std::string> frame_ancestors;  // origins allowed to frame the UI (empty: none)
+  int sign_in_per_minute = 30;
+  int concurrent_queries_per_user = 8;
+  Position pos;
+  bool enabled() const { return mode != AuthMode::None; }
+};
+inline constexpr size_t kMinSecretLength = 32;
+
+// An application role and the identity-provider groups that confer it.
+struct RoleSpec {
+  std::string name;
+  std::vector<std::string> groups;
+  Position pos;
+};
+
+// Which rows of `relation` a role sees: every row, or those a predicate selects.
+struct PolicySpec {
+  std::string relation;
+  std::string role;
+  bool all_rows = false;
+  std::string predicate;  // SQL over the relation's columns with {{ user.* }} placeholders
+  Position pos;
+};
+
 struct Project {
   std::filesystem::path dir;  // absolute
   std::string name;
@@ -175,6 +234,9 @@ struct Project {
   std::vector<SourceSpec> sources;
   std::vector<ModelSpec> models;
   std::vector<DashboardSpec> dashboards;
+  AuthSpec auth;
+  std::vector<RoleSpec> roles;
+  std::vector<PolicySpec> policies;
   std::vector<std::filesystem::path> files;  // every file read (absolute): what hot reload watches
   std::vector<std::string> secret_values;    // values that came from ${env:}/${file:}: never log them
 

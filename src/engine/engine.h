@@ -41,6 +41,7 @@ class Engine {
   static EngineBuild build(const config::Project& project);
 
   const Relation* relation(std::string_view name) const;
+  const std::vector<Relation>& relations() const { return relations_; }
   ConnectionPool& pool() const { return *pool_; }
   std::chrono::milliseconds query_timeout() const { return query_timeout_; }
   int64_t max_rows() const { return max_rows_; }

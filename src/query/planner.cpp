@@ -84,25 +84,7 @@ std::optional<nlohmann::json> previous_period(const nlohmann::json& value) {
 }  // namespace
 
 std::string Statement::cache_key(const Scope& scope, uint64_t data_version) const {
-  std::string key = scope.key() + '\x1f' + std::to_string(data_version) + '\x1f' + std::to_string(max_rows) + '\x1f' + sql;
-  for (const auto& p : params) {
-    key += '\x1f';
-    key += static_cast<char>('0' + p.index());
-    std::visit(
-        [&](const auto& v) {
-          using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, std::nullptr_t>) key += "null";
-          else if constexpr (std::is_same_v<T, std::string>) {
-            key += std::to_string(v.size()) + ':' + v;
-          } else if constexpr (std::is_same_v<T, double>) {
-            char buf[32];
-            std::snprintf(buf, sizeof buf, "%.17g", v);
-            key += buf;
-          } else key += std::to_string(v);
-        },
-        p);
-  }
-  return key;
+  return scope.key() + '\x1f' + std::to_string(data_version) + '\x1f' + std::to_string(max_rows) + '\x1f' + sql + '\x1f' + params_key(params);
 }
 
 Result<SqlFragment> filter_predicate(const config::DashboardSpec& d, const engine::Relation& relation, const QueryRequest& request) {
@@ -197,6 +179,25 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
     }
     out += sql.substr(pos);
     while (!out.empty() && (out.back() == ';' || std::isspace(static_cast<unsigned char>(out.back())))) out.pop_back();
+    if (!scope.unrestricted()) {
+      // Row policies reach into the widget's own SQL by shadowing: a CTE named like each source
+      // and model reads the caller's rows of it, and an unqualified name in the SQL binds to the
+      // CTE before the view. (`sightline check` refuses own SQL that names a relation with a
+      // schema or reads files, which would get around this.) The CTEs come first in the text,
+      // so their parameters come first too.
+      std::string ctes;
+      std::vector<engine::Param> cte_params;
+      for (const auto& r : engine.relations()) {
+        SqlFragment rp = scope.predicate_for(r.name);
+        ctes += (ctes.empty() ? "WITH " : ", ") + quote_identifier(r.name) + " AS (SELECT * FROM main." + quote_identifier(r.name) +
+                (rp.empty() ? "" : " WHERE " + rp.sql) + ")";
+        cte_params.insert(cte_params.end(), rp.params.begin(), rp.params.end());
+      }
+      if (!ctes.empty()) {
+        out = ctes + " SELECT * FROM (" + out + ") AS widget_sql";
+        st.params.insert(st.params.begin(), cte_params.begin(), cte_params.end());
+      }
+    }
     if (sql_columns) {
       for (const auto& k : request.sort) {
         if (std::find(sql_columns->begin(), sql_columns->end(), k.column) != sql_columns->end()) continue;

@@ -1,10 +1,16 @@
-// Row scope: which rows of each source the caller may see.
+// Row scope: which rows of each source and model the caller may see.
+//
+//   Scope dev = Scope::local_development();                 // auth mode none: every row
+//   Scope s = Scope::restricted({{"orders", region_is_north}}, {"orders/north"});
+//   s.predicate_for("orders");     // region = ?  (with its parameter)
+//   s.predicate_for("customers");  // FALSE: not listed, so no rows
 //
 // Every path to data takes a `const Scope&`; there is no overload without one, so an unscoped
-// query cannot be written by accident. Until authentication lands, the only scope that can be
-// made is Scope::local_development(), whose name says what it is wherever it is used.
+// query cannot be written by accident. A restricted scope denies by default: a relation it does
+// not list reads no rows. Immutable and safe to share between threads.
 #pragma once
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,20 +30,41 @@ struct SqlFragment {
   bool empty() const { return sql.empty(); }
 };
 
+// Canonical text of parameters, for cache keys: type tag, length-prefixed strings, exact doubles.
+std::string params_key(const std::vector<engine::Param>& params);
+
 class Scope {
  public:
   // Every row of every source: for auth mode `none` (local development) only.
-  static Scope local_development() { return Scope("local-development"); }
+  static Scope local_development() { return Scope("local-development", {}, {}, false); }
+
+  // A signed-in caller's scope. `readable` maps each relation the caller may read to the
+  // predicate selecting its rows (an empty fragment: every row). Relations not in the map read
+  // no rows. `policies` names what was applied (e.g. "orders/north"), for the audit log.
+  static Scope restricted(std::map<std::string, SqlFragment, std::less<>> readable, std::vector<std::string> policies);
 
   // Identifies the effective row scope; part of every cache key so answers never cross scopes.
   const std::string& key() const { return key_; }
 
-  // The predicate restricting `relation` (empty: no restriction).
-  SqlFragment predicate_for(std::string_view /*relation*/) const { return {}; }
+  // The predicate restricting `relation`: empty for every row, "FALSE" when none are granted.
+  SqlFragment predicate_for(std::string_view relation) const;
+
+  // True only for local development: no relation is restricted.
+  bool unrestricted() const { return !restricted_; }
+
+  // The relations a restricted scope lists (with or without a predicate).
+  const std::map<std::string, SqlFragment, std::less<>>& readable() const { return readable_; }
+
+  // The policies that make up this scope ("relation/role"), for the audit log.
+  const std::vector<std::string>& policies() const { return policies_; }
 
  private:
-  explicit Scope(std::string key) : key_(std::move(key)) {}
+  Scope(std::string key, std::map<std::string, SqlFragment, std::less<>> readable, std::vector<std::string> policies, bool restricted)
+      : key_(std::move(key)), readable_(std::move(readable)), policies_(std::move(policies)), restricted_(restricted) {}
   std::string key_;
+  std::map<std::string, SqlFragment, std::less<>> readable_;
+  std::vector<std::string> policies_;
+  bool restricted_ = false;
 };
 
 }  // namespace sightline::query

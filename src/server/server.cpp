@@ -211,6 +211,16 @@ void Session::on_read(beast::error_code ec, size_t) {
     req.headers.emplace_back(std::move(name), std::string(field.value()));
   }
   req.body = std::move(msg.body());
+  {
+    beast::error_code peer_ec;
+    auto peer = stream_.socket().remote_endpoint(peer_ec);
+    if (!peer_ec) {
+      auto address = peer.address();
+      // An IPv4 client on a dual-stack socket: report the plain IPv4 address.
+      if (address.is_v6() && address.to_v6().is_v4_mapped()) address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+      req.peer = address.to_string();
+    }
+  }
   std::string incoming = req.header("x-request-id");
   req.request_id = valid_request_id(incoming) ? incoming : server_.new_request_id();
   method_ = req.method;
@@ -273,7 +283,7 @@ void Session::respond(api::HttpResponse r, bool keep_alive) {
   res->set("X-Request-Id", request_id_);
   res->set("X-Content-Type-Options", "nosniff");
   res->set("Referrer-Policy", "no-referrer");
-  for (const auto& [k, v] : r.headers) res->set(k, v);
+  for (const auto& [k, v] : r.headers) res->insert(k, v);  // insert: Set-Cookie may repeat
   rows_ = r.rows;
   if (r.status == 304) {
     // Not modified: no body and no length (the length would describe the unsent representation).

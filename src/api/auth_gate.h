@@ -1,0 +1,74 @@
+// The door: who is asking, whether they may, and the sign-in/out endpoints.
+//
+//   AuthGate gate(log, clock);
+//   if (auto handled = gate.route(req, snap)) return *handled;   // /auth/*, /api/v1/me
+//   auto user = gate.authenticate(req, snap.project);            // 401 when nobody signed in
+//   gate.check_csrf(req, *user, snap.project);                   // state-changing requests
+//
+// Sessions, pending sign-ins and rate-limit counters outlive project reloads; the OpenID client
+// is rebuilt when the oidc settings change. Thread-safe.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "api/http.h"
+#include "api/snapshot.h"
+#include "auth/policies.h"
+#include "auth/sessions.h"
+#include "core/error.h"
+#include "core/log.h"
+
+namespace sightline::auth {
+class OidcClient;
+class HttpClient;
+class TokenFile;
+}  // namespace sightline::auth
+
+namespace sightline::api {
+
+class AuthGate {
+ public:
+  AuthGate(Logger& log, auth::Clock clock);
+  ~AuthGate();
+
+  // Answers /auth/login, /auth/callback, /auth/logout and /api/v1/me; nullopt for other paths.
+  std::optional<Result<HttpResponse>> route(const HttpRequest& req, const Snapshot& snap);
+
+  // The caller: a session, a bearer token or a trusted proxy's headers (auth on), or the local
+  // development user (auth mode none). ErrorKind::Unauthenticated when nobody is signed in.
+  Result<auth::User> authenticate(const HttpRequest& req, const config::Project& project);
+
+  // For methods other than GET/HEAD: a session needs its X-CSRF-Token header, a proxied browser
+  // a same-origin Origin. Bearer tokens are not ambient credentials and need neither.
+  Result<void> check_csrf(const HttpRequest& req, const auth::User& user) const;
+
+  // A slot for one data request of `user`, or ErrorKind::TooManyRequests.
+  Result<auth::ConcurrencyLimiter::Guard> admit(const auth::User& user, const config::Project& project);
+
+  // One JSON line per security event (sign-in, sign-out, failures, token use, data access).
+  void audit(std::string_view event, const HttpRequest& req, const auth::User* user, nlohmann::json fields) const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_for(const config::Project& project);
+  Result<HttpResponse> login(const HttpRequest& req, const config::Project& project, State& state);
+  Result<HttpResponse> callback(const HttpRequest& req, const config::Project& project, State& state);
+  Result<HttpResponse> logout(const HttpRequest& req, const config::Project& project, State& state);
+  Result<HttpResponse> me(const HttpRequest& req, const config::Project& project);
+
+  Logger& log_;
+  auth::Clock clock_;
+  std::mutex mutex_;
+  std::shared_ptr<State> state_;
+};
+
+// Values of cookie `name` in a Cookie header (a browser may send several).
+std::vector<std::string> cookie_values(std::string_view cookie_header, std::string_view name);
+// True when `address` is `cidr` or inside it ("10.0.0.0/8", "127.0.0.1", "::1", "fd00::/8").
+bool address_in(const std::string& address, const std::string& cidr);
+// A post-sign-in destination that stays on this site: a path starting with one "/", else "/".
+std::string safe_return_path(std::string_view requested);
+
+}  // namespace sightline::api

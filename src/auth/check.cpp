@@ -1,0 +1,115 @@
+#include "auth/check.h"
+
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "arrow/json_writer.h"
+#include "auth/policies.h"
+
+namespace sightline::auth {
+using config::Diagnostic;
+using nlohmann::json;
+
+namespace {
+
+std::string text_of(const json& node, const char* key) {
+  auto it = node.find(key);
+  return it != node.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// What in a parsed statement could read rows around the policies' shadowing CTEs.
+void find_escapes(const json& node, std::vector<std::string>& found) {
+  if (node.is_object()) {
+    std::string type = text_of(node, "type");
+    if (type == "BASE_TABLE") {
+      std::string schema = text_of(node, "schema_name"), catalog = text_of(node, "catalog_name");
+      if (!schema.empty() || !catalog.empty()) {
+        found.push_back("'" + (catalog.empty() ? "" : catalog + ".") + schema + "." + text_of(node, "table_name") + "' (qualified name)");
+      }
+    } else if (type == "TABLE_FUNCTION") {
+      std::string fn = "a table function";
+      if (node.contains("function") && node["function"].is_object() && !text_of(node["function"], "function_name").empty())
+        fn = text_of(node["function"], "function_name");
+      found.push_back("'" + fn + "(...)' (table function)");
+    }
+    for (const auto& [k, v] : node.items()) find_escapes(v, found);
+  } else if (node.is_array()) {
+    for (const auto& v : node) find_escapes(v, found);
+  }
+}
+
+Result<json> query_json(const engine::Engine& engine, const std::string& sql, const std::vector<engine::Param>& params) {
+  return engine.pool().run<json>(engine.query_timeout(), [&](engine::Connection& c) -> Result<json> {
+    auto st = c.prepare(sql);
+    if (!st) return fail(st.error());
+    auto out = st->execute(params, 10);
+    if (!out) return fail(out.error());
+    auto text = arrow::write_json_rows(out->table);
+    if (!text) return fail(text.error());
+    return json::parse(*text)["rows"];
+  });
+}
+
+}  // namespace
+
+std::vector<Diagnostic> check_security(const config::Project& project, const engine::Engine& engine) {
+  std::vector<Diagnostic> out;
+  Identity sample{"https://issuer.invalid", "sample-subject", "sample@example.com", "Sample User", {"sample-group"}, json::object()};
+  for (const auto& policy : project.policies) {
+    if (policy.all_rows) continue;
+    auto compiled = compile_policy(policy.predicate, sample);
+    if (!compiled) {
+      out.push_back({Diagnostic::Severity::Error, policy.pos, "row policy " + policy.relation + "/" + policy.role + ": " + compiled.error().message,
+                     compiled.error().hint});
+      continue;
+    }
+    std::string sql = "SELECT count(*) FROM main." + engine::quote_identifier(policy.relation) + " WHERE " + compiled->sql + " LIMIT 0";
+    auto prepared = engine.pool().run<int>(engine.query_timeout(), [&](engine::Connection& c) -> Result<int> {
+      auto st = c.prepare(sql);
+      if (!st) return fail(st.error());
+      return 0;
+    });
+    if (!prepared) {
+      std::string msg = prepared.error().message;
+      const auto* rel = engine.relation(policy.relation);
+      out.push_back({Diagnostic::Severity::Error, policy.pos,
+                     "row policy " + policy.relation + "/" + policy.role + " does not compile: " + msg.substr(0, msg.find('\n')),
+                     rel ? "columns of " + policy.relation + ": " + rel->column_list() : ""});
+    }
+  }
+  if (!project.auth.enabled()) return out;
+  static const std::regex placeholder(R"(\{\{\s*filters\s*\}\})");
+  for (const auto& d : project.dashboards) {
+    for (const auto& page : d.pages) {
+      for (const auto& w : page.widgets) {
+        if (w.sql.empty()) continue;
+        std::string sql = std::regex_replace(w.sql, placeholder, "TRUE");
+        // A literal, not a parameter: json_serialize_sql takes a constant.
+        std::string literal;
+        for (char c : sql) literal += c == '\'' ? std::string("''") : std::string(1, c);
+        auto parsed = query_json(engine, "SELECT json_serialize_sql('" + literal + "')", {});
+        if (!parsed || parsed->empty() || !(*parsed)[0].is_array() || (*parsed)[0].empty()) {
+          std::string why = parsed ? "no answer" : parsed.error().message.substr(0, parsed.error().message.find('\n'));
+          out.push_back({Diagnostic::Severity::Error, w.pos, "widget '" + w.id + "': its SQL could not be inspected for row policies: " + why, ""});
+          continue;
+        }
+        const json& cell = (*parsed)[0][0];
+        json tree = cell.is_string() ? json::parse(cell.get<std::string>(), nullptr, false) : cell;
+        if (tree.is_discarded() || !tree.is_object() || !tree.contains("error") || !tree["error"].is_boolean() || tree["error"].get<bool>() || !tree.contains("statements") || tree["statements"].size() != 1) {
+          out.push_back({Diagnostic::Severity::Error, w.pos, "widget '" + w.id + "': its SQL must be one SELECT statement",
+                         "row policies can only be applied to a single query"});
+          continue;
+        }
+        std::vector<std::string> escapes;
+        find_escapes(tree, escapes);
+        for (const auto& e : escapes) {
+          out.push_back({Diagnostic::Severity::Error, w.pos, "widget '" + w.id + "': its SQL reads " + e + ", which row policies cannot restrict",
+                         "name sources and models plainly (FROM orders), so each caller reads only their rows"});
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace sightline::auth
