@@ -91,6 +91,25 @@ export interface DashboardSummary {
   description?: string;
 }
 
+/** How the server signs people in (docs/security.md); "token" when a bearer token called. */
+export type AuthMode = 'oidc' | 'proxy' | 'none' | 'token';
+
+export interface MeUser {
+  issuer?: string;
+  subject?: string;
+  email?: string;
+  name?: string;
+  groups?: string[];
+}
+
+/** GET /api/v1/me. */
+export interface Me {
+  user?: MeUser;
+  roles?: string[];
+  auth_mode?: AuthMode;
+  csrf_token?: string;
+}
+
 /** Filter values as the query body carries them (docs/api.md, "filters"). */
 export type Scalar = string | number | boolean | null;
 export type FilterValue =

@@ -1,11 +1,12 @@
 // The HTTP API (docs/api.md): dashboards, widget queries as Arrow IPC, filter options, and
-// problem+json errors.
+// problem+json errors; who is signed in, the CSRF token and signing out (docs/security.md).
 
 import { tableFromIPC, type Table } from 'apache-arrow';
 import type {
   DashboardSpec,
   DashboardSummary,
   FilterValue,
+  Me,
   Selection,
   SortKey,
   WidgetSpec,
@@ -26,6 +27,17 @@ export class ApiError extends Error {
   ) {
     super(detail);
     this.name = 'ApiError';
+  }
+}
+
+/**
+ * A request answered 401 while the page is on its way to the sign-in (or shows the signed-out
+ * panel): nothing for the caller to show. `isAbort` is true for it.
+ */
+export class SessionEndedError extends ApiError {
+  constructor(e: ApiError) {
+    super(401, e.detail, e.hint, e.requestId, e.title, e.type);
+    this.name = 'SessionEndedError';
   }
 }
 
@@ -74,15 +86,54 @@ async function failure(res: Response): Promise<ApiError> {
   return parseProblem(res.status, text, res.headers);
 }
 
+// ---- session ------------------------------------------------------------------------------------
+
+/** The CSRF token of the session (from /api/v1/me). Kept in memory only, never in storage. */
+let csrfToken: string | null = null;
+/** What the page does when a request answers 401 (the session ended); null: throw the 401. */
+let unauthenticated: (() => void) | null = null;
+
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token !== null && token !== '' ? token : null;
+}
+
+export function onUnauthenticated(handler: (() => void) | null): void {
+  unauthenticated = handler;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD']);
+
+/**
+ * Same-origin cookies, and the CSRF header on every state-changing request once the token is
+ * known (docs/security.md: the server answers 403 without it).
+ */
+function withSession(init: RequestInit): RequestInit {
+  const method = (init.method ?? 'GET').toUpperCase();
+  const out: RequestInit = { ...init, credentials: 'same-origin' };
+  if (csrfToken !== null && !SAFE_METHODS.has(method)) {
+    out.headers = { ...(init.headers as Record<string, string> | undefined), 'X-CSRF-Token': csrfToken };
+  }
+  return out;
+}
+
 async function send(url: string, init: RequestInit): Promise<Response> {
   let res: Response;
   try {
-    res = await fetch(url, init);
+    res = await fetch(url, withSession(init));
   } catch (e) {
     if (e instanceof DOMException && e.name === 'AbortError') throw e;
     throw new ApiError(0, 'The server could not be reached', 'check that sightline is running');
   }
-  if (!res.ok) throw await failure(res);
+  if (!res.ok) {
+    const err = await failure(res);
+    if (res.status === 401 && unauthenticated) {
+      // The session expired or was ended in another tab: the page goes to the sign-in rather
+      // than showing the error in every widget.
+      unauthenticated();
+      throw new SessionEndedError(err);
+    }
+    throw err;
+  }
   return res;
 }
 
@@ -92,6 +143,68 @@ async function getJSON<T>(url: string, signal?: AbortSignal): Promise<T> {
 }
 
 const seg = encodeURIComponent;
+
+export type MeResult =
+  | { kind: 'signed-in'; me: Me }
+  /** 401: not signed in. */
+  | { kind: 'signed-out' }
+  /** 404: a server without sign-in. */
+  | { kind: 'no-auth' }
+  /** Anything else (network, 5xx): unknown; the calls that follow tell. */
+  | { kind: 'unknown'; error: ApiError };
+
+/**
+ * Who is signed in. Answers rather than throws, and leaves a 401 to the caller (the page
+ * decides between going to the sign-in and showing the signed-out panel).
+ */
+export async function fetchMe(signal?: AbortSignal): Promise<MeResult> {
+  let res: Response;
+  try {
+    res = await fetch(`${API}/me`, withSession({ headers: { Accept: 'application/json' }, signal: signal ?? null }));
+  } catch (e) {
+    if (e instanceof DOMException && e.name === 'AbortError') throw e;
+    return { kind: 'unknown', error: new ApiError(0, 'The server could not be reached', 'check that sightline is running') };
+  }
+  if (res.status === 401) return { kind: 'signed-out' };
+  if (res.status === 404) return { kind: 'no-auth' };
+  if (!res.ok) return { kind: 'unknown', error: await failure(res) };
+  let body: unknown;
+  try {
+    body = await res.json();
+  } catch {
+    return { kind: 'unknown', error: new ApiError(res.status, 'The server sent an answer this page could not read') };
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    return { kind: 'unknown', error: new ApiError(res.status, 'The server sent an answer this page could not read') };
+  }
+  const me = body as Me;
+  setCsrfToken(typeof me.csrf_token === 'string' ? me.csrf_token : null);
+  return { kind: 'signed-in', me };
+}
+
+/**
+ * Ends the session on the server (with the CSRF header) and returns where the browser goes
+ * next as the server said it: the provider's end-session URL or "/". The caller checks it.
+ * A 401 (the session had already ended) answers "/".
+ */
+export async function logout(): Promise<string> {
+  let res: Response;
+  try {
+    res = await fetch('/auth/logout', withSession({ method: 'POST', headers: { Accept: 'application/json' } }));
+  } catch {
+    throw new ApiError(0, 'The server could not be reached', 'check that sightline is running');
+  }
+  if (res.status === 401) return '/';
+  if (!res.ok) throw await failure(res);
+  let body: unknown = null;
+  try {
+    body = await res.json();
+  } catch {
+    body = null;
+  }
+  const redirect = body !== null && typeof body === 'object' ? (body as Record<string, unknown>).redirect : undefined;
+  return typeof redirect === 'string' && redirect !== '' ? redirect : '/';
+}
 
 export async function fetchDashboards(signal?: AbortSignal): Promise<DashboardSummary[]> {
   const r = await getJSON<{ dashboards: DashboardSummary[] }>(`${API}/dashboards`, signal);
@@ -289,8 +402,13 @@ export async function downloadWidget(
   return new Blob([await res.arrayBuffer()], { type });
 }
 
+/** An aborted request, or one that ended with the session (SessionEndedError): nothing to show. */
 export function isAbort(e: unknown): boolean {
-  return (e instanceof DOMException && e.name === 'AbortError') || (e instanceof Error && e.name === 'AbortError');
+  return (
+    (e instanceof DOMException && e.name === 'AbortError') ||
+    (e instanceof Error && e.name === 'AbortError') ||
+    e instanceof SessionEndedError
+  );
 }
 
 export function toApiError(e: unknown): ApiError {

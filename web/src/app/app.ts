@@ -1,7 +1,19 @@
-// The app shell: header with the dashboard switcher and theme toggle, page tabs, the filter
-// sidebar, chips of active filters, and the widget grid. The view state lives in the URL.
+// The app shell: header with the dashboard switcher, theme toggle and who is signed in, page
+// tabs, the filter sidebar, chips of active filters, and the widget grid. The view state lives
+// in the URL.
 
-import { fetchDashboard, fetchDashboards, fetchReadiness, toApiError } from '../api/client';
+import {
+  fetchDashboard,
+  fetchDashboards,
+  fetchMe,
+  fetchReadiness,
+  isAbort,
+  logout,
+  onUnauthenticated,
+  setCsrfToken,
+  toApiError,
+  type MeResult,
+} from '../api/client';
 import { createColorRegistry } from '../charts/colors';
 import { renderChips } from '../filters/chips';
 import { createFilterPanel, type FilterPanel } from '../filters/panel';
@@ -15,8 +27,9 @@ import {
   withSelection,
   type ViewState,
 } from '../state/url';
-import type { ColorRegistry, DashboardSpec, DashboardSummary, PageSpec, Selection, SortKey, Theme } from '../types';
-import { clear, h } from './dom';
+import type { ColorRegistry, DashboardSpec, DashboardSummary, Me, PageSpec, Selection, SortKey, Theme } from '../types';
+import { beginSignIn, displayName, loginUrl, safeRedirect, signInSucceeded } from './auth';
+import { clear, h, uid } from './dom';
 import { applyTheme, currentTheme, saveTheme, watchSystemTheme } from './theme';
 import { WidgetFrame, loadCharts, type FrameHost } from './widget';
 
@@ -39,6 +52,11 @@ export class App {
   private loadSeq = 0;
   /** The spec of the dashboard in the URL, asked for at start-up alongside the list. */
   private prefetched: { id: string; spec: Promise<DashboardSpec> } | null = null;
+  /** The session is over: the page is on its way to the sign-in or shows the signed-out panel. */
+  private ended = false;
+  private signingOut = false;
+  /** A 401 that came while signing out, acted on should signing out fail. */
+  private unauthenticatedLater = false;
 
   private readonly root = document.documentElement;
   private readonly titleEl = h('h1', { class: 'dash-title' });
@@ -54,6 +72,9 @@ export class App {
   private readonly status = h('span', { class: 'status', 'data-readiness': '' });
   private readonly main = h('main', { class: 'content', id: 'main', tabindex: -1 });
   private readonly message = h('div', { class: 'page-message', hidden: true });
+  private readonly user = h('div', { class: 'user', 'data-user': '', hidden: true });
+  private readonly header = h('header', { class: 'topbar' });
+  private readonly layout = h('div', { class: 'layout' });
 
   constructor(private readonly mount: HTMLElement) {}
 
@@ -62,14 +83,25 @@ export class App {
     this.buildShell();
     watchSystemTheme((t) => this.setTheme(t, false));
     window.addEventListener('popstate', () => void this.fromLocation());
-    // Everything the first drawing needs starts at once: the chart code, the list of dashboards
-    // and, when the URL names one, that dashboard's spec (its widgets query as soon as it is
-    // here, without waiting for the list). Readiness is only a status line.
+    // Any request answering 401 later (the session expired, or ended in another tab) sends the
+    // page to the sign-in instead of showing the error in every widget.
+    onUnauthenticated(() => this.unauthenticated());
+    // Everything the first drawing needs starts at once: who is signed in, the chart code, the
+    // list of dashboards and, when the URL names one, that dashboard's spec. Widgets query (POST,
+    // with the CSRF token) once the user is known. Readiness is only a status line.
+    const me = fetchMe();
     loadCharts().catch(() => undefined);
     const list = fetchDashboards();
+    // Awaited below; one that fails while the user is still unknown is handled there.
+    list.catch(() => undefined);
     const id = dashboardFromPath(location.pathname);
     if (id !== null) {
-      this.prefetched = { id, spec: fetchDashboard(id) };
+      const spec = fetchDashboard(id);
+      spec.catch(() => undefined);
+      this.prefetched = { id, spec };
+    }
+    if (!(await this.signIn(me))) return;
+    if (id !== null) {
       const shown = this.fromLocation();
       try {
         this.dashboards = await list;
@@ -92,6 +124,125 @@ export class App {
     void this.pollReadiness();
   }
 
+  // ---- who is signed in --------------------------------------------------------------------------
+
+  /** Shows who /api/v1/me says is signed in; false when the page goes no further (signed out). */
+  private async signIn(pending: Promise<MeResult>): Promise<boolean> {
+    const r = await pending;
+    if (r.kind === 'signed-out') {
+      this.unauthenticated();
+      return false;
+    }
+    if (r.kind === 'signed-in') {
+      signInSucceeded();
+      this.showUser(r.me);
+    }
+    // 'no-auth' is a server without sign-in; 'unknown' leaves it to the requests that follow.
+    return !this.ended;
+  }
+
+  private showUser(me: Me): void {
+    const mode = me.auth_mode;
+    clear(this.user);
+    this.user.hidden = true;
+    if (mode === 'none') {
+      const banner = h(
+        'div',
+        { class: 'auth-banner', role: 'status', 'data-auth-banner': '' },
+        h('span', { class: 'auth-banner-icon', 'aria-hidden': 'true' }, '⚠'),
+        h('span', {}, 'Local development: sign-in is off — everyone who can reach this server sees all data.'),
+      );
+      this.mount.insertBefore(banner, this.header);
+      return;
+    }
+    const name = displayName(me.user);
+    if (name === null) return;
+    const email = me.user?.email;
+    this.user.append(
+      h('span', { class: 'sr-only' }, 'Signed in as '),
+      h('span', { class: 'user-name', 'data-user-name': '', title: email && email !== name ? `${name} (${email})` : name }, name),
+    );
+    // Only Sightline's own sign-in can be ended here; a proxy's session is the proxy's business.
+    if (mode === 'oidc') {
+      const button = h('button', { type: 'button', class: 'btn btn-quiet sign-out', 'data-sign-out': '' }, 'Sign out');
+      button.addEventListener('click', () => void this.signOut(button));
+      this.user.append(button);
+    }
+    this.user.hidden = false;
+  }
+
+  /** A request answered 401: go to the sign-in, or show the signed-out panel after a loop. */
+  private unauthenticated(): void {
+    if (this.ended) return;
+    if (this.signingOut) {
+      this.unauthenticatedLater = true;
+      return;
+    }
+    this.ended = true;
+    // A dashboard on its way is not shown.
+    this.loadSeq += 1;
+    if (beginSignIn()) location.assign(loginUrl());
+    else this.showSignedOut();
+  }
+
+  private showSignedOut(): void {
+    this.teardown();
+    this.spec = null;
+    this.state = null;
+    this.titleEl.textContent = 'Signed out';
+    this.descEl.hidden = true;
+    document.title = 'Signed out · Sightline';
+    this.switcher.hidden = true;
+    this.filtersBtn.hidden = true;
+    this.tabs.hidden = true;
+    this.chips.hidden = true;
+    this.sidebar.hidden = true;
+    this.layout.classList.add('is-bare');
+    this.user.hidden = true;
+    clear(this.user);
+    const titleId = uid('signed-out');
+    this.message.hidden = false;
+    clear(this.message);
+    this.message.append(
+      h(
+        'section',
+        { class: 'signed-out', 'data-signed-out': '', 'aria-labelledby': titleId },
+        h('h2', { class: 'signed-out-title', id: titleId }, 'Sign in to continue'),
+        h('p', {}, 'Signing in did not complete, or your session has ended.'),
+        h('p', { class: 'muted' }, 'If this keeps happening, check that your browser keeps cookies for this site.'),
+        h('a', { class: 'btn btn-primary', href: loginUrl(), 'data-sign-in': '' }, 'Sign in'),
+      ),
+    );
+  }
+
+  private async signOut(button: HTMLButtonElement): Promise<void> {
+    if (this.signingOut || this.ended) return;
+    this.signingOut = true;
+    button.disabled = true;
+    button.setAttribute('aria-busy', 'true');
+    let target: string;
+    try {
+      target = safeRedirect(await logout());
+    } catch (e) {
+      this.signingOut = false;
+      button.disabled = false;
+      button.removeAttribute('aria-busy');
+      const err = toApiError(e);
+      button.title = `Sign out failed: ${err.detail}`;
+      button.focus();
+      this.announce(`Sign out failed: ${err.detail}`);
+      if (this.unauthenticatedLater) {
+        this.unauthenticatedLater = false;
+        this.unauthenticated();
+      }
+      return;
+    }
+    // Requests that end with the session from here on are no reason to sign in again.
+    this.ended = true;
+    setCsrfToken(null);
+    location.assign(target);
+  }
+
   // ---- shell ------------------------------------------------------------------------------------
 
   private buildShell(): void {
@@ -111,23 +262,16 @@ export class App {
     this.tabs.addEventListener('keydown', (e) => this.onTabKey(e));
 
     const brand = h('a', { class: 'brand', href: '/', 'aria-label': 'Sightline home' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }), 'Sightline');
-    const header = h(
-      'header',
-      { class: 'topbar' },
+    this.header.append(
       brand,
       h('div', { class: 'title-block' }, this.titleEl, this.descEl),
-      h('div', { class: 'top-actions' }, h('label', { class: 'sr-only', for: 'dashboard-switcher' }, 'Dashboard'), this.switcher, this.filtersBtn, this.themeBtn),
+      h('div', { class: 'top-actions' }, h('label', { class: 'sr-only', for: 'dashboard-switcher' }, 'Dashboard'), this.switcher, this.filtersBtn, this.themeBtn, this.user),
     );
     this.main.append(this.tabs, this.chips, this.message, this.grid);
+    this.layout.append(this.sidebar, this.main);
     const footer = h('footer', { class: 'footer' }, this.status);
     clear(this.mount);
-    this.mount.append(
-      h('a', { class: 'skip-link', href: '#main' }, 'Skip to content'),
-      header,
-      h('div', { class: 'layout' }, this.sidebar, this.main),
-      footer,
-      this.live,
-    );
+    this.mount.append(h('a', { class: 'skip-link', href: '#main' }, 'Skip to content'), this.header, this.layout, footer, this.live);
   }
 
   private fillSwitcher(): void {
@@ -154,6 +298,8 @@ export class App {
   }
 
   private fail(what: string, e: unknown): void {
+    // The session ended: the sign-in (or the signed-out panel) says so, not an error.
+    if (isAbort(e) || this.ended) return;
     const err = toApiError(e);
     this.message.hidden = false;
     clear(this.message);
@@ -188,6 +334,7 @@ export class App {
 
   /** Reads the URL and shows what it says (first load, back/forward, dashboard switch). */
   private async fromLocation(): Promise<void> {
+    if (this.ended) return;
     const seq = ++this.loadSeq;
     let id = dashboardFromPath(location.pathname);
     if (id === null) {

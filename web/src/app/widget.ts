@@ -356,6 +356,7 @@ export class WidgetFrame {
       setTimeout(() => URL.revokeObjectURL(url), 60_000);
       this.host.announce(`Downloaded ${this.widget.title} as ${format === 'csv' ? 'CSV' : 'Arrow'}`);
     } catch (e) {
+      if (isAbort(e)) return;
       const err = toApiError(e);
       this.host.announce(`Download failed: ${err.detail}`);
       button.title = `Download failed: ${err.detail}`;
