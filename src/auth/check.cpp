@@ -50,12 +50,36 @@ Result<json> query_json(const engine::Engine& engine, const std::string& sql, co
   });
 }
 
+// Every column a parsed expression references (the last part of each column name).
+void find_columns(const json& node, std::vector<std::string>& found, bool& subquery) {
+  if (node.is_object()) {
+    if (text_of(node, "class") == "SUBQUERY") subquery = true;
+    if (text_of(node, "class") == "COLUMN_REF" && node.contains("column_names") && node["column_names"].is_array() &&
+        !node["column_names"].empty() && node["column_names"].back().is_string()) {
+      found.push_back(node["column_names"].back().get<std::string>());
+    }
+    for (const auto& [k, v] : node.items()) find_columns(v, found, subquery);
+  } else if (node.is_array()) {
+    for (const auto& v : node) find_columns(v, found, subquery);
+  }
+}
+
+std::string sql_literal(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
 }  // namespace
 
-std::vector<Diagnostic> check_security(const config::Project& project, const engine::Engine& engine) {
+std::vector<Diagnostic> check_security(const config::Project& project, const engine::Engine& engine,
+                                       std::vector<std::optional<std::vector<std::string>>>* policy_columns) {
   std::vector<Diagnostic> out;
+  if (policy_columns) policy_columns->assign(project.policies.size(), std::nullopt);
+  size_t index = 0;
   Identity sample{"https://issuer.invalid", "sample-subject", "sample@example.com", "Sample User", {"sample-group"}, json::object()};
   for (const auto& policy : project.policies) {
+    size_t policy_index = index++;
     if (policy.all_rows) continue;
     auto compiled = compile_policy(policy.predicate, sample);
     if (!compiled) {
@@ -75,6 +99,22 @@ std::vector<Diagnostic> check_security(const config::Project& project, const eng
       out.push_back({Diagnostic::Severity::Error, policy.pos,
                      "row policy " + policy.relation + "/" + policy.role + " does not compile: " + msg.substr(0, msg.find('\n')),
                      rel ? "columns of " + policy.relation + ": " + rel->column_list() : ""});
+      continue;
+    }
+    if (policy_columns) {
+      // Which columns it reads decides whether a pre-aggregate can answer under it. Anything
+      // unclear (a subquery, a parse failure) leaves it unknown: the rows are then read directly.
+      auto parsed = query_json(engine, "SELECT json_serialize_sql(" + sql_literal("SELECT 1 FROM t WHERE " + compiled->sql) + ")", {});
+      if (parsed && !parsed->empty() && (*parsed)[0].is_array() && !(*parsed)[0].empty()) {
+        const json& cell = (*parsed)[0][0];
+        json tree = cell.is_string() ? json::parse(cell.get<std::string>(), nullptr, false) : cell;
+        bool subquery = false;
+        std::vector<std::string> columns;
+        if (tree.is_object() && tree.contains("error") && tree["error"].is_boolean() && !tree["error"].get<bool>()) {
+          find_columns(tree, columns, subquery);
+          if (!subquery) (*policy_columns)[policy_index] = columns;
+        }
+      }
     }
   }
   if (!project.auth.enabled()) return out;
@@ -85,9 +125,7 @@ std::vector<Diagnostic> check_security(const config::Project& project, const eng
         if (w.sql.empty()) continue;
         std::string sql = std::regex_replace(w.sql, placeholder, "TRUE");
         // A literal, not a parameter: json_serialize_sql takes a constant.
-        std::string literal;
-        for (char c : sql) literal += c == '\'' ? std::string("''") : std::string(1, c);
-        auto parsed = query_json(engine, "SELECT json_serialize_sql('" + literal + "')", {});
+        auto parsed = query_json(engine, "SELECT json_serialize_sql(" + sql_literal(sql) + ")", {});
         if (!parsed || parsed->empty() || !(*parsed)[0].is_array() || (*parsed)[0].empty()) {
           std::string why = parsed ? "no answer" : parsed.error().message.substr(0, parsed.error().message.find('\n'));
           out.push_back({Diagnostic::Severity::Error, w.pos, "widget '" + w.id + "': its SQL could not be inspected for row policies: " + why, ""});

@@ -4,6 +4,8 @@
 //     names (which row policies shadow), never schema-qualified or through file functions.
 #pragma once
 
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "config/project.h"
@@ -11,6 +13,9 @@
 
 namespace sightline::auth {
 
-std::vector<config::Diagnostic> check_security(const config::Project& project, const engine::Engine& engine);
+// `policy_columns`, when given, receives for each policy (in project order) the columns its
+// predicate reads, or nullopt when they could not be determined.
+std::vector<config::Diagnostic> check_security(const config::Project& project, const engine::Engine& engine,
+                                               std::vector<std::optional<std::vector<std::string>>>* policy_columns = nullptr);
 
 }  // namespace sightline::auth

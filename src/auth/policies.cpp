@@ -118,6 +118,8 @@ Result<query::Scope> scope_for(const config::Project& project, const User& user)
     }
     auto [it, inserted] = readable.try_emplace(policy.relation);
     query::SqlFragment& f = it->second;
+    f.columns_known = (inserted || f.columns_known) && policy.columns_known;
+    f.columns.insert(f.columns.end(), policy.columns.begin(), policy.columns.end());
     // Several roles: the union of their rows.
     f.sql = inserted ? "(" + compiled->sql + ")" : f.sql + " OR (" + compiled->sql + ")";
     f.params.insert(f.params.end(), compiled->params.begin(), compiled->params.end());

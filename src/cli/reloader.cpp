@@ -23,8 +23,14 @@ SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Sn
   }
   query::SqlWidgetColumns sql_columns;
   auto checked = query::check_dashboards(*loaded.project, *engine, &sql_columns);
-  auto secured = auth::check_security(*loaded.project, *engine);
+  std::vector<std::optional<std::vector<std::string>>> policy_columns;
+  auto secured = auth::check_security(*loaded.project, *engine, &policy_columns);
   checked.insert(checked.end(), secured.begin(), secured.end());
+  for (size_t i = 0; i < policy_columns.size() && i < loaded.project->policies.size(); ++i) {
+    if (!policy_columns[i]) continue;
+    loaded.project->policies[i].columns = *policy_columns[i];
+    loaded.project->policies[i].columns_known = true;
+  }
   out.diagnostics.insert(out.diagnostics.end(), checked.begin(), checked.end());
   if (std::any_of(checked.begin(), checked.end(), [](const auto& d) { return d.severity == config::Diagnostic::Severity::Error; })) return out;
   auto snap = std::make_shared<api::Snapshot>();

@@ -224,6 +224,10 @@ struct PolicySpec {
   std::string role;
   bool all_rows = false;
   std::string predicate;  // SQL over the relation's columns with {{ user.* }} placeholders
+  // Every column the predicate reads, found by parsing it against the engine (set when the
+  // project is loaded for serving; empty and unknown before).
+  std::vector<std::string> columns;
+  bool columns_known = false;
   Position pos;
 };
 

@@ -234,10 +234,16 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
   const Rollup* rollup = nullptr;
   bool aggregate_widget = w.type == WidgetType::Kpi || w.type == WidgetType::Bar || w.type == WidgetType::Line ||
                           w.type == WidgetType::Area || w.type == WidgetType::Pie || w.type == WidgetType::Heatmap;
-  bool unscoped = scope.predicate_for(rel->name).empty();
-  if (rollups && unscoped && aggregate_widget) {
+  const SqlFragment policy = scope.predicate_for(rel->name);
+  bool unscoped = policy.empty();
+  // A row policy that reads only columns a rollup groups by (at day grain) selects exactly the
+  // groups whose rows it grants, so the rollup can answer under it.
+  bool policy_fits_rollups = !unscoped && policy.columns_known;
+  if (rollups && (unscoped || policy_fits_rollups) && aggregate_widget) {
     std::set<std::string> needed = predicate_columns;
     std::set<std::string> day_needed = day_columns;
+    needed.insert(policy.columns.begin(), policy.columns.end());
+    day_needed.insert(policy.columns.begin(), policy.columns.end());
     for (const auto* dim : {&w.x, &w.y_dim, &w.color}) {
       if (!*dim) continue;
       needed.insert((*dim)->column);
@@ -251,7 +257,15 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
   auto measure_sql = [&](const config::MeasureSpec& m) { return rollup ? *rollup->rewrite(m.expr) : m.expr; };
   std::vector<engine::Param> from_params;
   // A subset was made under the caller's scope already.
-  std::string from = rollup ? quote_identifier(rollup->table) : rel == subset ? quote_identifier(rel->name) : scoped_from(rel->name, scope, from_params);
+  std::string from;
+  if (rollup && unscoped) {
+    from = quote_identifier(rollup->table);
+  } else if (rollup) {
+    from = "(SELECT * FROM " + quote_identifier(rollup->table) + " WHERE " + policy.sql + ") AS " + quote_identifier(rollup->table);
+    from_params = policy.params;
+  } else {
+    from = rel == subset ? quote_identifier(rel->name) : scoped_from(rel->name, scope, from_params);
+  }
   plan.read_from = rollup ? rollup->table : rel->name;
   std::vector<engine::Param> where_params;
   std::string where = and_all(preds, where_params);

@@ -27,6 +27,9 @@ struct SqlFragment {
   // True when the predicate gives the same rows over month starts as over the original dates
   // (a date range from the 1st of a month to the last day of a month, ends open or not).
   bool month_aligned = false;
+  // For row policies: `columns` lists every column the predicate reads, so a pre-aggregate
+  // grouped by those columns answers it exactly.
+  bool columns_known = false;
   bool empty() const { return sql.empty(); }
 };
 
