@@ -545,6 +545,8 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
               {"rollups", !snap->rollups_enabled ? "disabled"
                           : snap->rollups_pending ? "building"
                                                   : std::to_string(snap->rollups->all().size()) + " ready"}};
+    // With sign-in on, this unauthenticated endpoint does not tell how many dashboards exist.
+    if (!snap->project.auth.enabled()) j["dashboards"] = snap->project.dashboards.size();
     std::string reload_error = snapshots_.last_error();
     if (!reload_error.empty()) j["last_reload_error"] = reload_error;
     return json_response(j);

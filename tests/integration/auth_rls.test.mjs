@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BIN, SOURCE_DIR, demoData, salesProject, startServer, post, tempDir, oracle, ordersScan } from './harness.mjs';
 
-const ROWS = 20000;
+const ROWS = 100000;  // large enough that the secured server builds rollups
 
 const SECURED = `
 auth:
@@ -111,6 +111,14 @@ before(async () => {
   assert.ok(!stored.includes(token), 'the tokens file keeps only a hash');
   secured = await startServer(dir);
   secured.dir = dir;
+  // Rollups are built in the background: compare only once they answer.
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const ready = await (await fetch(new URL('/readyz', secured.url))).json();
+    if (/ready$/.test(String(ready.rollups)) && !/^0 /.test(String(ready.rollups))) break;
+    if (Date.now() > deadline) throw new Error(`rollups not ready: ${JSON.stringify(ready)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
   const grants = [...new Set(USERS.map((u) => u.granted))];
   await Promise.all(grants.map(async (g) => references.set(g, await startServer(referenceProject(g)))));
 });
@@ -239,6 +247,14 @@ test('adversarial requests do not widen what a user sees', async () => {
   assert.equal(revoked.status, 401);
   const bad = await post(secured, '/api/v1/dashboards/sales/widgets/revenue/query', {}, { authorization: 'Bearer slt_not-a-real-token' });
   assert.equal(bad.status, 401);
+
+  // Regional users' aggregates came from rollups under their policy (checked above to be exact).
+  const before = secured.jsonLogs().length;
+  const trend = await widgetRows(secured, 'sales', 'trend', { filters: { channel: ['Online'] } }, north);
+  assert.equal(trend.cache, 'miss');
+  const read = secured.jsonLogs().slice(before).find((l) => l.event === 'query' && l.statement === 'sales/trend');
+  assert.match(read.read_from, /^__sightline_rollup_/, 'a regional user\'s trend is answered by a rollup');
+  assert.ok(trend.rows.every((r) => r.includes('North')), 'and holds only their region');
 
   // Audit lines name the user, roles and the policies applied, and never a token.
   const audit = secured.logs.filter((l) => l.includes('"audit"'));
