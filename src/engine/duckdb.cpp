@@ -83,6 +83,69 @@ Error error_from_result(duckdb_result* result) {
   }
 }
 
+// A failed prepare carries only DuckDB's message ("Binder Error: ..."); its kind comes from the
+// message's prefix, as error_from_result would from the typed error.
+Error error_from_prepare_message(const char* msg) {
+  std::string text = clean_message(msg, "could not prepare statement");
+  auto starts = [&](std::string_view prefix) { return text.rfind(prefix, 0) == 0; };
+  if (starts("INTERRUPT Error")) {
+    return Error{ErrorKind::Timeout, "the query was stopped because it ran past its time limit",
+                 "narrow the filters, or raise engine.query_timeout"};
+  }
+  if (starts("Out of Memory Error")) {
+    return Error{ErrorKind::Unavailable, "the query needed more memory than engine.memory_limit allows: " + text, ""};
+  }
+  if (starts("Conversion Error") || starts("Invalid Input Error")) return Error{ErrorKind::InvalidInput, text, ""};
+  return Error{ErrorKind::Internal, text, ""};
+}
+
+// Statement kinds a restricted connection runs (see Connection::restrict_statements). An allow
+// list: kinds DuckDB adds later are refused until someone decides otherwise.
+bool allowed_when_restricted(duckdb_statement_type t) {
+  switch (t) {
+    case DUCKDB_STATEMENT_TYPE_SELECT:
+    case DUCKDB_STATEMENT_TYPE_EXPLAIN:
+    case DUCKDB_STATEMENT_TYPE_CREATE:
+    case DUCKDB_STATEMENT_TYPE_CREATE_FUNC:
+    case DUCKDB_STATEMENT_TYPE_DROP:
+    case DUCKDB_STATEMENT_TYPE_INSERT:
+    case DUCKDB_STATEMENT_TYPE_UPDATE:
+    case DUCKDB_STATEMENT_TYPE_DELETE:
+    case DUCKDB_STATEMENT_TYPE_ALTER:
+    case DUCKDB_STATEMENT_TYPE_TRANSACTION:
+      return true;
+    default:
+      return false;
+  }
+}
+
+const char* statement_kind_name(duckdb_statement_type t) {
+  switch (t) {
+    case DUCKDB_STATEMENT_TYPE_ATTACH: return "ATTACH";
+    case DUCKDB_STATEMENT_TYPE_DETACH: return "DETACH";
+    case DUCKDB_STATEMENT_TYPE_LOAD: return "INSTALL/LOAD";
+    case DUCKDB_STATEMENT_TYPE_SET: return "SET/RESET/USE";
+    case DUCKDB_STATEMENT_TYPE_VARIABLE_SET: return "SET VARIABLE";
+    case DUCKDB_STATEMENT_TYPE_PRAGMA: return "PRAGMA";
+    case DUCKDB_STATEMENT_TYPE_COPY: return "COPY";
+    case DUCKDB_STATEMENT_TYPE_EXPORT: return "EXPORT DATABASE";
+    case DUCKDB_STATEMENT_TYPE_CALL: return "CALL";
+    case DUCKDB_STATEMENT_TYPE_VACUUM: return "VACUUM";
+    case DUCKDB_STATEMENT_TYPE_ANALYZE: return "ANALYZE";
+    case DUCKDB_STATEMENT_TYPE_PREPARE: return "PREPARE";
+    case DUCKDB_STATEMENT_TYPE_EXECUTE: return "EXECUTE";
+    default: return "this kind of";
+  }
+}
+
+Result<void> check_restricted(duckdb_prepared_statement stmt) {
+  duckdb_statement_type t = duckdb_prepared_statement_type(stmt);
+  if (allowed_when_restricted(t)) return {};
+  return fail(ErrorKind::Forbidden,
+              std::string(statement_kind_name(t)) + " statements are not allowed on the engine's query connections",
+              "the engine only reads the project's sources and creates its own in-memory tables");
+}
+
 // Takes every chunk of `result` into Arrow, keeping at most max_rows rows.
 Result<QueryOutput> collect(duckdb_result* result, int64_t max_rows) {
   QueryOutput out;
@@ -202,7 +265,48 @@ Connection::~Connection() {
   if (conn_) duckdb_disconnect(&conn_);
 }
 
+Result<void> Connection::run_checked(const std::string& sql, duckdb_result* last) {
+  duckdb_extracted_statements extracted = nullptr;
+  idx_t count = duckdb_extract_statements(conn_, sql.c_str(), &extracted);
+  struct ExtractedGuard {
+    duckdb_extracted_statements e;
+    ~ExtractedGuard() { duckdb_destroy_extracted(&e); }
+  } guard{extracted};
+  if (count == 0) {
+    const char* msg = duckdb_extract_statements_error(extracted);
+    return fail(ErrorKind::InvalidInput, clean_message(msg, "no statement to run"));
+  }
+  for (idx_t i = 0; i < count; ++i) {
+    duckdb_prepared_statement raw = nullptr;
+    if (duckdb_prepare_extracted_statement(conn_, extracted, i, &raw) == DuckDBError) {
+      Error e = error_from_prepare_message(duckdb_prepare_error(raw));
+      duckdb_destroy_prepare(&raw);
+      return fail(std::move(e));
+    }
+    PreparedStatement stmt(raw);  // owns `raw` from here
+    if (auto allowed = check_restricted(raw); !allowed) return fail(allowed.error());
+    duckdb_result result;
+    if (duckdb_execute_prepared(raw, &result) == DuckDBError) {
+      Error e = error_from_result(&result);
+      duckdb_destroy_result(&result);
+      return fail(std::move(e));
+    }
+    if (i + 1 < count) {
+      duckdb_destroy_result(&result);
+    } else {
+      *last = result;
+    }
+  }
+  return {};
+}
+
 Result<void> Connection::execute(std::string_view sql) {
+  if (restricted_) {
+    duckdb_result result;
+    auto r = run_checked(std::string(sql), &result);
+    if (r) duckdb_destroy_result(&result);
+    return r;
+  }
   duckdb_result result;
   std::string text(sql);
   bool ok = duckdb_query(conn_, text.c_str(), &result) == DuckDBSuccess;
@@ -215,6 +319,12 @@ Result<void> Connection::execute(std::string_view sql) {
 Result<QueryOutput> Connection::query(std::string_view sql, int64_t max_rows) {
   duckdb_result result;
   std::string text(sql);
+  if (restricted_) {
+    if (auto r = run_checked(text, &result); !r) return fail(r.error());
+    auto out = collect(&result, max_rows);
+    duckdb_destroy_result(&result);
+    return out;
+  }
   if (duckdb_query(conn_, text.c_str(), &result) == DuckDBError) {
     Error e = error_from_result(&result);
     duckdb_destroy_result(&result);
@@ -233,7 +343,11 @@ Result<PreparedStatement> Connection::prepare(std::string_view sql) {
     duckdb_destroy_prepare(&stmt);
     return fail(ErrorKind::InvalidInput, message);
   }
-  return PreparedStatement(stmt);
+  PreparedStatement prepared(stmt);
+  if (restricted_) {
+    if (auto allowed = check_restricted(stmt); !allowed) return fail(allowed.error());
+  }
+  return prepared;
 }
 
 void Connection::interrupt() { duckdb_interrupt(conn_); }
@@ -316,6 +430,45 @@ std::string quote_literal(std::string_view text) {
     out += c;
   }
   return out + "'";
+}
+
+// --- lock_down ----------------------------------------------------------------------------------
+
+Result<void> lock_down(Connection& conn, const Sandbox& sandbox) {
+  auto list = [](const std::vector<std::filesystem::path>& paths) {
+    std::string out;
+    for (const auto& p : paths) out += (out.empty() ? "" : ", ") + quote_literal(p.lexically_normal().string());
+    return "[" + out + "]";
+  };
+  for (const auto& p : sandbox.directories) {
+    // DuckDB would take "/" (or a relative path, resolved against the working directory) as asked.
+    if (!p.is_absolute() || p.lexically_normal() == p.root_path()) {
+      return fail(ErrorKind::Internal, "refusing to allow the engine to read '" + p.string() + "': not a data folder");
+    }
+  }
+  for (const auto& p : sandbox.files) {
+    if (!p.is_absolute()) return fail(ErrorKind::Internal, "refusing to allow the engine to read relative path '" + p.string() + "'");
+  }
+  const std::vector<std::string> statements = {
+      "SET autoinstall_known_extensions = false",
+      "SET autoload_known_extensions = false",
+      "SET allow_community_extensions = false",
+      "SET allow_unsigned_extensions = false",
+      "SET allow_persistent_secrets = false",
+      "SET allowed_directories = " + list(sandbox.directories),
+      "SET allowed_paths = " + list(sandbox.files),
+      // From here on DuckDB refuses every file outside the lists above (and its own temp
+      // directory and attached databases), the network, INSTALL and LOAD.
+      "SET enable_external_access = false",
+      // Last: every later SET (including of the settings above) fails.
+      "SET lock_configuration = true",
+  };
+  for (const auto& sql : statements) {
+    if (auto r = conn.execute(sql); !r) {
+      return fail(ErrorKind::Internal, "could not lock the engine down (" + sql + "): " + r.error().message);
+    }
+  }
+  return {};
 }
 
 const char* duckdb_version() { return duckdb_library_version(); }

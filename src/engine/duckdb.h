@@ -9,11 +9,17 @@
 // Thread-safety: a Database may be shared by many threads; a Connection (and the statements
 // prepared on it) must be used by one thread at a time, except interrupt(), which any thread
 // may call to cancel the running query.
+//
+// Hardening (see lock_down and Connection::restrict_statements): once a database has loaded what
+// it needs, lock_down() makes DuckDB itself refuse files outside a sandbox, extensions and any
+// change of settings; restricted connections additionally refuse statements that DuckDB's
+// settings cannot stop (ATTACH, COPY, PRAGMA, ...).
 #pragma once
 
 #include <duckdb.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -89,6 +95,17 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
+  // From now on this connection runs only statements that read or that create, change and drop
+  // the engine's own in-memory tables, views, types and macros: SELECT (also DESCRIBE, SUMMARIZE,
+  // PRAGMA table_info...), EXPLAIN, CREATE, DROP, INSERT, UPDATE, DELETE, ALTER and transactions.
+  // Anything else (ATTACH, DETACH, INSTALL, LOAD, SET, RESET, USE, PRAGMA, COPY, EXPORT, IMPORT,
+  // CALL, VACUUM, SQL-level PREPARE/EXECUTE, ...) fails with ErrorKind::Forbidden before it runs.
+  // Each statement's kind is DuckDB's own (from its parser), never a guess from the text. This is
+  // the layer that stops ATTACH (and COPY TO) inside the sandbox, which lock_down cannot.
+  // Irreversible; meant for the connections that answer requests (ConnectionPool).
+  void restrict_statements() { restricted_ = true; }
+  bool restricted() const { return restricted_; }
+
   // Runs SQL whose result is not needed (DDL, SET). Errors carry DuckDB's message.
   Result<void> execute(std::string_view sql);
   // Runs SQL and returns the result (no parameters).
@@ -101,8 +118,50 @@ class Connection {
 
  private:
   Connection() = default;
+  // Restricted connections: runs each statement of `sql` in turn (prepared, kind checked, then
+  // executed); the last one's result is left in `last`, which the caller destroys.
+  Result<void> run_checked(const std::string& sql, duckdb_result* last);
   duckdb_connection conn_ = nullptr;
+  bool restricted_ = false;
 };
+
+// What a locked-down database may still read (and, as DuckDB cannot tell reading from writing,
+// write: COPY TO and ATTACH need a restricted connection to be refused there too).
+struct Sandbox {
+  std::vector<std::filesystem::path> directories;  // whole trees; absolute
+  std::vector<std::filesystem::path> files;        // single files; absolute
+};
+
+// Locks the whole database down, for every connection, open or future, through DuckDB's own
+// settings, in this order:
+//   autoinstall_known_extensions, autoload_known_extensions = false  (no extension fetched or
+//     loaded behind a query's back: s3://, https://, sqlite ATTACH ...)
+//   allow_community_extensions, allow_unsigned_extensions, allow_persistent_secrets = false
+//   allowed_directories = sandbox.directories, allowed_paths = sandbox.files
+//   enable_external_access = false  (then: no file outside the sandbox, no network, no INSTALL
+//     or LOAD; DuckDB keeps its temp_directory (spills) and already attached database files
+//     usable by itself)
+//   lock_configuration = true  (every later SET, RESET or PRAGMA x=y fails; DuckDB exempts only
+//     `schema` and `search_path`)
+// Irreversible: call it once the database has created and loaded all it needs. Paths are
+// compared as text after DuckDB removes `.` and `..`, so pass the same absolute, lexically normal
+// paths the views use. Fails (and the database must then not serve) when any setting is refused.
+//
+// What DuckDB (1.4) cannot block, even after this:
+//   - ATTACH of a DuckDB file inside the sandbox (also creating a new one there), and
+//     ATTACH ':memory:'; COPY ... TO and EXPORT DATABASE into the sandbox (restricted
+//     connections refuse those statements; EXPORT DATABASE still makes its empty target folder
+//     inside the sandbox, as DuckDB does that while preparing, before the kind can be checked).
+//   - symbolic links inside an allowed directory are followed wherever they point.
+//   - PRAGMAs that are not settings (enable_profiling, disable_optimizer, enable_verification,
+//     disable_checkpoint_on_shutdown, ...) still change the session or database (restricted
+//     connections refuse PRAGMA statements).
+//   - the table functions enable_logging / disable_logging / truncate_duckdb_logs change the
+//     database's logging despite lock_configuration (even as SELECT * FROM enable_logging(...),
+//     which a statement-kind check cannot see): file logs can be written into the sandbox, and a
+//     log path outside it makes every later query fail. Only SQL the project wrote reaches the
+//     engine; the checks of project SQL must refuse these functions.
+Result<void> lock_down(Connection& conn, const Sandbox& sandbox);
 
 // Quotes an identifier for SQL: foo -> "foo", a"b -> "a""b".
 std::string quote_identifier(std::string_view name);

@@ -134,6 +134,35 @@ std::string reader_sql(const config::SourceSpec& s, const fs::path& dir) {
 
 }  // namespace
 
+Result<void> allow_source(Sandbox& sandbox, const config::SourceSpec& s, const fs::path& project_dir) {
+  if (s.materialize || s.format == config::SourceFormat::DuckDB) return {};
+  fs::path p = s.path;
+  if (p.is_relative()) p = project_dir / p;
+  p = p.lexically_normal();
+  // The folder before the first component with a wildcard (DuckDB's: * ? [).
+  fs::path prefix;
+  bool glob = false;
+  for (const auto& part : p) {
+    if (part.string().find_first_of("*?[") != std::string::npos) {
+      glob = true;
+      break;
+    }
+    prefix /= part;
+  }
+  std::error_code ec;
+  if (glob || fs::is_directory(p, ec)) {
+    fs::path dir = glob ? prefix : p;
+    if (dir.empty() || dir == dir.root_path()) {
+      return fail(ErrorKind::InvalidInput, "source '" + s.name + "' would let the engine read the whole filesystem ('" + s.path + "')",
+                  "put the files in a folder and name it before the first wildcard, e.g. data/orders/**/*.parquet");
+    }
+    sandbox.directories.push_back(dir);
+  } else {
+    sandbox.files.push_back(p);
+  }
+  return {};
+}
+
 EngineBuild Engine::build(const config::Project& project) {
   EngineBuild out;
   auto started = std::chrono::steady_clock::now();
@@ -228,6 +257,23 @@ EngineBuild Engine::build(const config::Project& project) {
       continue;
     }
     describe(m.name, true, m.pos);
+  }
+  if (out.diagnostics.empty()) {
+    // Everything is created and loaded. Lock the database down before any connection that answers
+    // requests exists: afterwards it reads only the files of the sources it still scans (and
+    // spills to its temp folder), loads no extension, and refuses every SET, for every
+    // connection. Rollups and subsets only create tables from what is here, which still works.
+    // Any setting the engine needs must be set above this line. DuckDB alone cannot refuse
+    // ATTACH or COPY TO inside the sandbox: the pool's connections are restricted for that
+    // (Connection::restrict_statements); see lock_down for what neither layer can stop.
+    Sandbox sandbox;
+    sandbox.directories.push_back(options.temp_directory);
+    for (const auto& s : project.sources) {
+      if (auto r = allow_source(sandbox, s, project.dir); !r) diag(s.pos, r.error().message, r.error().hint);
+    }
+    if (out.diagnostics.empty()) {
+      if (auto r = lock_down(conn, sandbox); !r) diag({"sightline.yaml", 0, 0}, r.error().message);
+    }
   }
   config::redact_secrets(out.diagnostics, project.secret_values);
   if (!out.diagnostics.empty()) return out;

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,5 +65,18 @@ struct EngineBuild {
   std::shared_ptr<const Engine> engine;  // null on errors
   std::vector<config::Diagnostic> diagnostics;
 };
+
+// Adds to `sandbox` what source `s` still reads from disk after the engine is built, in the
+// form the source's view names it (absolute, `.` and `..` resolved): for a glob, the folder
+// before its first wildcard (data/orders/**/*.parquet: data/orders); for a folder (Parquet), the
+// folder; for a single file, that file alone. Materialized sources add nothing (loaded before
+// the lock), nor do DuckDB files (attached before the lock, and DuckDB keeps them readable).
+// Fails (InvalidInput) when the source would open the whole filesystem (a wildcard right below /).
+//
+// Engine::build calls it for every source, then lock_down() (engine/duckdb.h) with the result
+// plus the spill folder, once every source and model exists and before the pool opens: the
+// connections that answer requests can then read nothing else, attach nothing, load no extension
+// and change no setting.
+Result<void> allow_source(Sandbox& sandbox, const config::SourceSpec& s, const std::filesystem::path& project_dir);
 
 }  // namespace sightline::engine

@@ -9,6 +9,7 @@ Result<std::unique_ptr<ConnectionPool>> ConnectionPool::create(Database& db, int
   for (int i = 0; i < std::max(1, size); ++i) {
     auto c = Connection::open(db);
     if (!c) return fail(c.error());
+    (*c)->restrict_statements();
     pool->free_.push_back(c->get());
     pool->all_.push_back(std::move(*c));
   }

@@ -6,6 +6,9 @@
 // Thread-safe. run() waits for a free connection (up to the queue timeout: Unavailable after
 // that), runs the function, and interrupts the query if it is still running at the deadline
 // (the function then sees ErrorKind::Timeout from DuckDB).
+//
+// The pool's connections are the ones that answer requests: each is restricted
+// (Connection::restrict_statements), so they read and create in-memory tables, nothing else.
 #pragma once
 
 #include <chrono>
@@ -23,7 +26,7 @@ namespace sightline::engine {
 
 class ConnectionPool {
  public:
-  // Opens `size` connections; `setup` runs once on each (e.g. SET statements).
+  // Opens `size` restricted connections.
   static Result<std::unique_ptr<ConnectionPool>> create(Database& db, int size,
                                                         std::chrono::milliseconds queue_timeout);
   ~ConnectionPool();
