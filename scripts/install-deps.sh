@@ -16,7 +16,7 @@ for arg in "$@"; do
   esac
 done
 
-packages=(build-essential cmake ninja-build pkg-config git ca-certificates
+packages=(build-essential cmake ninja-build pkg-config git ca-certificates openssl
   libboost-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev libcurl4-openssl-dev
   libflatbuffers-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libexpected-dev
   nodejs npm)

@@ -402,7 +402,7 @@ Result<std::shared_ptr<const query::Subset>> Api::selective_subset(const config:
 Api::Api(const SnapshotHolder& snapshots, query::QueryService& service, Logger& log, std::span<const web::Asset> ui_assets)
     : snapshots_(snapshots), service_(service), log_(log), ui_assets_(ui_assets), gate_(log, [] { return std::chrono::system_clock::now(); }) {}
 
-void Api::add_security_headers(HttpResponse& r, const Snapshot* snap) const {
+void Api::add_security_headers(HttpResponse& r, const Snapshot* snap, bool tls) const {
   auto has = [&](std::string_view name) {
     return std::any_of(r.headers.begin(), r.headers.end(), [&](const auto& h) { return strcasecmp(h.first.c_str(), std::string(name).c_str()) == 0; });
   };
@@ -426,7 +426,7 @@ void Api::add_security_headers(HttpResponse& r, const Snapshot* snap) const {
     }
     std::erase_if(r.headers, [](const auto& h) { return h.first == "X-Frame-Options"; });
   }
-  if (auth && auth->public_url.starts_with("https://")) r.headers.emplace_back("Strict-Transport-Security", "max-age=31536000");
+  if (tls || (auth && auth->public_url.starts_with("https://"))) r.headers.emplace_back("Strict-Transport-Security", "max-age=31536000");
 }
 
 HttpResponse Api::handle(const HttpRequest& request) {
@@ -439,7 +439,7 @@ HttpResponse Api::handle(const HttpRequest& request) {
   }();
   if (r) {
     auto snap = snapshots_.get();
-    add_security_headers(*r, snap.get());
+    add_security_headers(*r, snap.get(), request.tls);
     return std::move(*r);
   }
   if (r.error().kind == ErrorKind::Internal) {
@@ -451,7 +451,7 @@ HttpResponse Api::handle(const HttpRequest& request) {
   if (r.error().kind == ErrorKind::Unavailable) p.headers.emplace_back("Retry-After", "1");
   if (r.error().kind == ErrorKind::TooManyRequests) p.headers.emplace_back("Retry-After", "1");
   if (r.error().kind == ErrorKind::Unauthenticated) p.headers.emplace_back("WWW-Authenticate", "Bearer");
-  add_security_headers(p, snapshots_.get().get());
+  add_security_headers(p, snapshots_.get().get(), request.tls);
   return p;
 }
 

@@ -29,7 +29,7 @@ class Api {
  private:
   Result<HttpResponse> route(const HttpRequest& request);
   Result<HttpResponse> data_route(const HttpRequest& request, const Snapshot& snap, const auth::User& user);
-  void add_security_headers(HttpResponse& response, const Snapshot* snap) const;
+  void add_security_headers(HttpResponse& response, const Snapshot* snap, bool tls) const;
   Result<std::shared_ptr<const query::Subset>> selective_subset(const config::DashboardSpec& dash, const config::WidgetSpec& widget,
                                                               const Snapshot& snap, const query::Scope& scope,
                                                               const query::QueryRequest& request, const query::WidgetPlan& plan,

@@ -424,7 +424,7 @@ Result<HttpResponse> AuthGate::login(const HttpRequest& req, const config::Proje
   if (!started) return fail(started.error());
   std::string binding = state.pending->add(started->pending);
   HttpResponse r = redirect(started->authorization_url);
-  r.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, binding, "/auth/", state.secure, 600));
+  r.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, binding, "/auth/", state.secure || req.tls, 600));
   return r;
 }
 
@@ -436,7 +436,7 @@ Result<HttpResponse> AuthGate::callback(const HttpRequest& req, const config::Pr
   auto failed = [&](const std::string& reason) -> Result<HttpResponse> {
     audit("sign_in_failed", req, nullptr, {{"reason", reason}});
     HttpResponse r = sign_in_failed(req, Error{ErrorKind::Unauthenticated, "sign-in failed: " + reason, "start again at /auth/login"});
-    r.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, "", "/auth/", state.secure, 0));
+    r.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, "", "/auth/", state.secure || req.tls, 0));
     return r;
   };
   std::string provider_error = query_param(req.target, "error");
@@ -460,8 +460,8 @@ Result<HttpResponse> AuthGate::callback(const HttpRequest& req, const config::Pr
   auto made = state.sessions->create(finished->identity, finished->id_token);
   auth::User user{finished->identity, {}, auth::Credential::Session, made.id};
   HttpResponse r = redirect(pending->return_to);
-  r.headers.emplace_back("Set-Cookie", cookie(kSessionCookie, made.cookie_value, "/", state.secure, state.spec.absolute_timeout_ms / 1000));
-  r.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, "", "/auth/", state.secure, 0));
+  r.headers.emplace_back("Set-Cookie", cookie(kSessionCookie, made.cookie_value, "/", state.secure || req.tls, state.spec.absolute_timeout_ms / 1000));
+  r.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, "", "/auth/", state.secure || req.tls, 0));
   audit("sign_in", req, &user, {{"session", made.id.substr(0, 12)}});
   return r;
 }
@@ -484,7 +484,7 @@ Result<HttpResponse> AuthGate::logout(const HttpRequest& req, const config::Proj
     audit("sign_out", req, &*user, {{"session", user->session_id.substr(0, 12)}});
   }
   HttpResponse r = json_reply(out);
-  r.headers.emplace_back("Set-Cookie", cookie(kSessionCookie, "", "/", state.secure, 0));
+  r.headers.emplace_back("Set-Cookie", cookie(kSessionCookie, "", "/", state.secure || req.tls, 0));
   return r;
 }
 

@@ -16,6 +16,7 @@ struct HttpRequest {
   std::string body;
   std::string request_id;
   std::string peer;  // the client's address as the socket sees it (a proxy's, behind one)
+  bool tls = false;  // arrived over Sightline's own TLS
 
   // The first header named `name` (lower-case), or "".
   std::string header(std::string_view name) const {

@@ -139,6 +139,8 @@ int run_serve(const ServeOptions& options) {
   so.worker_threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(4u, 2 * cores));
   so.io_threads = 1;
   so.max_body_bytes = api::kMaxBodyBytes;
+  so.tls_cert_file = options.tls_cert;
+  so.tls_key_file = options.tls_key;
   auto srv = server::Server::start(so, [&api](const api::HttpRequest& r) { return api.handle(r); }, log);
   if (!srv) {
     std::cerr << "error: " << srv.error().message << (srv.error().hint.empty() ? "" : "\n  hint: " + srv.error().hint) << "\n";
@@ -148,7 +150,7 @@ int run_serve(const ServeOptions& options) {
   std::string shown_host = options.host == "0.0.0.0" || options.host == "::" ? "localhost"
                            : options.host.find(':') != std::string::npos ? "[" + options.host + "]"
                                                                           : options.host;
-  std::cout << "Sightline is serving " << first.snapshot->project.name << " at http://" << shown_host << ":" << bound << "/" << std::endl;
+  std::cout << "Sightline is serving " << first.snapshot->project.name << " at " << (options.tls_cert.empty() ? "http" : "https") << "://" << shown_host << ":" << bound << "/" << std::endl;
   log.info("listening", {{"host", options.host}, {"port", bound}});
 
   std::thread rollup_builder;

@@ -17,6 +17,8 @@ struct ServeOptions {
   int cache_mb = 256;
   bool no_reload = false;
   bool no_rollups = false;
+  std::string tls_cert;  // PEM certificate chain: serve HTTPS natively
+  std::string tls_key;   // PEM private key
 };
 
 // `sightline token create|list|revoke DIR ...`: API tokens in the project's tokens file.

@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--cache-mb", serve.cache_mb, "Result cache size in MiB")->capture_default_str()->check(CLI::Range(0, 1 << 20));
   serve_cmd->add_flag("--no-reload", serve.no_reload, "Do not watch the project files for changes");
   serve_cmd->add_flag("--no-rollups", serve.no_rollups, "Do not pre-aggregate (every query reads the sources)");
+  auto* tls_cert = serve_cmd->add_option("--tls-cert", serve.tls_cert, "Serve HTTPS with this PEM certificate chain")->check(CLI::ExistingFile);
+  auto* tls_key = serve_cmd->add_option("--tls-key", serve.tls_key, "The PEM private key for --tls-cert")->check(CLI::ExistingFile);
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
 
   std::string check_dir;
   auto* check_cmd = app.add_subcommand("check", "Validate a project without serving it (exit 0 when clean)");

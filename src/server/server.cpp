@@ -4,6 +4,8 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
 #include <nlohmann/json.hpp>
 #include <array>
 #include <random>
@@ -25,11 +27,18 @@ bool valid_request_id(std::string_view id) {
 
 class ServerImpl;
 
-// One connection: read a request, hand it to the worker pool, write the answer, repeat.
-class Session : public std::enable_shared_from_this<Session> {
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+template <class Stream>
+constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
+
+// One connection: (TLS handshake,) read a request, hand it to the worker pool, write the
+// answer, repeat. `Stream` is a plain TCP stream or a TLS stream over one.
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket socket, ServerImpl& server);
-  void run() { asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this())); }
+  Session(Stream stream, ServerImpl& server);
+  void run();
 
  private:
   void do_read();
@@ -39,12 +48,16 @@ class Session : public std::enable_shared_from_this<Session> {
   void send_error(http::status status, const std::string& detail);
   void drain_then_close();
   void close();
+  // Ends the connection after the last answer: TLS close_notify first when on TLS.
+  void finish(bool count_down);
+  auto& socket() { return beast::get_lowest_layer(stream_).socket(); }
+  auto& lowest() { return beast::get_lowest_layer(stream_); }
 
   bool drain_after_write_ = false;  // an error answered before the body was read
   std::array<char, 16384> drain_buffer_{};
   size_t drained_ = 0;
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http::response<http::string_body>> response_;
@@ -68,6 +81,9 @@ class ServerImpl final : public Server {
   }
 
   Result<void> listen() {
+    if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+      if (auto t = load_tls(); !t) return t;
+    }
     beast::error_code ec;
     auto address = asio::ip::make_address(options_.host, ec);
     if (ec) return fail(ErrorKind::InvalidInput, "'" + options_.host + "' is not an IP address", "use e.g. 127.0.0.1 or 0.0.0.0");
@@ -87,6 +103,33 @@ class ServerImpl final : public Server {
   }
 
   uint16_t port() const override { return port_; }
+  bool tls() const { return tls_.has_value(); }
+
+  // TLS 1.2 or later with the certificate chain and key from the given PEM files.
+  Result<void> load_tls() {
+    if (options_.tls_cert_file.empty() || options_.tls_key_file.empty())
+      return fail(ErrorKind::InvalidInput, "TLS needs both a certificate and a key", "give --tls-cert and --tls-key");
+    tls_.emplace(asio::ssl::context::tls_server);
+    beast::error_code ec;
+    tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                          asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 | asio::ssl::context::no_compression |
+                          asio::ssl::context::single_dh_use,
+                      ec);
+    if (!ec) tls_->use_certificate_chain_file(options_.tls_cert_file, ec);
+    if (ec) {
+      tls_.reset();
+      return fail(ErrorKind::InvalidInput, "cannot use the TLS certificate " + options_.tls_cert_file + ": " + ec.message(),
+                  "a PEM file with the certificate (and its chain)");
+    }
+    tls_->use_private_key_file(options_.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) {
+      tls_.reset();
+      // The message names the file, never its content.
+      return fail(ErrorKind::InvalidInput, "cannot use the TLS key " + options_.tls_key_file + ": " + ec.message(),
+                  "a PEM private key matching the certificate");
+    }
+    return {};
+  }
 
   void stop() override {
     bool expected = false;
@@ -142,7 +185,8 @@ class ServerImpl final : public Server {
         beast::error_code ignored;
         socket.close(ignored);
       } else {
-        std::make_shared<Session>(std::move(socket), *this)->run();
+        if (tls_) std::make_shared<Session<TlsStream>>(TlsStream(std::move(socket), *tls_), *this)->run();
+        else std::make_shared<Session<PlainStream>>(PlainStream(std::move(socket)), *this)->run();
       }
       if (!stopping_) do_accept();
     });
@@ -156,6 +200,7 @@ class ServerImpl final : public Server {
   // closed at shutdown, while handlers still have answers to write).
   asio::executor_work_guard<asio::io_context::executor_type> keep_running_ = asio::make_work_guard(io_);
   tcp::acceptor acceptor_;
+  std::optional<asio::ssl::context> tls_;
   asio::thread_pool workers_;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;
@@ -169,22 +214,58 @@ class ServerImpl final : public Server {
   std::mt19937_64 rng_;
 };
 
-Session::Session(tcp::socket socket, ServerImpl& server) : stream_(std::move(socket)), server_(server) { ++server_.connections(); }
+template <class Stream>
+Session<Stream>::Session(Stream stream, ServerImpl& server) : stream_(std::move(stream)), server_(server) { ++server_.connections(); }
 
-void Session::do_read() {
+template <class Stream>
+void Session<Stream>::run() {
+  if constexpr (kIsTls<Stream>) {
+    lowest().expires_after(std::chrono::seconds(10));
+    stream_.async_handshake(asio::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+      if (ec) {
+        // Not TLS, a bad certificate check on the client, or a scanner: nothing to answer.
+        beast::error_code ignored;
+        self->socket().close(ignored);
+        --self->server_.connections();
+        return;
+      }
+      self->do_read();
+    });
+  } else {
+    asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, this->shared_from_this()));
+  }
+}
+
+template <class Stream>
+void Session<Stream>::finish(bool count_down) {
+  if constexpr (kIsTls<Stream>) {
+    lowest().expires_after(std::chrono::seconds(5));
+    stream_.async_shutdown([self = this->shared_from_this(), count_down](beast::error_code) {
+      beast::error_code ignored;
+      self->socket().close(ignored);
+      if (count_down) --self->server_.connections();
+    });
+  } else {
+    beast::error_code ignored;
+    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    if (count_down) --server_.connections();
+  }
+}
+
+template <class Stream>
+void Session<Stream>::do_read() {
   parser_.emplace();
   parser_->body_limit(server_.options().max_body_bytes);
   parser_->header_limit(16 * 1024);
-  stream_.expires_after(server_.options().read_timeout);
-  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+  lowest().expires_after(server_.options().read_timeout);
+  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, this->shared_from_this()));
 }
 
-void Session::on_read(beast::error_code ec, size_t) {
-  if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset || ec == asio::error::eof) {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    --server_.connections();
-    return;
+template <class Stream>
+void Session<Stream>::on_read(beast::error_code ec, size_t) {
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset || ec == asio::error::eof ||
+      ec == asio::ssl::error::stream_truncated) {
+    return finish(true);
   }
   started_ = std::chrono::steady_clock::now();
   if (ec == http::error::body_limit) {
@@ -211,9 +292,10 @@ void Session::on_read(beast::error_code ec, size_t) {
     req.headers.emplace_back(std::move(name), std::string(field.value()));
   }
   req.body = std::move(msg.body());
+  req.tls = kIsTls<Stream>;
   {
     beast::error_code peer_ec;
-    auto peer = stream_.socket().remote_endpoint(peer_ec);
+    auto peer = socket().remote_endpoint(peer_ec);
     if (!peer_ec) {
       auto address = peer.address();
       // An IPv4 client on a dual-stack socket: report the plain IPv4 address.
@@ -230,7 +312,7 @@ void Session::on_read(beast::error_code ec, size_t) {
   ++server_.in_flight();
   counted_ = true;
   // Handlers may block on the engine: run them on the worker pool, then write on our strand.
-  asio::post(server_.workers(), [self = shared_from_this(), req = std::move(req), keep_alive]() mutable {
+  asio::post(server_.workers(), [self = this->shared_from_this(), req = std::move(req), keep_alive]() mutable {
     api::HttpResponse response;
     try {
       response = self->server_.handler()(req);
@@ -246,7 +328,8 @@ void Session::on_read(beast::error_code ec, size_t) {
   });
 }
 
-void Session::send_error(http::status status, const std::string& detail) {
+template <class Stream>
+void Session<Stream>::send_error(http::status status, const std::string& detail) {
   api::HttpResponse r;
   r.status = static_cast<int>(status);
   r.content_type = "application/problem+json";
@@ -261,22 +344,25 @@ void Session::send_error(http::status status, const std::string& detail) {
 // After answering a request whose body we refused, read and discard what the client is still
 // sending (bounded in bytes and time) so that closing does not reset the connection before the
 // client has read our answer.
-void Session::drain_then_close() {
-  stream_.expires_after(std::chrono::seconds(5));
-  stream_.async_read_some(asio::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+template <class Stream>
+void Session<Stream>::drain_then_close() {
+  lowest().expires_after(std::chrono::seconds(5));
+  stream_.async_read_some(asio::buffer(drain_buffer_), [self = this->shared_from_this()](beast::error_code ec, size_t n) {
     self->drained_ += n;
     if (ec || self->drained_ > (64u << 20)) return self->close();
     self->drain_then_close();
   });
 }
 
-void Session::close() {
+template <class Stream>
+void Session<Stream>::close() {
   beast::error_code ignored;
-  stream_.socket().close(ignored);
+  socket().close(ignored);
   --server_.connections();
 }
 
-void Session::respond(api::HttpResponse r, bool keep_alive) {
+template <class Stream>
+void Session<Stream>::respond(api::HttpResponse r, bool keep_alive) {
   auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), 11);
   res->set(http::field::server, "sightline/" SIGHTLINE_VERSION);
   if (!r.content_type.empty()) res->set(http::field::content_type, r.content_type);
@@ -295,11 +381,12 @@ void Session::respond(api::HttpResponse r, bool keep_alive) {
   }
   res->keep_alive(keep_alive);
   response_ = res;
-  stream_.expires_after(server_.options().read_timeout);
-  http::async_write(stream_, *response_, beast::bind_front_handler(&Session::on_write, shared_from_this(), keep_alive));
+  lowest().expires_after(server_.options().read_timeout);
+  http::async_write(stream_, *response_, beast::bind_front_handler(&Session::on_write, this->shared_from_this(), keep_alive));
 }
 
-void Session::on_write(bool keep_alive, beast::error_code ec, size_t bytes) {
+template <class Stream>
+void Session<Stream>::on_write(bool keep_alive, beast::error_code ec, size_t bytes) {
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
   nlohmann::json fields = {{"request_id", request_id_}, {"method", method_}, {"path", path_},
                            {"status", response_ ? response_->result_int() : 0}, {"duration_ms", std::round(ms * 100) / 100},
@@ -314,8 +401,14 @@ void Session::on_write(bool keep_alive, beast::error_code ec, size_t bytes) {
   }
   if (ec || !keep_alive) {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    if (!ec && drain_after_write_) return drain_then_close();
+    if (!ec && drain_after_write_) {
+      if constexpr (!kIsTls<Stream>) socket().shutdown(tcp::socket::shutdown_send, ignored);
+      return drain_then_close();
+    }
+    if constexpr (kIsTls<Stream>) {
+      if (!ec) return finish(true);
+    }
+    socket().shutdown(tcp::socket::shutdown_send, ignored);
     --server_.connections();
     return;
   }

@@ -30,6 +30,9 @@ struct ServerOptions {
   size_t max_body_bytes = 1 << 20;
   std::chrono::seconds read_timeout{30};
   size_t max_connections = 10'000;
+  // Native TLS (PEM files); both empty: plain HTTP (e.g. behind a TLS-terminating proxy).
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 using Handler = std::function<api::HttpResponse(const api::HttpRequest&)>;

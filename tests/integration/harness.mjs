@@ -82,7 +82,7 @@ export async function startServer(dir, extraArgs = [], env = {}) {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${logs.join('\n')}`)), 120_000);
     child.stdout.on('data', (d) => {
       out += d.toString();
-      const m = out.match(/at (http:\/\/[^\s]+\/)/);
+      const m = out.match(/at (https?:\/\/[^\s]+\/)/);
       if (m) { clearTimeout(timer); resolve(m[1]); }
     });
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${logs.join('\n')}`)); });
