@@ -223,7 +223,8 @@ json widget_json(const config::WidgetSpec& w) {
 }
 
 json dashboard_json(const config::DashboardSpec& d, const engine::Engine& engine,
-                    const std::function<bool(const config::PageSpec&, const config::WidgetSpec&)>& visible) {
+                    const std::function<bool(const config::PageSpec&, const config::WidgetSpec&)>& visible,
+                    const std::function<bool(const config::PageSpec&)>& page_visible) {
   json filters = json::array();
   const engine::Relation* rel = engine.relation(d.source);
   for (const auto& f : d.filters) {
@@ -239,7 +240,7 @@ json dashboard_json(const config::DashboardSpec& d, const engine::Engine& engine
     json ws = json::array();
     for (const auto& w : p.widgets)
       if (visible(p, w)) ws.push_back(widget_json(w));
-    if (ws.empty() && !p.widgets.empty()) continue;  // a page whose every widget is hidden is hidden
+    if (!page_visible(p) || (ws.empty() && !p.widgets.empty())) continue;  // hidden page, or every widget hidden
     pages.push_back({{"id", p.id}, {"title", p.title}, {"widgets", ws}});
   }
   json j = {{"id", d.id}, {"title", d.title}, {"description", d.description}, {"dimensions", d.dimensions},
@@ -450,7 +451,12 @@ HttpResponse Api::handle(const HttpRequest& request) {
   HttpResponse p = problem_response(r.error(), request.request_id);
   if (r.error().kind == ErrorKind::Unavailable) p.headers.emplace_back("Retry-After", "1");
   if (r.error().kind == ErrorKind::TooManyRequests) p.headers.emplace_back("Retry-After", "1");
-  if (r.error().kind == ErrorKind::Unauthenticated) p.headers.emplace_back("WWW-Authenticate", "Bearer");
+  if (r.error().kind == ErrorKind::Unauthenticated) {
+    p.headers.emplace_back("WWW-Authenticate", "Bearer");
+    // Where a browser signs in, when this server has a sign-in (behind a proxy it does not).
+    auto snap = snapshots_.get();
+    if (snap && snap->project.auth.mode == config::AuthMode::Oidc) p.headers.emplace_back("X-Sign-In", "/auth/login");
+  }
   add_security_headers(p, snapshots_.get().get(), request.tls);
   return p;
 }
@@ -595,7 +601,7 @@ Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& sna
   auto visible = [&](const config::PageSpec& page, const config::WidgetSpec& w) { return auth::can_see(page.roles, user) && auth::can_see(w.roles, user); };
   if (seg.size() == 4) {
     if (!get) return method_not_allowed("GET");
-    return json_response(dashboard_json(*dash, engine, visible));
+    return json_response(dashboard_json(*dash, engine, visible, [&](const config::PageSpec& page) { return auth::can_see(page.roles, user); }));
   }
   // The caller's rows: every data path below reads through this scope.
   auto scoped = project.auth.enabled() ? auth::scope_for(project, user) : Result<query::Scope>(query::Scope::local_development());

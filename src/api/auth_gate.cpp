@@ -52,20 +52,6 @@ std::string query_param(const std::string& target, std::string_view name) {
   return {};
 }
 
-bool has_query_param(const std::string& target, std::string_view name) {
-  size_t q = target.find('?');
-  if (q == std::string::npos) return false;
-  std::string_view rest = std::string_view(target).substr(q + 1);
-  while (!rest.empty()) {
-    size_t amp = rest.find('&');
-    std::string_view key = rest.substr(0, std::min(amp, rest.find('=')));
-    if (key == name) return true;
-    if (amp == std::string_view::npos) break;
-    rest = rest.substr(amp + 1);
-  }
-  return false;
-}
-
 std::string path_of(const std::string& target) { return target.substr(0, target.find('?')); }
 
 HttpResponse json_reply(const json& j, int status = 200) {
@@ -384,8 +370,10 @@ std::optional<Result<HttpResponse>> AuthGate::route(const HttpRequest& req, cons
   const auto& project = snap.project;
   bool get = req.method == "GET" || req.method == "HEAD";
   auto not_allowed = [&](const char* allow) -> Result<HttpResponse> {
-    HttpResponse r = problem_response({ErrorKind::InvalidInput, "use " + std::string(allow), ""}, req.request_id);
-    r.status = 405;
+    HttpResponse r = json_reply({{"type", "urn:sightline:problem:method-not-allowed"}, {"title", "Method Not Allowed"}, {"status", 405},
+                                 {"detail", "use " + std::string(allow)}, {"request_id", req.request_id}},
+                                405);
+    r.content_type = "application/problem+json";
     r.headers.emplace_back("Allow", allow);
     return r;
   };
@@ -428,7 +416,7 @@ Result<HttpResponse> AuthGate::login(const HttpRequest& req, const config::Proje
   return r;
 }
 
-Result<HttpResponse> AuthGate::callback(const HttpRequest& req, const config::Project&, State& state) {
+Result<HttpResponse> AuthGate::callback(const HttpRequest& req, const config::Project& project, State& state) {
   if (!state.sign_in_limit->allow(req.peer)) {
     audit("sign_in_rate_limited", req, nullptr, json::object());
     return fail(ErrorKind::TooManyRequests, "too many sign-in attempts from this address", "wait a minute");
@@ -458,7 +446,7 @@ Result<HttpResponse> AuthGate::callback(const HttpRequest& req, const config::Pr
   // A session cookie the browser already had (perhaps planted) is ended, never reused.
   for (const auto& old : cookie_values(req.header("cookie"), kSessionCookie)) state.sessions->remove(old);
   auto made = state.sessions->create(finished->identity, finished->id_token);
-  auth::User user{finished->identity, {}, auth::Credential::Session, made.id};
+  auth::User user{finished->identity, auth::roles_for(project, finished->identity), auth::Credential::Session, made.id};
   HttpResponse r = redirect(pending->return_to);
   r.headers.emplace_back("Set-Cookie", cookie(kSessionCookie, made.cookie_value, "/", state.secure || req.tls, state.spec.absolute_timeout_ms / 1000));
   r.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, "", "/auth/", state.secure || req.tls, 0));

@@ -5,8 +5,9 @@
 //   auto user = gate.authenticate(req, snap.project);            // 401 when nobody signed in
 //   gate.check_csrf(req, *user, snap.project);                   // state-changing requests
 //
-// Sessions, pending sign-ins and rate-limit counters outlive project reloads; the OpenID client
-// is rebuilt when the oidc settings change. Thread-safe.
+// Sessions, pending sign-ins and rate-limit counters outlive project reloads that leave the
+// `auth:` section alone; a change to it (mode, URLs, secret, timeouts, oidc, tokens file,
+// limits) starts afresh: everyone signs in again. Thread-safe.
 #pragma once
 
 #include <memory>

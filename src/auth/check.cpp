@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 
 #include "arrow/json_writer.h"
 #include "auth/policies.h"
@@ -17,14 +18,31 @@ std::string text_of(const json& node, const char* key) {
   return it != node.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-// What in a parsed statement could read rows around the policies' shadowing CTEs.
-void find_escapes(const json& node, std::vector<std::string>& found) {
+// The names a statement defines with WITH, anywhere in it.
+void find_cte_names(const json& node, std::set<std::string>& names) {
+  if (node.is_object()) {
+    if (auto it = node.find("cte_map"); it != node.end() && it->is_object() && it->contains("map") && (*it)["map"].is_array()) {
+      for (const auto& entry : (*it)["map"])
+        if (entry.is_object() && entry.contains("key") && entry["key"].is_string()) names.insert(entry["key"].get<std::string>());
+    }
+    for (const auto& [k, v] : node.items()) find_cte_names(v, names);
+  } else if (node.is_array()) {
+    for (const auto& v : node) find_cte_names(v, names);
+  }
+}
+
+// What in a parsed statement could read rows around the policies' shadowing CTEs: qualified
+// names, table functions, and any table name that is neither a source, a model nor a CTE of
+// the statement (e.g. a file path, which DuckDB would read directly).
+void find_escapes(const json& node, const std::set<std::string>& allowed, std::vector<std::string>& found) {
   if (node.is_object()) {
     std::string type = text_of(node, "type");
     if (type == "BASE_TABLE") {
-      std::string schema = text_of(node, "schema_name"), catalog = text_of(node, "catalog_name");
+      std::string schema = text_of(node, "schema_name"), catalog = text_of(node, "catalog_name"), table = text_of(node, "table_name");
       if (!schema.empty() || !catalog.empty()) {
-        found.push_back("'" + (catalog.empty() ? "" : catalog + ".") + schema + "." + text_of(node, "table_name") + "' (qualified name)");
+        found.push_back("'" + (catalog.empty() ? "" : catalog + ".") + schema + "." + table + "' (qualified name)");
+      } else if (!allowed.count(table)) {
+        found.push_back("'" + table.substr(0, 120) + "' (not a source or model of the project)");
       }
     } else if (type == "TABLE_FUNCTION") {
       std::string fn = "a table function";
@@ -32,9 +50,9 @@ void find_escapes(const json& node, std::vector<std::string>& found) {
         fn = text_of(node["function"], "function_name");
       found.push_back("'" + fn + "(...)' (table function)");
     }
-    for (const auto& [k, v] : node.items()) find_escapes(v, found);
+    for (const auto& [k, v] : node.items()) find_escapes(v, allowed, found);
   } else if (node.is_array()) {
-    for (const auto& v : node) find_escapes(v, found);
+    for (const auto& v : node) find_escapes(v, allowed, found);
   }
 }
 
@@ -87,10 +105,14 @@ std::vector<Diagnostic> check_security(const config::Project& project, const eng
                      compiled.error().hint});
       continue;
     }
-    std::string sql = "SELECT count(*) FROM main." + engine::quote_identifier(policy.relation) + " WHERE " + compiled->sql + " LIMIT 0";
+    // Run, not only prepared, with a sample user's values: binding them checks that every
+    // placeholder became a parameter. LIMIT 0 reads no rows.
+    std::string sql = "SELECT * FROM main." + engine::quote_identifier(policy.relation) + " WHERE " + compiled->sql + " LIMIT 0";
     auto prepared = engine.pool().run<int>(engine.query_timeout(), [&](engine::Connection& c) -> Result<int> {
       auto st = c.prepare(sql);
       if (!st) return fail(st.error());
+      auto ran = st->execute(compiled->params, 1);
+      if (!ran) return fail(ran.error());
       return 0;
     });
     if (!prepared) {
@@ -138,8 +160,11 @@ std::vector<Diagnostic> check_security(const config::Project& project, const eng
                          "row policies can only be applied to a single query"});
           continue;
         }
+        std::set<std::string> allowed;
+        for (const auto& r : engine.relations()) allowed.insert(r.name);
+        find_cte_names(tree, allowed);
         std::vector<std::string> escapes;
-        find_escapes(tree, escapes);
+        find_escapes(tree, allowed, escapes);
         for (const auto& e : escapes) {
           out.push_back({Diagnostic::Severity::Error, w.pos, "widget '" + w.id + "': its SQL reads " + e + ", which row policies cannot restrict",
                          "name sources and models plainly (FROM orders), so each caller reads only their rows"});

@@ -80,10 +80,13 @@ Result<query::SqlFragment> compile_policy(const std::string& predicate, const Id
     name.erase(0, name.find_first_not_of(" \t"));
     name.erase(name.find_last_not_of(" \t") + 1);
     nlohmann::json value;
-    if (name == "user.email") value = identity.email;
-    else if (name == "user.name") value = identity.name;
-    else if (name == "user.subject") value = identity.subject;
-    else if (name == "user.issuer") value = identity.issuer;
+    // A missing attribute is NULL, never '': a policy like `owner = {{ user.email }}` must not
+    // grant the rows whose owner is empty to everyone without an e-mail address.
+    auto text = [](const std::string& v) { return v.empty() ? nlohmann::json() : nlohmann::json(v); };
+    if (name == "user.email") value = text(identity.email);
+    else if (name == "user.name") value = text(identity.name);
+    else if (name == "user.subject") value = text(identity.subject);
+    else if (name == "user.issuer") value = text(identity.issuer);
     else if (name == "user.groups") value = identity.groups;
     else if (name.starts_with("user.claims.") && name.size() > 12) {
       auto it = identity.claims.find(name.substr(12));

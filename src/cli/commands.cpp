@@ -92,6 +92,7 @@ int run_serve(const ServeOptions& options) {
   }
 
   // Serve at once; rollups are built in the background and swapped in when ready.
+  auto loaded_at = std::filesystem::file_time_type::clock::now();
   auto first = load_snapshot(options.dir, nullptr, 1, log, false);
   if (first.snapshot) {
     auto marked = std::make_shared<api::Snapshot>(*first.snapshot);
@@ -170,7 +171,11 @@ int run_serve(const ServeOptions& options) {
     });
   }
   std::unique_ptr<Reloader> reloader;
-  if (!options.no_reload) reloader = std::make_unique<Reloader>(options.dir, holder, log, std::chrono::milliseconds(1000), !options.no_rollups);
+  const std::string& h = options.host;
+  bool beyond_loopback = !(h == "localhost" || h == "::1" || h.starts_with("127."));
+  if (!options.no_reload)
+    reloader = std::make_unique<Reloader>(options.dir, holder, log, std::chrono::milliseconds(1000), !options.no_rollups, beyond_loopback,
+                                          loaded_at);
 
   std::thread signal_waiter([&] {
     int sig = 0;

@@ -1,6 +1,8 @@
 #include "auth/check.h"
 #include "cli/reloader.h"
 
+#include <algorithm>
+
 #include "query/check.h"
 
 namespace sightline::cli {
@@ -46,8 +48,10 @@ SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Sn
   return out;
 }
 
-Reloader::Reloader(std::string dir, api::SnapshotHolder& holder, Logger& log, std::chrono::milliseconds interval, bool rollups)
-    : dir_(std::move(dir)), holder_(holder), log_(log), interval_(interval), rollups_(rollups) {
+Reloader::Reloader(std::string dir, api::SnapshotHolder& holder, Logger& log, std::chrono::milliseconds interval, bool rollups,
+                   bool beyond_loopback, std::filesystem::file_time_type loaded_at)
+    : dir_(std::move(dir)), holder_(holder), log_(log), interval_(interval), rollups_(rollups), beyond_loopback_(beyond_loopback),
+      loaded_at_(loaded_at) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -89,6 +93,8 @@ Reloader::Stamps Reloader::stamp() const {
 
 void Reloader::loop() {
   Stamps last = stamp();
+  // Edited while the server was starting: the serving snapshot may predate the edit.
+  if (std::any_of(last.begin(), last.end(), [&](const auto& entry) { return entry.second > loaded_at_; })) last.clear();
   std::unique_lock lock(mutex_);
   while (!cv_.wait_for(lock, interval_, [&] { return stopping_; })) {
     lock.unlock();
@@ -99,6 +105,14 @@ void Reloader::loop() {
       uint64_t generation = current ? current->generation + 1 : 1;
       auto started = std::chrono::steady_clock::now();
       auto loaded = load_snapshot(dir_, current, generation, log_, rollups_);
+      if (loaded.snapshot && beyond_loopback_ && !loaded.snapshot->project.auth.enabled() && !loaded.snapshot->project.auth.allow_remote) {
+        loaded.diagnostics.push_back({config::Diagnostic::Severity::Error, loaded.snapshot->project.auth.pos.file.empty()
+                                                                                ? config::Position{"sightline.yaml", 0, 0}
+                                                                                : loaded.snapshot->project.auth.pos,
+                                      "this edit turns sign-in off while the server listens beyond loopback",
+                                      "keep auth on, or restart on 127.0.0.1 (or set auth.allow_remote: true)"});
+        loaded.snapshot.reset();
+      }
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
       if (loaded.snapshot) {
         holder_.set(loaded.snapshot);

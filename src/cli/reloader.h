@@ -30,7 +30,12 @@ SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Sn
 
 class Reloader {
  public:
-  Reloader(std::string dir, api::SnapshotHolder& holder, Logger& log, std::chrono::milliseconds interval, bool rollups);
+  // `beyond_loopback`: the server listens on more than loopback, so a reload that turns sign-in
+  // off (auth mode none without allow_remote) is refused like any broken edit.
+  // `loaded_at`: when the serving snapshot started loading; a file changed after it (while the
+  // server was starting) is reloaded at once rather than taken as the baseline.
+  Reloader(std::string dir, api::SnapshotHolder& holder, Logger& log, std::chrono::milliseconds interval, bool rollups,
+           bool beyond_loopback = false, std::filesystem::file_time_type loaded_at = std::filesystem::file_time_type::min());
   ~Reloader();
 
  private:
@@ -43,6 +48,8 @@ class Reloader {
   Logger& log_;
   std::chrono::milliseconds interval_;
   bool rollups_;
+  bool beyond_loopback_;
+  std::filesystem::file_time_type loaded_at_;
   std::mutex mutex_;
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -539,6 +539,12 @@ class ProjectParser {
                   "write a SQL condition, e.g. region = 'North', or `all` for every row");
           continue;
         } else {
+          static const std::regex quoted(R"(['"]\s*\{\{|\}\}\s*['"])");
+          if (std::regex_search(trimmed, quoted)) {
+            r.error(jt->second, "policies." + relation + "." + policy.role + ": a {{ user.* }} placeholder inside quotes",
+                    "placeholders are bound values, not text: write owner = {{ user.email }} without quotes");
+            continue;
+          }
           policy.predicate = trimmed;
         }
         p.policies.push_back(std::move(policy));

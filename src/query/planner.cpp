@@ -224,8 +224,8 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
     return plan;
   }
 
-  // A rollup answers aggregate widgets whose every column is in it. Never under a row policy:
-  // a rollup summarizes rows the caller may not be allowed to see.
+  // A rollup answers aggregate widgets whose every column is in it; under a row policy only when
+  // the policy reads nothing but columns the rollup groups by (see policy_fits_rollups).
   std::set<std::string> predicate_columns, day_columns;
   for (const auto& p : preds) {
     predicate_columns.insert(p.columns.begin(), p.columns.end());

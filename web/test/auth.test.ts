@@ -34,9 +34,19 @@ function json(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
 }
 
-function problem(status: number, detail: string): Response {
+function problem(status: number, detail: string, headers: Record<string, string> = {}): Response {
+  // A server with a sign-in page says so on its 401s.
+  const signIn: Record<string, string> = status === 401 ? { 'X-Sign-In': '/auth/login' } : {};
   return new Response(JSON.stringify({ status, detail, type: status === 401 ? 'unauthenticated' : 'forbidden' }), {
     status,
+    headers: { 'Content-Type': 'application/problem+json', ...signIn, ...headers },
+  });
+}
+
+/** A 401 from behind an authenticating proxy: no sign-in page to go to. */
+function proxyProblem(detail: string): Response {
+  return new Response(JSON.stringify({ status: 401, detail, type: 'unauthenticated' }), {
+    status: 401,
     headers: { 'Content-Type': 'application/problem+json' },
   });
 }
@@ -190,6 +200,16 @@ describe('signing in', () => {
     expect(assign).toHaveBeenCalledTimes(1);
     expect(assign).toHaveBeenCalledWith(LOGIN);
     expect(root.querySelector('[data-signed-out]')).toBeNull();
+  });
+
+  it('behind a proxy (a 401 without X-Sign-In) shows the panel with a retry, never the sign-in page', async () => {
+    serve(() => proxyProblem('not signed in'));
+    const root = await startApp();
+    expect(assign).not.toHaveBeenCalled();
+    const panel = root.querySelector('[data-signed-out]');
+    expect(panel).not.toBeNull();
+    expect(panel?.querySelector('[data-sign-in]')).toBeNull();
+    expect(panel?.querySelector('[data-reload]')).not.toBeNull();
   });
 
   it('shows the signed-out panel instead of redirecting again within a minute', async () => {

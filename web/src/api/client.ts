@@ -90,14 +90,18 @@ async function failure(res: Response): Promise<ApiError> {
 
 /** The CSRF token of the session (from /api/v1/me). Kept in memory only, never in storage. */
 let csrfToken: string | null = null;
-/** What the page does when a request answers 401 (the session ended); null: throw the 401. */
-let unauthenticated: (() => void) | null = null;
+/**
+ * What the page does when a request answers 401 (the session ended); null: throw the 401.
+ * `canSignIn`: the server offers a sign-in page (its 401 carries X-Sign-In); behind an
+ * authenticating proxy it does not, and the proxy is where one signs in.
+ */
+let unauthenticated: ((canSignIn: boolean) => void) | null = null;
 
 export function setCsrfToken(token: string | null): void {
   csrfToken = token !== null && token !== '' ? token : null;
 }
 
-export function onUnauthenticated(handler: (() => void) | null): void {
+export function onUnauthenticated(handler: ((canSignIn: boolean) => void) | null): void {
   unauthenticated = handler;
 }
 
@@ -129,7 +133,7 @@ async function send(url: string, init: RequestInit): Promise<Response> {
     if (res.status === 401 && unauthenticated) {
       // The session expired or was ended in another tab: the page goes to the sign-in rather
       // than showing the error in every widget.
-      unauthenticated();
+      unauthenticated(res.headers.has('X-Sign-In'));
       throw new SessionEndedError(err);
     }
     throw err;
@@ -146,8 +150,8 @@ const seg = encodeURIComponent;
 
 export type MeResult =
   | { kind: 'signed-in'; me: Me }
-  /** 401: not signed in. */
-  | { kind: 'signed-out' }
+  /** 401: not signed in; `canSignIn` when the server has a sign-in page (X-Sign-In). */
+  | { kind: 'signed-out'; canSignIn: boolean }
   /** 404: a server without sign-in. */
   | { kind: 'no-auth' }
   /** Anything else (network, 5xx): unknown; the calls that follow tell. */
@@ -165,7 +169,7 @@ export async function fetchMe(signal?: AbortSignal): Promise<MeResult> {
     if (e instanceof DOMException && e.name === 'AbortError') throw e;
     return { kind: 'unknown', error: new ApiError(0, 'The server could not be reached', 'check that sightline is running') };
   }
-  if (res.status === 401) return { kind: 'signed-out' };
+  if (res.status === 401) return { kind: 'signed-out', canSignIn: res.headers.has('X-Sign-In') };
   if (res.status === 404) return { kind: 'no-auth' };
   if (!res.ok) return { kind: 'unknown', error: await failure(res) };
   let body: unknown;

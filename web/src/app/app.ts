@@ -85,7 +85,7 @@ export class App {
     window.addEventListener('popstate', () => void this.fromLocation());
     // Any request answering 401 later (the session expired, or ended in another tab) sends the
     // page to the sign-in instead of showing the error in every widget.
-    onUnauthenticated(() => this.unauthenticated());
+    onUnauthenticated((canSignIn) => this.unauthenticated(canSignIn));
     // Everything the first drawing needs starts at once: who is signed in, the chart code, the
     // list of dashboards and, when the URL names one, that dashboard's spec. Widgets query (POST,
     // with the CSRF token) once the user is known. Readiness is only a status line.
@@ -130,7 +130,7 @@ export class App {
   private async signIn(pending: Promise<MeResult>): Promise<boolean> {
     const r = await pending;
     if (r.kind === 'signed-out') {
-      this.unauthenticated();
+      this.unauthenticated(r.canSignIn);
       return false;
     }
     if (r.kind === 'signed-in') {
@@ -171,8 +171,11 @@ export class App {
     this.user.hidden = false;
   }
 
-  /** A request answered 401: go to the sign-in, or show the signed-out panel after a loop. */
-  private unauthenticated(): void {
+  /**
+   * A request answered 401: go to the sign-in, or show the signed-out panel after a loop (or
+   * when the server has no sign-in page: behind a proxy, signing in is the proxy's business).
+   */
+  private unauthenticated(canSignIn = true): void {
     if (this.ended) return;
     if (this.signingOut) {
       this.unauthenticatedLater = true;
@@ -181,11 +184,11 @@ export class App {
     this.ended = true;
     // A dashboard on its way is not shown.
     this.loadSeq += 1;
-    if (beginSignIn()) location.assign(loginUrl());
-    else this.showSignedOut();
+    if (canSignIn && beginSignIn()) location.assign(loginUrl());
+    else this.showSignedOut(canSignIn);
   }
 
-  private showSignedOut(): void {
+  private showSignedOut(canSignIn = true): void {
     this.teardown();
     this.spec = null;
     this.state = null;
@@ -208,9 +211,17 @@ export class App {
         'section',
         { class: 'signed-out', 'data-signed-out': '', 'aria-labelledby': titleId },
         h('h2', { class: 'signed-out-title', id: titleId }, 'Sign in to continue'),
-        h('p', {}, 'Signing in did not complete, or your session has ended.'),
-        h('p', { class: 'muted' }, 'If this keeps happening, check that your browser keeps cookies for this site.'),
-        h('a', { class: 'btn btn-primary', href: loginUrl(), 'data-sign-in': '' }, 'Sign in'),
+        ...(canSignIn
+          ? [
+              h('p', {}, 'Signing in did not complete, or your session has ended.'),
+              h('p', { class: 'muted' }, 'If this keeps happening, check that your browser keeps cookies for this site.'),
+              h('a', { class: 'btn btn-primary', href: loginUrl(), 'data-sign-in': '' }, 'Sign in'),
+            ]
+          : [
+              h('p', {}, 'The sign-in proxy in front of this server did not say who you are.'),
+              h('p', { class: 'muted' }, 'Open this page through your organisation\'s sign-in, or ask its administrators.'),
+              h('a', { class: 'btn btn-primary', href: location.pathname + location.search, 'data-reload': '' }, 'Try again'),
+            ]),
       ),
     );
   }
