@@ -3,7 +3,6 @@
 #include <strings.h>
 
 #include <functional>
-
 #include <nlohmann/json.hpp>
 
 #include "api/placeholder_page.h"
@@ -18,15 +17,24 @@ using nlohmann::json;
 
 int http_status(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::InvalidInput: return 400;
-    case ErrorKind::Unauthenticated: return 401;
-    case ErrorKind::NotFound: return 404;
-    case ErrorKind::Forbidden: return 403;
-    case ErrorKind::TooLarge: return 413;
-    case ErrorKind::TooManyRequests: return 429;
-    case ErrorKind::Timeout: return 504;
-    case ErrorKind::Unavailable: return 503;
-    case ErrorKind::Internal: return 500;
+    case ErrorKind::InvalidInput:
+      return 400;
+    case ErrorKind::Unauthenticated:
+      return 401;
+    case ErrorKind::NotFound:
+      return 404;
+    case ErrorKind::Forbidden:
+      return 403;
+    case ErrorKind::TooLarge:
+      return 413;
+    case ErrorKind::TooManyRequests:
+      return 429;
+    case ErrorKind::Timeout:
+      return 504;
+    case ErrorKind::Unavailable:
+      return 503;
+    case ErrorKind::Internal:
+      return 500;
   }
   return 500;
 }
@@ -35,23 +43,38 @@ namespace {
 
 const char* status_title(int status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Error";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 406:
+      return "Not Acceptable";
+    case 413:
+      return "Content Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Error";
   }
 }
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 HttpResponse json_response(const json& j, int status = 200) {
   HttpResponse r;
@@ -138,16 +161,21 @@ Result<void> check_json_depth(std::string_view body) {
   bool in_string = false, escaped = false;
   for (char c : body) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
+    if (c == '"')
+      in_string = true;
     else if (c == '[' || c == '{') {
       if (++depth > kMaxJsonDepth)
         return fail(ErrorKind::InvalidInput, "the JSON body is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-    } else if (c == ']' || c == '}') --depth;
+    } else if (c == ']' || c == '}')
+      --depth;
   }
   return {};
 }
@@ -191,14 +219,18 @@ json widget_json(const config::WidgetSpec& w) {
     if (w.type == config::WidgetType::Kpi) {
       enc["value"] = ms[0];
       if (!w.compare_filter.empty()) {
-        enc["compare"] = {{"field", w.measures[0].name + "_previous"}, {"label", "previous period"},
-                          {"period", "previous_period"}, {"filter", w.compare_filter}};
+        enc["compare"] = {{"field", w.measures[0].name + "_previous"},
+                          {"label", "previous period"},
+                          {"period", "previous_period"},
+                          {"filter", w.compare_filter}};
         if (!w.measures[0].format.empty()) enc["compare"]["format"] = w.measures[0].format;
       }
-    }
-    else if (w.type == config::WidgetType::Heatmap) enc["value"] = ms[0];
-    else if (w.type == config::WidgetType::Table) enc["measures"] = ms;
-    else enc["y"] = ms;
+    } else if (w.type == config::WidgetType::Heatmap)
+      enc["value"] = ms[0];
+    else if (w.type == config::WidgetType::Table)
+      enc["measures"] = ms;
+    else
+      enc["y"] = ms;
   }
   if (w.type == config::WidgetType::Histogram) {
     enc["bins"] = w.bins;
@@ -228,7 +260,8 @@ json dashboard_json(const config::DashboardSpec& d, const engine::Engine& engine
   json filters = json::array();
   const engine::Relation* rel = engine.relation(d.source);
   for (const auto& f : d.filters) {
-    json fj = {{"id", f.id}, {"type", config::filter_type_name(f.type)}, {"label", f.label}, {"column", f.column}, {"default", f.default_value}};
+    json fj = {
+        {"id", f.id}, {"type", config::filter_type_name(f.type)}, {"label", f.label}, {"column", f.column}, {"default", f.default_value}};
     if (rel) {
       if (const auto* c = rel->column(f.column)) fj["column_type"] = c->type;
     }
@@ -243,7 +276,7 @@ json dashboard_json(const config::DashboardSpec& d, const engine::Engine& engine
     if (!page_visible(p) || (ws.empty() && !p.widgets.empty())) continue;  // hidden page, or every widget hidden
     pages.push_back({{"id", p.id}, {"title", p.title}, {"widgets", ws}});
   }
-  json j = {{"id", d.id}, {"title", d.title}, {"description", d.description}, {"dimensions", d.dimensions},
+  json j = {{"id", d.id},         {"title", d.title}, {"description", d.description}, {"dimensions", d.dimensions},
             {"filters", filters}, {"pages", pages}};
   return j;
 }
@@ -292,10 +325,11 @@ Result<HttpResponse> encode(const engine::QueryOutput& out, Format format, const
 
 HttpResponse problem_response(const Error& error, const std::string& request_id) {
   int status = http_status(error.kind);
-  json j = {{"type", std::string("urn:sightline:problem:") + error_kind_name(error.kind)},
-            {"title", status_title(status)},
-            {"status", status},
-            {"detail", error.kind == ErrorKind::Internal ? "internal error; the server log has details under this request id" : error.message}};
+  json j = {
+      {"type", std::string("urn:sightline:problem:") + error_kind_name(error.kind)},
+      {"title", status_title(status)},
+      {"status", status},
+      {"detail", error.kind == ErrorKind::Internal ? "internal error; the server log has details under this request id" : error.message}};
   if (!error.hint.empty() && error.kind != ErrorKind::Internal) j["hint"] = error.hint;
   if (!request_id.empty()) j["request_id"] = request_id;
   HttpResponse r;
@@ -339,8 +373,10 @@ Result<void> Api::resolve_text_matches(const config::DashboardSpec& dash, const 
     const json parsed = json::parse(*rows);  // named: a range-for over a temporary's member would dangle
     for (const auto& row : parsed["rows"]) {
       if (row[0].is_string()) matches.push_back(row[0].get<std::string>());
-      if (row[1].is_number()) request.text_match_rows[f.id] = row[1].get<int64_t>();
-      else if (row[1].is_string()) request.text_match_rows[f.id] = std::stoll(row[1].get<std::string>());
+      if (row[1].is_number())
+        request.text_match_rows[f.id] = row[1].get<int64_t>();
+      else if (row[1].is_string())
+        request.text_match_rows[f.id] = std::stoll(row[1].get<std::string>());
     }
     if (matches.empty()) request.text_match_rows[f.id] = 0;
 
@@ -385,8 +421,10 @@ Result<std::shared_ptr<const query::Subset>> Api::selective_subset(const config:
     if (!text) return fail(text.error());
     const json parsed = json::parse(*text, nullptr, false);
     const json& n = parsed.is_object() && !parsed["rows"].empty() ? parsed["rows"][0][0] : json();
-    if (n.is_number()) selected = n.get<int64_t>();
-    else if (n.is_string()) selected = std::stoll(n.get<std::string>());
+    if (n.is_number())
+      selected = n.get<int64_t>();
+    else if (n.is_string())
+      selected = std::stoll(n.get<std::string>());
   }
   // Worth it when the filters keep at most an eighth of a relation the size rollups are made for.
   if (selected * 8 > total || selected > 4'000'000) return nullptr;
@@ -401,11 +439,14 @@ Result<std::shared_ptr<const query::Subset>> Api::selective_subset(const config:
 }
 
 Api::Api(const SnapshotHolder& snapshots, query::QueryService& service, Logger& log, std::span<const web::Asset> ui_assets)
-    : snapshots_(snapshots), service_(service), log_(log), ui_assets_(ui_assets), gate_(log, [] { return std::chrono::system_clock::now(); }) {}
+    : snapshots_(snapshots), service_(service), log_(log), ui_assets_(ui_assets), gate_(log, [] {
+        return std::chrono::system_clock::now();
+      }) {}
 
 void Api::add_security_headers(HttpResponse& r, const Snapshot* snap, bool tls) const {
   auto has = [&](std::string_view name) {
-    return std::any_of(r.headers.begin(), r.headers.end(), [&](const auto& h) { return strcasecmp(h.first.c_str(), std::string(name).c_str()) == 0; });
+    return std::any_of(r.headers.begin(), r.headers.end(),
+                       [&](const auto& h) { return strcasecmp(h.first.c_str(), std::string(name).c_str()) == 0; });
   };
   const config::AuthSpec* auth = snap ? &snap->project.auth : nullptr;
   std::string ancestors = "'none'";
@@ -466,11 +507,14 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
   if (!target) return fail(target.error());
   const auto& seg = target->segments;
   auto method_not_allowed = [&](const char* allow) -> Result<HttpResponse> {
-    HttpResponse r = problem_response({ErrorKind::InvalidInput, std::string("method ") + req.method.substr(0, 16) + " is not allowed here", ""},
-                                      req.request_id);
+    HttpResponse r = problem_response(
+        {ErrorKind::InvalidInput, std::string("method ") + req.method.substr(0, 16) + " is not allowed here", ""}, req.request_id);
     r.status = 405;
-    r.body = dump(json{{"type", "urn:sightline:problem:method-not-allowed"}, {"title", "Method Not Allowed"}, {"status", 405},
-                       {"detail", "use " + std::string(allow)}, {"request_id", req.request_id}});
+    r.body = dump(json{{"type", "urn:sightline:problem:method-not-allowed"},
+                       {"title", "Method Not Allowed"},
+                       {"status", 405},
+                       {"detail", "use " + std::string(allow)},
+                       {"request_id", req.request_id}});
     r.headers.emplace_back("Allow", allow);
     return r;
   };
@@ -503,7 +547,8 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
           std::string back = req.target.substr(0, 2048);
           std::string encoded;
           for (unsigned char c : back) {
-            if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') encoded += static_cast<char>(c);
+            if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
+              encoded += static_cast<char>(c);
             else {
               char buf[4];
               std::snprintf(buf, sizeof buf, "%%%02X", c);
@@ -542,13 +587,14 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
   if (seg.size() == 1 && seg[0] == "readyz") {
     if (!get) return method_not_allowed("GET");
     if (!snap) return fail(ErrorKind::Unavailable, "the project is still loading");
-    auto probe = snap->engine->pool().run<engine::QueryOutput>(std::chrono::milliseconds(2000), [](engine::Connection& c) {
-      return c.query("SELECT 1", 1);
-    });
+    auto probe = snap->engine->pool().run<engine::QueryOutput>(std::chrono::milliseconds(2000),
+                                                               [](engine::Connection& c) { return c.query("SELECT 1", 1); });
     if (!probe) return fail(ErrorKind::Unavailable, "the engine does not answer: " + probe.error().message);
-    json j = {{"status", "ready"}, {"project", snap->project.name}, {"generation", snap->generation},
+    json j = {{"status", "ready"},
+              {"project", snap->project.name},
+              {"generation", snap->generation},
               {"auth", config::auth_mode_name(snap->project.auth.mode)},
-              {"rollups", !snap->rollups_enabled ? "disabled"
+              {"rollups", !snap->rollups_enabled  ? "disabled"
                           : snap->rollups_pending ? "building"
                                                   : std::to_string(snap->rollups->all().size()) + " ready"}};
     // With sign-in on, this unauthenticated endpoint does not tell how many dashboards exist.
@@ -573,11 +619,14 @@ Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& sna
   const auto& seg = target->segments;
   const Snapshot* snap = &snapshot;
   auto method_not_allowed = [&](const char* allow) -> Result<HttpResponse> {
-    HttpResponse r = problem_response({ErrorKind::InvalidInput, std::string("method ") + req.method.substr(0, 16) + " is not allowed here", ""},
-                                      req.request_id);
+    HttpResponse r = problem_response(
+        {ErrorKind::InvalidInput, std::string("method ") + req.method.substr(0, 16) + " is not allowed here", ""}, req.request_id);
     r.status = 405;
-    r.body = dump(json{{"type", "urn:sightline:problem:method-not-allowed"}, {"title", "Method Not Allowed"}, {"status", 405},
-                       {"detail", "use " + std::string(allow)}, {"request_id", req.request_id}});
+    r.body = dump(json{{"type", "urn:sightline:problem:method-not-allowed"},
+                       {"title", "Method Not Allowed"},
+                       {"status", 405},
+                       {"detail", "use " + std::string(allow)},
+                       {"request_id", req.request_id}});
     r.headers.emplace_back("Allow", allow);
     return r;
   };
@@ -598,10 +647,13 @@ Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& sna
   const config::DashboardSpec* dash = project.find_dashboard(seg[3]);
   // A dashboard the caller may not see does not exist for them: the same 404 as a wrong id.
   if (!dash || !auth::can_see(dash->roles, user)) return fail(ErrorKind::NotFound, "no dashboard '" + seg[3].substr(0, 64) + "'");
-  auto visible = [&](const config::PageSpec& page, const config::WidgetSpec& w) { return auth::can_see(page.roles, user) && auth::can_see(w.roles, user); };
+  auto visible = [&](const config::PageSpec& page, const config::WidgetSpec& w) {
+    return auth::can_see(page.roles, user) && auth::can_see(w.roles, user);
+  };
   if (seg.size() == 4) {
     if (!get) return method_not_allowed("GET");
-    return json_response(dashboard_json(*dash, engine, visible, [&](const config::PageSpec& page) { return auth::can_see(page.roles, user); }));
+    return json_response(
+        dashboard_json(*dash, engine, visible, [&](const config::PageSpec& page) { return auth::can_see(page.roles, user); }));
   }
   // The caller's rows: every data path below reads through this scope.
   auto scoped = project.auth.enabled() ? auth::scope_for(project, user) : Result<query::Scope>(query::Scope::local_development());
@@ -676,7 +728,8 @@ Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& sna
     if (total) response->headers.emplace_back("X-Total-Count", std::to_string(*total));
     response->headers.emplace_back("Cache-Control", "no-store");
     if (project.auth.enabled())
-      gate_.audit("query", req, &user, {{"dashboard", dash->id}, {"widget", widget->id}, {"policies", scope.policies()}, {"rows", response->rows}});
+      gate_.audit("query", req, &user,
+                  {{"dashboard", dash->id}, {"widget", widget->id}, {"policies", scope.policies()}, {"rows", response->rows}});
     return response;
   }
 

@@ -31,9 +31,9 @@ class Api {
   Result<HttpResponse> data_route(const HttpRequest& request, const Snapshot& snap, const auth::User& user);
   void add_security_headers(HttpResponse& response, const Snapshot* snap, bool tls) const;
   Result<std::shared_ptr<const query::Subset>> selective_subset(const config::DashboardSpec& dash, const config::WidgetSpec& widget,
-                                                              const Snapshot& snap, const query::Scope& scope,
-                                                              const query::QueryRequest& request, const query::WidgetPlan& plan,
-                                                              const std::string& label);
+                                                                const Snapshot& snap, const query::Scope& scope,
+                                                                const query::QueryRequest& request, const query::WidgetPlan& plan,
+                                                                const std::string& label);
   Result<void> resolve_text_matches(const config::DashboardSpec& dash, const Snapshot& snap, const query::Scope& scope,
                                     query::QueryRequest& request);
   const SnapshotHolder& snapshots_;

@@ -1,13 +1,12 @@
 #include "api/auth_gate.h"
 
-#include "api/api.h"
-
 #include <arpa/inet.h>
 
 #include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "api/api.h"
 #include "auth/crypto.h"
 #include "auth/http_client.h"
 #include "auth/oidc.h"
@@ -52,7 +51,9 @@ std::string query_param(const std::string& target, std::string_view name) {
   return {};
 }
 
-std::string path_of(const std::string& target) { return target.substr(0, target.find('?')); }
+std::string path_of(const std::string& target) {
+  return target.substr(0, target.find('?'));
+}
 
 HttpResponse json_reply(const json& j, int status = 200) {
   HttpResponse r;
@@ -72,7 +73,8 @@ HttpResponse redirect(const std::string& location) {
   return r;
 }
 
-std::string cookie(const std::string& name, const std::string& value, const std::string& path, bool secure, std::optional<int64_t> max_age) {
+std::string cookie(const std::string& name, const std::string& value, const std::string& path, bool secure,
+                   std::optional<int64_t> max_age) {
   std::string c = name + "=" + value + "; Path=" + path + "; HttpOnly; SameSite=Lax";
   if (secure) c += "; Secure";
   if (max_age) c += "; Max-Age=" + std::to_string(*max_age);
@@ -83,12 +85,23 @@ std::string html_escape(std::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -99,18 +112,22 @@ HttpResponse sign_in_failed(const HttpRequest& req, const Error& error) {
   HttpResponse r = problem_response(error, req.request_id);
   if (req.header("accept").find("text/html") != std::string::npos) {
     r.content_type = "text/html; charset=utf-8";
-    r.body = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in failed</title></head><body>"
-             "<main><h1>Sign-in failed</h1><p>" +
-             html_escape(error.message) + "</p><p><a href=\"/auth/login\">Try again</a></p><p><small>Request id " +
-             html_escape(req.request_id) + "</small></p></main></body></html>";
+    r.body =
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign-in failed</title></head><body>"
+        "<main><h1>Sign-in failed</h1><p>" +
+        html_escape(error.message) + "</p><p><a href=\"/auth/login\">Try again</a></p><p><small>Request id " + html_escape(req.request_id) +
+        "</small></p></main></body></html>";
   }
   r.headers.emplace_back("Cache-Control", "no-store");
   return r;
 }
 
 json user_json(const auth::User& user) {
-  return {{"issuer", user.identity.issuer}, {"subject", user.identity.subject}, {"email", user.identity.email},
-          {"name", user.identity.name},     {"groups", user.identity.groups}};
+  return {{"issuer", user.identity.issuer},
+          {"subject", user.identity.subject},
+          {"email", user.identity.email},
+          {"name", user.identity.name},
+          {"groups", user.identity.groups}};
 }
 
 std::vector<std::string> split_groups(const std::string& header) {
@@ -277,7 +294,8 @@ Result<auth::User> AuthGate::authenticate(const HttpRequest& req, const config::
   if (!authorization.empty()) {
     // An explicit credential is used alone: a bad token never falls back to a cookie.
     if (authorization.size() < 7 || strncasecmp(authorization.c_str(), "Bearer ", 7) != 0) {
-      return fail(ErrorKind::Unauthenticated, "unsupported Authorization scheme", "use Authorization: Bearer <token from `sightline token create`>");
+      return fail(ErrorKind::Unauthenticated, "unsupported Authorization scheme",
+                  "use Authorization: Bearer <token from `sightline token create`>");
     }
     std::string presented = authorization.substr(7);
     presented.erase(0, presented.find_first_not_of(' '));
@@ -301,7 +319,8 @@ Result<auth::User> AuthGate::authenticate(const HttpRequest& req, const config::
   }
   if (project.auth.mode == config::AuthMode::Proxy) {
     const auto& px = project.auth.proxy;
-    bool trusted = std::any_of(px.trusted_proxies.begin(), px.trusted_proxies.end(), [&](const std::string& c) { return address_in(req.peer, c); });
+    bool trusted =
+        std::any_of(px.trusted_proxies.begin(), px.trusted_proxies.end(), [&](const std::string& c) { return address_in(req.peer, c); });
     std::string subject = req.header(px.user_header);
     if (!trusted || subject.empty()) {
       return fail(ErrorKind::Unauthenticated, trusted ? "the authenticating proxy sent no user" : "not signed in",
@@ -370,8 +389,11 @@ std::optional<Result<HttpResponse>> AuthGate::route(const HttpRequest& req, cons
   const auto& project = snap.project;
   bool get = req.method == "GET" || req.method == "HEAD";
   auto not_allowed = [&](const char* allow) -> Result<HttpResponse> {
-    HttpResponse r = json_reply({{"type", "urn:sightline:problem:method-not-allowed"}, {"title", "Method Not Allowed"}, {"status", 405},
-                                 {"detail", "use " + std::string(allow)}, {"request_id", req.request_id}},
+    HttpResponse r = json_reply({{"type", "urn:sightline:problem:method-not-allowed"},
+                                 {"title", "Method Not Allowed"},
+                                 {"status", 405},
+                                 {"detail", "use " + std::string(allow)},
+                                 {"request_id", req.request_id}},
                                 405);
     r.content_type = "application/problem+json";
     r.headers.emplace_back("Allow", allow);
@@ -383,8 +405,8 @@ std::optional<Result<HttpResponse>> AuthGate::route(const HttpRequest& req, cons
   }
   if (!path.starts_with("/auth/")) return std::nullopt;
   if (project.auth.mode != config::AuthMode::Oidc) {
-    return Result<HttpResponse>(fail(ErrorKind::NotFound, "sign-in is not configured here (auth mode " +
-                                                              std::string(config::auth_mode_name(project.auth.mode)) + ")"));
+    return Result<HttpResponse>(fail(
+        ErrorKind::NotFound, "sign-in is not configured here (auth mode " + std::string(config::auth_mode_name(project.auth.mode)) + ")"));
   }
   auto state = state_for(project);
   if (path == "/auth/login") {
@@ -448,7 +470,8 @@ Result<HttpResponse> AuthGate::callback(const HttpRequest& req, const config::Pr
   auto made = state.sessions->create(finished->identity, finished->id_token);
   auth::User user{finished->identity, auth::roles_for(project, finished->identity), auth::Credential::Session, made.id};
   HttpResponse r = redirect(pending->return_to);
-  r.headers.emplace_back("Set-Cookie", cookie(kSessionCookie, made.cookie_value, "/", state.secure || req.tls, state.spec.absolute_timeout_ms / 1000));
+  r.headers.emplace_back("Set-Cookie",
+                         cookie(kSessionCookie, made.cookie_value, "/", state.secure || req.tls, state.spec.absolute_timeout_ms / 1000));
   r.headers.emplace_back("Set-Cookie", cookie(kLoginCookie, "", "/auth/", state.secure || req.tls, 0));
   audit("sign_in", req, &user, {{"session", made.id.substr(0, 12)}});
   return r;

@@ -101,8 +101,8 @@ std::vector<Diagnostic> check_security(const config::Project& project, const eng
     if (policy.all_rows) continue;
     auto compiled = compile_policy(policy.predicate, sample);
     if (!compiled) {
-      out.push_back({Diagnostic::Severity::Error, policy.pos, "row policy " + policy.relation + "/" + policy.role + ": " + compiled.error().message,
-                     compiled.error().hint});
+      out.push_back({Diagnostic::Severity::Error, policy.pos,
+                     "row policy " + policy.relation + "/" + policy.role + ": " + compiled.error().message, compiled.error().hint});
       continue;
     }
     // Run, not only prepared, with a sample user's values: binding them checks that every
@@ -150,12 +150,14 @@ std::vector<Diagnostic> check_security(const config::Project& project, const eng
         auto parsed = query_json(engine, "SELECT json_serialize_sql(" + sql_literal(sql) + ")", {});
         if (!parsed || parsed->empty() || !(*parsed)[0].is_array() || (*parsed)[0].empty()) {
           std::string why = parsed ? "no answer" : parsed.error().message.substr(0, parsed.error().message.find('\n'));
-          out.push_back({Diagnostic::Severity::Error, w.pos, "widget '" + w.id + "': its SQL could not be inspected for row policies: " + why, ""});
+          out.push_back(
+              {Diagnostic::Severity::Error, w.pos, "widget '" + w.id + "': its SQL could not be inspected for row policies: " + why, ""});
           continue;
         }
         const json& cell = (*parsed)[0][0];
         json tree = cell.is_string() ? json::parse(cell.get<std::string>(), nullptr, false) : cell;
-        if (tree.is_discarded() || !tree.is_object() || !tree.contains("error") || !tree["error"].is_boolean() || tree["error"].get<bool>() || !tree.contains("statements") || tree["statements"].size() != 1) {
+        if (tree.is_discarded() || !tree.is_object() || !tree.contains("error") || !tree["error"].is_boolean() ||
+            tree["error"].get<bool>() || !tree.contains("statements") || tree["statements"].size() != 1) {
           out.push_back({Diagnostic::Severity::Error, w.pos, "widget '" + w.id + "': its SQL must be one SELECT statement",
                          "row policies can only be applied to a single query"});
           continue;
@@ -166,7 +168,8 @@ std::vector<Diagnostic> check_security(const config::Project& project, const eng
         std::vector<std::string> escapes;
         find_escapes(tree, allowed, escapes);
         for (const auto& e : escapes) {
-          out.push_back({Diagnostic::Severity::Error, w.pos, "widget '" + w.id + "': its SQL reads " + e + ", which row policies cannot restrict",
+          out.push_back({Diagnostic::Severity::Error, w.pos,
+                         "widget '" + w.id + "': its SQL reads " + e + ", which row policies cannot restrict",
                          "name sources and models plainly (FROM orders), so each caller reads only their rows"});
         }
       }

@@ -15,7 +15,7 @@ struct Identity {
   std::string subject;  // `sub` from the ID token, the proxy's user header, or the token's user
   std::string email;
   std::string name;
-  std::vector<std::string> groups;        // identity-provider groups (mapped to roles by config)
+  std::vector<std::string> groups;                   // identity-provider groups (mapped to roles by config)
   nlohmann::json claims = nlohmann::json::object();  // every claim, for row policies ({{ user.claims.X }})
 
   // Stable key of the person: issuer and subject.

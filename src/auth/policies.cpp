@@ -6,10 +6,14 @@ namespace sightline::auth {
 
 const char* credential_name(Credential c) {
   switch (c) {
-    case Credential::None: return "none";
-    case Credential::Session: return "session";
-    case Credential::Proxy: return "proxy";
-    case Credential::Token: return "token";
+    case Credential::None:
+      return "none";
+    case Credential::Session:
+      return "session";
+    case Credential::Proxy:
+      return "proxy";
+    case Credential::Token:
+      return "token";
   }
   return "none";
 }
@@ -56,7 +60,8 @@ Result<void> bind_value(const nlohmann::json& value, const std::string& name, st
     sql += "CAST([" + list + "] AS " + (numbers ? "DOUBLE[]" : "VARCHAR[]") + ")";
     return {};
   }
-  if (value.is_object()) return fail(ErrorKind::Internal, "{{ " + name + " }} is an object; policies can use text, numbers, booleans and lists");
+  if (value.is_object())
+    return fail(ErrorKind::Internal, "{{ " + name + " }} is an object; policies can use text, numbers, booleans and lists");
   auto p = scalar(value);
   if (!p) return fail(p.error());
   // A NULL claim compares as unknown: the row is not granted.
@@ -83,11 +88,16 @@ Result<query::SqlFragment> compile_policy(const std::string& predicate, const Id
     // A missing attribute is NULL, never '': a policy like `owner = {{ user.email }}` must not
     // grant the rows whose owner is empty to everyone without an e-mail address.
     auto text = [](const std::string& v) { return v.empty() ? nlohmann::json() : nlohmann::json(v); };
-    if (name == "user.email") value = text(identity.email);
-    else if (name == "user.name") value = text(identity.name);
-    else if (name == "user.subject") value = text(identity.subject);
-    else if (name == "user.issuer") value = text(identity.issuer);
-    else if (name == "user.groups") value = identity.groups;
+    if (name == "user.email")
+      value = text(identity.email);
+    else if (name == "user.name")
+      value = text(identity.name);
+    else if (name == "user.subject")
+      value = text(identity.subject);
+    else if (name == "user.issuer")
+      value = text(identity.issuer);
+    else if (name == "user.groups")
+      value = identity.groups;
     else if (name.starts_with("user.claims.") && name.size() > 12) {
       auto it = identity.claims.find(name.substr(12));
       value = it == identity.claims.end() ? nlohmann::json() : *it;
@@ -117,7 +127,8 @@ Result<query::Scope> scope_for(const config::Project& project, const User& user)
     if (every_row[policy.relation]) continue;
     auto compiled = compile_policy(policy.predicate, user.identity);
     if (!compiled) {
-      return fail(ErrorKind::Internal, "row policy " + policy.relation + "/" + policy.role + ": " + compiled.error().message, compiled.error().hint);
+      return fail(ErrorKind::Internal, "row policy " + policy.relation + "/" + policy.role + ": " + compiled.error().message,
+                  compiled.error().hint);
     }
     auto [it, inserted] = readable.try_emplace(policy.relation);
     query::SqlFragment& f = it->second;
@@ -128,8 +139,10 @@ Result<query::Scope> scope_for(const config::Project& project, const User& user)
     f.params.insert(f.params.end(), compiled->params.begin(), compiled->params.end());
   }
   for (auto& [relation, fragment] : readable) {
-    if (every_row[relation]) fragment = {};
-    else fragment.sql = "(" + fragment.sql + ")";
+    if (every_row[relation])
+      fragment = {};
+    else
+      fragment.sql = "(" + fragment.sql + ")";
   }
   return query::Scope::restricted(std::move(readable), std::move(applied));
 }

@@ -104,7 +104,8 @@ std::optional<PendingLogin> PendingLogins::take(const std::string& state, const 
   return login;
 }
 
-RateLimiter::RateLimiter(int per_minute, Clock clock, size_t max_keys) : limit_(per_minute), clock_(std::move(clock)), max_keys_(max_keys) {}
+RateLimiter::RateLimiter(int per_minute, Clock clock, size_t max_keys)
+    : limit_(per_minute), clock_(std::move(clock)), max_keys_(max_keys) {}
 
 bool RateLimiter::allow(const std::string& key) {
   int64_t minute = std::chrono::duration_cast<std::chrono::minutes>(clock_().time_since_epoch()).count();

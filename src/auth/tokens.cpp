@@ -16,12 +16,22 @@ using std::chrono::system_clock;
 
 namespace {
 
-int64_t to_seconds(system_clock::time_point t) { return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count(); }
-system_clock::time_point from_seconds(int64_t s) { return system_clock::time_point(std::chrono::seconds(s)); }
+int64_t to_seconds(system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+system_clock::time_point from_seconds(int64_t s) {
+  return system_clock::time_point(std::chrono::seconds(s));
+}
 
 nlohmann::json to_json(const TokenRecord& r) {
-  return {{"id", r.id},         {"name", r.name},  {"subject", r.subject}, {"roles", r.roles}, {"sha256", r.hash},
-          {"created", to_seconds(r.created)}, {"expires", to_seconds(r.expires)}, {"revoked", r.revoked}};
+  return {{"id", r.id},
+          {"name", r.name},
+          {"subject", r.subject},
+          {"roles", r.roles},
+          {"sha256", r.hash},
+          {"created", to_seconds(r.created)},
+          {"expires", to_seconds(r.expires)},
+          {"revoked", r.revoked}};
 }
 
 }  // namespace
@@ -29,7 +39,8 @@ nlohmann::json to_json(const TokenRecord& r) {
 Result<std::chrono::seconds> parse_lifetime(const std::string& text) {
   static const std::regex re(R"(([0-9]{1,6})\s*(d|h|m))");
   std::smatch m;
-  if (!std::regex_match(text, m, re)) return fail(ErrorKind::InvalidInput, "expiry '" + text.substr(0, 32) + "' is not like 90d, 12h or 30m");
+  if (!std::regex_match(text, m, re))
+    return fail(ErrorKind::InvalidInput, "expiry '" + text.substr(0, 32) + "' is not like 90d, 12h or 30m");
   int64_t n = std::stoll(m[1]);
   int64_t unit = m[2] == "d" ? 86400 : m[2] == "h" ? 3600 : 60;
   if (n <= 0 || n * unit > 3 * 365 * 86400LL) return fail(ErrorKind::InvalidInput, "expiry must be between 1 minute and 3 years");
@@ -109,7 +120,9 @@ Result<CreatedToken> TokenFile::create(const std::string& name, const std::strin
   return made;
 }
 
-Result<std::vector<TokenRecord>> TokenFile::list() const { return read(); }
+Result<std::vector<TokenRecord>> TokenFile::list() const {
+  return read();
+}
 
 Result<TokenRecord> TokenFile::revoke(const std::string& id) {
   std::lock_guard lock(mutex_);

@@ -26,7 +26,7 @@ struct TokenRecord {
   std::string name;     // what it is for
   std::string subject;  // the identity it acts as (issuer "token")
   std::vector<std::string> roles;
-  std::string hash;     // hex SHA-256 of the token
+  std::string hash;  // hex SHA-256 of the token
   std::chrono::system_clock::time_point created, expires;
   bool revoked = false;
 };

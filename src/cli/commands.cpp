@@ -1,3 +1,5 @@
+#include "cli/commands.h"
+
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -6,9 +8,8 @@
 #include <thread>
 
 #include "api/api.h"
-#include "auth/tokens.h"
 #include "auth/check.h"
-#include "cli/commands.h"
+#include "auth/tokens.h"
 #include "cli/reloader.h"
 #include "config/project.h"
 #include "engine/engine.h"
@@ -18,7 +19,6 @@
 
 namespace sightline::cli {
 namespace fs = std::filesystem;
-
 
 int run_check(const std::string& dir) {
   auto loaded = config::load_project(dir, config::system_environment());
@@ -114,21 +114,24 @@ int run_serve(const ServeOptions& options) {
     bool loopback = h == "localhost" || h == "::1" || h.starts_with("127.");
     if (!auth.enabled()) {
       if (!loopback && !auth.allow_remote) {
-        std::cerr << "error: auth mode is none (no sign-in), so Sightline serves loopback only, not " << h << "\n"
-                  << "  hint: configure auth (docs/security.md), or set auth: { mode: none, allow_remote: true } to serve everyone all data\n";
+        std::cerr
+            << "error: auth mode is none (no sign-in), so Sightline serves loopback only, not " << h << "\n"
+            << "  hint: configure auth (docs/security.md), or set auth: { mode: none, allow_remote: true } to serve everyone all data\n";
         return 1;
       }
       std::cerr << "WARNING: sign-in is off (auth mode none): everyone who can reach this server sees every row"
                 << (loopback ? " (serving loopback only)" : " — and it is serving beyond loopback") << "\n";
       log.warn("auth_disabled", {{"host", h}, {"allow_remote", auth.allow_remote}});
     } else {
-      log.info("auth", {{"mode", config::auth_mode_name(auth.mode)}, {"roles", first.snapshot->project.roles.size()},
+      log.info("auth", {{"mode", config::auth_mode_name(auth.mode)},
+                        {"roles", first.snapshot->project.roles.size()},
                         {"policies", first.snapshot->project.policies.size()}});
     }
   }
   api::SnapshotHolder holder;
   holder.set(first.snapshot);
-  log.info("project_loaded", {{"project", first.snapshot->project.name}, {"dashboards", first.snapshot->project.dashboards.size()},
+  log.info("project_loaded", {{"project", first.snapshot->project.name},
+                              {"dashboards", first.snapshot->project.dashboards.size()},
                               {"load_seconds", first.snapshot->engine->load_seconds()}});
 
   query::QueryService service(static_cast<size_t>(options.cache_mb) << 20, log);
@@ -142,16 +145,18 @@ int run_serve(const ServeOptions& options) {
   so.max_body_bytes = api::kMaxBodyBytes;
   so.tls_cert_file = options.tls_cert;
   so.tls_key_file = options.tls_key;
-  auto srv = server::Server::start(so, [&api](const api::HttpRequest& r) { return api.handle(r); }, log);
+  auto srv = server::Server::start(
+      so, [&api](const api::HttpRequest& r) { return api.handle(r); }, log);
   if (!srv) {
     std::cerr << "error: " << srv.error().message << (srv.error().hint.empty() ? "" : "\n  hint: " + srv.error().hint) << "\n";
     return 1;
   }
   uint16_t bound = (*srv)->port();
   std::string shown_host = options.host == "0.0.0.0" || options.host == "::" ? "localhost"
-                           : options.host.find(':') != std::string::npos ? "[" + options.host + "]"
-                                                                          : options.host;
-  std::cout << "Sightline is serving " << first.snapshot->project.name << " at " << (options.tls_cert.empty() ? "http" : "https") << "://" << shown_host << ":" << bound << "/" << std::endl;
+                           : options.host.find(':') != std::string::npos     ? "[" + options.host + "]"
+                                                                             : options.host;
+  std::cout << "Sightline is serving " << first.snapshot->project.name << " at " << (options.tls_cert.empty() ? "http" : "https") << "://"
+            << shown_host << ":" << bound << "/" << std::endl;
   log.info("listening", {{"host", options.host}, {"port", bound}});
 
   std::thread rollup_builder;
@@ -242,8 +247,8 @@ int run_token(const TokenOptions& o) {
       std::string roles;
       for (const auto& role : r.roles) roles += (roles.empty() ? "" : ",") + role;
       std::string status = r.revoked ? "revoked" : now >= r.expires ? "expired" : "active";
-      std::printf("%-13s %-20s %-20s %-21s %-8s %s\n", r.id.c_str(), r.subject.c_str(), roles.c_str(), when(r.expires).c_str(), status.c_str(),
-                  r.name.c_str());
+      std::printf("%-13s %-20s %-20s %-21s %-8s %s\n", r.id.c_str(), r.subject.c_str(), roles.c_str(), when(r.expires).c_str(),
+                  status.c_str(), r.name.c_str());
     }
     return 0;
   }

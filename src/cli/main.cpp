@@ -9,7 +9,8 @@
 int main(int argc, char** argv) {
   using namespace sightline::cli;
   CLI::App app{"Sightline: dashboards as code over embedded DuckDB, served as one fast binary."};
-  app.set_version_flag("--version", std::string("sightline ") + SIGHTLINE_VERSION + " (DuckDB " + sightline::engine::duckdb_version() + ")");
+  app.set_version_flag("--version",
+                       std::string("sightline ") + SIGHTLINE_VERSION + " (DuckDB " + sightline::engine::duckdb_version() + ")");
   app.require_subcommand(1);
 
   ServeOptions serve;
@@ -21,7 +22,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--cache-mb", serve.cache_mb, "Result cache size in MiB")->capture_default_str()->check(CLI::Range(0, 1 << 20));
   serve_cmd->add_flag("--no-reload", serve.no_reload, "Do not watch the project files for changes");
   serve_cmd->add_flag("--no-rollups", serve.no_rollups, "Do not pre-aggregate (every query reads the sources)");
-  auto* tls_cert = serve_cmd->add_option("--tls-cert", serve.tls_cert, "Serve HTTPS with this PEM certificate chain")->check(CLI::ExistingFile);
+  auto* tls_cert =
+      serve_cmd->add_option("--tls-cert", serve.tls_cert, "Serve HTTPS with this PEM certificate chain")->check(CLI::ExistingFile);
   auto* tls_key = serve_cmd->add_option("--tls-key", serve.tls_key, "The PEM private key for --tls-cert")->check(CLI::ExistingFile);
   tls_cert->needs(tls_key);
   tls_key->needs(tls_cert);
@@ -33,7 +35,9 @@ int main(int argc, char** argv) {
   sightline::demo::DemoDataOptions demo;
   std::string demo_out;
   auto* demo_cmd = app.add_subcommand("demo-data", "Write the deterministic demo sales data set (hive-partitioned Parquet)");
-  demo_cmd->add_option("--rows", demo.rows, "Number of order rows")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{2'000'000'000}));
+  demo_cmd->add_option("--rows", demo.rows, "Number of order rows")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{2'000'000'000}));
   demo_cmd->add_option("--out", demo_out, "Output folder (e.g. examples/sales/data)")->required();
   demo_cmd->add_option("--seed", demo.seed, "Random seed")->capture_default_str();
   demo_cmd->add_option("--threads", demo.threads, "DuckDB threads (default: all cores)");

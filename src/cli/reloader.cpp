@@ -1,8 +1,8 @@
-#include "auth/check.h"
 #include "cli/reloader.h"
 
 #include <algorithm>
 
+#include "auth/check.h"
 #include "query/check.h"
 
 namespace sightline::cli {
@@ -34,10 +34,11 @@ SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Sn
     loaded.project->policies[i].columns_known = true;
   }
   out.diagnostics.insert(out.diagnostics.end(), checked.begin(), checked.end());
-  if (std::any_of(checked.begin(), checked.end(), [](const auto& d) { return d.severity == config::Diagnostic::Severity::Error; })) return out;
+  if (std::any_of(checked.begin(), checked.end(), [](const auto& d) { return d.severity == config::Diagnostic::Severity::Error; }))
+    return out;
   auto snap = std::make_shared<api::Snapshot>();
-  snap->rollups = rollups ? query::Rollups::build(*loaded.project, engine, log, previous ? previous->rollups : nullptr)
-                          : query::Rollups::none();
+  snap->rollups =
+      rollups ? query::Rollups::build(*loaded.project, engine, log, previous ? previous->rollups : nullptr) : query::Rollups::none();
   snap->sql_widget_columns = std::move(sql_columns);
   snap->rollups_enabled = rollups;
   snap->project = std::move(*loaded.project);
@@ -50,7 +51,12 @@ SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Sn
 
 Reloader::Reloader(std::string dir, api::SnapshotHolder& holder, Logger& log, std::chrono::milliseconds interval, bool rollups,
                    bool beyond_loopback, std::filesystem::file_time_type loaded_at)
-    : dir_(std::move(dir)), holder_(holder), log_(log), interval_(interval), rollups_(rollups), beyond_loopback_(beyond_loopback),
+    : dir_(std::move(dir)),
+      holder_(holder),
+      log_(log),
+      interval_(interval),
+      rollups_(rollups),
+      beyond_loopback_(beyond_loopback),
       loaded_at_(loaded_at) {
   thread_ = std::thread([this] { loop(); });
 }
@@ -86,7 +92,8 @@ Reloader::Stamps Reloader::stamp() const {
   for (const auto& d : dirs) {
     if (!fs::is_directory(d, ec)) continue;
     for (const auto& e : fs::directory_iterator(d, ec))
-      if (e.is_regular_file(ec) && (e.path().extension() == ".yaml" || e.path().extension() == ".yml" || e.path().extension() == ".sql")) add(e.path());
+      if (e.is_regular_file(ec) && (e.path().extension() == ".yaml" || e.path().extension() == ".yml" || e.path().extension() == ".sql"))
+        add(e.path());
   }
   return s;
 }
@@ -106,18 +113,20 @@ void Reloader::loop() {
       auto started = std::chrono::steady_clock::now();
       auto loaded = load_snapshot(dir_, current, generation, log_, rollups_);
       if (loaded.snapshot && beyond_loopback_ && !loaded.snapshot->project.auth.enabled() && !loaded.snapshot->project.auth.allow_remote) {
-        loaded.diagnostics.push_back({config::Diagnostic::Severity::Error, loaded.snapshot->project.auth.pos.file.empty()
-                                                                                ? config::Position{"sightline.yaml", 0, 0}
-                                                                                : loaded.snapshot->project.auth.pos,
-                                      "this edit turns sign-in off while the server listens beyond loopback",
-                                      "keep auth on, or restart on 127.0.0.1 (or set auth.allow_remote: true)"});
+        loaded.diagnostics.push_back(
+            {config::Diagnostic::Severity::Error,
+             loaded.snapshot->project.auth.pos.file.empty() ? config::Position{"sightline.yaml", 0, 0} : loaded.snapshot->project.auth.pos,
+             "this edit turns sign-in off while the server listens beyond loopback",
+             "keep auth on, or restart on 127.0.0.1 (or set auth.allow_remote: true)"});
         loaded.snapshot.reset();
       }
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
       if (loaded.snapshot) {
         holder_.set(loaded.snapshot);
         holder_.set_last_error("");
-        log_.info("reloaded", {{"generation", generation}, {"duration_ms", ms}, {"engine_reused", current && loaded.snapshot->engine == current->engine}});
+        log_.info(
+            "reloaded",
+            {{"generation", generation}, {"duration_ms", ms}, {"engine_reused", current && loaded.snapshot->engine == current->engine}});
       } else {
         std::string all;
         for (const auto& d : loaded.diagnostics)

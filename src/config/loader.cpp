@@ -55,8 +55,7 @@ class Reader {
       }
       std::string list;
       for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      error(it->first, "unknown key '" + key + "' in " + what,
-            best.empty() ? "allowed keys: " + list : "did you mean '" + best + "'?");
+      error(it->first, "unknown key '" + key + "' in " + what, best.empty() ? "allowed keys: " + list : "did you mean '" + best + "'?");
     }
   }
 
@@ -230,8 +229,10 @@ std::string humanize(const std::string& name) {
 std::string derive_name(const std::string& expr) {
   std::string out;
   for (char c : expr) {
-    if (std::isalnum(static_cast<unsigned char>(c))) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    else if (!out.empty() && out.back() != '_') out += '_';
+    if (std::isalnum(static_cast<unsigned char>(c)))
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    else if (!out.empty() && out.back() != '_')
+      out += '_';
   }
   while (!out.empty() && out.back() == '_') out.pop_back();
   if (out.empty()) out = "value";
@@ -273,12 +274,13 @@ class ProjectParser {
       for (const auto& rel : relation_names(p)) {
         bool covered = std::any_of(p.policies.begin(), p.policies.end(), [&](const PolicySpec& x) { return x.relation == rel; });
         if (!covered)
-          r.warning((*root)["policies"] ? (*root)["policies"] : (*root)["auth"], "'" + rel + "' has no row policy: with auth on, nobody sees its rows",
+          r.warning((*root)["policies"] ? (*root)["policies"] : (*root)["auth"],
+                    "'" + rel + "' has no row policy: with auth on, nobody sees its rows",
                     "add policies: " + rel + ": { <role>: all }, or a condition per role");
       }
     } else if (!p.policies.empty() || !p.roles.empty()) {
-      r.warning((*root)["policies"] ? (*root)["policies"] : (*root)["roles"], "roles and policies apply only when auth.mode is oidc or proxy",
-                "with auth.mode none every visitor sees every row");
+      r.warning((*root)["policies"] ? (*root)["policies"] : (*root)["roles"],
+                "roles and policies apply only when auth.mode is oidc or proxy", "with auth.mode none every visitor sees every row");
     }
     bool errors = std::any_of(result_.diagnostics.begin(), result_.diagnostics.end(),
                               [](const Diagnostic& d) { return d.severity == Diagnostic::Severity::Error; });
@@ -334,12 +336,14 @@ class ProjectParser {
     if (!n) return;
     if (!r.is_map(n, "auth")) return;
     a.pos = r.pos(n);
-    r.check_keys(n, {"mode", "public_url", "session", "oidc", "proxy", "tokens_file", "allow_remote", "frame_ancestors", "limits"},
-                 "auth");
+    r.check_keys(n, {"mode", "public_url", "session", "oidc", "proxy", "tokens_file", "allow_remote", "frame_ancestors", "limits"}, "auth");
     std::string mode = r.str(n["mode"], "auth.mode", "none");
-    if (mode == "none") a.mode = AuthMode::None;
-    else if (mode == "oidc") a.mode = AuthMode::Oidc;
-    else if (mode == "proxy") a.mode = AuthMode::Proxy;
+    if (mode == "none")
+      a.mode = AuthMode::None;
+    else if (mode == "oidc")
+      a.mode = AuthMode::Oidc;
+    else if (mode == "proxy")
+      a.mode = AuthMode::Proxy;
     else {
       r.error(n["mode"], "unknown auth mode '" + mode + "'", "use none, oidc or proxy");
       return;
@@ -358,7 +362,8 @@ class ProjectParser {
     for (const auto& origin : string_list(r, n["frame_ancestors"], "auth.frame_ancestors")) {
       static const std::regex re(R"(^(https?://[A-Za-z0-9.\-*]+(:[0-9]+)?|'self')$)", std::regex::icase);
       if (!std::regex_match(origin, re)) {
-        r.error(n["frame_ancestors"], "auth.frame_ancestors: '" + origin + "' is not an origin", "e.g. https://intranet.example.com or 'self'");
+        r.error(n["frame_ancestors"], "auth.frame_ancestors: '" + origin + "' is not an origin",
+                "e.g. https://intranet.example.com or 'self'");
         continue;
       }
       a.frame_ancestors.push_back(origin);
@@ -367,7 +372,8 @@ class ProjectParser {
       if (r.is_map(l, "auth.limits")) {
         r.check_keys(l, {"sign_in_per_minute", "concurrent_queries_per_user"}, "auth.limits");
         if (l["sign_in_per_minute"])
-          a.sign_in_per_minute = static_cast<int>(r.integer(l["sign_in_per_minute"], "auth.limits.sign_in_per_minute", 1, 100'000).value_or(30));
+          a.sign_in_per_minute =
+              static_cast<int>(r.integer(l["sign_in_per_minute"], "auth.limits.sign_in_per_minute", 1, 100'000).value_or(30));
         if (l["concurrent_queries_per_user"])
           a.concurrent_queries_per_user =
               static_cast<int>(r.integer(l["concurrent_queries_per_user"], "auth.limits.concurrent_queries_per_user", 1, 1000).value_or(8));
@@ -378,7 +384,8 @@ class ProjectParser {
         r.check_keys(sn, {"secret", "idle_timeout", "absolute_timeout"}, "auth.session");
         warn_if_literal_secret(r, sn["secret"], "auth.session.secret");
         a.session_secret = r.str(sn["secret"], "auth.session.secret");
-        if (sn["idle_timeout"]) a.idle_timeout_ms = r.duration_ms(sn["idle_timeout"], "auth.session.idle_timeout").value_or(a.idle_timeout_ms);
+        if (sn["idle_timeout"])
+          a.idle_timeout_ms = r.duration_ms(sn["idle_timeout"], "auth.session.idle_timeout").value_or(a.idle_timeout_ms);
         if (sn["absolute_timeout"])
           a.absolute_timeout_ms = r.duration_ms(sn["absolute_timeout"], "auth.session.absolute_timeout").value_or(a.absolute_timeout_ms);
       }
@@ -395,7 +402,8 @@ class ProjectParser {
       a.oidc.client_id = r.str(o["client_id"], "auth.oidc.client_id");
       warn_if_literal_secret(r, o["client_secret"], "auth.oidc.client_secret");
       a.oidc.client_secret = r.str(o["client_secret"], "auth.oidc.client_secret");
-      if (a.oidc.issuer.empty()) r.error(o, "auth.oidc.issuer is missing", "the provider's issuer URL, e.g. https://login.example.com/realms/acme");
+      if (a.oidc.issuer.empty())
+        r.error(o, "auth.oidc.issuer is missing", "the provider's issuer URL, e.g. https://login.example.com/realms/acme");
       else if (!a.oidc.issuer.starts_with("https://") && !loopback_url(a.oidc.issuer))
         r.error(o["issuer"], "auth.oidc.issuer must be an https URL, got '" + a.oidc.issuer + "'",
                 "plain http is accepted only for a provider on this machine (loopback)");
@@ -414,7 +422,8 @@ class ProjectParser {
         }
       }
       if (a.public_url.empty())
-        r.error(n, "auth mode oidc needs auth.public_url", "the URL browsers use to reach Sightline; the redirect URI is <public_url>/auth/callback");
+        r.error(n, "auth mode oidc needs auth.public_url",
+                "the URL browsers use to reach Sightline; the redirect URI is <public_url>/auth/callback");
     } else if (n["oidc"]) {
       r.warning(n["oidc"], "auth.oidc is ignored: auth.mode is " + mode);
     }
@@ -456,17 +465,22 @@ class ProjectParser {
       // Sessions are keyed with the secret: a missing, short or placeholder one is refused.
       const YAML::Node& at = n["session"] && n["session"]["secret"] ? n["session"]["secret"] : n;
       if (a.session_secret.empty()) {
-        r.error(at, "auth.session.secret is missing", "set it from a secret store: secret: ${env:SIGHTLINE_SESSION_SECRET} (32+ random characters)");
+        r.error(at, "auth.session.secret is missing",
+                "set it from a secret store: secret: ${env:SIGHTLINE_SESSION_SECRET} (32+ random characters)");
       } else if (a.session_secret.size() < kMinSecretLength) {
-        r.error(at, "auth.session.secret is too short (" + std::to_string(a.session_secret.size()) + " characters; at least " +
-                        std::to_string(kMinSecretLength) + ")", "generate one with: openssl rand -base64 48");
+        r.error(at,
+                "auth.session.secret is too short (" + std::to_string(a.session_secret.size()) + " characters; at least " +
+                    std::to_string(kMinSecretLength) + ")",
+                "generate one with: openssl rand -base64 48");
       } else {
         std::set<char> distinct(a.session_secret.begin(), a.session_secret.end());
         std::string lower = a.session_secret;
         std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-        bool placeholder = distinct.size() < 8 || lower.find("changeme") != std::string::npos || lower.find("change-me") != std::string::npos ||
-                           lower.find("secret") != std::string::npos || lower.find("example") != std::string::npos;
-        if (placeholder) r.error(at, "auth.session.secret looks like a placeholder, not a random key", "generate one with: openssl rand -base64 48");
+        bool placeholder = distinct.size() < 8 || lower.find("changeme") != std::string::npos ||
+                           lower.find("change-me") != std::string::npos || lower.find("secret") != std::string::npos ||
+                           lower.find("example") != std::string::npos;
+        if (placeholder)
+          r.error(at, "auth.session.secret looks like a placeholder, not a random key", "generate one with: openssl rand -base64 48");
       }
     }
   }
@@ -589,8 +603,9 @@ class ProjectParser {
       if (v.IsScalar()) {
         s.path = r.str(v, "source path");
       } else if (r.is_map(v, "source '" + s.name + "'")) {
-        r.check_keys(v, {"path", "format", "hive_partitioning", "union_by_name", "materialize", "order_by", "csv", "types", "table", "description"},
-                     "source '" + s.name + "'");
+        r.check_keys(
+            v, {"path", "format", "hive_partitioning", "union_by_name", "materialize", "order_by", "csv", "types", "table", "description"},
+            "source '" + s.name + "'");
         s.path = r.str(v["path"], "path");
         if (v["hive_partitioning"]) s.hive_partitioning = r.boolean(v["hive_partitioning"], "hive_partitioning");
         if (v["union_by_name"]) s.union_by_name = r.boolean(v["union_by_name"], "union_by_name").value_or(false);
@@ -605,11 +620,16 @@ class ProjectParser {
         }
         if (v["format"]) {
           std::string f = r.str(v["format"], "format");
-          if (f == "parquet") s.format = SourceFormat::Parquet;
-          else if (f == "csv") s.format = SourceFormat::Csv;
-          else if (f == "json") s.format = SourceFormat::Json;
-          else if (f == "duckdb") s.format = SourceFormat::DuckDB;
-          else r.error(v["format"], "unknown format '" + f + "'", "use parquet, csv, json or duckdb");
+          if (f == "parquet")
+            s.format = SourceFormat::Parquet;
+          else if (f == "csv")
+            s.format = SourceFormat::Csv;
+          else if (f == "json")
+            s.format = SourceFormat::Json;
+          else if (f == "duckdb")
+            s.format = SourceFormat::DuckDB;
+          else
+            r.error(v["format"], "unknown format '" + f + "'", "use parquet, csv, json or duckdb");
         }
         if (const auto& c = v["csv"]; c && r.is_map(c, "csv")) {
           r.check_keys(c, {"delimiter", "header", "quote", "escape", "skip", "null", "date_format", "timestamp_format"}, "csv options");
@@ -644,9 +664,12 @@ class ProjectParser {
         std::string lower = s.path;
         std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
         auto ends = [&](std::string_view suf) { return lower.size() >= suf.size() && lower.ends_with(suf); };
-        if (ends(".csv") || ends(".tsv") || ends(".csv.gz") || ends(".txt")) s.format = SourceFormat::Csv;
-        else if (ends(".json") || ends(".jsonl") || ends(".ndjson")) s.format = SourceFormat::Json;
-        else if (ends(".duckdb") || ends(".db")) s.format = SourceFormat::DuckDB;
+        if (ends(".csv") || ends(".tsv") || ends(".csv.gz") || ends(".txt"))
+          s.format = SourceFormat::Csv;
+        else if (ends(".json") || ends(".jsonl") || ends(".ndjson"))
+          s.format = SourceFormat::Json;
+        else if (ends(".duckdb") || ends(".db"))
+          s.format = SourceFormat::DuckDB;
         else if (ends(".parquet") || ends("/") || lower.find('.') == std::string::npos || lower.find("*") != std::string::npos)
           s.format = SourceFormat::Parquet;
         else
@@ -703,8 +726,10 @@ class ProjectParser {
 
   void parse_dashboards(Reader& r, const YAML::Node& n, Project& p) {
     std::vector<std::string> patterns;
-    if (!n) patterns.push_back("dashboards/*.yaml");
-    else if (n.IsScalar()) patterns.push_back(r.str(n, "dashboards"));
+    if (!n)
+      patterns.push_back("dashboards/*.yaml");
+    else if (n.IsScalar())
+      patterns.push_back(r.str(n, "dashboards"));
     else if (n.IsSequence())
       for (const auto& e : n) patterns.push_back(r.str(e, "dashboards entry"));
     else
@@ -769,7 +794,8 @@ class ProjectParser {
       }
     }
     if (const auto& fl = (*root)["filters"]) {
-      if (!fl.IsSequence()) r.error(fl, "filters must be a list");
+      if (!fl.IsSequence())
+        r.error(fl, "filters must be a list");
       else
         for (const auto& f : fl) parse_filter(r, f, d);
     }
@@ -778,7 +804,8 @@ class ProjectParser {
       r.error((*root)["widgets"], "a dashboard has either pages or widgets, not both", "move the widgets into a page");
     }
     if (const auto& pages = (*root)["pages"]) {
-      if (!pages.IsSequence()) r.error(pages, "pages must be a list");
+      if (!pages.IsSequence())
+        r.error(pages, "pages must be a list");
       else {
         int index = 0;
         for (const auto& pg : pages) {
@@ -918,17 +945,23 @@ class ProjectParser {
     }
     for (const auto& w : n) {
       if (!r.is_map(w, "a widget")) continue;
-      r.check_keys(w, {"id", "type", "title", "description", "width", "height", "source", "x", "y", "color", "measure",
-                       "value", "column", "columns", "sort", "limit", "bins", "sql", "text", "format", "options", "compare", "roles"},
-                   "widget");
+      r.check_keys(
+          w, {"id",     "type",    "title", "description", "width", "height", "source", "x",      "y",       "color",   "measure", "value",
+              "column", "columns", "sort",  "limit",       "bins",  "sql",    "text",   "format", "options", "compare", "roles"},
+          "widget");
       WidgetSpec s;
       s.pos = r.pos(w);
       std::string type = r.str(w["type"], "type");
-      static const std::map<std::string, WidgetType> types = {
-          {"kpi", WidgetType::Kpi},         {"bar", WidgetType::Bar},     {"line", WidgetType::Line},
-          {"area", WidgetType::Area},       {"scatter", WidgetType::Scatter}, {"pie", WidgetType::Pie},
-          {"histogram", WidgetType::Histogram}, {"heatmap", WidgetType::Heatmap}, {"table", WidgetType::Table},
-          {"text", WidgetType::Text}};
+      static const std::map<std::string, WidgetType> types = {{"kpi", WidgetType::Kpi},
+                                                              {"bar", WidgetType::Bar},
+                                                              {"line", WidgetType::Line},
+                                                              {"area", WidgetType::Area},
+                                                              {"scatter", WidgetType::Scatter},
+                                                              {"pie", WidgetType::Pie},
+                                                              {"histogram", WidgetType::Histogram},
+                                                              {"heatmap", WidgetType::Heatmap},
+                                                              {"table", WidgetType::Table},
+                                                              {"text", WidgetType::Text}};
       auto t = types.find(type);
       if (t == types.end()) {
         r.error(w["type"] ? w["type"] : w, type.empty() ? "widget has no type" : "unknown widget type '" + type + "'",
@@ -947,8 +980,10 @@ class ProjectParser {
         continue;
       }
       s.description = r.str(w["description"], "description");
-      if (w["width"]) s.width = static_cast<int>(r.integer(w["width"], "width", 1, 12).value_or(6));
-      else s.width = s.type == WidgetType::Kpi ? 3 : s.type == WidgetType::Table ? 12 : 6;
+      if (w["width"])
+        s.width = static_cast<int>(r.integer(w["width"], "width", 1, 12).value_or(6));
+      else
+        s.width = s.type == WidgetType::Kpi ? 3 : s.type == WidgetType::Table ? 12 : 6;
       if (w["height"]) s.height = static_cast<int>(r.integer(w["height"], "height", 1, 4000).value_or(0));
       s.source = r.str(w["source"], "source", d.source);
       s.roles = string_list(r, w["roles"], "roles");
@@ -991,7 +1026,8 @@ class ProjectParser {
       }
       parse_measures(r, w["measure"], "measure", s.measures);
       if (const auto& cols = w["columns"]) {
-        if (!cols.IsSequence()) r.error(cols, "columns must be a list");
+        if (!cols.IsSequence())
+          r.error(cols, "columns must be a list");
         else
           for (const auto& c : cols)
             if (auto dim = parse_dimension(r, c, "column")) s.columns.push_back(*dim);
@@ -1003,7 +1039,8 @@ class ProjectParser {
         ss.column = ss.descending || (!sort.empty() && sort[0] == '+') ? sort.substr(1) : sort;
         s.sort = ss;
       }
-      if (!s.sql.empty() && s.sql.find(';') != std::string::npos && s.sql.find_first_not_of(" \n\t;", s.sql.rfind(';')) != std::string::npos) {
+      if (!s.sql.empty() && s.sql.find(';') != std::string::npos &&
+          s.sql.find_first_not_of(" \n\t;", s.sql.rfind(';')) != std::string::npos) {
         r.error(w["sql"], "a widget's sql is a single SELECT statement", "remove the ';' and anything after it");
         continue;
       }
@@ -1045,8 +1082,9 @@ class ProjectParser {
       if (f.type == FilterType::DateRange) ranges.push_back(f.id);
     if (filter.empty()) {
       if (ranges.size() != 1) {
-        r.error(n, ranges.empty() ? "compare: previous_period needs a daterange filter on the dashboard"
-                                  : "this dashboard has several daterange filters: say which one the comparison shifts",
+        r.error(n,
+                ranges.empty() ? "compare: previous_period needs a daterange filter on the dashboard"
+                               : "this dashboard has several daterange filters: say which one the comparison shifts",
                 ranges.empty() ? "add a filter of type daterange" : "e.g. compare: { period: previous_period, filter: " + ranges[0] + " }");
         return false;
       }
@@ -1138,7 +1176,8 @@ LoadResult load_project(const fs::path& dir, const Environment& env) {
   std::error_code ec;
   fs::path abs = fs::weakly_canonical(fs::absolute(dir, ec), ec);
   if (!fs::is_directory(abs, ec)) {
-    result.diagnostics.push_back({Diagnostic::Severity::Error, {dir.string(), 0, 0}, "not a directory", "sightline serve DIR needs a project folder"});
+    result.diagnostics.push_back(
+        {Diagnostic::Severity::Error, {dir.string(), 0, 0}, "not a directory", "sightline serve DIR needs a project folder"});
     return result;
   }
   try {
@@ -1146,8 +1185,10 @@ LoadResult load_project(const fs::path& dir, const Environment& env) {
   } catch (const YAML::Exception& e) {
     // A shape the parser did not expect: still a positioned error, never a crash.
     result.project.reset();
-    result.diagnostics.push_back({Diagnostic::Severity::Error, {"sightline.yaml", e.mark.line + 1, e.mark.column + 1},
-                                  "unexpected structure: " + e.msg, "compare with docs/project-format.md"});
+    result.diagnostics.push_back({Diagnostic::Severity::Error,
+                                  {"sightline.yaml", e.mark.line + 1, e.mark.column + 1},
+                                  "unexpected structure: " + e.msg,
+                                  "compare with docs/project-format.md"});
   }
   return result;
 }

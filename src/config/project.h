@@ -57,10 +57,10 @@ struct SourceSpec {
   std::string name;
   std::string path;  // as written (relative to the project directory, may hold globs)
   SourceFormat format = SourceFormat::Parquet;
-  std::optional<bool> hive_partitioning;     // default: DuckDB's auto-detection
-  bool union_by_name = false;                // files whose columns differ: match by name
-  bool materialize = false;                  // load into memory at start instead of scanning files
-  std::vector<std::string> order_by;         // materialized: stored in this order (date filters then skip row groups)
+  std::optional<bool> hive_partitioning;  // default: DuckDB's auto-detection
+  bool union_by_name = false;             // files whose columns differ: match by name
+  bool materialize = false;               // load into memory at start instead of scanning files
+  std::vector<std::string> order_by;      // materialized: stored in this order (date filters then skip row groups)
   CsvOptions csv;
   std::map<std::string, std::string> types;  // column -> SQL type overrides
   std::string table;                         // DuckDB files: the table (or view) to read
@@ -94,9 +94,9 @@ bool is_chart(WidgetType t);
 // A measure: an aggregate SQL expression written by the project author, e.g. sum(revenue).
 struct MeasureSpec {
   std::string expr;
-  std::string name;   // result column name; derived from expr when not given
-  std::string label;  // for humans
-  std::string format; // number | currency | percent | compact | ...
+  std::string name;    // result column name; derived from expr when not given
+  std::string label;   // for humans
+  std::string format;  // number | currency | percent | compact | ...
   Position pos;
 };
 
@@ -119,24 +119,24 @@ struct WidgetSpec {
   WidgetType type = WidgetType::Kpi;
   std::string title;
   std::string description;
-  int width = 6;             // of 12 grid columns
-  int height = 0;            // 0: the UI's default for the type
-  std::string source;        // defaults to the dashboard's source
+  int width = 6;                       // of 12 grid columns
+  int height = 0;                      // 0: the UI's default for the type
+  std::string source;                  // defaults to the dashboard's source
   std::optional<DimensionSpec> x;      // charts: category/time axis; scatter: a numeric column
   std::optional<DimensionSpec> y_dim;  // heatmap: second dimension; scatter: y column
   std::optional<DimensionSpec> color;  // series split
   std::vector<MeasureSpec> measures;   // kpi: one; charts: y values; heatmap: the cell value
   std::vector<DimensionSpec> columns;  // table
   std::optional<SortSpec> sort;
-  int64_t limit = 0;    // 0: none beyond the server's row cap
-  int bins = 20;        // histogram
-  std::string sql;      // own SQL with {{ filters }} placeholder(s)
-  std::string text;     // text widget (markdown)
+  int64_t limit = 0;  // 0: none beyond the server's row cap
+  int bins = 20;      // histogram
+  std::string sql;    // own SQL with {{ filters }} placeholder(s)
+  std::string text;   // text widget (markdown)
   // kpi: the daterange filter whose previous period the value is compared with (empty: none).
   // The result then has a second column, `<measure>_previous`.
   std::string compare_filter;
   nlohmann::json options = nlohmann::json::object();  // presentation only, passed to the UI
-  std::vector<std::string> roles;  // roles that see the widget (empty: whoever sees the page)
+  std::vector<std::string> roles;                     // roles that see the widget (empty: whoever sees the page)
   Position pos;
 };
 
@@ -154,7 +154,7 @@ struct DashboardSpec {
   std::string source;
   std::vector<std::string> dimensions;  // columns cross-filter selections may use
   std::vector<FilterSpec> filters;
-  std::vector<PageSpec> pages;  // a dashboard without pages has one untitled page
+  std::vector<PageSpec> pages;     // a dashboard without pages has one untitled page
   std::vector<std::string> roles;  // roles that see the dashboard (empty: every signed-in user)
   std::string file;
   Position pos;
@@ -164,11 +164,11 @@ struct DashboardSpec {
 };
 
 struct EngineSpec {
-  int threads = 0;                  // 0: all cores
-  std::string memory_limit;         // empty: DuckDB's default
+  int threads = 0;           // 0: all cores
+  std::string memory_limit;  // empty: DuckDB's default
   int64_t query_timeout_ms = 30'000;
-  int64_t max_rows = 100'000;       // per response
-  int pool_size = 0;                // connections; 0: 2 x threads (at least 4)
+  int64_t max_rows = 100'000;  // per response
+  int pool_size = 0;           // connections; 0: 2 x threads (at least 4)
 };
 
 enum class AuthMode { None, Oidc, Proxy };
@@ -185,7 +185,7 @@ struct OidcSpec {
 };
 
 struct ProxySpec {
-  std::vector<std::string> trusted_proxies;  // addresses or CIDR blocks, validated by the loader
+  std::vector<std::string> trusted_proxies;      // addresses or CIDR blocks, validated by the loader
   std::string user_header = "x-forwarded-user";  // header names lower-cased
   std::string email_header = "x-forwarded-email";
   std::string name_header = "x-forwarded-preferred-username";
@@ -195,15 +195,15 @@ struct ProxySpec {
 // Who may sign in and how (`auth:` in sightline.yaml).
 struct AuthSpec {
   AuthMode mode = AuthMode::None;
-  std::string public_url;       // scheme://host[:port] browsers use; no trailing slash
-  std::string session_secret;   // at least kMinSecretLength characters when sessions are used
+  std::string public_url;      // scheme://host[:port] browsers use; no trailing slash
+  std::string session_secret;  // at least kMinSecretLength characters when sessions are used
   int64_t idle_timeout_ms = 30 * 60 * 1000;
   int64_t absolute_timeout_ms = 12 * 3600 * 1000;
   OidcSpec oidc;
   ProxySpec proxy;
   std::string tokens_file = ".sightline/tokens.json";  // relative to the project directory
-  bool allow_remote = false;    // mode none: serve beyond loopback anyway
-  std::vector<std::string> frame_ancestors;  // origins allowed to frame the UI (empty: none)
+  bool allow_remote = false;                           // mode none: serve beyond loopback anyway
+  std::vector<std::string> frame_ancestors;            // origins allowed to frame the UI (empty: none)
   int sign_in_per_minute = 30;
   int concurrent_queries_per_user = 8;
   Position pos;
@@ -259,7 +259,7 @@ struct Environment {
 Environment system_environment();
 
 struct LoadResult {
-  std::optional<Project> project;  // set when there are no errors (warnings allowed)
+  std::optional<Project> project;       // set when there are no errors (warnings allowed)
   std::vector<Diagnostic> diagnostics;  // already redacted of secret values
   bool ok() const { return project.has_value(); }
 };

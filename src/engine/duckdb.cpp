@@ -22,40 +22,72 @@ struct ErrorData {
 
 std::string type_name(duckdb_logical_type t) {
   switch (duckdb_get_type_id(t)) {
-    case DUCKDB_TYPE_BOOLEAN: return "BOOLEAN";
-    case DUCKDB_TYPE_TINYINT: return "TINYINT";
-    case DUCKDB_TYPE_SMALLINT: return "SMALLINT";
-    case DUCKDB_TYPE_INTEGER: return "INTEGER";
-    case DUCKDB_TYPE_BIGINT: return "BIGINT";
-    case DUCKDB_TYPE_UTINYINT: return "UTINYINT";
-    case DUCKDB_TYPE_USMALLINT: return "USMALLINT";
-    case DUCKDB_TYPE_UINTEGER: return "UINTEGER";
-    case DUCKDB_TYPE_UBIGINT: return "UBIGINT";
-    case DUCKDB_TYPE_HUGEINT: return "HUGEINT";
-    case DUCKDB_TYPE_UHUGEINT: return "UHUGEINT";
-    case DUCKDB_TYPE_FLOAT: return "FLOAT";
-    case DUCKDB_TYPE_DOUBLE: return "DOUBLE";
+    case DUCKDB_TYPE_BOOLEAN:
+      return "BOOLEAN";
+    case DUCKDB_TYPE_TINYINT:
+      return "TINYINT";
+    case DUCKDB_TYPE_SMALLINT:
+      return "SMALLINT";
+    case DUCKDB_TYPE_INTEGER:
+      return "INTEGER";
+    case DUCKDB_TYPE_BIGINT:
+      return "BIGINT";
+    case DUCKDB_TYPE_UTINYINT:
+      return "UTINYINT";
+    case DUCKDB_TYPE_USMALLINT:
+      return "USMALLINT";
+    case DUCKDB_TYPE_UINTEGER:
+      return "UINTEGER";
+    case DUCKDB_TYPE_UBIGINT:
+      return "UBIGINT";
+    case DUCKDB_TYPE_HUGEINT:
+      return "HUGEINT";
+    case DUCKDB_TYPE_UHUGEINT:
+      return "UHUGEINT";
+    case DUCKDB_TYPE_FLOAT:
+      return "FLOAT";
+    case DUCKDB_TYPE_DOUBLE:
+      return "DOUBLE";
     case DUCKDB_TYPE_DECIMAL:
       return "DECIMAL(" + std::to_string(duckdb_decimal_width(t)) + "," + std::to_string(duckdb_decimal_scale(t)) + ")";
-    case DUCKDB_TYPE_VARCHAR: return "VARCHAR";
-    case DUCKDB_TYPE_BLOB: return "BLOB";
-    case DUCKDB_TYPE_DATE: return "DATE";
-    case DUCKDB_TYPE_TIME: return "TIME";
-    case DUCKDB_TYPE_TIME_TZ: return "TIME WITH TIME ZONE";
-    case DUCKDB_TYPE_TIMESTAMP: return "TIMESTAMP";
-    case DUCKDB_TYPE_TIMESTAMP_S: return "TIMESTAMP_S";
-    case DUCKDB_TYPE_TIMESTAMP_MS: return "TIMESTAMP_MS";
-    case DUCKDB_TYPE_TIMESTAMP_NS: return "TIMESTAMP_NS";
-    case DUCKDB_TYPE_TIMESTAMP_TZ: return "TIMESTAMP WITH TIME ZONE";
-    case DUCKDB_TYPE_INTERVAL: return "INTERVAL";
-    case DUCKDB_TYPE_ENUM: return "ENUM";
-    case DUCKDB_TYPE_LIST: return "LIST";
-    case DUCKDB_TYPE_STRUCT: return "STRUCT";
-    case DUCKDB_TYPE_MAP: return "MAP";
-    case DUCKDB_TYPE_ARRAY: return "ARRAY";
-    case DUCKDB_TYPE_UUID: return "UUID";
-    case DUCKDB_TYPE_SQLNULL: return "NULL";
-    default: return "OTHER";
+    case DUCKDB_TYPE_VARCHAR:
+      return "VARCHAR";
+    case DUCKDB_TYPE_BLOB:
+      return "BLOB";
+    case DUCKDB_TYPE_DATE:
+      return "DATE";
+    case DUCKDB_TYPE_TIME:
+      return "TIME";
+    case DUCKDB_TYPE_TIME_TZ:
+      return "TIME WITH TIME ZONE";
+    case DUCKDB_TYPE_TIMESTAMP:
+      return "TIMESTAMP";
+    case DUCKDB_TYPE_TIMESTAMP_S:
+      return "TIMESTAMP_S";
+    case DUCKDB_TYPE_TIMESTAMP_MS:
+      return "TIMESTAMP_MS";
+    case DUCKDB_TYPE_TIMESTAMP_NS:
+      return "TIMESTAMP_NS";
+    case DUCKDB_TYPE_TIMESTAMP_TZ:
+      return "TIMESTAMP WITH TIME ZONE";
+    case DUCKDB_TYPE_INTERVAL:
+      return "INTERVAL";
+    case DUCKDB_TYPE_ENUM:
+      return "ENUM";
+    case DUCKDB_TYPE_LIST:
+      return "LIST";
+    case DUCKDB_TYPE_STRUCT:
+      return "STRUCT";
+    case DUCKDB_TYPE_MAP:
+      return "MAP";
+    case DUCKDB_TYPE_ARRAY:
+      return "ARRAY";
+    case DUCKDB_TYPE_UUID:
+      return "UUID";
+    case DUCKDB_TYPE_SQLNULL:
+      return "NULL";
+    default:
+      return "OTHER";
   }
 }
 
@@ -121,28 +153,41 @@ bool allowed_when_restricted(duckdb_statement_type t) {
 
 const char* statement_kind_name(duckdb_statement_type t) {
   switch (t) {
-    case DUCKDB_STATEMENT_TYPE_ATTACH: return "ATTACH";
-    case DUCKDB_STATEMENT_TYPE_DETACH: return "DETACH";
-    case DUCKDB_STATEMENT_TYPE_LOAD: return "INSTALL/LOAD";
-    case DUCKDB_STATEMENT_TYPE_SET: return "SET/RESET/USE";
-    case DUCKDB_STATEMENT_TYPE_VARIABLE_SET: return "SET VARIABLE";
-    case DUCKDB_STATEMENT_TYPE_PRAGMA: return "PRAGMA";
-    case DUCKDB_STATEMENT_TYPE_COPY: return "COPY";
-    case DUCKDB_STATEMENT_TYPE_EXPORT: return "EXPORT DATABASE";
-    case DUCKDB_STATEMENT_TYPE_CALL: return "CALL";
-    case DUCKDB_STATEMENT_TYPE_VACUUM: return "VACUUM";
-    case DUCKDB_STATEMENT_TYPE_ANALYZE: return "ANALYZE";
-    case DUCKDB_STATEMENT_TYPE_PREPARE: return "PREPARE";
-    case DUCKDB_STATEMENT_TYPE_EXECUTE: return "EXECUTE";
-    default: return "this kind of";
+    case DUCKDB_STATEMENT_TYPE_ATTACH:
+      return "ATTACH";
+    case DUCKDB_STATEMENT_TYPE_DETACH:
+      return "DETACH";
+    case DUCKDB_STATEMENT_TYPE_LOAD:
+      return "INSTALL/LOAD";
+    case DUCKDB_STATEMENT_TYPE_SET:
+      return "SET/RESET/USE";
+    case DUCKDB_STATEMENT_TYPE_VARIABLE_SET:
+      return "SET VARIABLE";
+    case DUCKDB_STATEMENT_TYPE_PRAGMA:
+      return "PRAGMA";
+    case DUCKDB_STATEMENT_TYPE_COPY:
+      return "COPY";
+    case DUCKDB_STATEMENT_TYPE_EXPORT:
+      return "EXPORT DATABASE";
+    case DUCKDB_STATEMENT_TYPE_CALL:
+      return "CALL";
+    case DUCKDB_STATEMENT_TYPE_VACUUM:
+      return "VACUUM";
+    case DUCKDB_STATEMENT_TYPE_ANALYZE:
+      return "ANALYZE";
+    case DUCKDB_STATEMENT_TYPE_PREPARE:
+      return "PREPARE";
+    case DUCKDB_STATEMENT_TYPE_EXECUTE:
+      return "EXECUTE";
+    default:
+      return "this kind of";
   }
 }
 
 Result<void> check_restricted(duckdb_prepared_statement stmt) {
   duckdb_statement_type t = duckdb_prepared_statement_type(stmt);
   if (allowed_when_restricted(t)) return {};
-  return fail(ErrorKind::Forbidden,
-              std::string(statement_kind_name(t)) + " statements are not allowed on the engine's query connections",
+  return fail(ErrorKind::Forbidden, std::string(statement_kind_name(t)) + " statements are not allowed on the engine's query connections",
               "the engine only reads the project's sources and creates its own in-memory tables");
 }
 
@@ -350,7 +395,9 @@ Result<PreparedStatement> Connection::prepare(std::string_view sql) {
   return prepared;
 }
 
-void Connection::interrupt() { duckdb_interrupt(conn_); }
+void Connection::interrupt() {
+  duckdb_interrupt(conn_);
+}
 
 double Connection::progress() {
   duckdb_query_progress_type p = duckdb_query_progress(conn_);
@@ -367,7 +414,9 @@ PreparedStatement::PreparedStatement(PreparedStatement&& other) noexcept : stmt_
   other.stmt_ = nullptr;
 }
 
-int64_t PreparedStatement::parameter_count() const { return static_cast<int64_t>(duckdb_nparams(stmt_)); }
+int64_t PreparedStatement::parameter_count() const {
+  return static_cast<int64_t>(duckdb_nparams(stmt_));
+}
 
 std::vector<ColumnInfo> PreparedStatement::columns() const {
   std::vector<ColumnInfo> cols;
@@ -383,8 +432,8 @@ std::vector<ColumnInfo> PreparedStatement::columns() const {
 
 Result<QueryOutput> PreparedStatement::execute(const std::vector<Param>& params, int64_t max_rows) {
   if (static_cast<int64_t>(params.size()) != parameter_count()) {
-    return fail(ErrorKind::Internal, "statement expects " + std::to_string(parameter_count()) + " parameters, got " +
-                                         std::to_string(params.size()));
+    return fail(ErrorKind::Internal,
+                "statement expects " + std::to_string(parameter_count()) + " parameters, got " + std::to_string(params.size()));
   }
   duckdb_clear_bindings(stmt_);
   for (size_t i = 0; i < params.size(); ++i) {
@@ -392,11 +441,16 @@ Result<QueryOutput> PreparedStatement::execute(const std::vector<Param>& params,
     duckdb_state st = std::visit(
         [&](const auto& v) -> duckdb_state {
           using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, std::nullptr_t>) return duckdb_bind_null(stmt_, idx);
-          else if constexpr (std::is_same_v<T, bool>) return duckdb_bind_boolean(stmt_, idx, v);
-          else if constexpr (std::is_same_v<T, int64_t>) return duckdb_bind_int64(stmt_, idx, v);
-          else if constexpr (std::is_same_v<T, double>) return duckdb_bind_double(stmt_, idx, v);
-          else return duckdb_bind_varchar_length(stmt_, idx, v.data(), v.size());
+          if constexpr (std::is_same_v<T, std::nullptr_t>)
+            return duckdb_bind_null(stmt_, idx);
+          else if constexpr (std::is_same_v<T, bool>)
+            return duckdb_bind_boolean(stmt_, idx, v);
+          else if constexpr (std::is_same_v<T, int64_t>)
+            return duckdb_bind_int64(stmt_, idx, v);
+          else if constexpr (std::is_same_v<T, double>)
+            return duckdb_bind_double(stmt_, idx, v);
+          else
+            return duckdb_bind_varchar_length(stmt_, idx, v.data(), v.size());
         },
         params[i]);
     if (st == DuckDBError) return fail(ErrorKind::InvalidInput, "could not bind parameter " + std::to_string(idx));
@@ -471,6 +525,8 @@ Result<void> lock_down(Connection& conn, const Sandbox& sandbox) {
   return {};
 }
 
-const char* duckdb_version() { return duckdb_library_version(); }
+const char* duckdb_version() {
+  return duckdb_library_version();
+}
 
 }  // namespace sightline::engine

@@ -36,9 +36,9 @@ namespace sightline::engine {
 using Param = std::variant<std::nullptr_t, bool, int64_t, double, std::string>;
 
 struct DatabaseOptions {
-  int threads = 0;            // 0: DuckDB's default (all cores)
-  std::string memory_limit;   // e.g. "4GB"; empty: DuckDB's default (80% of RAM)
-  std::string temp_directory; // spill location; empty: DuckDB's default
+  int threads = 0;             // 0: DuckDB's default (all cores)
+  std::string memory_limit;    // e.g. "4GB"; empty: DuckDB's default (80% of RAM)
+  std::string temp_directory;  // spill location; empty: DuckDB's default
 };
 
 class Database {

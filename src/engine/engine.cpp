@@ -1,13 +1,13 @@
 #include "engine/engine.h"
 
-#include <nlohmann/json.hpp>
-
-#include "arrow/json_writer.h"
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <thread>
-#include <unistd.h>
+
+#include "arrow/json_writer.h"
 
 namespace sightline::engine {
 namespace fs = std::filesystem;
@@ -15,8 +15,8 @@ using config::Diagnostic;
 
 ValueKind value_kind(std::string_view t) {
   if (t == "VARCHAR" || t == "ENUM" || t == "UUID") return ValueKind::Text;
-  if (t == "TINYINT" || t == "SMALLINT" || t == "INTEGER" || t == "BIGINT" || t == "HUGEINT" || t == "UTINYINT" ||
-      t == "USMALLINT" || t == "UINTEGER" || t == "UBIGINT" || t == "UHUGEINT")
+  if (t == "TINYINT" || t == "SMALLINT" || t == "INTEGER" || t == "BIGINT" || t == "HUGEINT" || t == "UTINYINT" || t == "USMALLINT" ||
+      t == "UINTEGER" || t == "UBIGINT" || t == "UHUGEINT")
     return ValueKind::Integer;
   if (t == "FLOAT" || t == "DOUBLE") return ValueKind::Float;
   if (t.starts_with("DECIMAL")) return ValueKind::Decimal;
@@ -46,7 +46,9 @@ const Relation* Engine::relation(std::string_view name) const {
 
 namespace {
 
-std::string bool_sql(bool b) { return b ? "true" : "false"; }
+std::string bool_sql(bool b) {
+  return b ? "true" : "false";
+}
 
 // A materialized source's text columns that repeat few values (regions, channels, products) are
 // stored as ENUMs: a filter or a GROUP BY on them then compares small integer codes instead of
@@ -227,7 +229,8 @@ EngineBuild Engine::build(const config::Project& project) {
       if (s.format != config::SourceFormat::Csv && !s.types.empty()) {
         std::string replace;
         for (const auto& [col, type] : s.types)
-          replace += (replace.empty() ? "" : ", ") + std::string("CAST(") + quote_identifier(col) + " AS " + type + ") AS " + quote_identifier(col);
+          replace += (replace.empty() ? "" : ", ") + std::string("CAST(") + quote_identifier(col) + " AS " + type + ") AS " +
+                     quote_identifier(col);
         body = "SELECT * REPLACE (" + replace + ") FROM (" + body + ")";
       }
     }

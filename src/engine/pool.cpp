@@ -2,8 +2,7 @@
 
 namespace sightline::engine {
 
-Result<std::unique_ptr<ConnectionPool>> ConnectionPool::create(Database& db, int size,
-                                                               std::chrono::milliseconds queue_timeout) {
+Result<std::unique_ptr<ConnectionPool>> ConnectionPool::create(Database& db, int size, std::chrono::milliseconds queue_timeout) {
   std::unique_ptr<ConnectionPool> pool(new ConnectionPool());
   pool->queue_timeout_ = queue_timeout;
   for (int i = 0; i < std::max(1, size); ++i) {
@@ -34,9 +33,8 @@ int ConnectionPool::in_use() const {
 Result<Connection*> ConnectionPool::acquire() {
   std::unique_lock lock(mutex_);
   if (!available_.wait_for(lock, queue_timeout_, [&] { return !free_.empty(); })) {
-    return fail(ErrorKind::Unavailable, "the server is busy: every query slot stayed taken for " +
-                                            std::to_string(queue_timeout_.count()) + " ms",
-                "retry shortly");
+    return fail(ErrorKind::Unavailable,
+                "the server is busy: every query slot stayed taken for " + std::to_string(queue_timeout_.count()) + " ms", "retry shortly");
   }
   Connection* c = free_.back();
   free_.pop_back();
@@ -80,8 +78,10 @@ void ConnectionPool::watch() {
         ++it;
       }
     }
-    if (next == std::chrono::steady_clock::time_point::max()) watch_cv_.wait(lock);
-    else watch_cv_.wait_until(lock, next);
+    if (next == std::chrono::steady_clock::time_point::max())
+      watch_cv_.wait(lock);
+    else
+      watch_cv_.wait_until(lock, next);
   }
 }
 

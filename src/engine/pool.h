@@ -27,8 +27,7 @@ namespace sightline::engine {
 class ConnectionPool {
  public:
   // Opens `size` restricted connections.
-  static Result<std::unique_ptr<ConnectionPool>> create(Database& db, int size,
-                                                        std::chrono::milliseconds queue_timeout);
+  static Result<std::unique_ptr<ConnectionPool>> create(Database& db, int size, std::chrono::milliseconds queue_timeout);
   ~ConnectionPool();
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;

@@ -46,7 +46,8 @@ Result<void> check_column(const std::string& column, const engine::Relation& rel
 
 std::string order_by(const std::vector<SortKey>& keys) {
   std::string out;
-  for (const auto& k : keys) out += (out.empty() ? "" : ", ") + quote_identifier(k.column) + (k.descending ? " DESC" : " ASC") + " NULLS LAST";
+  for (const auto& k : keys)
+    out += (out.empty() ? "" : ", ") + quote_identifier(k.column) + (k.descending ? " DESC" : " ASC") + " NULLS LAST";
   return out;
 }
 
@@ -84,7 +85,8 @@ std::optional<nlohmann::json> previous_period(const nlohmann::json& value) {
 }  // namespace
 
 std::string Statement::cache_key(const Scope& scope, uint64_t data_version) const {
-  return scope.key() + '\x1f' + std::to_string(data_version) + '\x1f' + std::to_string(max_rows) + '\x1f' + sql + '\x1f' + params_key(params);
+  return scope.key() + '\x1f' + std::to_string(data_version) + '\x1f' + std::to_string(max_rows) + '\x1f' + sql + '\x1f' +
+         params_key(params);
 }
 
 Result<SqlFragment> filter_predicate(const config::DashboardSpec& d, const engine::Relation& relation, const QueryRequest& request) {
@@ -135,7 +137,8 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
       plan.read_from += "+" + before->read_from;
     } else {
       // No closed period to shift: the comparison column is NULL, typed like the value.
-      st.sql = "WITH now_ AS (" + st.sql + ") SELECT now_.*, CASE WHEN FALSE THEN now_." + value + " END AS " + previous_name + " FROM now_";
+      st.sql =
+          "WITH now_ AS (" + st.sql + ") SELECT now_.*, CASE WHEN FALSE THEN now_." + value + " END AS " + previous_name + " FROM now_";
     }
     return plan;
   }
@@ -328,8 +331,10 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
       if (auto r = check_sort(sort); !r) return fail(r.error());
       bool time_axis = !w.x->grain.empty() || w.type == WidgetType::Line || w.type == WidgetType::Area;
       if (sort.empty()) {
-        if (time_axis || w.type == WidgetType::Heatmap) sort.push_back({w.x->name, false});
-        else sort.push_back({w.measures[0].name, true});
+        if (time_axis || w.type == WidgetType::Heatmap)
+          sort.push_back({w.x->name, false});
+        else
+          sort.push_back({w.measures[0].name, true});
       }
       if (second) sort.push_back({second->name, false});
       st.params = base_params();
@@ -341,7 +346,8 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
         auto again = base_params();
         st.params.insert(st.params.end(), again.begin(), again.end());
       }
-      st.sql = "SELECT " + select + measure_list() + " FROM " + from + " WHERE " + where_clause + " GROUP BY ALL ORDER BY " + order_by(sort);
+      st.sql =
+          "SELECT " + select + measure_list() + " FROM " + from + " WHERE " + where_clause + " GROUP BY ALL ORDER BY " + order_by(sort);
       if (w.limit > 0 && !(second && w.type != WidgetType::Heatmap)) st.sql += " LIMIT " + std::to_string(std::min(w.limit, cap));
       return plan;
     }
@@ -365,11 +371,13 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
       std::string bins = std::to_string(w.bins);
       st.sql = "WITH filtered AS (SELECT CAST(" + col + " AS DOUBLE) AS v FROM " + from + " WHERE " + where + " AND " + col +
                " IS NOT NULL), bounds AS (SELECT min(v) AS lo, max(v) AS hi FROM filtered), "
-               "binned AS (SELECT least(CAST(floor((v - lo) / greatest((hi - lo) / " + bins + ", 1e-12)) AS BIGINT), " + bins +
+               "binned AS (SELECT least(CAST(floor((v - lo) / greatest((hi - lo) / " +
+               bins + ", 1e-12)) AS BIGINT), " + bins +
                " - 1) AS bin FROM filtered, bounds), "
                // Grouped by the bin number alone; the bounds are computed per bin, not per row.
                "counted AS (SELECT bin, count(*) AS count FROM binned GROUP BY bin) "
-               "SELECT lo + (hi - lo) / " + bins + " * bin AS bin_start, lo + (hi - lo) / " + bins +
+               "SELECT lo + (hi - lo) / " +
+               bins + " * bin AS bin_start, lo + (hi - lo) / " + bins +
                " * (bin + 1) AS bin_end, count FROM counted, bounds ORDER BY bin_start";
       st.params = base_params();
       // With a rollup that keeps the column's per-group minimum and maximum, the bounds cost
@@ -379,17 +387,18 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
       if (bounds) {
         std::string lo = Rollup::stored_column({"min", w.x->column}), hi = Rollup::stored_column({"max", w.x->column});
         Statement prelude;
-        prelude.sql = "SELECT CAST(CAST(min(" + lo + ") AS DOUBLE) AS VARCHAR) AS lo, CAST(CAST(max(" + hi + ") AS DOUBLE) AS VARCHAR) AS hi FROM " +
-                      quote_identifier(bounds->table) + " WHERE " + where;
+        prelude.sql = "SELECT CAST(CAST(min(" + lo + ") AS DOUBLE) AS VARCHAR) AS lo, CAST(CAST(max(" + hi +
+                      ") AS DOUBLE) AS VARCHAR) AS hi FROM " + quote_identifier(bounds->table) + " WHERE " + where;
         prelude.params = base_params();
         prelude.max_rows = 1;
         plan.prelude = std::move(prelude);
         Statement after = st;
         after.sql = "SELECT lo + (hi - lo) / " + bins + " * bin AS bin_start, lo + (hi - lo) / " + bins +
                     " * (bin + 1) AS bin_end, count FROM (SELECT bin, count(*) AS count, any_value(lo) AS lo, any_value(hi) AS hi FROM "
-                    "(SELECT least(CAST(floor((v - lo) / greatest((hi - lo) / " + bins +
-                    ", 1e-12)) AS BIGINT), " + bins + " - 1) AS bin, lo, hi FROM (SELECT CAST(" + col + " AS DOUBLE) AS v FROM " + from +
-                    " WHERE " + where + " AND " + col + " IS NOT NULL) AS filtered, (SELECT CAST(? AS DOUBLE) AS lo, CAST(? AS DOUBLE) AS hi) AS bounds)" +
+                    "(SELECT least(CAST(floor((v - lo) / greatest((hi - lo) / " +
+                    bins + ", 1e-12)) AS BIGINT), " + bins + " - 1) AS bin, lo, hi FROM (SELECT CAST(" + col + " AS DOUBLE) AS v FROM " +
+                    from + " WHERE " + where + " AND " + col +
+                    " IS NOT NULL) AS filtered, (SELECT CAST(? AS DOUBLE) AS lo, CAST(? AS DOUBLE) AS hi) AS bounds)" +
                     " AS binned GROUP BY bin) AS counted ORDER BY bin_start";
         plan.data_after_prelude = std::move(after);
       }
@@ -445,9 +454,10 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
             std::string stored = Rollup::stored_column(extreme);
             // The bound is only tight when many groups match: with few, it would let most rows
             // through, so then the statement finds no row and the fallback runs instead.
-            threshold.sql = "SELECT CAST(extreme AS VARCHAR) AS threshold FROM (SELECT " + stored + " AS extreme, count(*) OVER () AS groups FROM " +
-                            quote_identifier(bound->table) + " WHERE " + where + ") AS g WHERE groups >= " + std::to_string(10 * reach) +
-                            " ORDER BY extreme" + direction + " NULLS LAST LIMIT 1 OFFSET " + std::to_string(reach - 1);
+            threshold.sql = "SELECT CAST(extreme AS VARCHAR) AS threshold FROM (SELECT " + stored +
+                            " AS extreme, count(*) OVER () AS groups FROM " + quote_identifier(bound->table) + " WHERE " + where +
+                            ") AS g WHERE groups >= " + std::to_string(10 * reach) + " ORDER BY extreme" + direction +
+                            " NULLS LAST LIMIT 1 OFFSET " + std::to_string(reach - 1);
           }
           threshold.params = base_params();
           threshold.max_rows = 1;
@@ -458,15 +468,20 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
           plan.prelude = std::move(threshold);
           plan.data_after_prelude = st;
           plan.data_after_prelude->sql = body + " AND " + key_sql + (sort[0].descending ? " >= " : " <= ") + "CAST(? AS " + type + ")" +
-                                          " ORDER BY " + order_by(sort) + " LIMIT " + std::to_string(page) + " OFFSET " + std::to_string(request.offset);
+                                         " ORDER BY " + order_by(sort) + " LIMIT " + std::to_string(page) + " OFFSET " +
+                                         std::to_string(request.offset);
         }
       }
       Statement count;
-      const Rollup* count_rollup = rollups && unscoped && !grouped ? rollups->match(rel->name, predicate_columns, {"count(*)"}, day_columns) : nullptr;
-      if (grouped) count.sql = "SELECT count(*) AS total FROM (" + body + ")";
+      const Rollup* count_rollup =
+          rollups && unscoped && !grouped ? rollups->match(rel->name, predicate_columns, {"count(*)"}, day_columns) : nullptr;
+      if (grouped)
+        count.sql = "SELECT count(*) AS total FROM (" + body + ")";
       else if (count_rollup)
-        count.sql = "SELECT " + *count_rollup->rewrite("count(*)") + " AS total FROM " + quote_identifier(count_rollup->table) + " WHERE " + where;
-      else count.sql = "SELECT count(*) AS total FROM " + from + " WHERE " + where;
+        count.sql =
+            "SELECT " + *count_rollup->rewrite("count(*)") + " AS total FROM " + quote_identifier(count_rollup->table) + " WHERE " + where;
+      else
+        count.sql = "SELECT count(*) AS total FROM " + from + " WHERE " + where;
       count.params = base_params();
       count.max_rows = 1;
       plan.count = std::move(count);

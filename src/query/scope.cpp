@@ -12,14 +12,16 @@ std::string params_key(const std::vector<engine::Param>& params) {
     std::visit(
         [&](const auto& v) {
           using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, std::nullptr_t>) key += "null";
+          if constexpr (std::is_same_v<T, std::nullptr_t>)
+            key += "null";
           else if constexpr (std::is_same_v<T, std::string>) {
             key += std::to_string(v.size()) + ':' + v;
           } else if constexpr (std::is_same_v<T, double>) {
             char buf[32];
             std::snprintf(buf, sizeof buf, "%.17g", v);
             key += buf;
-          } else key += std::to_string(v);
+          } else
+            key += std::to_string(v);
         },
         p);
   }

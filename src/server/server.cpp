@@ -1,13 +1,13 @@
 #include "server/server.h"
 
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/beast/ssl.hpp>
 #include <nlohmann/json.hpp>
-#include <array>
 #include <random>
 #include <thread>
 #include <vector>
@@ -22,7 +22,8 @@ namespace {
 
 bool valid_request_id(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; });
+  return std::all_of(id.begin(), id.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; });
 }
 
 class ServerImpl;
@@ -72,7 +73,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 class ServerImpl final : public Server {
  public:
   ServerImpl(const ServerOptions& o, Handler h, Logger& log)
-      : options_(o), handler_(std::move(h)), log_(log), acceptor_(io_), workers_(static_cast<size_t>(std::max(1, o.worker_threads))),
+      : options_(o),
+        handler_(std::move(h)),
+        log_(log),
+        acceptor_(io_),
+        workers_(static_cast<size_t>(std::max(1, o.worker_threads))),
         rng_(std::random_device{}()) {}
 
   ~ServerImpl() override {
@@ -185,8 +190,10 @@ class ServerImpl final : public Server {
         beast::error_code ignored;
         socket.close(ignored);
       } else {
-        if (tls_) std::make_shared<Session<TlsStream>>(TlsStream(std::move(socket), *tls_), *this)->run();
-        else std::make_shared<Session<PlainStream>>(PlainStream(std::move(socket)), *this)->run();
+        if (tls_)
+          std::make_shared<Session<TlsStream>>(TlsStream(std::move(socket), *tls_), *this)->run();
+        else
+          std::make_shared<Session<PlainStream>>(PlainStream(std::move(socket)), *this)->run();
       }
       if (!stopping_) do_accept();
     });
@@ -215,7 +222,9 @@ class ServerImpl final : public Server {
 };
 
 template <class Stream>
-Session<Stream>::Session(Stream stream, ServerImpl& server) : stream_(std::move(stream)), server_(server) { ++server_.connections(); }
+Session<Stream>::Session(Stream stream, ServerImpl& server) : stream_(std::move(stream)), server_(server) {
+  ++server_.connections();
+}
 
 template <class Stream>
 void Session<Stream>::run() {
@@ -322,9 +331,8 @@ void Session<Stream>::on_read(beast::error_code ec, size_t) {
       response.content_type = "application/problem+json";
       response.body = R"({"type":"urn:sightline:problem:internal","title":"Internal Server Error","status":500})";
     }
-    asio::dispatch(self->stream_.get_executor(), [self, response = std::move(response), keep_alive]() mutable {
-      self->respond(std::move(response), keep_alive);
-    });
+    asio::dispatch(self->stream_.get_executor(),
+                   [self, response = std::move(response), keep_alive]() mutable { self->respond(std::move(response), keep_alive); });
   });
 }
 
@@ -333,9 +341,13 @@ void Session<Stream>::send_error(http::status status, const std::string& detail)
   api::HttpResponse r;
   r.status = static_cast<int>(status);
   r.content_type = "application/problem+json";
-  const char* type = status == http::status::payload_too_large || status == http::status::request_header_fields_too_large ? "too-large" : "invalid-input";
-  nlohmann::json j = {{"type", std::string("urn:sightline:problem:") + type}, {"title", std::string(http::obsolete_reason(status))},
-                      {"status", r.status}, {"detail", detail}, {"request_id", request_id_}};
+  const char* type =
+      status == http::status::payload_too_large || status == http::status::request_header_fields_too_large ? "too-large" : "invalid-input";
+  nlohmann::json j = {{"type", std::string("urn:sightline:problem:") + type},
+                      {"title", std::string(http::obsolete_reason(status))},
+                      {"status", r.status},
+                      {"detail", detail},
+                      {"request_id", request_id_}};
   r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   drain_after_write_ = true;
   respond(std::move(r), false);
@@ -388,8 +400,11 @@ void Session<Stream>::respond(api::HttpResponse r, bool keep_alive) {
 template <class Stream>
 void Session<Stream>::on_write(bool keep_alive, beast::error_code ec, size_t bytes) {
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
-  nlohmann::json fields = {{"request_id", request_id_}, {"method", method_}, {"path", path_},
-                           {"status", response_ ? response_->result_int() : 0}, {"duration_ms", std::round(ms * 100) / 100},
+  nlohmann::json fields = {{"request_id", request_id_},
+                           {"method", method_},
+                           {"path", path_},
+                           {"status", response_ ? response_->result_int() : 0},
+                           {"duration_ms", std::round(ms * 100) / 100},
                            {"bytes", bytes}};
   if (rows_ >= 0) fields["rows"] = rows_;
   if (ec) fields["error"] = ec.message();

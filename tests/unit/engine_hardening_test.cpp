@@ -308,7 +308,9 @@ TEST_F(EngineHardening, PooledConnectionsCannotAttachCopyOrExport) {
   EXPECT_FALSE(fs::exists(outside_ / "export")) << "EXPORT DATABASE made its folder outside the sandbox";
   // Known, harmless: DuckDB makes EXPORT's folder while preparing the statement, before its kind
   // can be checked, so inside the sandbox an empty folder may appear. Nothing is written in it.
-  if (fs::exists(dir_ / "data" / "parts" / "export")) EXPECT_TRUE(fs::is_empty(dir_ / "data" / "parts" / "export"));
+  if (fs::exists(dir_ / "data" / "parts" / "export")) {
+    EXPECT_TRUE(fs::is_empty(dir_ / "data" / "parts" / "export"));
+  }
   EXPECT_EQ(count("parts"), 10) << "the glob still reads only the Parquet files";
 }
 

@@ -153,7 +153,9 @@ TEST_F(RollupEquivalence, EveryWidgetAnswersTheSameFromRollupsAndSource) {
           else if (aggregate && getenv("ROLLUP_DEBUG")) std::cerr << d.id << "/" << w.id << " " << body.dump() << "\n";
           json a = run(with->data), b = run(without->data);
           EXPECT_EQ(a, b) << d.id << "/" << w.id << " state " << state << " via " << with->read_from << "\n" << with->data.sql;
-          if (with->count) EXPECT_EQ(run(*with->count), run(*without->count)) << w.id;
+          if (with->count) {
+            EXPECT_EQ(run(*with->count), run(*without->count)) << w.id;
+          }
           if (with->prelude) {
             // Two-step plans (table pages, histogram bounds) give the same answer as one statement.
             json t = run(*with->prelude);
@@ -252,7 +254,9 @@ TEST_F(RollupEquivalence, SubsetsOfFilteredRowsAnswerLikeTheSource) {
         ASSERT_TRUE(from_subset.has_value() && from_source.has_value()) << w.id;
         EXPECT_NE(from_subset->data.sql.find((*subset)->relation().name), std::string::npos) << w.id;
         EXPECT_EQ(run(from_subset->data), run(from_source->data)) << w.id << " " << body.dump();
-        if (from_subset->count) EXPECT_EQ(run(*from_subset->count), run(*from_source->count)) << w.id;
+        if (from_subset->count) {
+          EXPECT_EQ(run(*from_subset->count), run(*from_source->count)) << w.id;
+        }
         ++compared;
       }
     }
