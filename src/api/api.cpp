@@ -323,6 +323,19 @@ Result<HttpResponse> encode(const engine::QueryOutput& out, Format format, const
 
 }  // namespace
 
+HttpResponse method_not_allowed(const HttpRequest& req, const char* allow) {
+  HttpResponse r;
+  r.status = 405;
+  r.content_type = "application/problem+json";
+  r.body = dump(json{{"type", "urn:sightline:problem:method-not-allowed"},
+                     {"title", "Method Not Allowed"},
+                     {"status", 405},
+                     {"detail", "method " + req.method.substr(0, 16) + " is not allowed here; use " + std::string(allow)},
+                     {"request_id", req.request_id}});
+  r.headers.emplace_back("Allow", allow);
+  return r;
+}
+
 HttpResponse problem_response(const Error& error, const std::string& request_id) {
   int status = http_status(error.kind);
   json j = {
@@ -506,18 +519,7 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
   auto target = parse_target(req.target);
   if (!target) return fail(target.error());
   const auto& seg = target->segments;
-  auto method_not_allowed = [&](const char* allow) -> Result<HttpResponse> {
-    HttpResponse r = problem_response(
-        {ErrorKind::InvalidInput, std::string("method ") + req.method.substr(0, 16) + " is not allowed here", ""}, req.request_id);
-    r.status = 405;
-    r.body = dump(json{{"type", "urn:sightline:problem:method-not-allowed"},
-                       {"title", "Method Not Allowed"},
-                       {"status", 405},
-                       {"detail", "use " + std::string(allow)},
-                       {"request_id", req.request_id}});
-    r.headers.emplace_back("Allow", allow);
-    return r;
-  };
+  auto method_not_allowed = [&](const char* allow) -> Result<HttpResponse> { return api::method_not_allowed(req, allow); };
   bool get = req.method == "GET" || req.method == "HEAD";
 
   // Credentials never travel in URLs (they end up in logs and browser history).
@@ -618,18 +620,7 @@ Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& sna
   if (!target) return fail(target.error());
   const auto& seg = target->segments;
   const Snapshot* snap = &snapshot;
-  auto method_not_allowed = [&](const char* allow) -> Result<HttpResponse> {
-    HttpResponse r = problem_response(
-        {ErrorKind::InvalidInput, std::string("method ") + req.method.substr(0, 16) + " is not allowed here", ""}, req.request_id);
-    r.status = 405;
-    r.body = dump(json{{"type", "urn:sightline:problem:method-not-allowed"},
-                       {"title", "Method Not Allowed"},
-                       {"status", 405},
-                       {"detail", "use " + std::string(allow)},
-                       {"request_id", req.request_id}});
-    r.headers.emplace_back("Allow", allow);
-    return r;
-  };
+  auto method_not_allowed = [&](const char* allow) -> Result<HttpResponse> { return api::method_not_allowed(req, allow); };
   bool get = req.method == "GET" || req.method == "HEAD";
   const auto& project = snap->project;
   const auto& engine = *snap->engine;

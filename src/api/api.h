@@ -45,6 +45,8 @@ class Api {
 
 // HTTP status for an error kind.
 int http_status(ErrorKind kind);
+// 405 with an Allow header and a problem document.
+HttpResponse method_not_allowed(const HttpRequest& req, const char* allow);
 // RFC 9457 problem details for an error.
 HttpResponse problem_response(const Error& error, const std::string& request_id);
 

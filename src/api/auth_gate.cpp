@@ -388,17 +388,8 @@ std::optional<Result<HttpResponse>> AuthGate::route(const HttpRequest& req, cons
   std::string path = path_of(req.target);
   const auto& project = snap.project;
   bool get = req.method == "GET" || req.method == "HEAD";
-  auto not_allowed = [&](const char* allow) -> Result<HttpResponse> {
-    HttpResponse r = json_reply({{"type", "urn:sightline:problem:method-not-allowed"},
-                                 {"title", "Method Not Allowed"},
-                                 {"status", 405},
-                                 {"detail", "use " + std::string(allow)},
-                                 {"request_id", req.request_id}},
-                                405);
-    r.content_type = "application/problem+json";
-    r.headers.emplace_back("Allow", allow);
-    return r;
-  };
+  auto not_allowed = [&](const char* allow) -> Result<HttpResponse> { return method_not_allowed(req, allow); };
+
   if (path == "/api/v1/me") {
     if (!get) return not_allowed("GET");
     return me(req, project);

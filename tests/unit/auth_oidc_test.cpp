@@ -10,6 +10,7 @@
 
 #include "auth/crypto.h"
 #include "auth/oidc.h"
+#include "auth_test_keys.h"
 
 namespace sightline::auth {
 namespace {
@@ -18,43 +19,7 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 using Fields = std::vector<std::pair<std::string, std::string>>;
 
-// --- a minimal test-only RS256 signer ------------------------------------------------------------
-
-using PkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
-
-PkeyPtr generate_rsa() {
-  return PkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048}), EVP_PKEY_free);
-}
-
-std::string bn_bytes(EVP_PKEY* key, const char* name) {
-  BIGNUM* bn = nullptr;
-  EXPECT_EQ(EVP_PKEY_get_bn_param(key, name, &bn), 1);
-  std::unique_ptr<BIGNUM, decltype(&BN_free)> owned(bn, BN_free);
-  std::string out(BN_num_bytes(bn), '\0');
-  BN_bn2bin(bn, reinterpret_cast<unsigned char*>(out.data()));
-  return out;
-}
-
-json rsa_jwk(EVP_PKEY* key, const std::string& kid) {
-  return {{"kty", "RSA"},
-          {"kid", kid},
-          {"use", "sig"},
-          {"n", base64url_encode(bn_bytes(key, OSSL_PKEY_PARAM_RSA_N))},
-          {"e", base64url_encode(bn_bytes(key, OSSL_PKEY_PARAM_RSA_E))}};
-}
-
-std::string rs256(EVP_PKEY* key, const std::string& kid, const json& claims) {
-  std::string input = base64url_encode(json{{"alg", "RS256"}, {"kid", kid}}.dump()) + "." + base64url_encode(claims.dump());
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  EXPECT_EQ(EVP_DigestSignInit_ex(ctx.get(), nullptr, "SHA256", nullptr, nullptr, key, nullptr), 1);
-  const auto* data = reinterpret_cast<const unsigned char*>(input.data());
-  size_t len = 0;
-  EXPECT_EQ(EVP_DigestSign(ctx.get(), nullptr, &len, data, input.size()), 1);
-  std::string sig(len, '\0');
-  EXPECT_EQ(EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, data, input.size()), 1);
-  sig.resize(len);
-  return input + "." + base64url_encode(sig);
-}
+using namespace test_keys;
 
 struct ProviderKeys {
   PkeyPtr first = generate_rsa();
