@@ -211,6 +211,35 @@ bool address_in(const std::string& address, const std::string& cidr) {
   return true;
 }
 
+std::string client_address(const HttpRequest& req, const config::AuthSpec& auth) {
+  auto trusted = [&](const std::string& address) {
+    auto in = [&](const std::vector<std::string>& list) {
+      return std::any_of(list.begin(), list.end(), [&](const std::string& c) { return address_in(address, c); });
+    };
+    return in(auth.forwarded_by) || (auth.mode == config::AuthMode::Proxy && in(auth.proxy.trusted_proxies));
+  };
+  if (!trusted(req.peer)) return req.peer;
+  // Each trusted hop appends the address it saw: the client is the last entry not one of ours.
+  std::string chain = req.header("x-forwarded-for");
+  std::string client = req.peer;
+  size_t end = chain.size();
+  while (end > 0) {
+    size_t comma = chain.rfind(',', end - 1);
+    size_t start = comma == std::string::npos ? 0 : comma + 1;
+    std::string hop = chain.substr(start, end - start);
+    hop.erase(0, hop.find_first_not_of(" \t"));
+    hop.erase(hop.find_last_not_of(" \t") + 1);
+    unsigned char buf[16];
+    bool valid = inet_pton(hop.find(':') == std::string::npos ? AF_INET : AF_INET6, hop.c_str(), buf) == 1;
+    if (!valid) break;  // garbage: stop at the last address we can vouch for
+    client = hop;
+    if (!trusted(hop)) break;
+    if (comma == std::string::npos) break;
+    end = comma;
+  }
+  return client;
+}
+
 std::string safe_return_path(std::string_view requested) {
   if (requested.empty() || requested.size() > 2048 || requested[0] != '/') return "/";
   if (requested.size() > 1 && (requested[1] == '/' || requested[1] == '\\')) return "/";
@@ -273,7 +302,10 @@ void AuthGate::audit(std::string_view event, const HttpRequest& req, const auth:
   json j = std::move(fields);
   j["action"] = event;
   j["request_id"] = req.request_id;
-  j["client"] = req.peer;
+  {
+    std::lock_guard lock(mutex_);
+    j["client"] = state_ ? client_address(req, state_->spec) : req.peer;
+  }
   if (user) {
     j["user"] = {{"issuer", user->identity.issuer}, {"subject", user->identity.subject}, {"email", user->identity.email}};
     j["roles"] = user->roles;
@@ -356,7 +388,7 @@ Result<void> AuthGate::check_csrf(const HttpRequest& req, const auth::User& user
   if (user.credential == auth::Credential::Session) {
     std::shared_ptr<State> state;
     {
-      std::lock_guard lock(const_cast<std::mutex&>(mutex_));
+      std::lock_guard lock(mutex_);
       state = state_;
     }
     if (!state || !state->sessions->csrf_valid(user.session_id, req.header("x-csrf-token"))) {
@@ -416,7 +448,7 @@ std::optional<Result<HttpResponse>> AuthGate::route(const HttpRequest& req, cons
 }
 
 Result<HttpResponse> AuthGate::login(const HttpRequest& req, const config::Project&, State& state) {
-  if (!state.sign_in_limit->allow(req.peer)) {
+  if (!state.sign_in_limit->allow(client_address(req, state.spec))) {
     audit("sign_in_rate_limited", req, nullptr, json::object());
     return fail(ErrorKind::TooManyRequests, "too many sign-in attempts from this address", "wait a minute");
   }
@@ -430,7 +462,7 @@ Result<HttpResponse> AuthGate::login(const HttpRequest& req, const config::Proje
 }
 
 Result<HttpResponse> AuthGate::callback(const HttpRequest& req, const config::Project& project, State& state) {
-  if (!state.sign_in_limit->allow(req.peer)) {
+  if (!state.sign_in_limit->allow(client_address(req, state.spec))) {
     audit("sign_in_rate_limited", req, nullptr, json::object());
     return fail(ErrorKind::TooManyRequests, "too many sign-in attempts from this address", "wait a minute");
   }

@@ -61,7 +61,7 @@ class AuthGate {
 
   Logger& log_;
   auth::Clock clock_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::shared_ptr<State> state_;
 };
 
@@ -69,6 +69,9 @@ class AuthGate {
 std::vector<std::string> cookie_values(std::string_view cookie_header, std::string_view name);
 // True when `address` is `cidr` or inside it ("10.0.0.0/8", "127.0.0.1", "::1", "fd00::/8").
 bool address_in(const std::string& address, const std::string& cidr);
+// The client's address: the peer, or, when the peer is a configured load balancer or proxy
+// (auth.forwarded_by, or proxy mode's trusted_proxies), the last X-Forwarded-For hop that is not.
+std::string client_address(const HttpRequest& req, const config::AuthSpec& auth);
 // A post-sign-in destination that stays on this site: a path starting with one "/", else "/".
 std::string safe_return_path(std::string_view requested);
 

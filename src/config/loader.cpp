@@ -336,7 +336,9 @@ class ProjectParser {
     if (!n) return;
     if (!r.is_map(n, "auth")) return;
     a.pos = r.pos(n);
-    r.check_keys(n, {"mode", "public_url", "session", "oidc", "proxy", "tokens_file", "allow_remote", "frame_ancestors", "limits"}, "auth");
+    r.check_keys(n, {"mode", "public_url", "session", "oidc", "proxy", "tokens_file", "allow_remote", "frame_ancestors", "limits",
+                     "forwarded_by"},
+                 "auth");
     std::string mode = r.str(n["mode"], "auth.mode", "none");
     if (mode == "none")
       a.mode = AuthMode::None;
@@ -367,6 +369,14 @@ class ProjectParser {
         continue;
       }
       a.frame_ancestors.push_back(origin);
+    }
+    for (const auto& cidr : string_list(r, n["forwarded_by"], "auth.forwarded_by")) {
+      static const std::regex re(R"(^([0-9.]+|[0-9A-Fa-f:]+)(/[0-9]{1,3})?$)");
+      if (!std::regex_match(cidr, re)) {
+        r.error(n["forwarded_by"], "'" + cidr + "' is not an address or CIDR block", "e.g. 10.0.0.0/8 (your load balancer)");
+        continue;
+      }
+      a.forwarded_by.push_back(cidr);
     }
     if (const auto& l = n["limits"]) {
       if (r.is_map(l, "auth.limits")) {

@@ -204,6 +204,9 @@ struct AuthSpec {
   std::string tokens_file = ".sightline/tokens.json";  // relative to the project directory
   bool allow_remote = false;                           // mode none: serve beyond loopback anyway
   std::vector<std::string> frame_ancestors;            // origins allowed to frame the UI (empty: none)
+  // Load balancers / TLS proxies in front of Sightline: from these peers, X-Forwarded-For names
+  // the client (for sign-in rate limits and the audit log). Mode proxy adds its trusted_proxies.
+  std::vector<std::string> forwarded_by;
   int sign_in_per_minute = 30;
   int concurrent_queries_per_user = 8;
   Position pos;
