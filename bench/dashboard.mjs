@@ -2,7 +2,7 @@
 // state, every data widget of the demo dashboard is requested at once (Arrow), and the
 // interaction ends when the last answer has arrived.
 //
-//   node bench/dashboard.mjs --rows 10000000 --states 200 [--seed 1] [--cache-mb 256] [--naive 1]
+//   node bench/dashboard.mjs --rows 10000000 --states 200 [--seed 1] [--cache-mb 256] [--naive 1] [--slowest 10]
 //
 // Prints p50/p95/p99 of full interactions, first-load time, per-widget time to first byte and
 // bytes, and writes the raw numbers to bench/results/dashboard-<rows>.json.
@@ -77,6 +77,12 @@ async function main() {
   console.log(`serving after ${f(summary.server_start_s)} s (load + check), rollups ready after ${f(summary.rollups_ready_s)} s; first load (no filters): ${f(first.ms)} ms`);
   console.log(`full interaction: p50 ${f(summary.interaction_ms.p50)} ms, p95 ${f(summary.interaction_ms.p95)} ms, p99 ${f(summary.interaction_ms.p99)} ms; cache hits ${(100 * summary.cache_hit_ratio).toFixed(1)}%`);
   for (const [id, s] of Object.entries(perWidget)) console.log(`  ${id.padEnd(18)} ttfb p50 ${f(s.ttfb_p50).padStart(7)} ms  p95 ${f(s.ttfb_p95).padStart(7)} ms  bytes ${s.bytes_p50}`);
+  // --slowest N: the N slowest interactions, with their state and the widgets that took longest.
+  const slowest = Number(args.slowest ?? 0);
+  for (const r of [...results].sort((a, b) => b.ms - a.ms).slice(0, slowest)) {
+    const top = [...r.per].sort((a, b) => b.ttfb - a.ttfb).slice(0, 3).map((x) => `${x.id} ${f(x.ttfb)}`).join(', ');
+    console.log(`  slow ${f(r.ms)} ms: ${JSON.stringify(r.state)} | ${top}`);
+  }
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });
