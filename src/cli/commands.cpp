@@ -190,7 +190,11 @@ int run_serve(const ServeOptions& options) {
   });
   (*srv)->wait();
   reloader.reset();
-  if (rollup_builder.joinable()) rollup_builder.join();
+  if (rollup_builder.joinable()) {
+    // Requests are answered by now: stop building rollups rather than wait for it.
+    first.snapshot->engine->pool().close();
+    rollup_builder.join();
+  }
   // The waiter is blocked in sigwait only if stop() came from elsewhere; wake it to exit.
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();

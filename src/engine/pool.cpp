@@ -32,13 +32,26 @@ int ConnectionPool::in_use() const {
 
 Result<Connection*> ConnectionPool::acquire() {
   std::unique_lock lock(mutex_);
-  if (!available_.wait_for(lock, queue_timeout_, [&] { return !free_.empty(); })) {
+  if (closed_) return fail(ErrorKind::Unavailable, "the server is shutting down");
+  if (!available_.wait_for(lock, queue_timeout_, [&] { return closed_ || !free_.empty(); })) {
     return fail(ErrorKind::Unavailable,
                 "the server is busy: every query slot stayed taken for " + std::to_string(queue_timeout_.count()) + " ms", "retry shortly");
   }
+  if (closed_) return fail(ErrorKind::Unavailable, "the server is shutting down");
   Connection* c = free_.back();
   free_.pop_back();
   return c;
+}
+
+void ConnectionPool::close() {
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+  }
+  available_.notify_all();
+  std::lock_guard lock(watch_mutex_);
+  for (auto& [ticket, deadline] : deadlines_) deadline.conn->interrupt();
+  deadlines_.clear();
 }
 
 void ConnectionPool::release(Connection* c) {

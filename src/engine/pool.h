@@ -45,6 +45,9 @@ class ConnectionPool {
   }
 
   int size() const { return static_cast<int>(all_.size()); }
+  // For shutdown: interrupts every running query and makes every later run() fail
+  // (Unavailable) at once, so background work such as building rollups ends promptly.
+  void close();
   int in_use() const;
 
  private:
@@ -58,6 +61,7 @@ class ConnectionPool {
   std::vector<std::unique_ptr<Connection>> all_;
   std::vector<Connection*> free_;
   std::chrono::milliseconds queue_timeout_{0};
+  bool closed_ = false;
   mutable std::mutex mutex_;
   std::condition_variable available_;
 
