@@ -4,10 +4,10 @@
 // out on the server and at the provider.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BUILD_DIR } from '../integration/harness.mjs';
+import { BUILD_DIR, oracle, ordersScan } from '../integration/harness.mjs';
 import { startProvider } from '../integration/oidc/provider.mjs';
-import { startSignInStack, randomSecret, postLogoutUris } from '../integration/oidc/server.mjs';
-import { launchBrowser, openPage, screenshotter, waitForDrawn } from './browser.mjs';
+import { startSignInStack, randomSecret, postLogoutUris, ROWS } from '../integration/oidc/server.mjs';
+import { launchBrowser, openPage, screenshotter, waitForDrawn, kpiValue } from './browser.mjs';
 
 const shot = screenshotter(BUILD_DIR, 'signin');
 const clientSecret = randomSecret(24);
@@ -116,6 +116,44 @@ test('sign in at the provider, see the dashboard with the user\'s name, sign out
   await shot(page, 'signed-out-login-again');
 
   assert.deepEqual(outside, [], 'no request left the machine');
+  assert.deepEqual(problems, [], 'no console errors, page errors or failed requests');
+  await context.close();
+});
+
+test('a regional user signed in through the browser sees only their rows: KPIs, table count and filter options', { timeout: 120_000 }, async () => {
+  const base = stack.base;
+  const atProvider = (u) => u.startsWith(`${provider.issuer}/`);
+  const { context, page, problems } = await openPage(browser, { expected: (u) => atProvider(u) });
+  await page.goto(`${base}/d/sales`);
+  const loginName = page.locator('input[name=login]');
+  await loginName.waitFor({ timeout: 30_000 });
+  await loginName.fill('nora');
+  await page.locator('input[name=password]').fill('any password');
+  await page.locator('button[type=submit]').click();
+  const consent = page.getByRole('button', { name: /continue/i });
+  await consent.waitFor({ timeout: 15_000 });
+  await consent.click();
+  await page.waitForURL((u) => u.origin === base && u.pathname === '/d/sales', { timeout: 30_000 });
+  await waitForDrawn(page);
+  assert.match(await page.locator('[data-user-name]').innerText(), /Nora North/);
+  await shot(page, 'regional-user');
+
+  // DuckDB's own answer over the rows the north policy grants.
+  const [revenue, orders] = oracle(`SELECT sum(revenue), count(*) FROM ${ordersScan(ROWS)} WHERE region = 'North'`).rows[0];
+  assert.equal((await kpiValue(page, 'revenue')).toFixed(2), Number(revenue).toFixed(2));
+  assert.equal(await kpiValue(page, 'orders'), Number(orders));
+  await page.getByRole('tab', { name: /orders/i }).click();
+  await waitForDrawn(page);
+  const total = await page.locator('[data-total-count]').getAttribute('data-value');
+  assert.equal(Number(total), Number(orders), 'the table counts only the granted rows');
+
+  // The region filter offers only the region this user has rows for.
+  const combo = page.locator('[data-filter-id="region"] [role=combobox]');
+  await combo.click();
+  const options = page.locator('[data-filter-id="region"] [role=option]');
+  await options.first().waitFor({ timeout: 10_000 });
+  assert.deepEqual(await options.allInnerTexts(), ['North']);
+  await shot(page, 'regional-user-region-options');
   assert.deepEqual(problems, [], 'no console errors, page errors or failed requests');
   await context.close();
 });
