@@ -12,28 +12,42 @@ namespace {
 
 std::string json_kind(const json& v) {
   switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "true/false";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return "true/false";
     case json::value_t::number_integer:
     case json::value_t::number_unsigned:
-    case json::value_t::number_float: return "a number";
-    case json::value_t::string: return "text";
-    case json::value_t::array: return "a list";
-    case json::value_t::object: return "an object";
-    default: return "an unsupported value";
+    case json::value_t::number_float:
+      return "a number";
+    case json::value_t::string:
+      return "text";
+    case json::value_t::array:
+      return "a list";
+    case json::value_t::object:
+      return "an object";
+    default:
+      return "an unsupported value";
   }
 }
 
 const char* kind_name(ValueKind k) {
   switch (k) {
-    case ValueKind::Text: return "text";
-    case ValueKind::Integer: return "a whole number";
+    case ValueKind::Text:
+      return "text";
+    case ValueKind::Integer:
+      return "a whole number";
     case ValueKind::Float:
-    case ValueKind::Decimal: return "a number";
-    case ValueKind::Boolean: return "true/false";
-    case ValueKind::Date: return "a date (YYYY-MM-DD)";
-    case ValueKind::Timestamp: return "a date or timestamp (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS)";
-    case ValueKind::Other: return "a value";
+    case ValueKind::Decimal:
+      return "a number";
+    case ValueKind::Boolean:
+      return "true/false";
+    case ValueKind::Date:
+      return "a date (YYYY-MM-DD)";
+    case ValueKind::Timestamp:
+      return "a date or timestamp (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS)";
+    case ValueKind::Other:
+      return "a value";
   }
   return "a value";
 }
@@ -63,7 +77,8 @@ std::string next_day(const std::string& date) {
 
 bool valid_timestamp(const std::string& s) {
   if (s.size() == 10) return valid_date(s);
-  static const std::regex re(R"(([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)");
+  static const std::regex re(
+      R"(([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)");
   std::smatch m;
   return std::regex_match(s, m, re) && valid_date(m[1]);
 }
@@ -81,7 +96,8 @@ int compare_params(const Param& a, const Param& b) {
   return std::visit(
       [&](const auto& x) -> int {
         using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, std::nullptr_t>) return 0;
+        if constexpr (std::is_same_v<T, std::nullptr_t>)
+          return 0;
         else {
           const T& y = std::get<T>(b);
           return x < y ? -1 : (y < x ? 1 : 0);
@@ -94,16 +110,23 @@ int compare_params(const Param& a, const Param& b) {
 
 std::string placeholder_for(ValueKind kind) {
   switch (kind) {
-    case ValueKind::Date: return "CAST(? AS DATE)";
-    case ValueKind::Timestamp: return "CAST(? AS TIMESTAMP)";
-    default: return "?";
+    case ValueKind::Date:
+      return "CAST(? AS DATE)";
+    case ValueKind::Timestamp:
+      return "CAST(? AS TIMESTAMP)";
+    default:
+      return "?";
   }
 }
 
+std::string placeholder_for(ValueKind kind, std::string_view column_type) {
+  // A nanosecond column compares with nanosecond values: TIMESTAMP would cut them to microseconds.
+  if (kind == ValueKind::Timestamp && (column_type == "TIMESTAMP_NS" || column_type == "timestamp_ns")) return "CAST(? AS TIMESTAMP_NS)";
+  return placeholder_for(kind);
+}
+
 Result<Param> to_param(const json& v, ValueKind kind, const std::string& what) {
-  auto wrong = [&] {
-    return fail(ErrorKind::InvalidInput, what + ": expected " + kind_name(kind) + ", got " + json_kind(v));
-  };
+  auto wrong = [&] { return fail(ErrorKind::InvalidInput, what + ": expected " + kind_name(kind) + ", got " + json_kind(v)); };
   switch (kind) {
     case ValueKind::Text:
     case ValueKind::Other:
@@ -131,13 +154,16 @@ Result<Param> to_param(const json& v, ValueKind kind, const std::string& what) {
       return Param{v.get<bool>()};
     case ValueKind::Date:
       if (!v.is_string() || !valid_date(v.get<std::string>())) {
-        if (v.is_string()) return fail(ErrorKind::InvalidInput, what + ": '" + v.get<std::string>().substr(0, 40) + "' is not a valid date; use YYYY-MM-DD");
+        if (v.is_string())
+          return fail(ErrorKind::InvalidInput, what + ": '" + v.get<std::string>().substr(0, 40) + "' is not a valid date; use YYYY-MM-DD");
         return wrong();
       }
       return Param{v.get<std::string>()};
     case ValueKind::Timestamp:
       if (!v.is_string() || !valid_timestamp(v.get<std::string>())) {
-        if (v.is_string()) return fail(ErrorKind::InvalidInput, what + ": '" + v.get<std::string>().substr(0, 40) + "' is not a valid timestamp; use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS");
+        if (v.is_string())
+          return fail(ErrorKind::InvalidInput, what + ": '" + v.get<std::string>().substr(0, 40) +
+                                                   "' is not a valid timestamp; use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS");
         return wrong();
       }
       return Param{v.get<std::string>()};
@@ -164,7 +190,8 @@ Result<QueryRequest> parse_query_request(const json& body) {
   if (body.contains("selections")) {
     const auto& s = body["selections"];
     if (!s.is_array()) return fail(ErrorKind::InvalidInput, "'selections' must be a list");
-    if (s.size() > kMaxSelections) return fail(ErrorKind::InvalidInput, "at most " + std::to_string(kMaxSelections) + " selections per request");
+    if (s.size() > kMaxSelections)
+      return fail(ErrorKind::InvalidInput, "at most " + std::to_string(kMaxSelections) + " selections per request");
     for (const auto& e : s) {
       if (!e.is_object() || !e.contains("column") || !e["column"].is_string()) {
         return fail(ErrorKind::InvalidInput, "each selection needs a 'column' (text)",
@@ -178,14 +205,17 @@ Result<QueryRequest> parse_query_request(const json& body) {
       }
       for (auto it = e.begin(); it != e.end(); ++it) {
         if (it.key() != "column" && it.key() != "values" && it.key() != "range" && it.key() != "widget")
-          return fail(ErrorKind::InvalidInput, "unknown field '" + it.key().substr(0, 64) + "' in a selection", "allowed: column, values, range, widget");
+          return fail(ErrorKind::InvalidInput, "unknown field '" + it.key().substr(0, 64) + "' in a selection",
+                      "allowed: column, values, range, widget");
       }
       bool has_values = e.contains("values"), has_range = e.contains("range");
-      if (has_values == has_range) return fail(ErrorKind::InvalidInput, "selection on '" + sel.column.substr(0, 64) + "' needs exactly one of 'values' or 'range'");
+      if (has_values == has_range)
+        return fail(ErrorKind::InvalidInput, "selection on '" + sel.column.substr(0, 64) + "' needs exactly one of 'values' or 'range'");
       if (has_values) {
         const auto& v = e["values"];
         if (!v.is_array()) return fail(ErrorKind::InvalidInput, "a selection's 'values' must be a list");
-        if (v.size() > kMaxListValues) return fail(ErrorKind::InvalidInput, "a selection may pick at most " + std::to_string(kMaxListValues) + " values");
+        if (v.size() > kMaxListValues)
+          return fail(ErrorKind::InvalidInput, "a selection may pick at most " + std::to_string(kMaxListValues) + " values");
         for (const auto& x : v) sel.values.push_back(x);
       } else {
         const auto& r = e["range"];
@@ -215,7 +245,9 @@ Result<QueryRequest> parse_query_request(const json& body) {
     const auto& v = body[key];
     if (!v.is_number_integer()) return fail(ErrorKind::InvalidInput, std::string("'") + key + "' must be a whole number");
     int64_t n = v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX) ? INT64_MAX : v.get<int64_t>();
-    if (n < lo || n > hi) return fail(ErrorKind::InvalidInput, std::string("'") + key + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+    if (n < lo || n > hi)
+      return fail(ErrorKind::InvalidInput,
+                  std::string("'") + key + "' must be between " + std::to_string(lo) + " and " + std::to_string(hi));
     return std::optional<int64_t>(n);
   };
   auto offset = read_int("offset", 0, kMaxOffset);
@@ -231,7 +263,7 @@ namespace {
 
 // `column BETWEEN lo AND hi` with either side open (null).
 Result<std::optional<SqlFragment>> range_predicate(const std::string& col_sql, const json& lo, const json& hi, ValueKind kind,
-                                                   const std::string& what) {
+                                                   const std::string& what, std::string_view column_type) {
   SqlFragment f;
   std::optional<Param> plo, phi;
   if (!lo.is_null()) {
@@ -247,7 +279,7 @@ Result<std::optional<SqlFragment>> range_predicate(const std::string& col_sql, c
   if (plo && phi && compare_params(*plo, *phi) > 0) {
     return fail(ErrorKind::InvalidInput, what + ": the low end is above the high end");
   }
-  std::string ph = placeholder_for(kind);
+  std::string ph = placeholder_for(kind, column_type);
   if (plo && phi) {
     f.sql = col_sql + " BETWEEN " + ph + " AND " + ph;
     f.params = {*plo, *phi};
@@ -265,9 +297,10 @@ Result<std::optional<SqlFragment>> range_predicate(const std::string& col_sql, c
 
 // `column IN (...)`; a null among the values also matches NULL.
 Result<std::optional<SqlFragment>> in_predicate(const std::string& col_sql, const std::vector<json>& values, ValueKind kind,
-                                                const std::string& what) {
+                                                const std::string& what, std::string_view column_type) {
   if (values.empty()) return std::optional<SqlFragment>();
-  if (values.size() > kMaxListValues) return fail(ErrorKind::InvalidInput, what + ": at most " + std::to_string(kMaxListValues) + " values");
+  if (values.size() > kMaxListValues)
+    return fail(ErrorKind::InvalidInput, what + ": at most " + std::to_string(kMaxListValues) + " values");
   SqlFragment f;
   bool with_null = false;
   std::string list;
@@ -278,7 +311,7 @@ Result<std::optional<SqlFragment>> in_predicate(const std::string& col_sql, cons
     }
     auto p = to_param(v, kind, what);
     if (!p) return fail(p.error());
-    list += (list.empty() ? "" : ", ") + placeholder_for(kind);
+    list += (list.empty() ? "" : ", ") + placeholder_for(kind, column_type);
     f.params.push_back(*p);
   }
   if (!list.empty()) f.sql = col_sql + " IN (" + list + ")";
@@ -289,7 +322,7 @@ Result<std::optional<SqlFragment>> in_predicate(const std::string& col_sql, cons
 }  // namespace
 
 Result<std::vector<SqlFragment>> compile_predicates(const config::DashboardSpec& d, const engine::Relation& relation,
-                                                   const QueryRequest& request, std::string_view widget_id) {
+                                                    const QueryRequest& request, std::string_view widget_id) {
   std::vector<SqlFragment> out;
   for (auto it = request.filters.begin(); it != request.filters.end(); ++it) {
     if (!d.find_filter(it.key())) {
@@ -310,34 +343,41 @@ Result<std::vector<SqlFragment>> compile_predicates(const config::DashboardSpec&
     std::optional<SqlFragment> frag;
     switch (f.type) {
       case config::FilterType::Select: {
-        if (value.is_array() || value.is_object()) return fail(ErrorKind::InvalidInput, what + " (select) takes one value, not " + json_kind(value));
+        if (value.is_array() || value.is_object())
+          return fail(ErrorKind::InvalidInput, what + " (select) takes one value, not " + json_kind(value));
         auto p = to_param(value, kind, what);
         if (!p) return fail(p.error());
-        frag = SqlFragment{col_sql + " = " + placeholder_for(kind), {*p}};
+        frag = SqlFragment{col_sql + " = " + placeholder_for(kind, col->type), {*p}};
         break;
       }
       case config::FilterType::MultiSelect: {
-        if (!value.is_array()) return fail(ErrorKind::InvalidInput, what + " (multiselect) takes a list of values, got " + json_kind(value));
-        auto r = in_predicate(col_sql, std::vector<json>(value.begin(), value.end()), kind, what);
+        if (!value.is_array())
+          return fail(ErrorKind::InvalidInput, what + " (multiselect) takes a list of values, got " + json_kind(value));
+        auto r = in_predicate(col_sql, std::vector<json>(value.begin(), value.end()), kind, what, col->type);
         if (!r) return fail(r.error());
         frag = std::move(*r);
         break;
       }
       case config::FilterType::Range: {
-        if (!value.is_array() || value.size() != 2) return fail(ErrorKind::InvalidInput, what + " (range) takes [low, high], got " + json_kind(value));
-        auto r = range_predicate(col_sql, value[0], value[1], kind, what);
+        if (!value.is_array() || value.size() != 2)
+          return fail(ErrorKind::InvalidInput, what + " (range) takes [low, high], got " + json_kind(value));
+        auto r = range_predicate(col_sql, value[0], value[1], kind, what, col->type);
         if (!r) return fail(r.error());
         frag = std::move(*r);
         break;
       }
       case config::FilterType::DateRange: {
-        if (!value.is_object()) return fail(ErrorKind::InvalidInput, what + R"( (daterange) takes {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}, got )" + json_kind(value));
+        if (!value.is_object())
+          return fail(ErrorKind::InvalidInput,
+                      what + R"( (daterange) takes {"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}, got )" + json_kind(value));
         for (auto k = value.begin(); k != value.end(); ++k)
-          if (k.key() != "from" && k.key() != "to") return fail(ErrorKind::InvalidInput, what + ": unknown field '" + k.key().substr(0, 32) + "'", "use from and to");
+          if (k.key() != "from" && k.key() != "to")
+            return fail(ErrorKind::InvalidInput, what + ": unknown field '" + k.key().substr(0, 32) + "'", "use from and to");
         json from = value.value("from", json()), to = value.value("to", json());
         for (const json* v : {&from, &to}) {
           if (!v->is_null() && (!v->is_string() || !valid_date(v->get<std::string>())))
-            return fail(ErrorKind::InvalidInput, what + ": dates must be YYYY-MM-DD, got " + (v->is_string() ? "'" + v->get<std::string>().substr(0, 40) + "'" : json_kind(*v)));
+            return fail(ErrorKind::InvalidInput, what + ": dates must be YYYY-MM-DD, got " +
+                                                     (v->is_string() ? "'" + v->get<std::string>().substr(0, 40) + "'" : json_kind(*v)));
         }
         if (!from.is_null() && !to.is_null() && from.get<std::string>() > to.get<std::string>())
           return fail(ErrorKind::InvalidInput, what + ": 'from' is after 'to'");
@@ -410,8 +450,8 @@ Result<std::vector<SqlFragment>> compile_predicates(const config::DashboardSpec&
     if (!col) continue;
     ValueKind kind = engine::value_kind(col->type);
     std::string col_sql = engine::quote_identifier(sel.column);
-    Result<std::optional<SqlFragment>> r = sel.range ? range_predicate(col_sql, sel.range->first, sel.range->second, kind, what)
-                                                     : in_predicate(col_sql, sel.values, kind, what);
+    Result<std::optional<SqlFragment>> r = sel.range ? range_predicate(col_sql, sel.range->first, sel.range->second, kind, what, col->type)
+                                                     : in_predicate(col_sql, sel.values, kind, what, col->type);
     if (!r) return fail(r.error());
     if (*r) {
       (*r)->columns = {sel.column};

@@ -2,8 +2,8 @@
 // Parsing checks shape only; values are checked against the dashboard in compile_predicates().
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,9 +17,9 @@ namespace sightline::query {
 
 struct Selection {
   std::string column;
-  std::vector<nlohmann::json> values;                                // a set of picked values, or
-  std::optional<std::pair<nlohmann::json, nlohmann::json>> range;    // an inclusive range
-  std::string widget;  // the widget the pick was made on: it is not filtered by its own pick
+  std::vector<nlohmann::json> values;                              // a set of picked values, or
+  std::optional<std::pair<nlohmann::json, nlohmann::json>> range;  // an inclusive range
+  std::string widget;                                              // the widget the pick was made on: it is not filtered by its own pick
 };
 
 struct SortKey {
@@ -63,9 +63,8 @@ Result<QueryRequest> parse_query_request(const nlohmann::json& body);
 // defaults) and the selections, except those picked on `widget_id` itself. Values are validated
 // against the filter type and the column type, and bound as parameters. Filters/selections on
 // columns `relation` lacks are skipped (a dashboard may mix sources).
-Result<std::vector<SqlFragment>> compile_predicates(const config::DashboardSpec& dashboard,
-                                                   const engine::Relation& relation, const QueryRequest& request,
-                                                   std::string_view widget_id);
+Result<std::vector<SqlFragment>> compile_predicates(const config::DashboardSpec& dashboard, const engine::Relation& relation,
+                                                    const QueryRequest& request, std::string_view widget_id);
 
 // Converts one JSON value to a parameter for a column of `kind`, with a message naming `what`
 // when it does not fit (e.g. "filter 'region': expected text, got a number").
@@ -73,5 +72,7 @@ Result<engine::Param> to_param(const nlohmann::json& value, engine::ValueKind ki
 
 // The SQL that casts a parameter placeholder for a column of `kind` (e.g. CAST(? AS DATE)).
 std::string placeholder_for(engine::ValueKind kind);
+// The same for a column of type `column_type` (TIMESTAMP_NS keeps nanoseconds).
+std::string placeholder_for(engine::ValueKind kind, std::string_view column_type);
 
 }  // namespace sightline::query

@@ -1,4 +1,4 @@
-import { Int32, Table, vectorFromArray } from 'apache-arrow';
+import { Int32, Table, TimeUnit, Timestamp, makeData, makeVector, vectorFromArray } from 'apache-arrow';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 // The view is tested against a stand-in for ECharts (jsdom has no canvas); the option builders
@@ -46,6 +46,7 @@ vi.mock('echarts/core', () => ({
 import { NULL_COLOR, PALETTE, createColorRegistry } from '../src/charts/colors';
 import { createChartView } from '../src/charts/index';
 import { DIMMED_OPACITY, EMPTY_MESSAGE, buildChartModel, buildChartOption, formatAxisNumber, optionShape } from '../src/charts/options';
+import { decodeQuery, emptyState, urlFor, withSelection } from '../src/state/url';
 import type { Selection, WidgetContext, WidgetSpec } from '../src/types';
 import { date32, dec, f64, i64, utf8 } from './fixtures';
 
@@ -362,6 +363,72 @@ describe('line and area charts', () => {
     expect(opt(model.option).xAxis.type).toBe('category');
     expect(model.click({ seriesIndex: 0, dataIndex: 1 })).toEqual({ column: 'region', values: ['West'], widget: 'r' });
     expect(model.brushed([0.2, 1.4])).toEqual({ column: 'region', values: ['West'], widget: 'r' });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Nanosecond timestamps: a double has about a quarter of a microsecond at today's dates, so the
+// values must reach picks, the URL and back as the exact text.
+
+const TWO_53 = 2n ** 53n;
+const LAST_NS = '2025-06-30T23:59:59.999999999';
+
+function nsTable(): Table {
+  const units = [1751327999999999999n, 1751328000000000000n, TWO_53 + 1n, TWO_53];
+  const ts = makeVector(makeData({ type: new Timestamp(TimeUnit.NANOSECOND), length: units.length, data: new BigInt64Array(units) }));
+  return new Table({ ts, v: f64([1, 2, 4, 8]) });
+}
+
+describe('nanosecond timestamps', () => {
+  const byMoment = widget({ id: 'by_moment', type: 'bar', encoding: { x: { field: 'ts', column: 'ts', label: 'Moment' }, y: [{ field: 'v', label: 'V' }] } });
+
+  it('keeps moments a nanosecond apart apart, each labelled in its own minute and day', () => {
+    const o = opt(buildChartOption(byMoment, nsTable(), context()));
+    expect(o.xAxis.data).toEqual(['2025-06-30 23:59', '2025-07-01', '1970-04-15 05:59', '1970-04-15 05:59']);
+    expect(o.series[0].data).toEqual([1, 2, 4, 8]);
+  });
+
+  it('picks the exact value and gets it back from the URL without drift', () => {
+    const model = buildChartModel(byMoment, nsTable(), context());
+    const pick = model.click({ seriesIndex: 0, dataIndex: 0 }) as Selection;
+    expect(pick).toEqual({ column: 'ts', values: [LAST_NS], widget: 'by_moment' });
+    expect(model.click({ seriesIndex: 0, dataIndex: 2 })).toEqual({ column: 'ts', values: ['1970-04-15T05:59:59.254740993'], widget: 'by_moment' });
+    expect(model.click({ seriesIndex: 0, dataIndex: 3 })).toEqual({ column: 'ts', values: ['1970-04-15T05:59:59.254740992'], widget: 'by_moment' });
+
+    const state = emptyState('events');
+    state.selections = withSelection([], 'by_moment', pick);
+    const url = urlFor(state);
+    const back = decodeQuery('events', url.slice(url.indexOf('?')));
+    expect(back.selections).toEqual([pick]);
+    expect(urlFor(back)).toBe(url);
+
+    // Drawn again with the pick from the URL: that bar alone stands out, and clicking it clears.
+    const ctx = context({ selection: back.selections[0] });
+    const bars = opt(buildChartOption(byMoment, nsTable(), ctx)).series[0].data;
+    expect(bars.map((d: AnyRecord | number) => (typeof d === 'object' ? d.itemStyle?.opacity : 1))).toEqual([1, DIMMED_OPACITY, DIMMED_OPACITY, DIMMED_OPACITY]);
+    expect(buildChartModel(byMoment, nsTable(), ctx).click({ seriesIndex: 0, dataIndex: 0 })).toBeNull();
+  });
+
+  it('selects a whole day of a timestamp column to its last nanosecond', () => {
+    const daily = widget({ id: 'daily', type: 'line', encoding: { x: { field: 'ts', column: 'ts', grain: 'day' }, y: [{ field: 'v' }] } });
+    const model = buildChartModel(daily, nsTable(), context());
+    // Points are in time order: the 2^53 pair first.
+    const pick = model.click({ seriesIndex: 0, dataIndex: 2 });
+    expect(pick).toEqual({ column: 'ts', range: ['2025-06-30T00:00:00', LAST_NS], widget: 'daily' });
+    // The shaded span ends with that day, not a day later.
+    const shaded = opt(buildChartOption(daily, nsTable(), context({ selection: pick as Selection }))).series[0].markArea.data[0];
+    expect(shaded).toEqual([{ xAxis: Date.UTC(2025, 5, 30) }, { xAxis: Date.UTC(2025, 5, 30, 23, 59, 59, 999) }]);
+  });
+
+  it('brushes a span of moments without a grain into their exact values', () => {
+    const line = widget({ id: 'moments', type: 'line', encoding: { x: { field: 'ts', column: 'ts' }, y: [{ field: 'v' }] } });
+    const model = buildChartModel(line, nsTable(), context());
+    expect(model.brushed([Date.UTC(2025, 5, 30, 12), Date.UTC(2025, 6, 2)])).toEqual({
+      column: 'ts',
+      range: [LAST_NS, '2025-07-01T00:00:00'],
+      widget: 'moments',
+    });
+    expect(model.locate(LAST_NS)?.dataIndex).toBe(2);
   });
 });
 

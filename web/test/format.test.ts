@@ -31,6 +31,8 @@ import {
   formatNumber,
   formatPrecise,
   scaleDecimal,
+  timestampText,
+  toEpochMs,
 } from '../src/format/index';
 
 /** A decimal vector from unscaled values, stored as apache-arrow does (little-endian words). */
@@ -145,6 +147,94 @@ describe('cellValue and columnValues', () => {
   it('throws on a missing column', () => {
     const t = tableFromArrays({ a: new Float64Array([1]) });
     expect(() => cellValue(t, 0, 'nope')).toThrow(/nope/);
+  });
+});
+
+/** A timestamp vector of raw counts of `unit` (null for a null cell), as the server sends it. */
+function timestamps(units: (bigint | null)[], unit: TimeUnit, timezone?: string): Vector {
+  const validity = new Uint8Array(Math.ceil(units.length / 8));
+  units.forEach((v, i) => {
+    if (v !== null) validity[i >> 3]! |= 1 << (i & 7);
+  });
+  return makeVector(
+    makeData({
+      type: new Timestamp(unit, timezone),
+      length: units.length,
+      nullCount: units.filter((v) => v === null).length,
+      nullBitmap: validity,
+      data: new BigInt64Array(units.map((v) => v ?? 0n)),
+    }),
+  );
+}
+
+const TWO_53 = 2n ** 53n;
+
+describe('timestamps beyond a double', () => {
+  // As epoch milliseconds (a double) these lose their last digits: 2025-06-30T23:59:59.999999999
+  // would become 2025-07-01T00:00:00, and values a nanosecond apart near 2^53 the same.
+  const ns: [bigint, string][] = [
+    [1751327999999999999n, '2025-06-30T23:59:59.999999999'],
+    [1751328000000000000n, '2025-07-01T00:00:00'],
+    [1751328000000000001n, '2025-07-01T00:00:00.000000001'],
+    [TWO_53 - 1n, '1970-04-15T05:59:59.254740991'],
+    [TWO_53, '1970-04-15T05:59:59.254740992'],
+    [TWO_53 + 1n, '1970-04-15T05:59:59.254740993'],
+    [1751327999999999000n, '2025-06-30T23:59:59.999999'],
+    [-1n, '1969-12-31T23:59:59.999999999'],
+    [-1_000_000_001n, '1969-12-31T23:59:58.999999999'],
+    [2n ** 63n - 1n, '2262-04-11T23:47:16.854775807'],
+    [-(2n ** 63n), '1677-09-21T00:12:43.145224192'],
+  ];
+
+  it('reads timestamp[ns] digit for digit', () => {
+    const t = tableOf({ ts: timestamps([...ns.map(([v]) => v), null], TimeUnit.NANOSECOND) });
+    expect(columnValues(t, 'ts')).toEqual([...ns.map(([, text]) => text), null]);
+    ns.forEach(([, text], i) => expect(cellValue(t, i, 'ts')).toBe(text));
+    expect(cellValue(t, ns.length, 'ts')).toBeNull();
+  });
+
+  it('reads microseconds near 2^53 and zoned values exactly', () => {
+    const us = timestamps([TWO_53 - 1n, TWO_53 + 1n, -(TWO_53 + 1n)], TimeUnit.MICROSECOND);
+    const zoned = timestamps([1751327999999999999n], TimeUnit.NANOSECOND, 'UTC');
+    const t = tableOf({ us, zoned });
+    expect(columnValues(t, 'us')).toEqual(['2255-06-05T23:47:34.740991', '2255-06-05T23:47:34.740993', '1684-07-28T00:12:25.259007']);
+    expect(cellValue(t, 0, 'zoned')).toBe('2025-06-30T23:59:59.999999999Z');
+  });
+
+  it('finds the row in any chunk, also of a sliced table', () => {
+    const first = timestamps([TWO_53 - 1n, null], TimeUnit.NANOSECOND);
+    const second = timestamps([TWO_53 + 1n, 1751327999999999999n], TimeUnit.NANOSECOND);
+    const t = tableOf({ ts: makeVector([...first.data, ...second.data]) });
+    expect(t.getChild('ts')?.data.length).toBe(2);
+    expect(columnValues(t, 'ts')).toEqual(['1970-04-15T05:59:59.254740991', null, '1970-04-15T05:59:59.254740993', '2025-06-30T23:59:59.999999999']);
+    expect(cellValue(t, 3, 'ts')).toBe('2025-06-30T23:59:59.999999999');
+    expect(cellValue(t, 1, 'ts')).toBeNull();
+    const tail = t.slice(3);
+    expect(cellValue(tail, 0, 'ts')).toBe('2025-06-30T23:59:59.999999999');
+    expect(columnValues(t.slice(1, 3), 'ts')).toEqual([null, '1970-04-15T05:59:59.254740993']);
+  });
+
+  it('timestampText works in every unit and gives up beyond the years a Date holds', () => {
+    expect(timestampText(1751327999n, TimeUnit.SECOND)).toBe('2025-06-30T23:59:59');
+    expect(timestampText(1751327999999n, TimeUnit.MILLISECOND, true)).toBe('2025-06-30T23:59:59.999Z');
+    expect(timestampText(-1500n, TimeUnit.MILLISECOND)).toBe('1969-12-31T23:59:58.5');
+    expect(timestampText(2n ** 62n, TimeUnit.SECOND)).toBeNull();
+  });
+
+  it('keeps each moment in its second when read back for display', () => {
+    const last = '2025-06-30T23:59:59.999999999';
+    expect(toEpochMs(last)).toBe(Date.UTC(2025, 5, 30, 23, 59, 59, 999));
+    expect(toEpochMs('1970-04-15T05:59:59.254740993')).toBe(Number(TWO_53 / 1_000_000n));
+    expect(toEpochMs('2025-06-30T23:59:59.9')).toBe(Date.UTC(2025, 5, 30, 23, 59, 59, 900));
+    expect(toEpochMs(`${last}Z`)).toBe(Date.UTC(2025, 5, 30, 23, 59, 59, 999));
+    expect(toEpochMs(`${last}+02:00`)).toBe(Date.UTC(2025, 5, 30, 21, 59, 59, 999));
+    expect(toEpochMs(`${last}-0530`)).toBe(Date.UTC(2025, 6, 1, 5, 29, 59, 999));
+    expect(new Date(toEpochMs('0044-03-15')!).getUTCFullYear()).toBe(44);
+    expect(formatDate(last)).toBe('2025-06-30 23:59');
+    expect(formatDate(last, 'day')).toBe('2025-06-30');
+    expect(formatDate(last, 'month')).toBe('Jun 2025');
+    expect(formatDate('2025-12-31T23:59:59.999999999', 'year')).toBe('2025');
+    expect(formatCell(last, 'timestamp[ns]')).toBe(last);
   });
 });
 

@@ -258,6 +258,7 @@ export class App {
 
   private buildShell(): void {
     this.switcher.addEventListener('change', () => {
+      this.titleSwitcher();
       const id = this.switcher.value;
       if (this.spec && id === this.spec.id) return;
       history.pushState(null, '', '/d/' + encodeURIComponent(id));
@@ -272,7 +273,13 @@ export class App {
     });
     this.tabs.addEventListener('keydown', (e) => this.onTabKey(e));
 
-    const brand = h('a', { class: 'brand', href: '/', 'aria-label': 'Sightline home' }, h('span', { class: 'brand-mark', 'aria-hidden': 'true' }), 'Sightline');
+    // On phones only the mark shows (the link keeps its name), leaving the row to the controls.
+    const brand = h(
+      'a',
+      { class: 'brand', href: '/', 'aria-label': 'Sightline home' },
+      h('span', { class: 'brand-mark', 'aria-hidden': 'true' }),
+      h('span', { class: 'brand-text' }, 'Sightline'),
+    );
     this.header.append(
       brand,
       h('div', { class: 'title-block' }, this.titleEl, this.descEl),
@@ -289,6 +296,13 @@ export class App {
     clear(this.switcher);
     for (const d of this.dashboards) this.switcher.appendChild(h('option', { value: d.id }, d.title || d.id));
     if (this.spec) this.switcher.value = this.spec.id;
+    this.titleSwitcher();
+  }
+
+  /** The switcher may be too narrow for the chosen name (phones): its title shows it whole. */
+  private titleSwitcher(): void {
+    const chosen = this.switcher.selectedOptions[0];
+    this.switcher.title = chosen ? chosen.text : '';
   }
 
   private setTheme(t: Theme, save: boolean): void {
@@ -399,6 +413,7 @@ export class App {
     this.descEl.hidden = !spec.description;
     document.title = `${spec.title || spec.id} · Sightline`;
     this.switcher.value = spec.id;
+    this.titleSwitcher();
     const host: FilterHost = {
       dashboard: spec.id,
       set: (id, value, mode) => this.change((s) => s.filters.set(id, value), mode),

@@ -85,6 +85,13 @@ export function asTime(v: CellValue): number | null {
   return null;
 }
 
+/** The last millisecond a range's high end covers: a whole day for a date, else the moment. */
+export function rangeEndTime(hi: number | string): number | null {
+  const t = asTime(hi);
+  if (t === null) return null;
+  return typeof hi === 'string' && /^-?\d{4,}-\d{2}-\d{2}$/.test(hi.trim()) ? t + 86_399_999 : t;
+}
+
 /**
  * The widget's measures: `encoding.y` when it is a list, else (custom SQL widgets declare no
  * measures) every numeric result column that plays no other role.
@@ -135,13 +142,20 @@ function isTimestampType(typeName: string): boolean {
   return typeName.startsWith('timestamp[');
 }
 
+/**
+ * The last moment of a day as a selection's high end on a timestamp column: to the nanosecond
+ * (the most digits the server reads), so that no moment of the day's last second is left out
+ * whatever the column's precision.
+ */
+const END_OF_DAY = 'T23:59:59.999999999';
+
 /** [first day, last day] of the period starting at `value`, as selection bounds. */
 export function periodRange(value: CellValue, grain: string, typeName: string): [string, string] | null {
   const ms = asTime(value);
   if (ms === null) return null;
   const first = isoDate(ms);
   const last = periodEnd(first, grain);
-  if (isTimestampType(typeName)) return [`${first}T00:00:00`, `${last}T23:59:59`];
+  if (isTimestampType(typeName)) return [`${first}T00:00:00`, `${last}${END_OF_DAY}`];
   return [first, last];
 }
 
@@ -211,10 +225,10 @@ export function isSelected(selection: Selection | undefined, dim: Column, value:
     if (dim.temporal) {
       const t = asTime(value);
       const a = lo === null ? null : asTime(lo);
-      const b = hi === null ? null : asTime(hi);
+      const b = hi === null ? null : rangeEndTime(hi);
       if (t === null) return false;
       // A period is selected when it starts inside the range.
-      return (a === null || t >= a) && (b === null || t <= b + 86_399_999);
+      return (a === null || t >= a) && (b === null || t <= b);
     }
     const n = asNumber(value);
     if (n === null) return false;

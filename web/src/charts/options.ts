@@ -22,6 +22,7 @@ import {
   pickValue,
   pickValues,
   periodEnd,
+  rangeEndTime,
   readColumn,
   selectionOn,
   toggle,
@@ -546,12 +547,17 @@ function buildLine(widget: WidgetSpec, table: Table, ctx: WidgetContext, area: b
 
   let markArea: Record<string, unknown> | undefined;
   if (selection && useTime) {
-    const sel = selection.range
-      ? [selection.range[0], selection.range[1]]
-      : [selection.values?.[0] ?? null, selection.values?.[selection.values.length - 1] ?? null];
-    const lo = sel[0] === null || sel[0] === undefined ? null : asTime(sel[0]);
-    const hiStart = sel[1] === null || sel[1] === undefined ? null : asTime(sel[1]);
-    const hi = hiStart === null ? null : hiStart + (selection.range ? 86_399_999 : 0);
+    let lo: number | null;
+    let hi: number | null;
+    if (selection.range) {
+      const [a, b] = selection.range;
+      lo = a === null ? null : asTime(a);
+      hi = b === null ? null : rangeEndTime(b);
+    } else {
+      const picked = selection.values ?? [];
+      lo = asTime(picked[0] ?? null);
+      hi = asTime(picked[picked.length - 1] ?? null);
+    }
     markArea = {
       silent: true,
       itemStyle: { color: t.selectionFill },

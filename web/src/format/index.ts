@@ -3,10 +3,13 @@
 // apache-arrow hands out some values in shapes a UI cannot use directly: DECIMAL as unscaled
 // 32-bit words (two's complement), 64-bit integers as BigInt, dates and timestamps as epoch
 // milliseconds. cellValue() turns them into numbers and ISO strings, the shapes the server's
-// JSON format uses (docs/api.md, "Response formats"). Formatting is pinned to en-US so the
-// output does not depend on the browser's locale.
+// JSON format uses (docs/api.md, "Response formats"). Timestamps are read from the column's
+// 64-bit integers and converted with BigInt arithmetic: the epoch milliseconds apache-arrow
+// hands out are a double, which keeps only about a quarter of a microsecond at today's dates
+// (2025-06-30T23:59:59.999999999 would read as 2025-07-01T00:00:00). Formatting is pinned to
+// en-US so the output does not depend on the browser's locale.
 
-import { DataType, TimeUnit, type Table, type Vector } from 'apache-arrow';
+import { type Data, DataType, TimeUnit, type Table, type Vector } from 'apache-arrow';
 
 export type CellValue = number | string | boolean | null;
 
@@ -43,6 +46,50 @@ function fraction(subSecond: number, digits: number): string {
   if (digits === 0 || subSecond <= 0) return '';
   const text = pad(Math.round(subSecond), digits).replace(/0+$/, '');
   return text ? '.' + text : '';
+}
+
+const DAY_SECONDS = 86_400n;
+/** Days either side of the epoch a JavaScript Date can hold. */
+const MAX_DATE_DAYS = 100_000_000n;
+
+/**
+ * A timestamp as ISO text from its exact count of `unit` since the epoch: the date, the time,
+ * the fraction the unit has (trailing zeros dropped, none when zero) and 'Z' with a time zone.
+ * All in BigInt until the parts are small, so every digit is right. null beyond the years a
+ * Date can hold.
+ */
+export function timestampText(units: bigint, unit: TimeUnit, zoned = false): string | null {
+  const digits = UNIT_DIGITS[unit] ?? 0;
+  const perSecond = 10n ** BigInt(digits);
+  // Floor division: a moment before the epoch belongs to the second that starts before it.
+  let seconds = units / perSecond;
+  let sub = units % perSecond;
+  if (sub < 0n) {
+    sub += perSecond;
+    seconds -= 1n;
+  }
+  let days = seconds / DAY_SECONDS;
+  let secondOfDay = seconds % DAY_SECONDS;
+  if (secondOfDay < 0n) {
+    secondOfDay += DAY_SECONDS;
+    days -= 1n;
+  }
+  if (days > MAX_DATE_DAYS || days < -MAX_DATE_DAYS) return null;
+  // Each part is now far below 2^53: Number is exact.
+  const sod = Number(secondOfDay);
+  const time = `${pad(Math.floor(sod / 3600))}:${pad(Math.floor(sod / 60) % 60)}:${pad(sod % 60)}`;
+  return `${isoDate(Number(days) * 86_400_000)}T${time}${fraction(Number(sub), digits)}${zoned ? 'Z' : ''}`;
+}
+
+/**
+ * The stored value of a timestamp cell: the exact count of its unit since the epoch (null when
+ * the cell is null). `index` is the row within `data`.
+ */
+function storedTimestamp(data: Data, index: number): bigint | null {
+  if (!data.getValid(index)) return null;
+  const v: unknown = (data.values as ArrayLike<unknown> | undefined)?.[index];
+  if (typeof v === 'bigint') return v;
+  return typeof v === 'number' && Number.isFinite(v) ? BigInt(Math.trunc(v)) : null;
 }
 
 /** Two's-complement little-endian 32-bit words to a BigInt. */
@@ -88,7 +135,9 @@ export function convertValue(raw: unknown, type: DataType): CellValue {
     return Number.isFinite(ms) ? isoDate(ms) : null;
   }
   if (DataType.isTimestamp(type)) {
-    // apache-arrow returns epoch milliseconds (fractional below a millisecond).
+    // A BigInt is the exact count of the type's unit (what the column stores, see cellValue).
+    if (typeof raw === 'bigint') return timestampText(raw, type.unit, Boolean(type.timezone));
+    // What `Vector.get()` returns: epoch milliseconds (fractional below a millisecond).
     const ms = raw instanceof Date ? raw.getTime() : Number(raw);
     if (!Number.isFinite(ms)) return null;
     const wholeSeconds = Math.floor(ms / 1000);
@@ -130,7 +179,19 @@ export function hasColumn(table: Table, column: string): boolean {
 /** One cell as a plain value: see the module comment. Throws when the column is missing. */
 export function cellValue(table: Table, row: number, column: string): CellValue {
   const vector = vectorOf(table, column);
-  return convertValue(vector.get(row), vector.type as DataType);
+  const type = vector.type as DataType;
+  if (DataType.isTimestamp(type) && row >= 0 && row < vector.length) {
+    // The stored integer, not `get()`'s epoch milliseconds: see the module comment.
+    let start = 0;
+    for (const data of vector.data) {
+      if (row < start + data.length) {
+        const units = storedTimestamp(data, row - start);
+        return units === null ? null : convertValue(units, type);
+      }
+      start += data.length;
+    }
+  }
+  return convertValue(vector.get(row), type);
 }
 
 /** A whole column as plain values. Throws when the column is missing. */
@@ -138,6 +199,16 @@ export function columnValues(table: Table, column: string): CellValue[] {
   const vector = vectorOf(table, column);
   const type = vector.type as DataType;
   const out: CellValue[] = new Array<CellValue>(vector.length);
+  if (DataType.isTimestamp(type)) {
+    let i = 0;
+    for (const data of vector.data) {
+      for (let j = 0; j < data.length; j++, i++) {
+        const units = storedTimestamp(data, j);
+        out[i] = units === null ? null : convertValue(units, type);
+      }
+    }
+    return out;
+  }
   for (let i = 0; i < vector.length; i++) out[i] = convertValue(vector.get(i), type);
   return out;
 }
@@ -305,26 +376,21 @@ const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', '
 
 /**
  * Epoch milliseconds of a date value: a number (already epoch ms), a Date, 'YYYY-MM-DD' or an
- * ISO timestamp. Strings without a zone are read as UTC, as the server writes them.
+ * ISO timestamp. Strings without a zone are read as UTC, as the server writes them. Digits below
+ * a millisecond are dropped, never rounded up: 23:59:59.999999999 stays in its day and second.
  */
 export function toEpochMs(value: string | number | Date): number | null {
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
   if (value instanceof Date) return value.getTime();
-  const m = /^(-?\d{4,})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/.exec(value.trim());
+  const m = /^(-?\d{4,})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?(Z|([+-])(\d{2}):?(\d{2}))?$/.exec(value.trim());
   if (!m) return null;
-  if (m[8] && m[8] !== 'Z') {
-    const t = Date.parse(value);
-    return Number.isNaN(t) ? null : t;
-  }
-  const ms = Date.UTC(
-    Number(m[1]),
-    Number(m[2]) - 1,
-    Number(m[3]),
-    Number(m[4] ?? 0),
-    Number(m[5] ?? 0),
-    Number(m[6] ?? 0),
-    m[7] ? Math.round(Number(m[7]) * 1000) : 0,
-  );
+  const d = new Date(0);
+  // setUTCFullYear, unlike Date.UTC, takes years 0-99 as they are.
+  d.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  d.setUTCHours(Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0), m[7] ? Number(m[7].slice(0, 3).padEnd(3, '0')) : 0);
+  let ms = d.getTime();
+  // A zone offset moves the instant by whole minutes.
+  if (m[9]) ms -= (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11])) * 60_000;
   return Number.isNaN(ms) ? null : ms;
 }
 
