@@ -537,7 +537,7 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
 
   // Credentials never travel in URLs (they end up in logs and browser history).
   for (const char* name : {"access_token", "id_token"}) {
-    if (!target->param(name).empty())
+    if (target->has(name))
       return fail(ErrorKind::InvalidInput, std::string("credentials are not accepted in the URL ('") + name + "')",
                   "send Authorization: Bearer <token> instead");
   }
@@ -624,8 +624,12 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
   if (!snap) return fail(ErrorKind::Unavailable, "the project is still loading");
   auto user = gate_.authenticate(req, snap->project);
   if (!user) return fail(user.error());
-  if (auto c = gate_.check_csrf(req, *user); !c) return fail(c.error());
-  return data_route(req, *snap, *user);
+  if (auto c = gate_.check_csrf(req, *user, snap->project); !c) return fail(c.error());
+  auto answer = data_route(req, *snap, *user);
+  // Every answer here is computed for this caller (their dashboards, their rows): no cache keeps it.
+  if (answer && std::none_of(answer->headers.begin(), answer->headers.end(), [](const auto& h) { return h.first == "Cache-Control"; }))
+    answer->headers.emplace_back("Cache-Control", "no-store");
+  return answer;
 }
 
 Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& snapshot, const auth::User& user) {

@@ -258,7 +258,7 @@ struct AuthGate::State {
   std::unique_ptr<auth::SessionStore> sessions;
   std::unique_ptr<auth::PendingLogins> pending;
   std::unique_ptr<auth::RateLimiter> sign_in_limit;
-  std::unique_ptr<auth::ConcurrencyLimiter> queries;
+  std::shared_ptr<auth::ConcurrencyLimiter> queries;
   std::unique_ptr<auth::TokenFile> tokens;
 };
 
@@ -268,7 +268,10 @@ AuthGate::~AuthGate() = default;
 std::shared_ptr<AuthGate::State> AuthGate::state_for(const config::Project& project) {
   std::string fp = fingerprint(project);
   std::lock_guard lock(mutex_);
-  if (state_ && state_->fingerprint == fp) return state_;
+  // Requests still holding the previous snapshot find its state here too: an older project
+  // never replaces (and wipes) the state of a newer one.
+  for (const auto& known : states_)
+    if (known->fingerprint == fp) return known;
   // New or changed auth settings: new sessions and a new OpenID client (everyone signs in again).
   auto s = std::make_shared<State>();
   s->fingerprint = fp;
@@ -278,7 +281,7 @@ std::shared_ptr<AuthGate::State> AuthGate::state_for(const config::Project& proj
                                                      std::chrono::milliseconds(project.auth.absolute_timeout_ms), clock_);
   s->pending = std::make_unique<auth::PendingLogins>(clock_);
   s->sign_in_limit = std::make_unique<auth::RateLimiter>(project.auth.sign_in_per_minute, clock_);
-  s->queries = std::make_unique<auth::ConcurrencyLimiter>(project.auth.concurrent_queries_per_user);
+  s->queries = std::make_shared<auth::ConcurrencyLimiter>(project.auth.concurrent_queries_per_user);
   s->tokens = std::make_unique<auth::TokenFile>(project.dir / project.auth.tokens_file, clock_);
   if (project.auth.mode == config::AuthMode::Oidc) {
     s->http = auth::make_curl_http_client();
@@ -294,7 +297,8 @@ std::shared_ptr<AuthGate::State> AuthGate::state_for(const config::Project& proj
     o.groups_claim = project.auth.oidc.groups_claim;
     s->oidc = std::make_unique<auth::OidcClient>(o, *s->http, clock_);
   }
-  state_ = s;
+  states_.push_back(s);
+  if (states_.size() > 2) states_.erase(states_.begin());
   return s;
 }
 
@@ -304,7 +308,7 @@ void AuthGate::audit(std::string_view event, const HttpRequest& req, const auth:
   j["request_id"] = req.request_id;
   {
     std::lock_guard lock(mutex_);
-    j["client"] = state_ ? client_address(req, state_->spec) : req.peer;
+    j["client"] = !states_.empty() ? client_address(req, states_.back()->spec) : req.peer;
   }
   if (user) {
     j["user"] = {{"issuer", user->identity.issuer}, {"subject", user->identity.subject}, {"email", user->identity.email}};
@@ -382,15 +386,11 @@ Result<auth::User> AuthGate::authenticate(const HttpRequest& req, const config::
   return fail(ErrorKind::Unauthenticated, "not signed in", "sign in at /auth/login");
 }
 
-Result<void> AuthGate::check_csrf(const HttpRequest& req, const auth::User& user) const {
+Result<void> AuthGate::check_csrf(const HttpRequest& req, const auth::User& user, const config::Project& project) {
   if (req.method == "GET" || req.method == "HEAD") return {};
   if (user.credential == auth::Credential::Token) return {};
   if (user.credential == auth::Credential::Session) {
-    std::shared_ptr<State> state;
-    {
-      std::lock_guard lock(mutex_);
-      state = state_;
-    }
+    auto state = state_for(project);
     if (!state || !state->sessions->csrf_valid(user.session_id, req.header("x-csrf-token"))) {
       return fail(ErrorKind::Forbidden, "missing or wrong X-CSRF-Token header", "send the csrf_token from GET /api/v1/me");
     }
@@ -405,7 +405,7 @@ Result<void> AuthGate::check_csrf(const HttpRequest& req, const auth::User& user
 }
 
 Result<auth::ConcurrencyLimiter::Guard> AuthGate::admit(const auth::User& user, const config::Project& project) {
-  if (!project.auth.enabled()) return auth::ConcurrencyLimiter::Guard(nullptr, "");
+  if (!project.auth.enabled()) return auth::ConcurrencyLimiter::Guard();
   auto state = state_for(project);
   auto guard = state->queries->acquire(user.identity.key());
   if (!guard) {
@@ -504,7 +504,7 @@ Result<HttpResponse> AuthGate::logout(const HttpRequest& req, const config::Proj
   auto user = authenticate(req, project);
   json out = {{"redirect", "/"}};
   if (user && user->credential == auth::Credential::Session) {
-    if (auto c = check_csrf(req, *user); !c) return fail(c.error());
+    if (auto c = check_csrf(req, *user, project); !c) return fail(c.error());
     std::string id_token;
     for (const auto& value : cookie_values(req.header("cookie"), kSessionCookie)) {
       if (auto s = state.sessions->find(value); s && s->id == user->session_id) {

@@ -43,7 +43,7 @@ class AuthGate {
 
   // For methods other than GET/HEAD: a session needs its X-CSRF-Token header, a proxied browser
   // a same-origin Origin. Bearer tokens are not ambient credentials and need neither.
-  Result<void> check_csrf(const HttpRequest& req, const auth::User& user) const;
+  Result<void> check_csrf(const HttpRequest& req, const auth::User& user, const config::Project& project);
 
   // A slot for one data request of `user`, or ErrorKind::TooManyRequests.
   Result<auth::ConcurrencyLimiter::Guard> admit(const auth::User& user, const config::Project& project);
@@ -62,7 +62,7 @@ class AuthGate {
   Logger& log_;
   auth::Clock clock_;
   mutable std::mutex mutex_;
-  std::shared_ptr<State> state_;
+  std::vector<std::shared_ptr<State>> states_;  // the current auth settings' state, and the one before
 };
 
 // Values of cookie `name` in a Cookie header (a browser may send several).

@@ -71,7 +71,12 @@ Result<json> query_json(const engine::Engine& engine, const std::string& sql, co
 // Every column a parsed expression references (the last part of each column name).
 void find_columns(const json& node, std::vector<std::string>& found, bool& subquery) {
   if (node.is_object()) {
-    if (text_of(node, "class") == "SUBQUERY") subquery = true;
+    // A subquery, a qualified column (orders.region: no such table over a rollup) or a star:
+    // the columns are not simply known, so the rows are read directly.
+    if (text_of(node, "class") == "SUBQUERY" || text_of(node, "class") == "STAR") subquery = true;
+    if (text_of(node, "class") == "COLUMN_REF" && node.contains("column_names") && node["column_names"].is_array() &&
+        node["column_names"].size() != 1)
+      subquery = true;
     if (text_of(node, "class") == "COLUMN_REF" && node.contains("column_names") && node["column_names"].is_array() &&
         !node["column_names"].empty() && node["column_names"].back().is_string()) {
       found.push_back(node["column_names"].back().get<std::string>());

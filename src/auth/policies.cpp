@@ -1,6 +1,7 @@
 #include "auth/policies.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace sightline::auth {
 
@@ -42,6 +43,7 @@ Result<void> bind_value(const nlohmann::json& value, const std::string& name, st
   auto scalar = [&](const nlohmann::json& v) -> Result<engine::Param> {
     if (v.is_string()) return engine::Param(v.get<std::string>());
     if (v.is_boolean()) return engine::Param(v.get<bool>());
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) return engine::Param(v.dump());
     if (v.is_number_integer()) return engine::Param(v.get<int64_t>());
     if (v.is_number()) return engine::Param(v.get<double>());
     if (v.is_null()) return engine::Param(nullptr);

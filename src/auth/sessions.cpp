@@ -110,9 +110,10 @@ RateLimiter::RateLimiter(int per_minute, Clock clock, size_t max_keys)
 bool RateLimiter::allow(const std::string& key) {
   int64_t minute = std::chrono::duration_cast<std::chrono::minutes>(clock_().time_since_epoch()).count();
   std::lock_guard lock(mutex_);
-  if (windows_.size() >= max_keys_) {
+  if (windows_.size() >= max_keys_ && !windows_.count(key)) {
     for (auto it = windows_.begin(); it != windows_.end();) it = it->second.first != minute ? windows_.erase(it) : std::next(it);
-    if (windows_.size() >= max_keys_) return false;  // a flood of distinct keys: refuse rather than grow
+    // A flood of distinct keys: new keys wait for the next minute, known ones keep their budget.
+    if (windows_.size() >= max_keys_) return false;
   }
   auto& [window, count] = windows_[key];
   if (window != minute) window = minute, count = 0;
@@ -126,7 +127,7 @@ std::optional<ConcurrencyLimiter::Guard> ConcurrencyLimiter::acquire(const std::
   int& n = running_[key];
   if (n >= limit_) return std::nullopt;
   ++n;
-  return Guard(this, key);
+  return Guard(shared_from_this(), key);
 }
 
 void ConcurrencyLimiter::release(const std::string& key) {

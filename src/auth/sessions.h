@@ -14,6 +14,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -99,23 +100,27 @@ class RateLimiter {
   std::map<std::string, std::pair<int64_t, int>> windows_;  // key -> (minute, count)
 };
 
-// Concurrent requests per user: acquire() gives a guard while under the limit.
-class ConcurrencyLimiter {
+// Concurrent requests per user: acquire() gives a guard while under the limit. A guard keeps
+// its limiter alive, so a limiter replaced (config reload) while requests run is freed only
+// after the last of them ends.
+class ConcurrencyLimiter : public std::enable_shared_from_this<ConcurrencyLimiter> {
  public:
   explicit ConcurrencyLimiter(int per_user) : limit_(per_user) {}
   class Guard {
    public:
-    Guard(ConcurrencyLimiter* owner, std::string key) : owner_(owner), key_(std::move(key)) {}
-    Guard(Guard&& o) noexcept : owner_(std::exchange(o.owner_, nullptr)), key_(std::move(o.key_)) {}
+    Guard() = default;  // holds nothing (no limit applies)
+    Guard(std::shared_ptr<ConcurrencyLimiter> owner, std::string key) : owner_(std::move(owner)), key_(std::move(key)) {}
+    Guard(Guard&& o) noexcept = default;
     Guard& operator=(Guard&&) = delete;
     ~Guard() {
       if (owner_) owner_->release(key_);
     }
 
    private:
-    ConcurrencyLimiter* owner_;
+    std::shared_ptr<ConcurrencyLimiter> owner_;
     std::string key_;
   };
+  // Must be called on a limiter owned by a shared_ptr.
   std::optional<Guard> acquire(const std::string& key);
 
  private:

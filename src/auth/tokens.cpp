@@ -1,6 +1,9 @@
 #include "auth/tokens.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -34,6 +37,33 @@ nlohmann::json to_json(const TokenRecord& r) {
           {"revoked", r.revoked}};
 }
 
+// An exclusive lock on `<tokens file>.lock` for one read-modify-write: `token create` and
+// `token revoke` may run at the same time (two shells, a script), and neither may lose the
+// other's change. Released when destroyed.
+class FileLock {
+ public:
+  explicit FileLock(const fs::path& target) {
+    std::error_code ec;
+    fs::create_directories(target.parent_path(), ec);
+    fs::path lock = target;
+    lock += ".lock";
+    fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+  }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  bool held() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace
 
 Result<std::chrono::seconds> parse_lifetime(const std::string& text) {
@@ -64,16 +94,18 @@ Result<std::vector<TokenRecord>> TokenFile::read() const {
   for (const auto& t : j["tokens"]) {
     if (!t.is_object()) continue;
     TokenRecord r;
-    r.id = t.value("id", "");
-    r.name = t.value("name", "");
-    r.subject = t.value("subject", "");
+    auto text = [&](const char* key) { return t.contains(key) && t[key].is_string() ? t[key].get<std::string>() : std::string(); };
+    auto number = [&](const char* key) { return t.contains(key) && t[key].is_number_integer() ? t[key].get<int64_t>() : int64_t{0}; };
+    r.id = text("id");
+    r.name = text("name");
+    r.subject = text("subject");
     if (t.contains("roles") && t["roles"].is_array())
       for (const auto& role : t["roles"])
         if (role.is_string()) r.roles.push_back(role.get<std::string>());
-    r.hash = t.value("sha256", "");
-    r.created = from_seconds(t.value("created", int64_t{0}));
-    r.expires = from_seconds(t.value("expires", int64_t{0}));
-    r.revoked = t.value("revoked", false);
+    r.hash = text("sha256");
+    r.created = from_seconds(number("created"));
+    r.expires = from_seconds(number("expires"));  // missing or malformed: expired
+    r.revoked = !t.contains("revoked") || !t["revoked"].is_boolean() || t["revoked"].get<bool>();
     if (r.id.empty() || r.hash.size() != 64) continue;
     out.push_back(std::move(r));
   }
@@ -85,15 +117,27 @@ Result<void> TokenFile::write(const std::vector<TokenRecord>& records) const {
   for (const auto& r : records) j["tokens"].push_back(to_json(r));
   std::error_code ec;
   fs::create_directories(path_.parent_path(), ec);
-  fs::path tmp = path_;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return fail(ErrorKind::Unavailable, "cannot write " + tmp.string());
-    out << j.dump(2) << "\n";
-    if (!out) return fail(ErrorKind::Unavailable, "cannot write " + tmp.string());
+  // A private temporary file next to the target (0600 from the start), synced, then renamed
+  // over it: readers see the old file or the new one, never half of one.
+  std::string pattern = (path_.parent_path() / (path_.filename().string() + ".XXXXXX")).string();
+  int fd = ::mkstemp(pattern.data());
+  if (fd < 0) return fail(ErrorKind::Unavailable, "cannot write next to " + path_.string());
+  fs::path tmp = pattern;
+  std::string text = j.dump(2) + "\n";
+  bool ok = ::fchmod(fd, 0600) == 0;
+  for (size_t done = 0; ok && done < text.size();) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n <= 0)
+      ok = false;
+    else
+      done += static_cast<size_t>(n);
   }
-  ::chmod(tmp.c_str(), 0600);
+  ok = ok && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) {
+    fs::remove(tmp, ec);
+    return fail(ErrorKind::Unavailable, "cannot write " + tmp.string());
+  }
   fs::rename(tmp, path_, ec);
   if (ec) return fail(ErrorKind::Unavailable, "cannot replace " + path_.string() + ": " + ec.message());
   return {};
@@ -103,6 +147,8 @@ Result<CreatedToken> TokenFile::create(const std::string& name, const std::strin
                                        std::chrono::seconds lifetime) {
   if (subject.empty()) return fail(ErrorKind::InvalidInput, "a token needs a subject (the identity it acts as)");
   std::lock_guard lock(mutex_);
+  FileLock file_lock(path_);
+  if (!file_lock.held()) return fail(ErrorKind::Unavailable, "cannot lock " + path_.string() + ".lock");
   auto records = read();
   if (!records) return fail(records.error());
   CreatedToken made;
@@ -126,6 +172,8 @@ Result<std::vector<TokenRecord>> TokenFile::list() const {
 
 Result<TokenRecord> TokenFile::revoke(const std::string& id) {
   std::lock_guard lock(mutex_);
+  FileLock file_lock(path_);
+  if (!file_lock.held()) return fail(ErrorKind::Unavailable, "cannot lock " + path_.string() + ".lock");
   auto records = read();
   if (!records) return fail(records.error());
   for (auto& r : *records) {

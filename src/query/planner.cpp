@@ -79,6 +79,9 @@ std::optional<nlohmann::json> previous_period(const nlohmann::json& value) {
   auto to = parse_day(value["to"]);
   if (!from || !to || *to < *from) return std::nullopt;
   auto days = *to - *from + std::chrono::days(1);
+  std::chrono::year_month_day start(*from - days);
+  // A period reaching before year 1 has no previous period a date can name: no comparison.
+  if (static_cast<int>(start.year()) < 1) return std::nullopt;
   return nlohmann::json{{"from", format_day(*from - days)}, {"to", format_day(*from - std::chrono::days(1))}};
 }
 

@@ -3,7 +3,7 @@
 // server that listens beyond loopback.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BIN, salesProject, startServer } from './harness.mjs';
@@ -122,4 +122,26 @@ test('a reload that turns sign-in off is refused while the server listens beyond
   } finally {
     await server.stop();
   }
+});
+
+test('token create and revoke running at the same time never lose a revocation', async () => {
+  const dir = project(POLICIES);
+  const run = (args) => new Promise((resolve, reject) => {
+    const child = spawn(BIN, ['token', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`token ${args[0]} exited ${code}`))));
+  });
+  for (let round = 0; round < 12; round++) {
+    await run(['create', dir, '--subject', `victim-${round}`, '--roles', 'north', '--expires', '1h']);
+    const id = (await run(['list', dir])).split('\n').find((l) => l.includes(`victim-${round} `)).split(/\s+/)[0];
+    await Promise.all([run(['revoke', dir, id]), run(['create', dir, '--subject', `other-${round}`, '--expires', '1h']),
+      run(['create', dir, '--subject', `third-${round}`, '--expires', '1h'])]);
+    const line = (await run(['list', dir])).split('\n').find((l) => l.startsWith(id));
+    assert.match(line, /revoked/, `round ${round}: ${line}`);
+  }
+  const listed = (await run(['list', dir])).split('\n').filter((l) => /^[0-9a-f]{12} /.test(l));
+  assert.equal(listed.length, 36, 'no token lost either');
+  const mode = fs.statSync(path.join(dir, '.sightline', 'tokens.json')).mode & 0o777;
+  assert.equal(mode, 0o600);
 });

@@ -24,6 +24,7 @@ roles:
   north: { groups: [sales-north] }
   southeast: { groups: [sales-south-east] }
   regional: { groups: [region-west, region-central] }
+  qualified: { groups: [qualified-north] }
 
 policies:
   orders:
@@ -31,11 +32,13 @@ policies:
     north: region = 'North'
     southeast: "region IN ('South', 'East')"
     regional: "list_contains({{ user.groups }}, 'region-' || lower(region))"
+    qualified: orders.region = 'North'
   orders_enriched:
     admin: all
     north: region = 'North'
     southeast: "region IN ('South', 'East')"
     regional: "list_contains({{ user.groups }}, 'region-' || lower(region))"
+    qualified: orders_enriched.region = 'North'
   customers:
     admin: all
 `;
@@ -47,6 +50,8 @@ const USERS = [
   { name: 'southeast', groups: ['sales-south-east'], granted: "region IN ('South', 'East')", dashboards: ['sales'] },
   { name: 'westy', groups: ['region-west', 'unrelated'], granted: "region = 'West'", dashboards: ['sales'] },
   { name: 'nobody', groups: [], granted: 'FALSE', dashboards: ['sales'] },
+  // A policy naming its relation (orders.region): no rollup can answer it, the rows are read.
+  { name: 'qualified', groups: ['qualified-north'], granted: "region = 'North'", dashboards: ['sales'] },
   { name: 'token', token: true, granted: "region = 'North'", dashboards: ['customers', 'sales'] },
 ];
 
@@ -243,7 +248,7 @@ test('adversarial requests do not widen what a user sees', async () => {
   // A revoked token stops working on the next request.
   const id = execFileSync(BIN, ['token', 'list', secured.dir], { encoding: 'utf8' }).split('\n').find((l) => l.includes('etl-bot')).split(/\s+/)[0];
   execFileSync(BIN, ['token', 'revoke', secured.dir, id], { encoding: 'utf8' });
-  const revoked = await post(secured, '/api/v1/dashboards/sales/widgets/revenue/query', {}, headersFor(USERS[5]));
+  const revoked = await post(secured, '/api/v1/dashboards/sales/widgets/revenue/query', {}, headersFor(USERS.find((u) => u.token)));
   assert.equal(revoked.status, 401);
   const bad = await post(secured, '/api/v1/dashboards/sales/widgets/revenue/query', {}, { authorization: 'Bearer slt_not-a-real-token' });
   assert.equal(bad.status, 401);

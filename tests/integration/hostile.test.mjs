@@ -139,3 +139,19 @@ test('no request in this file made the server answer 500', async () => {
   assert.ok(statuses.length > 30);
   assert.ok(statuses.every((s) => s < 500), `statuses: ${[...new Set(statuses)].join(',')}`);
 });
+
+test('a date range too long to have a previous period answers without a comparison, not an error', async () => {
+  const res = await post(server, '/api/v1/dashboards/sales/widgets/revenue/query',
+    { filters: { period: { from: '2024-01-01', to: '9999-12-31' } } }, { accept: 'application/json' });
+  assert.equal(res.status, 200, await res.clone().text());
+  const body = await res.json();
+  assert.equal(body.rows[0][1], null, 'no previous period before year 1');
+  assert.notEqual(body.rows[0][0], null);
+});
+
+test('credentials in the URL are refused, however the parameter is repeated', async () => {
+  for (const q of ['access_token=slt_abc', 'access_token=&access_token=slt_abc', 'id_token=x.y.z']) {
+    const res = await fetch(new URL(`/api/v1/dashboards?${q}`, server.url));
+    assert.equal(res.status, 400, q);
+  }
+});

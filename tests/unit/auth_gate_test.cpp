@@ -1,7 +1,11 @@
 // The gate's pure helpers: cookies, address blocks, return paths, and the client behind proxies.
+#include "api/auth_gate.h"
+
 #include <gtest/gtest.h>
 
-#include "api/auth_gate.h"
+#include <memory>
+
+#include "auth/sessions.h"
 
 namespace sightline::api {
 namespace {
@@ -28,8 +32,8 @@ TEST(AuthGate, AddressBlocks) {
 
 TEST(AuthGate, ReturnPathsStayOnThisSite) {
   EXPECT_EQ(safe_return_path("/d/sales?f.region=North"), "/d/sales?f.region=North");
-  for (const char* hostile : {"https://evil.example", "//evil.example", "/\\evil.example", "\\\\evil", "javascript:alert(1)", "",
-                              "/d/\x01x", "/a\\b"}) {
+  for (const char* hostile :
+       {"https://evil.example", "//evil.example", "/\\evil.example", "\\\\evil", "javascript:alert(1)", "", "/d/\x01x", "/a\\b"}) {
     EXPECT_EQ(safe_return_path(hostile), "/") << hostile;
   }
 }
@@ -54,3 +58,36 @@ TEST(AuthGate, ClientAddressBehindConfiguredProxies) {
 
 }  // namespace
 }  // namespace sightline::api
+
+namespace sightline::auth {
+namespace {
+
+TEST(AuthLimits, AGuardKeepsItsLimiterAliveAfterTheOwnerDropsIt) {
+  auto limiter = std::make_shared<ConcurrencyLimiter>(1);
+  std::weak_ptr<ConcurrencyLimiter> watch = limiter;
+  auto guard = limiter->acquire("ann");
+  ASSERT_TRUE(guard.has_value());
+  EXPECT_FALSE(limiter->acquire("ann").has_value()) << "limit 1";
+  EXPECT_TRUE(limiter->acquire("bob").has_value()) << "per user";
+  limiter.reset();  // a config reload replaced it while ann's query runs
+  EXPECT_FALSE(watch.expired());
+  guard.reset();
+  EXPECT_TRUE(watch.expired());
+}
+
+TEST(AuthLimits, AFloodOfNewAddressesDoesNotLockOutKnownClients) {
+  auto now = std::chrono::system_clock::time_point(std::chrono::hours(1000));
+  RateLimiter limiter(
+      3, [&] { return now; }, /*max_keys=*/4);
+  EXPECT_TRUE(limiter.allow("victim"));
+  for (int i = 0; i < 10; ++i) limiter.allow("flood-" + std::to_string(i));
+  EXPECT_TRUE(limiter.allow("victim")) << "a known client keeps its budget";
+  EXPECT_TRUE(limiter.allow("victim"));
+  EXPECT_FALSE(limiter.allow("victim")) << "and its limit";
+  EXPECT_FALSE(limiter.allow("newcomer")) << "new keys wait while the table is full";
+  now += std::chrono::minutes(1);
+  EXPECT_TRUE(limiter.allow("newcomer")) << "the next minute starts afresh";
+}
+
+}  // namespace
+}  // namespace sightline::auth
