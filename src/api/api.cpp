@@ -33,6 +33,8 @@ int http_status(ErrorKind kind) {
       return 504;
     case ErrorKind::Unavailable:
       return 503;
+    case ErrorKind::SourceFailed:
+      return 502;
     case ErrorKind::Internal:
       return 500;
   }
@@ -63,6 +65,8 @@ const char* status_title(int status) {
       return "Too Many Requests";
     case 500:
       return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
     case 503:
       return "Service Unavailable";
     case 504:
@@ -342,6 +346,7 @@ HttpResponse problem_response(const Error& error, const std::string& request_id)
       {"type", std::string("urn:sightline:problem:") + error_kind_name(error.kind)},
       {"title", status_title(status)},
       {"status", status},
+      // Never error.detail: it holds the engine's own words (data values, paths), for the log only.
       {"detail", error.kind == ErrorKind::Internal ? "internal error; the server log has details under this request id" : error.message}};
   if (!error.hint.empty() && error.kind != ErrorKind::Internal) j["hint"] = error.hint;
   if (!request_id.empty()) j["request_id"] = request_id;
@@ -352,12 +357,36 @@ HttpResponse problem_response(const Error& error, const std::string& request_id)
   return r;
 }
 
+// One data request, as every step of answering it sees it.
+struct DataRequest {
+  const HttpRequest& req;
+  const Target& target;
+  const Snapshot& snap;
+  const auth::User& user;
+  const query::Scope& scope;
+  const config::DashboardSpec& dash;
+  query::RunContext context;            // the data version read, and the log fields
+  std::set<std::string> stale_rollups;  // relations whose rollups predate their files
+};
+
+namespace {
+
+// A source failure's public message names the relation the widget reads (a name from the
+// project; never the engine's words, which stay in the detail).
+Error naming_source(Error e, const std::string& relation) {
+  if (e.kind == ErrorKind::SourceFailed && !relation.empty()) e.message = "the data of '" + relation + "' could not be read";
+  return e;
+}
+
+}  // namespace
+
 // Looks each active text filter up in its column's distinct values (a few thousand rows, cached)
 // so that widget queries select rows with an IN list rather than searching every row.
-Result<void> Api::resolve_text_matches(const config::DashboardSpec& dash, const Snapshot& snap, const query::Scope& scope,
-                                       query::QueryRequest& request) {
+Result<void> Api::resolve_text_matches(const DataRequest& data, query::QueryRequest& request) {
+  const config::DashboardSpec& dash = data.dash;
+  const Snapshot& snap = data.snap;
   const engine::Relation* rel = snap.engine->relation(dash.source);
-  if (!rel) return {};
+  if (!rel || data.stale_rollups.count(rel->name)) return {};  // no value table, or one made from older files
   for (const auto& f : dash.filters) {
     if (f.type != config::FilterType::Text) continue;
     const json& value = request.filters.contains(f.id) ? request.filters[f.id] : f.default_value;
@@ -373,7 +402,7 @@ Result<void> Api::resolve_text_matches(const config::DashboardSpec& dash, const 
                  " WHERE contains(lower(CAST(v AS VARCHAR)), lower(?)) ORDER BY v LIMIT " + std::to_string(query::kMaxTextMatches + 1);
     search.params = {text};
     search.max_rows = static_cast<int64_t>(query::kMaxTextMatches) + 1;
-    auto found = service_.run(*snap.engine, search, scope, dash.id + "/filter:" + f.id + "#matches", "");
+    auto found = service_.run(*snap.engine, search, data.scope, data.context, dash.id + "/filter:" + f.id + "#matches", "");
     if (!found) return fail(found.error());
     if (found->output->table.num_rows > static_cast<int64_t>(query::kMaxTextMatches)) {
       request.text_match_tables[f.id] = *table;
@@ -403,10 +432,12 @@ Result<void> Api::resolve_text_matches(const config::DashboardSpec& dash, const 
 // a histogram, or any widget when a product search meets a units range that no rollup holds)
 // reads a subset instead: those rows, made once and shared by every widget of the state.
 // Null when the plan is cheap as it is.
-Result<std::shared_ptr<const query::Subset>> Api::selective_subset(const config::DashboardSpec& dash, const config::WidgetSpec& widget,
-                                                                   const Snapshot& snap, const query::Scope& scope,
+Result<std::shared_ptr<const query::Subset>> Api::selective_subset(const DataRequest& data, const config::WidgetSpec& widget,
                                                                    const query::QueryRequest& request, const query::WidgetPlan& plan,
                                                                    const std::string& label) {
+  const config::DashboardSpec& dash = data.dash;
+  const Snapshot& snap = data.snap;
+  const query::Scope& scope = data.scope;
   if (!snap.subsets || !widget.sql.empty()) return nullptr;
   // Only a text search makes the plain plans slow enough (each widget matching strings over the
   // rows) to pay for making a subset on the way; without one, the filters' other columns are
@@ -441,7 +472,7 @@ Result<std::shared_ptr<const query::Subset>> Api::selective_subset(const config:
     auto count_plan = query::plan_widget(dash, counter, *snap.engine, filters_only, scope, snap.rollups.get());
     if (!count_plan) return fail(count_plan.error());
     if (count_plan->read_from == rel->name) return nullptr;  // no rollup to count with: not worth a scan to find out
-    auto counted = service_.run(*snap.engine, count_plan->data, scope, dash.id + "/rows#estimate", count_plan->read_from);
+    auto counted = service_.run(*snap.engine, count_plan->data, scope, data.context, dash.id + "/rows#estimate", count_plan->read_from);
     if (!counted) return fail(counted.error());
     auto text = arrow::write_json_rows(counted->output->table);
     if (!text) return fail(text.error());
@@ -456,7 +487,7 @@ Result<std::shared_ptr<const query::Subset>> Api::selective_subset(const config:
   if (selected * 8 > total || selected > 4'000'000) return nullptr;
   auto where = query::filter_predicate(dash, *rel, request);
   if (!where) return fail(where.error());
-  auto subset = snap.subsets->get(*rel, where->sql, where->params, scope, label);
+  auto subset = snap.subsets->get(*rel, where->sql, where->params, scope, data.context.data_version, label, &data.context.log);
   if (!subset) {
     if (subset.error().kind == ErrorKind::Timeout || subset.error().kind == ErrorKind::Unavailable) return fail(subset.error());
     return nullptr;  // logged by the cache; the plain plan still answers
@@ -497,10 +528,26 @@ void Api::add_security_headers(HttpResponse& r, const Snapshot* snap, bool tls) 
   if (tls || (auth && auth->public_url.starts_with("https://"))) r.headers.emplace_back("Strict-Transport-Security", "max-age=31536000");
 }
 
+// What went wrong on the server's side, in full, for the operator: the engine's own words
+// (detail) go here and nowhere else. The caller's own mistakes (4xx) are in the request line.
+void Api::log_failure(const HttpRequest& request, const std::string& user, const Error& error) const {
+  bool server_side = error.kind == ErrorKind::Internal || error.kind == ErrorKind::SourceFailed || error.kind == ErrorKind::Timeout ||
+                     error.kind == ErrorKind::Unavailable;
+  if (!server_side && error.detail.empty()) return;
+  json fields = {{"request_id", request.request_id}, {"kind", error_kind_name(error.kind)}, {"message", error.message}};
+  if (!user.empty()) fields["user"] = user;
+  if (!error.detail.empty()) fields["detail"] = error.detail;
+  if (error.kind == ErrorKind::Internal)
+    log_.error("request_failed", fields);
+  else
+    log_.warn("request_failed", fields);
+}
+
 HttpResponse Api::handle(const HttpRequest& request) {
+  std::string user;
   Result<HttpResponse> r = [&]() -> Result<HttpResponse> {
     try {
-      return route(request);
+      return route(request, user);
     } catch (const std::exception& e) {
       return fail(ErrorKind::Internal, e.what());
     }
@@ -508,13 +555,10 @@ HttpResponse Api::handle(const HttpRequest& request) {
   if (r) {
     auto snap = snapshots_.get();
     add_security_headers(*r, snap.get(), request.tls);
+    r->log_user = user;
     return std::move(*r);
   }
-  if (r.error().kind == ErrorKind::Internal) {
-    auto snap = snapshots_.get();
-    std::string message = snap ? config::redact_secrets(r.error().message, snap->project.secret_values) : r.error().message;
-    log_.error("internal_error", {{"request_id", request.request_id}, {"message", message}});
-  }
+  log_failure(request, user, r.error());
   HttpResponse p = problem_response(r.error(), request.request_id);
   if (r.error().kind == ErrorKind::Unavailable) p.headers.emplace_back("Retry-After", "1");
   if (r.error().kind == ErrorKind::TooManyRequests) p.headers.emplace_back("Retry-After", "1");
@@ -525,10 +569,11 @@ HttpResponse Api::handle(const HttpRequest& request) {
     if (snap && snap->project.auth.mode == config::AuthMode::Oidc) p.headers.emplace_back("X-Sign-In", "/auth/login");
   }
   add_security_headers(p, snapshots_.get().get(), request.tls);
+  p.log_user = user;
   return p;
 }
 
-Result<HttpResponse> Api::route(const HttpRequest& req) {
+Result<HttpResponse> Api::route(const HttpRequest& req, std::string& user_for_log) {
   auto target = parse_target(req.target);
   if (!target) return fail(target.error());
   const auto& seg = target->segments;
@@ -604,7 +649,7 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
     if (!snap) return fail(ErrorKind::Unavailable, "the project is still loading");
     auto probe = snap->engine->pool().run<engine::QueryOutput>(std::chrono::milliseconds(2000),
                                                                [](engine::Connection& c) { return c.query("SELECT 1", 1); });
-    if (!probe) return fail(ErrorKind::Unavailable, "the engine does not answer: " + probe.error().message);
+    if (!probe) return fail_with_detail(ErrorKind::Unavailable, "the engine does not answer", "", probe.error().for_author());
     json j = {{"status", "ready"},
               {"project", snap->project.name},
               {"generation", snap->generation},
@@ -612,10 +657,18 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
               {"rollups", !snap->rollups_enabled  ? "disabled"
                           : snap->rollups_pending ? "building"
                                                   : std::to_string(snap->rollups->all().size()) + " ready"}};
-    // With sign-in on, this unauthenticated endpoint does not tell how many dashboards exist.
-    if (!snap->project.auth.enabled()) j["dashboards"] = snap->project.dashboards.size();
+    // With sign-in on, this unauthenticated endpoint does not tell how many dashboards exist, nor
+    // the names of sources.
+    if (!snap->project.auth.enabled()) {
+      j["dashboards"] = snap->project.dashboards.size();
+      if (!snap->unreadable_sources.empty()) j["unreadable_sources"] = snap->unreadable_sources;
+    }
     std::string reload_error = snapshots_.last_error();
-    if (!reload_error.empty()) j["last_reload_error"] = reload_error;
+    // With sign-in on, this unauthenticated endpoint does not quote the diagnostics either (an
+    // engine's message can hold a value from the data); the log has them.
+    if (!reload_error.empty())
+      j["last_reload_error"] =
+          snap->project.auth.enabled() ? "the last reload failed; the server log and `sightline check` list the errors" : reload_error;
     return json_response(j);
   }
   if (seg.size() < 2 || seg[0] != "api" || seg[1] != "v1") {
@@ -624,6 +677,7 @@ Result<HttpResponse> Api::route(const HttpRequest& req) {
   if (!snap) return fail(ErrorKind::Unavailable, "the project is still loading");
   auto user = gate_.authenticate(req, snap->project);
   if (!user) return fail(user.error());
+  user_for_log = user->identity.subject;
   if (auto c = gate_.check_csrf(req, *user, snap->project); !c) return fail(c.error());
   auto answer = data_route(req, *snap, *user);
   // Every answer here is computed for this caller (their dashboards, their rows): no cache keeps it.
@@ -636,16 +690,14 @@ Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& sna
   auto target = parse_target(req.target);
   if (!target) return fail(target.error());
   const auto& seg = target->segments;
-  const Snapshot* snap = &snapshot;
-  auto method_not_allowed = [&](const char* allow) -> Result<HttpResponse> { return api::method_not_allowed(req, allow); };
+  const Snapshot& snap = snapshot;
   bool get = req.method == "GET" || req.method == "HEAD";
-  const auto& project = snap->project;
-  const auto& engine = *snap->engine;
+  const auto& project = snap.project;
   if (seg.size() == 2) return fail(ErrorKind::NotFound, "no such API endpoint", "see /api/v1/dashboards");
   if (seg[2] != "dashboards") return fail(ErrorKind::NotFound, "no such API endpoint: " + seg[2].substr(0, 64), "see /api/v1/dashboards");
 
   if (seg.size() == 3) {
-    if (!get) return method_not_allowed("GET");
+    if (!get) return api::method_not_allowed(req, "GET");
     json list = json::array();
     for (const auto& d : project.dashboards) {
       if (auth::can_see(d.roles, user)) list.push_back({{"id", d.id}, {"title", d.title}, {"description", d.description}});
@@ -659,9 +711,9 @@ Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& sna
     return auth::can_see(page.roles, user) && auth::can_see(w.roles, user);
   };
   if (seg.size() == 4) {
-    if (!get) return method_not_allowed("GET");
+    if (!get) return api::method_not_allowed(req, "GET");
     return json_response(
-        dashboard_json(*dash, engine, visible, [&](const config::PageSpec& page) { return auth::can_see(page.roles, user); }));
+        dashboard_json(*dash, *snap.engine, visible, [&](const config::PageSpec& page) { return auth::can_see(page.roles, user); }));
   }
   // The caller's rows: every data path below reads through this scope.
   auto scoped = project.auth.enabled() ? auth::scope_for(project, user) : Result<query::Scope>(query::Scope::local_development());
@@ -669,6 +721,12 @@ Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& sna
   const query::Scope& scope = *scoped;
   auto admitted = gate_.admit(user, project);
   if (!admitted) return fail(admitted.error());
+  DataRequest data{req, *target, snap, user, scope, *dash, {}, {}};
+  // The data's version, taken once before anything is read (see query::RunContext).
+  const engine::DataVersions versions = snap.engine->data_versions();
+  data.context.data_version = versions.all;
+  data.context.log = {{"request_id", req.request_id}, {"user", user.identity.subject}};
+  data.stale_rollups = snap.rollups->stale(versions);
 
   if (seg.size() == 7 && seg[4] == "widgets" && seg[6] == "query") {
     const config::WidgetSpec* widget = nullptr;
@@ -676,112 +734,136 @@ Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& sna
       for (const auto& w : page.widgets)
         if (w.id == seg[5] && visible(page, w)) widget = &w;
     if (!widget) return fail(ErrorKind::NotFound, "dashboard '" + dash->id + "' has no widget '" + seg[5].substr(0, 64) + "'");
-    if (req.method != "POST") return method_not_allowed("POST");
-    auto format = negotiate(req, *target);
-    if (!format) return fail(format.error());
-    auto body = parse_json_body(req);
-    if (!body) return fail(body.error());
-    auto request = query::parse_query_request(*body);
-    if (!request) return fail(request.error());
-    if (auto r = resolve_text_matches(*dash, *snap, scope, *request); !r) return fail(r.error());
-    auto columns = snap->sql_widget_columns.find(dash->id + "/" + widget->id);
-    const std::vector<std::string>* sql_columns = columns == snap->sql_widget_columns.end() ? nullptr : &columns->second;
-    auto plan = query::plan_widget(*dash, *widget, engine, *request, scope, snap->rollups.get(), sql_columns);
-    if (!plan) return fail(plan.error());
-    std::string label = dash->id + "/" + widget->id;
-    // Held until the answer is read: the subset's table lives as long as someone reads it.
-    std::shared_ptr<const query::Subset> subset;
-    if (auto s = selective_subset(*dash, *widget, *snap, scope, *request, *plan, label); !s) {
-      return fail(s.error());
-    } else if (*s) {
-      subset = std::move(*s);
-      query::QueryRequest narrowed = *request;
-      narrowed.text_matches_relation = subset->relation().name;  // the IN lists apply to the subset's rows too
-      plan = query::plan_widget(*dash, *widget, engine, narrowed, scope, nullptr, sql_columns, &subset->relation());
-      if (!plan) return fail(plan.error());
+    if (req.method != "POST") return api::method_not_allowed(req, "POST");
+    auto answer = query_widget(data, *widget);
+    if (!answer) {
+      const engine::Relation* rel = query::widget_relation(*dash, *widget, *snap.engine);
+      return fail(naming_source(answer.error(), rel ? rel->name : ""));
     }
-    const query::Statement* data_statement = &plan->data;
-    query::Statement after_prelude;
-    for (const auto* prelude : {plan->prelude ? &*plan->prelude : nullptr, plan->prelude_fallback ? &*plan->prelude_fallback : nullptr}) {
-      if (!prelude) continue;
-      auto t = service_.run(engine, *prelude, scope, label + "#prelude", "");
-      if (!t) return fail(t.error());
-      auto text = arrow::write_json_rows(t->output->table);
-      if (!text) return fail(text.error());
-      json rows = json::parse(*text)["rows"];
-      if (rows.empty()) continue;  // e.g. fewer rows (or rollup groups) than a table page reaches
-      bool all_values = std::all_of(rows[0].begin(), rows[0].end(), [](const json& v) { return v.is_string(); });
-      if (all_values) {
-        after_prelude = *plan->data_after_prelude;
-        for (const auto& v : rows[0]) after_prelude.params.push_back(v.get<std::string>());
-        data_statement = &after_prelude;
-      }
-      break;  // a NULL value (a page reaching NULL sort values, a histogram of no rows): the plain statement
-    }
-    auto data = service_.run(engine, *data_statement, scope, label, plan->read_from);
-    if (!data) return fail(data.error());
-    std::optional<int64_t> total;
-    if (plan->count) {
-      auto count = service_.run(engine, *plan->count, scope, label + "#count", "");
-      if (!count) return fail(count.error());
-      auto counted = arrow::write_json_rows((*count->output).table);
-      if (counted) {
-        json cj = json::parse(*counted, nullptr, false);
-        if (cj.is_object() && cj["rows"].is_array() && !cj["rows"].empty()) total = cj["rows"][0][0].get<int64_t>();
-      }
-    }
-    auto response = encode(*data->output, *format, widget->id);
-    if (!response) return fail(response.error());
-    response->headers.emplace_back("X-Sightline-Cache", data->cache_hit ? "hit" : "miss");
-    if (total) response->headers.emplace_back("X-Total-Count", std::to_string(*total));
-    response->headers.emplace_back("Cache-Control", "no-store");
-    if (project.auth.enabled())
-      gate_.audit("query", req, &user,
-                  {{"dashboard", dash->id}, {"widget", widget->id}, {"policies", scope.policies()}, {"rows", response->rows}});
-    return response;
+    return answer;
   }
-
   if (seg.size() == 7 && seg[4] == "filters" && seg[6] == "options") {
     const config::FilterSpec* filter = dash->find_filter(seg[5]);
     if (!filter) return fail(ErrorKind::NotFound, "dashboard '" + dash->id + "' has no filter '" + seg[5].substr(0, 64) + "'");
-    if (!get) return method_not_allowed("GET");
-    int64_t limit = 0;
-    if (std::string l = target->param("limit"); !l.empty()) {
-      try {
-        size_t used = 0;
-        limit = std::stoll(l, &used);
-        if (used != l.size() || limit < 1 || limit > 10'000) throw std::out_of_range("limit");
-      } catch (const std::exception&) {
-        return fail(ErrorKind::InvalidInput, "'limit' must be a whole number from 1 to 10000");
-      }
-    }
-    std::string q = target->param("q");
-    auto st = query::plan_filter_options(*dash, *filter, engine, q, limit, scope, snap->rollups.get());
-    if (!st) return fail(st.error());
-    auto data = service_.run(engine, *st, scope, dash->id + "/filter:" + filter->id, "");
-    if (!data) return fail(data.error());
-    auto rows_json = arrow::write_json_rows(data->output->table);
-    if (!rows_json) return fail(rows_json.error());
-    json rows = json::parse(*rows_json)["rows"];
-    json out;
-    if (filter->type == config::FilterType::Range || filter->type == config::FilterType::DateRange) {
-      out = {{"min", rows.empty() ? json() : rows[0][0]}, {"max", rows.empty() ? json() : rows[0][1]}};
-    } else {
-      json values = json::array();
-      int64_t n = st->max_rows - 1;
-      for (const auto& row : rows) {
-        if (static_cast<int64_t>(values.size()) >= n) break;
-        values.push_back(row[0]);
-      }
-      out = {{"values", values}, {"truncated", static_cast<int64_t>(rows.size()) > n}};
-    }
-    HttpResponse r = json_response(out);
-    r.rows = data->output->table.num_rows;
-    if (project.auth.enabled())
-      gate_.audit("filter_options", req, &user, {{"dashboard", dash->id}, {"filter", filter->id}, {"policies", scope.policies()}});
-    return r;
+    if (!get) return api::method_not_allowed(req, "GET");
+    auto answer = filter_options(data, *filter);
+    if (!answer) return fail(naming_source(answer.error(), dash->source));
+    return answer;
   }
   return fail(ErrorKind::NotFound, "no such API endpoint", "see docs/api.md");
+}
+
+Result<HttpResponse> Api::query_widget(const DataRequest& data, const config::WidgetSpec& widget) {
+  const Snapshot& snap = data.snap;
+  const config::DashboardSpec& dash = data.dash;
+  const query::Scope& scope = data.scope;
+  const auto& engine = *snap.engine;
+  auto format = negotiate(data.req, data.target);
+  if (!format) return fail(format.error());
+  auto body = parse_json_body(data.req);
+  if (!body) return fail(body.error());
+  auto request = query::parse_query_request(*body);
+  if (!request) return fail(request.error());
+  request->stale_rollups = data.stale_rollups;
+  if (auto r = resolve_text_matches(data, *request); !r) return fail(r.error());
+  auto columns = snap.sql_widget_columns.find(dash.id + "/" + widget.id);
+  const std::vector<std::string>* sql_columns = columns == snap.sql_widget_columns.end() ? nullptr : &columns->second;
+  auto plan = query::plan_widget(dash, widget, engine, *request, scope, snap.rollups.get(), sql_columns);
+  if (!plan) return fail(plan.error());
+  std::string label = dash.id + "/" + widget.id;
+  // Held until the answer is read: the subset's table lives as long as someone reads it.
+  std::shared_ptr<const query::Subset> subset;
+  if (auto s = selective_subset(data, widget, *request, *plan, label); !s) {
+    return fail(s.error());
+  } else if (*s) {
+    subset = std::move(*s);
+    query::QueryRequest narrowed = *request;
+    narrowed.text_matches_relation = subset->relation().name;  // the IN lists apply to the subset's rows too
+    plan = query::plan_widget(dash, widget, engine, narrowed, scope, nullptr, sql_columns, &subset->relation());
+    if (!plan) return fail(plan.error());
+  }
+  const query::Statement* data_statement = &plan->data;
+  query::Statement after_prelude;
+  for (const auto* prelude : {plan->prelude ? &*plan->prelude : nullptr, plan->prelude_fallback ? &*plan->prelude_fallback : nullptr}) {
+    if (!prelude) continue;
+    auto t = service_.run(engine, *prelude, scope, data.context, label + "#prelude", "");
+    if (!t) return fail(t.error());
+    auto text = arrow::write_json_rows(t->output->table);
+    if (!text) return fail(text.error());
+    json rows = json::parse(*text)["rows"];
+    if (rows.empty()) continue;  // e.g. fewer rows (or rollup groups) than a table page reaches
+    bool all_values = std::all_of(rows[0].begin(), rows[0].end(), [](const json& v) { return v.is_string(); });
+    if (all_values) {
+      after_prelude = *plan->data_after_prelude;
+      for (const auto& v : rows[0]) after_prelude.params.push_back(v.get<std::string>());
+      data_statement = &after_prelude;
+    }
+    break;  // a NULL value (a page reaching NULL sort values, a histogram of no rows): the plain statement
+  }
+  auto result = service_.run(engine, *data_statement, scope, data.context, label, plan->read_from);
+  if (!result) return fail(result.error());
+  std::optional<int64_t> total;
+  if (plan->count) {
+    auto count = service_.run(engine, *plan->count, scope, data.context, label + "#count", "");
+    if (!count) return fail(count.error());
+    auto counted = arrow::write_json_rows((*count->output).table);
+    if (counted) {
+      json cj = json::parse(*counted, nullptr, false);
+      if (cj.is_object() && cj["rows"].is_array() && !cj["rows"].empty()) total = cj["rows"][0][0].get<int64_t>();
+    }
+  }
+  auto response = encode(*result->output, *format, widget.id);
+  if (!response) return fail(response.error());
+  response->headers.emplace_back("X-Sightline-Cache", result->cache_hit ? "hit" : "miss");
+  if (total) response->headers.emplace_back("X-Total-Count", std::to_string(*total));
+  response->headers.emplace_back("Cache-Control", "no-store");
+  if (snap.project.auth.enabled())
+    gate_.audit("query", data.req, &data.user,
+                {{"dashboard", dash.id}, {"widget", widget.id}, {"policies", scope.policies()}, {"rows", response->rows}});
+  return response;
+}
+
+Result<HttpResponse> Api::filter_options(const DataRequest& data, const config::FilterSpec& filter) {
+  const Snapshot& snap = data.snap;
+  const config::DashboardSpec& dash = data.dash;
+  int64_t limit = 0;
+  if (std::string l = data.target.param("limit"); !l.empty()) {
+    try {
+      size_t used = 0;
+      limit = std::stoll(l, &used);
+      if (used != l.size() || limit < 1 || limit > 10'000) throw std::out_of_range("limit");
+    } catch (const std::exception&) {
+      return fail(ErrorKind::InvalidInput, "'limit' must be a whole number from 1 to 10000");
+    }
+  }
+  std::string q = data.target.param("q");
+  // Distinct-value tables made from older files than the source holds now are not read.
+  const query::Rollups* rollups = data.stale_rollups.count(dash.source) ? nullptr : snap.rollups.get();
+  auto st = query::plan_filter_options(dash, filter, *snap.engine, q, limit, data.scope, rollups);
+  if (!st) return fail(st.error());
+  auto result = service_.run(*snap.engine, *st, data.scope, data.context, dash.id + "/filter:" + filter.id, "");
+  if (!result) return fail(result.error());
+  auto rows_json = arrow::write_json_rows(result->output->table);
+  if (!rows_json) return fail(rows_json.error());
+  json rows = json::parse(*rows_json)["rows"];
+  json out;
+  if (filter.type == config::FilterType::Range || filter.type == config::FilterType::DateRange) {
+    out = {{"min", rows.empty() ? json() : rows[0][0]}, {"max", rows.empty() ? json() : rows[0][1]}};
+  } else {
+    json values = json::array();
+    int64_t n = st->max_rows - 1;
+    for (const auto& row : rows) {
+      if (static_cast<int64_t>(values.size()) >= n) break;
+      values.push_back(row[0]);
+    }
+    out = {{"values", values}, {"truncated", static_cast<int64_t>(rows.size()) > n}};
+  }
+  HttpResponse r = json_response(out);
+  r.rows = result->output->table.num_rows;
+  if (snap.project.auth.enabled())
+    gate_.audit("filter_options", data.req, &data.user,
+                {{"dashboard", dash.id}, {"filter", filter.id}, {"policies", data.scope.policies()}});
+  return r;
 }
 
 }  // namespace sightline::api

@@ -18,6 +18,8 @@
 
 namespace sightline::api {
 
+struct DataRequest;
+
 class Api {
  public:
   // `ui_assets`: the browser UI served at "/" (the embedded build by default; empty: the
@@ -27,15 +29,17 @@ class Api {
   HttpResponse handle(const HttpRequest& request);
 
  private:
-  Result<HttpResponse> route(const HttpRequest& request);
+  // `user`: set to the caller's subject once they are known (for the request log).
+  Result<HttpResponse> route(const HttpRequest& request, std::string& user);
   Result<HttpResponse> data_route(const HttpRequest& request, const Snapshot& snap, const auth::User& user);
   void add_security_headers(HttpResponse& response, const Snapshot* snap, bool tls) const;
-  Result<std::shared_ptr<const query::Subset>> selective_subset(const config::DashboardSpec& dash, const config::WidgetSpec& widget,
-                                                                const Snapshot& snap, const query::Scope& scope,
+  void log_failure(const HttpRequest& request, const std::string& user, const Error& error) const;
+  Result<HttpResponse> query_widget(const DataRequest& data, const config::WidgetSpec& widget);
+  Result<HttpResponse> filter_options(const DataRequest& data, const config::FilterSpec& filter);
+  Result<std::shared_ptr<const query::Subset>> selective_subset(const DataRequest& data, const config::WidgetSpec& widget,
                                                                 const query::QueryRequest& request, const query::WidgetPlan& plan,
                                                                 const std::string& label);
-  Result<void> resolve_text_matches(const config::DashboardSpec& dash, const Snapshot& snap, const query::Scope& scope,
-                                    query::QueryRequest& request);
+  Result<void> resolve_text_matches(const DataRequest& data, query::QueryRequest& request);
   const SnapshotHolder& snapshots_;
   query::QueryService& service_;
   Logger& log_;

@@ -32,6 +32,7 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   int64_t rows = -1;  // rows of data returned, for the request log (-1: not a data request)
+  std::string log_user;  // who asked (the subject), for the request log; "" before sign-in
 };
 
 }  // namespace sightline::api

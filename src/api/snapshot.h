@@ -28,6 +28,8 @@ struct Snapshot {
   bool rollups_enabled = true;                    // false under --no-rollups
   std::map<std::string, std::vector<std::string>> sql_widget_columns;  // "dashboard/widget" -> result columns
   uint64_t generation = 0;  // 1 for the first load, +1 per successful reload
+  // Sources read at query time whose data failed a complete read at load (the log says why).
+  std::vector<std::string> unreadable_sources;
 };
 
 class SnapshotHolder {

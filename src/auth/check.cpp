@@ -121,7 +121,7 @@ std::vector<Diagnostic> check_security(const config::Project& project, const eng
       return 0;
     });
     if (!prepared) {
-      std::string msg = prepared.error().message;
+      std::string msg = prepared.error().for_author();
       const auto* rel = engine.relation(policy.relation);
       out.push_back({Diagnostic::Severity::Error, policy.pos,
                      "row policy " + policy.relation + "/" + policy.role + " does not compile: " + msg.substr(0, msg.find('\n')),
@@ -154,7 +154,7 @@ std::vector<Diagnostic> check_security(const config::Project& project, const eng
         // A literal, not a parameter: json_serialize_sql takes a constant.
         auto parsed = query_json(engine, "SELECT json_serialize_sql(" + sql_literal(sql) + ")", {});
         if (!parsed || parsed->empty() || !(*parsed)[0].is_array() || (*parsed)[0].empty()) {
-          std::string why = parsed ? "no answer" : parsed.error().message.substr(0, parsed.error().message.find('\n'));
+          std::string why = parsed ? "no answer" : parsed.error().for_author().substr(0, parsed.error().for_author().find('\n'));
           out.push_back(
               {Diagnostic::Severity::Error, w.pos, "widget '" + w.id + "': its SQL could not be inspected for row policies: " + why, ""});
           continue;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -20,25 +21,83 @@
 namespace sightline::cli {
 namespace fs = std::filesystem;
 
+namespace {
+
+// Reads each source and model that is read at query time completely once (materialized ones
+// were read whole by the build): a value that does not convert on row 3 million is a `check`
+// error now, with its file, line and column, rather than a failed widget later. Adds the
+// relations that fail to `broken`.
+void read_live_relations(const config::Project& project, const engine::Engine& engine, std::vector<config::Diagnostic>& diags,
+                         std::set<std::string>& broken, std::string& summary) {
+  int64_t rows = 0;
+  int relations = 0;
+  auto read = [&](const std::string& name, const char* what, const config::Position& pos) {
+    if (!engine.relation(name)) return;
+    auto n = engine.read_completely(name);
+    if (n) {
+      rows += *n;
+      ++relations;
+      return;
+    }
+    broken.insert(name);
+    std::string detail = n.error().for_author();
+    diags.push_back({config::Diagnostic::Severity::Error, pos,
+                     std::string(what) + " '" + name + "' cannot be read: " + engine::describe_read_error(detail, project.dir),
+                     detail.find("converting column") != std::string::npos
+                         ? "fix the value in the file, or declare the column's type differently under types:"
+                         : ""});
+  };
+  for (const auto& s : project.sources)
+    if (!s.materialize && s.format != config::SourceFormat::DuckDB) read(s.name, "source", s.pos);
+  for (const auto& m : project.models)
+    if (!m.materialize) read(m.name, "model", m.pos);
+  if (relations)
+    summary += "; read " + std::to_string(rows) + " rows of " + std::to_string(relations) + " source(s) and model(s) read at query time";
+}
+
+}  // namespace
+
 int run_check(const std::string& dir) {
   auto loaded = config::load_project(dir, config::system_environment());
   std::vector<config::Diagnostic> diags = loaded.diagnostics;
   std::string summary;
   if (loaded.project) {
-    auto built = engine::Engine::build(*loaded.project);
+    // Keep going past broken sources: the dashboards over the others are checked too.
+    auto built = engine::Engine::build(*loaded.project, /*keep_going=*/true);
     diags.insert(diags.end(), built.diagnostics.begin(), built.diagnostics.end());
     if (built.engine) {
-      auto more = query::check_dashboards(*loaded.project, *built.engine);
-      auto secured = auth::check_security(*loaded.project, *built.engine);
+      const engine::Engine& engine = *built.engine;
+      std::set<std::string> broken;
+      for (const auto& s : loaded.project->sources)
+        if (!engine.relation(s.name)) broken.insert(s.name);
+      for (const auto& m : loaded.project->models)
+        if (!engine.relation(m.name)) broken.insert(m.name);
+      std::string read_summary;
+      read_live_relations(*loaded.project, engine, diags, broken, read_summary);
+      // Dashboards over a broken relation would only repeat its error.
+      config::Project checkable = *loaded.project;
+      std::erase_if(checkable.dashboards, [&](const config::DashboardSpec& d) {
+        if (broken.count(d.source)) return true;
+        for (const auto& p : d.pages)
+          for (const auto& w : p.widgets)
+            if (broken.count(w.source)) return true;
+        return false;
+      });
+      std::erase_if(checkable.policies, [&](const config::PolicySpec& p) { return broken.count(p.relation) > 0; });
+      auto more = query::check_dashboards(checkable, engine);
+      auto secured = auth::check_security(checkable, engine);
       more.insert(more.end(), secured.begin(), secured.end());
+      config::redact_secrets(more, loaded.project->secret_values);
       diags.insert(diags.end(), more.begin(), more.end());
       size_t widgets = 0;
       for (const auto& d : loaded.project->dashboards)
         for (const auto& p : d.pages) widgets += p.widgets.size();
       summary = std::to_string(loaded.project->sources.size()) + " sources, " + std::to_string(loaded.project->models.size()) +
-                " models, " + std::to_string(loaded.project->dashboards.size()) + " dashboards, " + std::to_string(widgets) + " widgets";
+                " models, " + std::to_string(loaded.project->dashboards.size()) + " dashboards, " + std::to_string(widgets) + " widgets" +
+                read_summary;
     }
   }
+  config::redact_secrets(diags, loaded.project ? loaded.project->secret_values : std::vector<std::string>{});
   size_t errors = 0, warnings = 0;
   for (const auto& d : diags) {
     std::cerr << config::format_diagnostic(d) << "\n";
@@ -159,20 +218,24 @@ int run_serve(const ServeOptions& options) {
             << shown_host << ":" << bound << "/" << std::endl;
   log.info("listening", {{"host", options.host}, {"port", bound}});
 
+  // In the background, once serving: read the sources whose values convert at query time
+  // completely (a bad value is found now, not by a viewer), then build the rollups.
   std::thread rollup_builder;
-  if (!options.no_rollups) {
+  {
+    bool rollups = !options.no_rollups;
     auto pending = std::make_shared<api::Snapshot>(*first.snapshot);
-    pending->rollups_pending = true;
+    pending->rollups_pending = rollups;
     std::shared_ptr<const api::Snapshot> serving = pending;
     holder.set(serving);
-    rollup_builder = std::thread([&holder, &log, serving] {
+    rollup_builder = std::thread([&holder, &log, serving, rollups] {
       auto started = std::chrono::steady_clock::now();
       auto ready = std::make_shared<api::Snapshot>(*serving);
-      ready->rollups = query::Rollups::build(serving->project, serving->engine, log);
+      ready->unreadable_sources = find_unreadable_sources(*serving->engine, log);
+      if (rollups) ready->rollups = query::Rollups::build(serving->project, serving->engine, log);
       ready->rollups_pending = false;
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       bool swapped = holder.replace_if(serving, ready);
-      log.info("rollups_ready", {{"rollups", ready->rollups->all().size()}, {"seconds", secs}, {"applied", swapped}});
+      if (rollups) log.info("rollups_ready", {{"rollups", ready->rollups->all().size()}, {"seconds", secs}, {"applied", swapped}});
     });
   }
   std::unique_ptr<Reloader> reloader;

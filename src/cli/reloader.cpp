@@ -8,12 +8,31 @@
 namespace sightline::cli {
 namespace fs = std::filesystem;
 
+std::vector<std::string> find_unreadable_sources(const engine::Engine& engine, Logger& log) {
+  std::vector<std::string> unreadable;
+  for (const auto& name : engine.converting_live_sources()) {
+    auto started = std::chrono::steady_clock::now();
+    auto rows = engine.read_completely(name);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (rows) {
+      log.info("source_read", {{"source", name}, {"rows", *rows}, {"seconds", secs}});
+      continue;
+    }
+    if (rows.error().kind != ErrorKind::SourceFailed) continue;  // shutting down, out of memory: not the data's fault
+    unreadable.push_back(name);
+    log.error("source_unreadable", {{"source", name}, {"message", rows.error().message}, {"detail", rows.error().for_author()}});
+  }
+  return unreadable;
+}
+
 SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Snapshot> previous, uint64_t generation, Logger& log,
                            bool rollups) {
   SnapshotLoad out;
   auto loaded = config::load_project(dir, config::system_environment());
   out.diagnostics = loaded.diagnostics;
   if (!loaded.project) return out;
+  // Engine messages in the log can quote a source's path, where an ${env:} value may sit.
+  log.hide(loaded.project->secret_values);
   std::shared_ptr<const engine::Engine> engine;
   if (previous && previous->project.engine_fingerprint() == loaded.project->engine_fingerprint()) {
     engine = previous->engine;
@@ -43,6 +62,12 @@ SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Sn
   snap->rollups_enabled = rollups;
   snap->project = std::move(*loaded.project);
   snap->subsets = std::make_shared<query::SubsetCache>(engine, log);
+  // A reload that made a new engine reads its converting sources now; the first load does it in
+  // the background (cli/commands.cpp), and a reused engine keeps what was found.
+  if (previous && previous->engine == engine)
+    snap->unreadable_sources = previous->unreadable_sources;
+  else if (previous)
+    snap->unreadable_sources = find_unreadable_sources(*engine, log);
   snap->engine = std::move(engine);
   snap->generation = generation;
   out.snapshot = std::move(snap);
@@ -98,7 +123,33 @@ Reloader::Stamps Reloader::stamp() const {
   return s;
 }
 
+// Rollups summarize a source read at query time as its files were. Once the files change,
+// requests read the rows instead (query::Rollups::stale) until this rebuilds the rollups, when
+// the files have stayed the same for one interval (a copy in progress is not summarized).
+void Reloader::refresh_stale_rollups(uint64_t& pending_version) {
+  auto current = holder_.get();
+  if (!current || !rollups_ || current->rollups_pending || !current->rollups_enabled || !current->engine->has_live_sources()) return;
+  engine::DataVersions now = current->engine->data_versions();
+  if (current->rollups->stale(now).empty()) {
+    pending_version = 0;
+    return;
+  }
+  if (pending_version != now.all) {
+    pending_version = now.all;  // changed since the last look: wait for the files to settle
+    return;
+  }
+  auto started = std::chrono::steady_clock::now();
+  auto next = std::make_shared<api::Snapshot>(*current);
+  next->rollups = query::Rollups::build(current->project, current->engine, log_, current->rollups);
+  next->subsets = std::make_shared<query::SubsetCache>(current->engine, log_);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  bool swapped = holder_.replace_if(current, next);
+  log_.info("rollups_refreshed", {{"rollups", next->rollups->all().size()}, {"seconds", secs}, {"applied", swapped}});
+  pending_version = 0;
+}
+
 void Reloader::loop() {
+  uint64_t pending_version = 0;
   Stamps last = stamp();
   // Edited while the server was starting: the serving snapshot may predate the edit.
   if (std::any_of(last.begin(), last.end(), [&](const auto& entry) { return entry.second > loaded_at_; })) last.clear();
@@ -128,12 +179,25 @@ void Reloader::loop() {
             "reloaded",
             {{"generation", generation}, {"duration_ms", ms}, {"engine_reused", current && loaded.snapshot->engine == current->engine}});
       } else {
-        std::string all;
-        for (const auto& d : loaded.diagnostics)
-          if (d.severity == config::Diagnostic::Severity::Error) all += (all.empty() ? "" : "\n") + config::format_diagnostic(d);
-        holder_.set_last_error(all);
+        std::string all, summary;
+        std::string root = fs::absolute(dir_).lexically_normal().string();
+        if (!root.empty() && root.back() != '/') root += '/';
+        for (const auto& d : loaded.diagnostics) {
+          if (d.severity != config::Diagnostic::Severity::Error) continue;
+          all += (all.empty() ? "" : "\n") + config::format_diagnostic(d);
+          // For /readyz: each diagnostic's first line and hint, paths relative to the project
+          // (an engine's message may go on with rows and reader settings: the log has those).
+          config::Diagnostic brief = d;
+          brief.message = brief.message.substr(0, brief.message.find('\n'));
+          std::string line = config::format_diagnostic(brief);
+          for (size_t at = line.find(root); !root.empty() && at != std::string::npos; at = line.find(root, at)) line.erase(at, root.size());
+          summary += (summary.empty() ? "" : "\n") + line;
+        }
+        holder_.set_last_error(summary);
         log_.error("reload_failed", {{"errors", all}, {"serving_generation", current ? current->generation : 0}});
       }
+    } else {
+      refresh_stale_rollups(pending_version);
     }
     lock.lock();
   }

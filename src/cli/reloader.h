@@ -1,5 +1,6 @@
 // Hot reload: watches the project's files and swaps in a new snapshot when they change.
 // A broken edit keeps the last good snapshot serving; the errors are logged and shown by /readyz.
+// Also rebuilds the rollups of sources read at query time once their files change and settle.
 #pragma once
 
 #include <atomic>
@@ -28,6 +29,10 @@ struct SnapshotLoad {
 SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Snapshot> previous, uint64_t generation, Logger& log,
                            bool rollups);
 
+// Reads each source whose values are converted at query time (Engine::converting_live_sources)
+// completely once; logs each that fails (with the engine's message) and returns their names.
+std::vector<std::string> find_unreadable_sources(const engine::Engine& engine, Logger& log);
+
 class Reloader {
  public:
   // `beyond_loopback`: the server listens on more than loopback, so a reload that turns sign-in
@@ -42,6 +47,7 @@ class Reloader {
   using Stamps = std::map<std::filesystem::path, std::filesystem::file_time_type>;
   Stamps stamp() const;
   void loop();
+  void refresh_stale_rollups(uint64_t& pending_version);
 
   std::string dir_;
   api::SnapshotHolder& holder_;

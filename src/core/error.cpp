@@ -4,15 +4,26 @@ namespace sightline {
 
 const char* error_kind_name(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::InvalidInput: return "invalid-input";
-    case ErrorKind::Unauthenticated: return "unauthenticated";
-    case ErrorKind::NotFound: return "not-found";
-    case ErrorKind::Forbidden: return "forbidden";
-    case ErrorKind::TooLarge: return "too-large";
-    case ErrorKind::TooManyRequests: return "too-many-requests";
-    case ErrorKind::Timeout: return "timeout";
-    case ErrorKind::Unavailable: return "unavailable";
-    case ErrorKind::Internal: return "internal";
+    case ErrorKind::InvalidInput:
+      return "invalid-input";
+    case ErrorKind::Unauthenticated:
+      return "unauthenticated";
+    case ErrorKind::NotFound:
+      return "not-found";
+    case ErrorKind::Forbidden:
+      return "forbidden";
+    case ErrorKind::TooLarge:
+      return "too-large";
+    case ErrorKind::TooManyRequests:
+      return "too-many-requests";
+    case ErrorKind::Timeout:
+      return "timeout";
+    case ErrorKind::Unavailable:
+      return "unavailable";
+    case ErrorKind::SourceFailed:
+      return "source-error";
+    case ErrorKind::Internal:
+      return "internal";
   }
   return "internal";
 }

@@ -79,7 +79,7 @@ Result<std::vector<std::string>> first_row(engine::Connection& conn, std::string
 
 Result<void> run(engine::Connection& conn, const std::string& sql, const char* step) {
   auto r = conn.execute(sql);
-  if (!r) return fail(ErrorKind::Internal, std::string("demo data: ") + step + " failed: " + r.error().message);
+  if (!r) return fail(ErrorKind::Internal, std::string("demo data: ") + step + " failed: " + r.error().for_author());
   return {};
 }
 
@@ -478,7 +478,7 @@ Result<DemoDataSummary> generate_demo_data(const DemoDataOptions& options) {
     orders_sql = fill(orders_sql, {{"WIDTH", width}, {"ORDERS_DIR", quote_literal(orders_tmp.string())}});
     auto copied = first_row(c, orders_sql);
     if (!copied) {
-      return fail(ErrorKind::Internal, "demo data: writing orders failed: " + copied.error().message);
+      return fail(ErrorKind::Internal, "demo data: writing orders failed: " + copied.error().for_author());
     }
     written = std::stoll((*copied)[0]);
   }

@@ -100,35 +100,14 @@ std::string clean_message(const char* msg, const char* fallback) {
 }
 
 Error error_from_result(duckdb_result* result) {
-  std::string text = clean_message(duckdb_result_error(result), "query failed");
-  switch (duckdb_result_error_type(result)) {
-    case DUCKDB_ERROR_INTERRUPT:
-      return Error{ErrorKind::Timeout, "the query was stopped because it ran past its time limit",
-                   "narrow the filters, or raise engine.query_timeout"};
-    case DUCKDB_ERROR_OUT_OF_MEMORY:
-      return Error{ErrorKind::Unavailable, "the query needed more memory than engine.memory_limit allows: " + text, ""};
-    case DUCKDB_ERROR_CONVERSION:
-    case DUCKDB_ERROR_INVALID_INPUT:
-      return Error{ErrorKind::InvalidInput, text, ""};
-    default:
-      return Error{ErrorKind::Internal, text, ""};
-  }
+  return classify_engine_error(duckdb_result_error_type(result), clean_message(duckdb_result_error(result), "query failed"));
 }
 
-// A failed prepare carries only DuckDB's message ("Binder Error: ..."); its kind comes from the
-// message's prefix, as error_from_result would from the typed error.
+// A failed prepare carries only DuckDB's message ("Binder Error: ..."); its type is read back
+// from the message's prefix (DuckDB's own names of its error types).
 Error error_from_prepare_message(const char* msg) {
   std::string text = clean_message(msg, "could not prepare statement");
-  auto starts = [&](std::string_view prefix) { return text.rfind(prefix, 0) == 0; };
-  if (starts("INTERRUPT Error")) {
-    return Error{ErrorKind::Timeout, "the query was stopped because it ran past its time limit",
-                 "narrow the filters, or raise engine.query_timeout"};
-  }
-  if (starts("Out of Memory Error")) {
-    return Error{ErrorKind::Unavailable, "the query needed more memory than engine.memory_limit allows: " + text, ""};
-  }
-  if (starts("Conversion Error") || starts("Invalid Input Error")) return Error{ErrorKind::InvalidInput, text, ""};
-  return Error{ErrorKind::Internal, text, ""};
+  return classify_engine_error(engine_error_type_of(text), text);
 }
 
 // Statement kinds a restricted connection runs (see Connection::restrict_statements). An allow
@@ -298,6 +277,109 @@ Database::~Database() {
 
 // --- Connection ---------------------------------------------------------------------------------
 
+duckdb_error_type engine_error_type_of(std::string_view message) {
+  // DuckDB's names of its error types, as its messages begin ("<name> Error: ...").
+  static constexpr std::pair<std::string_view, duckdb_error_type> kNames[] = {
+      {"Out of Range", DUCKDB_ERROR_OUT_OF_RANGE},
+      {"Conversion", DUCKDB_ERROR_CONVERSION},
+      {"Unknown Type", DUCKDB_ERROR_UNKNOWN_TYPE},
+      {"Decimal", DUCKDB_ERROR_DECIMAL},
+      {"Mismatch Type", DUCKDB_ERROR_MISMATCH_TYPE},
+      {"Divide by Zero", DUCKDB_ERROR_DIVIDE_BY_ZERO},
+      {"Object Size", DUCKDB_ERROR_OBJECT_SIZE},
+      {"Invalid type", DUCKDB_ERROR_INVALID_TYPE},
+      {"Serialization", DUCKDB_ERROR_SERIALIZATION},
+      {"TransactionContext", DUCKDB_ERROR_TRANSACTION},
+      {"Not implemented", DUCKDB_ERROR_NOT_IMPLEMENTED},
+      {"Expression", DUCKDB_ERROR_EXPRESSION},
+      {"Catalog", DUCKDB_ERROR_CATALOG},
+      {"Parser", DUCKDB_ERROR_PARSER},
+      {"Binder", DUCKDB_ERROR_BINDER},
+      {"Planner", DUCKDB_ERROR_PLANNER},
+      {"Scheduler", DUCKDB_ERROR_SCHEDULER},
+      {"Executor", DUCKDB_ERROR_EXECUTOR},
+      {"Constraint", DUCKDB_ERROR_CONSTRAINT},
+      {"Index", DUCKDB_ERROR_INDEX},
+      {"Stat", DUCKDB_ERROR_STAT},
+      {"Connection", DUCKDB_ERROR_CONNECTION},
+      {"Syntax", DUCKDB_ERROR_SYNTAX},
+      {"Settings", DUCKDB_ERROR_SETTINGS},
+      {"Optimizer", DUCKDB_ERROR_OPTIMIZER},
+      {"NullPointer", DUCKDB_ERROR_NULL_POINTER},
+      {"IO", DUCKDB_ERROR_IO},
+      {"INTERRUPT", DUCKDB_ERROR_INTERRUPT},
+      {"FATAL", DUCKDB_ERROR_FATAL},
+      {"INTERNAL", DUCKDB_ERROR_INTERNAL},
+      {"Invalid Input", DUCKDB_ERROR_INVALID_INPUT},
+      {"Out of Memory", DUCKDB_ERROR_OUT_OF_MEMORY},
+      {"Permission", DUCKDB_ERROR_PERMISSION},
+      {"Parameter Not Resolved", DUCKDB_ERROR_PARAMETER_NOT_RESOLVED},
+      {"Parameter Not Allowed", DUCKDB_ERROR_PARAMETER_NOT_ALLOWED},
+      {"Dependency", DUCKDB_ERROR_DEPENDENCY},
+      {"Missing Extension", DUCKDB_ERROR_MISSING_EXTENSION},
+      {"HTTP", DUCKDB_ERROR_HTTP},
+      {"Extension Autoloading", DUCKDB_ERROR_AUTOLOAD},
+      {"Sequence", DUCKDB_ERROR_SEQUENCE},
+      {"Invalid Configuration", DUCKDB_INVALID_CONFIGURATION},
+      {"Invalid", DUCKDB_ERROR_INVALID},  // last: a prefix of "Invalid Input" and "Invalid type"
+  };
+  for (const auto& [name, type] : kNames) {
+    if (message.starts_with(name) && message.substr(name.size()).starts_with(" Error")) return type;
+  }
+  return DUCKDB_ERROR_INVALID;
+}
+
+EngineErrorClass engine_error_class(duckdb_error_type type) {
+  switch (type) {
+    case DUCKDB_ERROR_INTERRUPT:
+      return EngineErrorClass::TimeLimit;
+    case DUCKDB_ERROR_OUT_OF_MEMORY:
+      return EngineErrorClass::Resources;
+    // Reading the data: values that do not convert or overflow, files that are missing, corrupt
+    // or unreadable, a schema that changed under a view (binder and catalog errors at run time,
+    // once `check` has bound every statement against the data as it was).
+    case DUCKDB_ERROR_OUT_OF_RANGE:
+    case DUCKDB_ERROR_CONVERSION:
+    case DUCKDB_ERROR_DECIMAL:
+    case DUCKDB_ERROR_MISMATCH_TYPE:
+    case DUCKDB_ERROR_DIVIDE_BY_ZERO:
+    case DUCKDB_ERROR_OBJECT_SIZE:
+    case DUCKDB_ERROR_INVALID_TYPE:
+    case DUCKDB_ERROR_UNKNOWN_TYPE:
+    case DUCKDB_ERROR_CATALOG:
+    case DUCKDB_ERROR_BINDER:
+    case DUCKDB_ERROR_DEPENDENCY:
+    case DUCKDB_ERROR_IO:
+    case DUCKDB_ERROR_NETWORK:
+    case DUCKDB_ERROR_HTTP:
+    case DUCKDB_ERROR_INVALID_INPUT:
+    case DUCKDB_ERROR_MISSING_EXTENSION:
+    case DUCKDB_ERROR_AUTOLOAD:
+      return EngineErrorClass::Data;
+    default:  // parser, planner, internals; also the sandbox's refusals (Permission), which only
+              // something other than reading the project's sources can meet
+      return EngineErrorClass::Internal;
+  }
+}
+
+Error classify_engine_error(duckdb_error_type type, std::string engine_message) {
+  switch (engine_error_class(type)) {
+    case EngineErrorClass::TimeLimit:
+      return Error{ErrorKind::Timeout, "the query was stopped because it ran past its time limit",
+                   "narrow the filters, or ask the project's owner to raise engine.query_timeout", std::move(engine_message)};
+    case EngineErrorClass::Resources:
+      return Error{ErrorKind::Unavailable, "the query needed more memory than the engine may use",
+                   "try again, or narrow the filters; the project's owner can raise engine.memory_limit", std::move(engine_message)};
+    case EngineErrorClass::Data:
+      return Error{ErrorKind::SourceFailed, "the data could not be read",
+                   "the project's owner finds the cause in the server log under this request id, or with `sightline check`",
+                   std::move(engine_message)};
+    case EngineErrorClass::Internal:
+      break;
+  }
+  return Error{ErrorKind::Internal, "the engine failed", "", std::move(engine_message)};
+}
+
 Result<std::unique_ptr<Connection>> Connection::open(Database& db) {
   std::unique_ptr<Connection> c(new Connection());
   if (duckdb_connect(db.handle(), &c->conn_) == DuckDBError) {
@@ -318,8 +400,7 @@ Result<void> Connection::run_checked(const std::string& sql, duckdb_result* last
     ~ExtractedGuard() { duckdb_destroy_extracted(&e); }
   } guard{extracted};
   if (count == 0) {
-    const char* msg = duckdb_extract_statements_error(extracted);
-    return fail(ErrorKind::InvalidInput, clean_message(msg, "no statement to run"));
+    return fail(error_from_prepare_message(duckdb_extract_statements_error(extracted)));
   }
   for (idx_t i = 0; i < count; ++i) {
     duckdb_prepared_statement raw = nullptr;
@@ -384,9 +465,9 @@ Result<PreparedStatement> Connection::prepare(std::string_view sql) {
   duckdb_prepared_statement stmt = nullptr;
   std::string text(sql);
   if (duckdb_prepare(conn_, text.c_str(), &stmt) == DuckDBError) {
-    std::string message = clean_message(duckdb_prepare_error(stmt), "could not prepare statement");
+    Error e = error_from_prepare_message(duckdb_prepare_error(stmt));
     duckdb_destroy_prepare(&stmt);
-    return fail(ErrorKind::InvalidInput, message);
+    return fail(std::move(e));
   }
   PreparedStatement prepared(stmt);
   if (restricted_) {
@@ -453,7 +534,7 @@ Result<QueryOutput> PreparedStatement::execute(const std::vector<Param>& params,
             return duckdb_bind_varchar_length(stmt_, idx, v.data(), v.size());
         },
         params[i]);
-    if (st == DuckDBError) return fail(ErrorKind::InvalidInput, "could not bind parameter " + std::to_string(idx));
+    if (st == DuckDBError) return fail(ErrorKind::Internal, "could not bind parameter " + std::to_string(idx));
   }
   duckdb_result result;
   if (duckdb_execute_prepared(stmt_, &result) == DuckDBError) {
@@ -519,7 +600,7 @@ Result<void> lock_down(Connection& conn, const Sandbox& sandbox) {
   };
   for (const auto& sql : statements) {
     if (auto r = conn.execute(sql); !r) {
-      return fail(ErrorKind::Internal, "could not lock the engine down (" + sql + "): " + r.error().message);
+      return fail(ErrorKind::Internal, "could not lock the engine down (" + sql + "): " + r.error().for_author());
     }
   }
   return {};

@@ -163,6 +163,26 @@ struct Sandbox {
 //     engine; the checks of project SQL must refuse these functions.
 Result<void> lock_down(Connection& conn, const Sandbox& sandbox);
 
+// Errors from DuckDB, classified once. Only the Sightline code that asks a question knows
+// whether the caller could have caused an error; DuckDB's text never reaches a caller: it is the
+// returned Error's `detail` (core/error.h), for the log and the project's author.
+//
+//   TimeLimit  interrupted at the query's deadline            -> ErrorKind::Timeout (504)
+//   Resources  out of memory                                   -> ErrorKind::Unavailable (503)
+//   Data       the data cannot be read: conversion, overflow, IO, a missing or corrupt file, a
+//              schema that changed under a view (binder/catalog errors at run time)
+//                                                              -> ErrorKind::SourceFailed (502)
+//   Internal   anything else (parser, planner, DuckDB internals) -> ErrorKind::Internal (500)
+// Client input is never among them: requests carry values, never SQL, and values are validated
+// before they are bound (query/request.h); a value DuckDB still refuses is Sightline's bug.
+enum class EngineErrorClass { TimeLimit, Resources, Data, Internal };
+EngineErrorClass engine_error_class(duckdb_error_type type);
+// DuckDB's error type, read back from the prefix of one of its messages ("Binder Error: ...");
+// DUCKDB_ERROR_INVALID when there is none.
+duckdb_error_type engine_error_type_of(std::string_view message);
+// The Error for a DuckDB error of `type` whose own message is `engine_message` (kept as detail).
+Error classify_engine_error(duckdb_error_type type, std::string engine_message);
+
 // Quotes an identifier for SQL: foo -> "foo", a"b -> "a""b".
 std::string quote_identifier(std::string_view name);
 // Quotes a string literal for SQL: it's -> 'it''s'. Only for trusted project text (paths).

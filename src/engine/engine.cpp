@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <thread>
 
 #include "arrow/json_writer.h"
+#include "engine/source_files.h"
 
 namespace sightline::engine {
 namespace fs = std::filesystem;
@@ -36,6 +38,27 @@ std::string Relation::column_list() const {
   std::string out;
   for (const auto& c : columns) out += (out.empty() ? "" : ", ") + c.name;
   return out;
+}
+
+uint64_t DataVersions::of(std::string_view relation) const {
+  auto it = relations.find(relation);
+  return it == relations.end() ? all : it->second;
+}
+
+DataVersions Engine::data_versions() const {
+  DataVersions v;
+  uint64_t live = load_version_;
+  for (const auto& [name, pattern] : live_sources_) {
+    uint64_t files = fingerprint_files(pattern);
+    v.relations[name] = hash_combine(load_version_, files);
+    live = hash_combine(live, files);
+  }
+  for (const auto& r : relations_) {
+    if (v.relations.count(r.name)) continue;
+    v.relations[r.name] = !live_sources_.empty() && view_models_.count(r.name) ? live : load_version_;
+  }
+  v.all = live;
+  return v;
 }
 
 const Relation* Engine::relation(std::string_view name) const {
@@ -136,6 +159,53 @@ std::string reader_sql(const config::SourceSpec& s, const fs::path& dir) {
 
 }  // namespace
 
+std::string describe_read_error(const std::string& engine_message, const fs::path& project_dir) {
+  std::string root = project_dir.lexically_normal().string();
+  if (!root.empty() && root.back() != '/') root += '/';
+  auto relative = [&](std::string text) {
+    for (size_t at = text.find(root); root.size() > 1 && at != std::string::npos; at = text.find(root, at)) text.erase(at, root.size());
+    return text;
+  };
+  static const std::regex csv_line(R"(CSV Error on Line: (\d+))");
+  static const std::regex converting(R"re(Error when converting column "([^"]*)"\. ([^\n]*))re");
+  static const std::regex file(R"(\n\s*file = ([^\n]+))");
+  std::smatch line, column, path;
+  if (std::regex_search(engine_message, line, csv_line) && std::regex_search(engine_message, column, converting)) {
+    std::string where =
+        std::regex_search(engine_message, path, file) ? relative(path[1].str()) + ":" + line[1].str() : "line " + line[1].str();
+    std::string why = column[2].str();
+    if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
+    return where + ": column \"" + column[1].str() + "\": " + why;
+  }
+  return relative(engine_message.substr(0, engine_message.find('\n')));
+}
+
+namespace {
+
+// What to do about a source that cannot be read, from DuckDB's message.
+std::string read_error_hint(const std::string& engine_message) {
+  if (engine_message.find("Error when converting column") != std::string::npos)
+    return "fix the value in the file, declare the column's type differently under types:, or name the file's null marker with "
+           "csv: { null_string: ... }";
+  return "";
+}
+
+}  // namespace
+
+Result<int64_t> Engine::read_completely(const std::string& relation) const {
+  // Every column of every row goes through hash(): nothing can be skipped as unused, and CSV and
+  // JSON readers convert each value to its type on the way.
+  std::string sql = "SELECT count(*), bit_xor(hash(COLUMNS(*))) FROM " + quote_identifier(relation);
+  auto out = pool_->run<QueryOutput>(std::chrono::hours(1), [&](Connection& c) { return c.query(sql, 1); });
+  if (!out) return fail(out.error());
+  auto rows = arrow::write_json_rows(out->table);
+  if (!rows) return fail(rows.error());
+  auto parsed = nlohmann::json::parse(*rows, nullptr, false);
+  if (parsed.is_discarded() || parsed["rows"].empty()) return fail(ErrorKind::Internal, "reading '" + relation + "' returned no count");
+  const auto& n = parsed["rows"][0][0];
+  return n.is_number() ? n.get<int64_t>() : std::stoll(n.get<std::string>());
+}
+
 Result<void> allow_source(Sandbox& sandbox, const config::SourceSpec& s, const fs::path& project_dir) {
   if (s.materialize || s.format == config::SourceFormat::DuckDB) return {};
   fs::path p = s.path;
@@ -165,7 +235,7 @@ Result<void> allow_source(Sandbox& sandbox, const config::SourceSpec& s, const f
   return {};
 }
 
-EngineBuild Engine::build(const config::Project& project) {
+EngineBuild Engine::build(const config::Project& project, bool keep_going) {
   EngineBuild out;
   auto started = std::chrono::steady_clock::now();
   auto diag = [&](const config::Position& pos, std::string message, std::string hint = {}) {
@@ -181,13 +251,13 @@ EngineBuild Engine::build(const config::Project& project) {
   options.temp_directory = (fs::temp_directory_path() / ("sightline-spill-" + std::to_string(::getpid()))).string();
   auto db = Database::open(":memory:", options);
   if (!db) {
-    diag({"sightline.yaml", 0, 0}, db.error().message, "check engine: settings");
+    diag({"sightline.yaml", 0, 0}, db.error().for_author(), "check engine: settings");
     return out;
   }
   engine->db_ = std::move(*db);
   auto setup = Connection::open(*engine->db_);
   if (!setup) {
-    diag({"sightline.yaml", 0, 0}, setup.error().message);
+    diag({"sightline.yaml", 0, 0}, setup.error().for_author());
     return out;
   }
   Connection& conn = **setup;
@@ -197,7 +267,7 @@ EngineBuild Engine::build(const config::Project& project) {
   auto describe = [&](const std::string& name, bool is_model, const config::Position& pos) -> bool {
     auto stmt = conn.prepare("SELECT * FROM " + quote_identifier(name));
     if (!stmt) {
-      diag(pos, (is_model ? "model '" : "source '") + name + "' cannot be read: " + stmt.error().message);
+      diag(pos, (is_model ? "model '" : "source '") + name + "' cannot be read: " + stmt.error().for_author());
       return false;
     }
     std::vector<ColumnInfo> columns = stmt->columns();
@@ -220,7 +290,7 @@ EngineBuild Engine::build(const config::Project& project) {
       }
       std::string alias = "src_" + s.name;
       if (auto r = conn.execute("ATTACH " + quote_literal(p.string()) + " AS " + quote_identifier(alias) + " (READ_ONLY)"); !r) {
-        diag(s.pos, "source '" + s.name + "': cannot open DuckDB file '" + s.path + "': " + r.error().message);
+        diag(s.pos, "source '" + s.name + "': cannot open DuckDB file '" + s.path + "': " + r.error().for_author());
         continue;
       }
       body = "SELECT * FROM " + quote_identifier(alias) + "." + quote_identifier(s.table);
@@ -242,26 +312,26 @@ EngineBuild Engine::build(const config::Project& project) {
       ddl += " ORDER BY " + order;
     }
     if (auto r = conn.execute(ddl); !r) {
-      std::string msg = r.error().message;
+      std::string msg = r.error().for_author();
       std::string hint = msg.find("No files found") != std::string::npos
                              ? "no file matches '" + s.path + "' (relative to the project folder); generate or copy the data first"
-                             : "";
-      diag(s.pos, "source '" + s.name + "' cannot be read: " + msg, hint);
+                             : read_error_hint(msg);
+      diag(s.pos, "source '" + s.name + "' cannot be read: " + describe_read_error(msg, project.dir), hint);
       continue;
     }
     describe(s.name, false, s.pos);
   }
-  bool sources_ok = out.diagnostics.empty();
+  const bool sources_ok = out.diagnostics.empty();
   for (const auto& m : project.models) {
-    if (!sources_ok) break;  // models over broken sources would only repeat the same error
     std::string ddl = (m.materialize ? "CREATE TABLE " : "CREATE VIEW ") + quote_identifier(m.name) + " AS " + m.sql;
     if (auto r = conn.execute(ddl); !r) {
-      diag(m.pos, "model '" + m.name + "' does not compile: " + r.error().message);
+      // Over a broken source, a model only repeats its error (or cannot find it at all).
+      if (sources_ok) diag(m.pos, "model '" + m.name + "' does not compile: " + describe_read_error(r.error().for_author(), project.dir));
       continue;
     }
     describe(m.name, true, m.pos);
   }
-  if (out.diagnostics.empty()) {
+  if (out.diagnostics.empty() || keep_going) {
     // Everything is created and loaded. Lock the database down before any connection that answers
     // requests exists: afterwards it reads only the files of the sources it still scans (and
     // spills to its temp folder), loads no extension, and refuses every SET, for every
@@ -272,26 +342,42 @@ EngineBuild Engine::build(const config::Project& project) {
     Sandbox sandbox;
     sandbox.directories.push_back(options.temp_directory);
     for (const auto& s : project.sources) {
-      if (auto r = allow_source(sandbox, s, project.dir); !r) diag(s.pos, r.error().message, r.error().hint);
+      if (auto r = allow_source(sandbox, s, project.dir); !r) diag(s.pos, r.error().for_author(), r.error().hint);
     }
-    if (out.diagnostics.empty()) {
-      if (auto r = lock_down(conn, sandbox); !r) diag({"sightline.yaml", 0, 0}, r.error().message);
+    if (out.diagnostics.empty() || keep_going) {
+      if (auto r = lock_down(conn, sandbox); !r) {
+        diag({"sightline.yaml", 0, 0}, r.error().for_author());
+        keep_going = false;  // an engine that is not locked down is never handed out
+      }
     }
   }
   config::redact_secrets(out.diagnostics, project.secret_values);
-  if (!out.diagnostics.empty()) return out;
+  if (!out.diagnostics.empty() && !keep_going) return out;
 
   int threads = spec.threads > 0 ? spec.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int pool_size = spec.pool_size > 0 ? spec.pool_size : std::max(4, 2 * threads);
   auto pool = ConnectionPool::create(*engine->db_, pool_size, std::chrono::milliseconds(std::max<int64_t>(spec.query_timeout_ms, 1000)));
   if (!pool) {
-    diag({"sightline.yaml", 0, 0}, pool.error().message);
+    diag({"sightline.yaml", 0, 0}, pool.error().for_author());
     return out;
   }
   engine->pool_ = std::move(*pool);
   engine->query_timeout_ = std::chrono::milliseconds(spec.query_timeout_ms);
   engine->max_rows_ = spec.max_rows;
-  engine->data_version_ = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+  engine->load_version_ = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+  for (const auto& s : project.sources) {
+    if (s.materialize || s.format == config::SourceFormat::DuckDB) continue;
+    fs::path p = s.path;
+    if (p.is_relative()) p = project.dir / p;
+    engine->live_sources_.emplace_back(s.name, p.lexically_normal());
+  }
+  for (const auto& m : project.models)
+    if (!m.materialize) engine->view_models_.insert(m.name);
+  for (const auto& s : project.sources) {
+    bool converting = s.format == config::SourceFormat::Csv || s.format == config::SourceFormat::Json || !s.types.empty();
+    if (!s.materialize && s.format != config::SourceFormat::DuckDB && converting && engine->relation(s.name))
+      engine->converting_live_sources_.push_back(s.name);
+  }
   engine->load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   out.engine = std::move(engine);
   return out;

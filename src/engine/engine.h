@@ -11,7 +11,9 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,21 +35,49 @@ struct Relation {
   std::string column_list() const;  // "a, b, c" for hints
 };
 
+// The version of the data each relation reads, taken at one moment (Engine::data_versions()).
+// Loaded relations (materialized sources and models, DuckDB files) keep the version of their
+// load; a source read at query time changes version whenever its files do, and so do the views
+// (models) that may read it.
+struct DataVersions {
+  uint64_t all = 0;  // changes whenever any relation's data does: part of every cache key
+  std::map<std::string, uint64_t, std::less<>> relations;
+  // The version of one relation (`all` for a name it does not list).
+  uint64_t of(std::string_view relation) const;
+};
+
 struct EngineBuild;
 
 class Engine {
  public:
   // Opens the database, creates every source and model, and reads their columns. Problems are
-  // diagnostics at the source's/model's position in sightline.yaml.
-  static EngineBuild build(const config::Project& project);
+  // diagnostics at the source's/model's position in sightline.yaml. With `keep_going` (for
+  // `sightline check`), an engine holding the relations that did load is returned even when
+  // others failed, so the dashboards over them can be checked too; such an engine must never
+  // serve.
+  static EngineBuild build(const config::Project& project, bool keep_going = false);
+
+  // Reads every row and every column of `relation` once, each value converted to its type, so a
+  // value that does not convert or a corrupt, unreadable or vanished file is found now rather
+  // than by a viewer. Returns the rows read. A failure's detail is DuckDB's message.
+  Result<int64_t> read_completely(const std::string& relation) const;
+  // The project's sources whose values are converted while they are read at query time (CSV
+  // and JSON text, or any declared `types:`), and so can fail on a row long after the load:
+  // these are the ones worth reading completely at load (Parquet and DuckDB files carry their
+  // types and are checked by their metadata when the view is made).
+  std::vector<std::string> converting_live_sources() const { return converting_live_sources_; }
 
   const Relation* relation(std::string_view name) const;
   const std::vector<Relation>& relations() const { return relations_; }
   ConnectionPool& pool() const { return *pool_; }
   std::chrono::milliseconds query_timeout() const { return query_timeout_; }
   int64_t max_rows() const { return max_rows_; }
-  // Distinguishes one loaded copy of the data from the next (part of every cache key).
-  uint64_t data_version() const { return data_version_; }
+  // The data's version now. Costs a walk of the folders of the sources read at query time (a
+  // stat per file); nothing when every source is loaded. Take it once per request, before
+  // reading: an answer is then never keyed by a version newer than the data it was read from.
+  DataVersions data_versions() const;
+  // True when some source is read at query time (so data_versions() can change).
+  bool has_live_sources() const { return !live_sources_.empty(); }
   double load_seconds() const { return load_seconds_; }
 
  private:
@@ -57,7 +87,11 @@ class Engine {
   std::vector<Relation> relations_;
   std::chrono::milliseconds query_timeout_{30'000};
   int64_t max_rows_ = 100'000;
-  uint64_t data_version_ = 0;
+  uint64_t load_version_ = 0;  // distinguishes one loaded copy of the data from the next
+  // Sources read at query time: name and the absolute file, folder or glob they read.
+  std::vector<std::pair<std::string, std::filesystem::path>> live_sources_;
+  std::set<std::string> view_models_;  // models that are views (they may read a live source)
+  std::vector<std::string> converting_live_sources_;
   double load_seconds_ = 0;
 };
 
@@ -78,5 +112,10 @@ struct EngineBuild {
 // connections that answer requests can then read nothing else, attach nothing, load no extension
 // and change no setting.
 Result<void> allow_source(Sandbox& sandbox, const config::SourceSpec& s, const std::filesystem::path& project_dir);
+
+// DuckDB's message for a source that could not be read, said shortly for the project's author:
+// for a CSV value that does not convert, "data/t.csv:4: column \"amount\": could not convert
+// \"x\" to INTEGER"; else the message's first line. Paths below `project_dir` become relative.
+std::string describe_read_error(const std::string& engine_message, const std::filesystem::path& project_dir);
 
 }  // namespace sightline::engine

@@ -144,7 +144,7 @@ std::vector<Diagnostic> check_dashboards(const config::Project& project, const e
             });
             if (prepared) continue;
             failed = true;
-            std::string msg = prepared.error().message;
+            std::string msg = prepared.error().for_author();
             // Point at the measure that names the unknown column, when DuckDB says which.
             config::Position pos = w.pos;
             std::smatch m;

@@ -150,6 +150,8 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
     rel = subset;
     rollups = nullptr;
   }
+  // Rollups made from older data than the relation now holds (its files changed) answer nothing.
+  if (rel && rollups && request.stale_rollups.count(rel->name)) rollups = nullptr;
   if (!rel && w.sql.empty()) return fail(ErrorKind::Internal, "widget '" + w.id + "' reads an unknown source");
   // Custom SQL places the predicate over the dashboard's source columns.
   const engine::Relation* pred_rel = rel ? rel : engine.relation(d.source);

@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,9 @@ struct QueryRequest {
   std::map<std::string, std::string> text_match_tables;
   // For a text filter looked up in the distinct values: how many rows its matches hold.
   std::map<std::string, int64_t> text_match_rows;
+  // Relations whose rollups and distinct-value tables were made from older data than they hold
+  // now (the files of a source read at query time changed): the rows answer instead.
+  std::set<std::string> stale_rollups;
 };
 
 // At most this many matches are turned into an IN list; more, and rows are searched directly.

@@ -207,11 +207,22 @@ const std::string* Rollups::value_table(const std::string& relation, const std::
   return it == value_tables_.end() ? nullptr : &it->second;
 }
 
+std::set<std::string> Rollups::stale(const engine::DataVersions& now) const {
+  std::set<std::string> out;
+  auto check = [&](const std::string& relation) {
+    if (built_on_.of(relation) != now.of(relation)) out.insert(relation);
+  };
+  for (const auto& r : rollups_) check(r.relation);
+  for (const auto& [key, table] : value_tables_) check(key.first);
+  return out;
+}
+
 std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, std::shared_ptr<const engine::Engine> engine_ptr, Logger& log,
                                               std::shared_ptr<const Rollups> previous, const RollupOptions& options) {
   const engine::Engine& engine = *engine_ptr;
   auto result = std::make_shared<Rollups>();
   result->engine_ = engine_ptr;
+  result->built_on_ = engine.data_versions();
   // Table names unique to this build: an older build's tables are dropped when it is released,
   // possibly after this one exists, so names must never be shared between builds.
   {
@@ -280,7 +291,8 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
         for (const auto& m : w.measures) signature += m.expr + ";";
     signature += "|";
   }
-  if (previous && previous->engine_ == engine_ptr && previous->signature_ == signature) return previous;
+  if (previous && previous->engine_ == engine_ptr && previous->signature_ == signature && previous->stale(result->built_on_).empty())
+    return previous;
   result->signature_ = signature;
 
   for (const auto& plan : plans) {
@@ -296,7 +308,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     sql += " FROM " + quote_identifier(rel->name);
     auto stats = query_rows(engine, sql);
     if (!stats) {
-      log.warn("rollup_skipped", {{"dashboard", d.id}, {"reason", stats.error().message}});
+      log.warn("rollup_skipped", {{"dashboard", d.id}, {"reason", stats.error().for_author()}});
       continue;
     }
     int64_t source_rows = (*stats)[0][0].get<int64_t>();
@@ -324,7 +336,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
                                    " AS v, count(*) AS n FROM " + quote_identifier(rel->name) + " WHERE " + quote_identifier(f.column) +
                                    " IS NOT NULL GROUP BY ALL ORDER BY v");
       if (made) result->value_tables_[{rel->name, f.column}] = table;
-      else log.warn("value_table_skipped", {{"dashboard", d.id}, {"column", f.column}, {"reason", made.error().message}});
+      else log.warn("value_table_skipped", {{"dashboard", d.id}, {"column", f.column}, {"reason", made.error().for_author()}});
     }
 
     std::vector<std::string> dates, others;
@@ -376,7 +388,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     for (size_t k = others.size() + 1; k-- > 0;) prefixes.push_back(with(dates, {others.begin(), others.begin() + k}));
     auto prefix_sizes = estimate(prefixes, false);
     if (!prefix_sizes) {
-      log.warn("rollup_skipped", {{"dashboard", d.id}, {"reason", prefix_sizes.error().message}});
+      log.warn("rollup_skipped", {{"dashboard", d.id}, {"reason", prefix_sizes.error().for_author()}});
       continue;
     }
     std::vector<std::vector<std::string>> chosen;
@@ -479,7 +491,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       std::string ddl = "CREATE OR REPLACE TABLE " + quote_identifier(r.table) + " AS SELECT " + select + " FROM " + quote_identifier(rel->name) +
                         (group.empty() ? "" : " GROUP BY ALL") + (order.empty() ? "" : " ORDER BY " + order);
       if (auto made = exec(engine, ddl); !made) {
-        log.warn("rollup_skipped", {{"dashboard", d.id}, {"reason", made.error().message}});
+        log.warn("rollup_skipped", {{"dashboard", d.id}, {"reason", made.error().for_author()}});
         continue;
       }
       auto counted = query_rows(engine, "SELECT count(*) FROM " + quote_identifier(r.table));

@@ -64,9 +64,8 @@ class Rollups {
   // Builds the rollups the project's dashboards can use. Failures only mean fewer rollups (they
   // are logged), never a failed load. When `previous` was built on the same engine for the same
   // columns and measures, it is returned as it is (a dashboard title edit costs nothing).
-  static std::shared_ptr<const Rollups> build(const config::Project& project, std::shared_ptr<const engine::Engine> engine,
-                                              Logger& log, std::shared_ptr<const Rollups> previous = nullptr,
-                                              const RollupOptions& options = {});
+  static std::shared_ptr<const Rollups> build(const config::Project& project, std::shared_ptr<const engine::Engine> engine, Logger& log,
+                                              std::shared_ptr<const Rollups> previous = nullptr, const RollupOptions& options = {});
   static std::shared_ptr<const Rollups> none() { return std::make_shared<const Rollups>(); }
   Rollups() = default;
   Rollups(const Rollups&) = delete;
@@ -78,9 +77,13 @@ class Rollups {
   // `measures`, or null.
   // `day_columns`: the columns among `columns` that need day precision (so a month-grain
   // rollup of them does not fit).
-  const Rollup* match(const std::string& relation, const std::set<std::string>& columns,
-                      const std::vector<std::string>& measures, const std::set<std::string>& day_columns = {}) const;
+  const Rollup* match(const std::string& relation, const std::set<std::string>& columns, const std::vector<std::string>& measures,
+                      const std::set<std::string>& day_columns = {}) const;
   const std::vector<Rollup>& all() const { return rollups_; }
+
+  // The relations summarized here whose data has changed since (their rollups and value tables
+  // no longer describe it), given the versions `now` (Engine::data_versions()).
+  std::set<std::string> stale(const engine::DataVersions& now) const;
 
   // Rows of `relation` when it was summarized (0: no rollup of it).
   int64_t relation_rows(const std::string& relation) const;
@@ -95,6 +98,7 @@ class Rollups {
   std::shared_ptr<const engine::Engine> engine_;
   std::string signature_;
   std::string build_id_;
+  engine::DataVersions built_on_;  // taken before the first read, so a change during the build counts as stale
 };
 
 }  // namespace sightline::query

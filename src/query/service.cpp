@@ -47,11 +47,11 @@ void QueryService::insert(const std::string& key, std::shared_ptr<const engine::
   }
 }
 
-Result<RunResult> QueryService::run(const engine::Engine& engine, const Statement& st, const Scope& scope, const std::string& label,
-                                    const std::string& read_from) {
+Result<RunResult> QueryService::run(const engine::Engine& engine, const Statement& st, const Scope& scope, const RunContext& context,
+                                    const std::string& label, const std::string& read_from) {
   auto started = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count(); };
-  std::string key = st.cache_key(scope, engine.data_version());
+  std::string key = st.cache_key(scope, context.data_version);
   std::shared_ptr<Flight> flight;
   bool leader = false;
   {
@@ -60,7 +60,8 @@ Result<RunResult> QueryService::run(const engine::Engine& engine, const Statemen
       lru_.splice(lru_.begin(), lru_, it->second.lru);
       auto output = it->second.output;
       lock.unlock();
-      log_.info("query", {{"statement", label}, {"duration_ms", elapsed()}, {"rows", output->table.num_rows}, {"cache", "hit"}});
+      log_.info("query", {{"statement", label}, {"duration_ms", elapsed()}, {"rows", output->table.num_rows}, {"cache", "hit"}},
+                &context.log);
       return RunResult{output, true, elapsed()};
     }
     if (auto f = flights_.find(key); f != flights_.end()) {
@@ -75,19 +76,20 @@ Result<RunResult> QueryService::run(const engine::Engine& engine, const Statemen
       if (!flight->result) return fail(flight->result.error());
       auto output = *flight->result;
       lock.unlock();
-      log_.info("query", {{"statement", label}, {"duration_ms", elapsed()}, {"rows", output->table.num_rows}, {"cache", "hit"}});
+      log_.info("query", {{"statement", label}, {"duration_ms", elapsed()}, {"rows", output->table.num_rows}, {"cache", "hit"}},
+                &context.log);
       return RunResult{output, true, elapsed()};
     }
   }
 
   auto out = engine.pool().run<engine::QueryOutput>(engine.query_timeout(), [&](engine::Connection& c) -> Result<engine::QueryOutput> {
     auto stmt = c.prepare(st.sql);
-    if (!stmt) return fail(ErrorKind::Internal, stmt.error().message);
+    if (!stmt) return fail(stmt.error());
     return stmt->execute(st.params, st.max_rows);
   });
-  Result<std::shared_ptr<const engine::QueryOutput>> shared = out ? Result<std::shared_ptr<const engine::QueryOutput>>(
-                                                                        std::make_shared<const engine::QueryOutput>(std::move(*out)))
-                                                                  : fail(out.error());
+  Result<std::shared_ptr<const engine::QueryOutput>> shared =
+      out ? Result<std::shared_ptr<const engine::QueryOutput>>(std::make_shared<const engine::QueryOutput>(std::move(*out)))
+          : fail(out.error());
   {
     std::lock_guard lock(mutex_);
     if (shared) insert(key, *shared);
@@ -98,12 +100,12 @@ Result<RunResult> QueryService::run(const engine::Engine& engine, const Statemen
   flight_done_.notify_all();
   double ms = elapsed();
   if (!shared) {
-    log_.warn("query", {{"statement", label}, {"duration_ms", ms}, {"error", error_kind_name(shared.error().kind)}});
+    log_.warn("query", {{"statement", label}, {"duration_ms", ms}, {"error", error_kind_name(shared.error().kind)}}, &context.log);
     return fail(shared.error());
   }
   nlohmann::json fields = {{"statement", label}, {"duration_ms", ms}, {"rows", (*shared)->table.num_rows}, {"cache", "miss"}};
   if (!read_from.empty()) fields["read_from"] = read_from;
-  log_.info("query", fields);
+  log_.info("query", fields, &context.log);
   return RunResult{*shared, false, ms};
 }
 

@@ -1,7 +1,8 @@
 // Runs planned statements on the engine, through a result cache.
 //
 //   QueryService service(256 << 20, log);
-//   auto out = service.run(engine, plan.data, scope, "revenue");
+//   RunContext context{engine.data_versions().all, {{"request_id", id}}};   // once per request
+//   auto out = service.run(engine, plan.data, scope, context, "sales/revenue", "orders");
 //
 // Thread-safe. Identical concurrent statements run once: later callers wait for the first
 // (single flight), so a burst of the same dashboard view costs one query per widget.
@@ -26,14 +27,22 @@ struct RunResult {
   double millis = 0;
 };
 
+// What every statement of one request shares: the data version it reads (taken once, before
+// anything is read: part of every cache key, so an answer is never served for newer data than
+// it was read from) and the fields its log lines carry (request id, user).
+struct RunContext {
+  uint64_t data_version = 0;
+  LogContext log;
+};
+
 class QueryService {
  public:
   QueryService(size_t cache_bytes, Logger& log);
 
   // `label` names the statement in logs (e.g. "sales/revenue"); `read_from` says which relation
   // or rollup it reads ("" when not worth saying).
-  Result<RunResult> run(const engine::Engine& engine, const Statement& statement, const Scope& scope, const std::string& label,
-                        const std::string& read_from);
+  Result<RunResult> run(const engine::Engine& engine, const Statement& statement, const Scope& scope, const RunContext& context,
+                        const std::string& label, const std::string& read_from);
 
   size_t cached_bytes() const;
   size_t cached_entries() const;

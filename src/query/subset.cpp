@@ -14,11 +14,11 @@ using engine::quote_identifier;
 namespace {
 
 std::string cache_key(const engine::Relation& relation, const std::string& where_sql, const std::vector<engine::Param>& params,
-                      const Scope& scope) {
+                      const Scope& scope, uint64_t data_version) {
   Statement probe;  // reuse the statement key's exact encoding of parameters
   probe.sql = relation.name + '\x1e' + where_sql;
   probe.params = params;
-  return probe.cache_key(scope, 0);
+  return probe.cache_key(scope, data_version);
 }
 
 }  // namespace
@@ -49,9 +49,9 @@ size_t SubsetCache::size() const {
 }
 
 Result<std::shared_ptr<const Subset>> SubsetCache::get(const engine::Relation& relation, const std::string& where_sql,
-                                                       const std::vector<engine::Param>& params, const Scope& scope,
-                                                       const std::string& label) {
-  const std::string key = cache_key(relation, where_sql, params, scope);
+                                                       const std::vector<engine::Param>& params, const Scope& scope, uint64_t data_version,
+                                                       const std::string& label, const LogContext* log) {
+  const std::string key = cache_key(relation, where_sql, params, scope, data_version);
   std::shared_ptr<Slot> slot;
   {
     std::unique_lock lock(mutex_);
@@ -72,13 +72,15 @@ Result<std::shared_ptr<const Subset>> SubsetCache::get(const engine::Relation& r
   auto made = make(relation, where_sql, params, scope);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   if (made) {
-    log_.info("subset", {{"statement", label},
-                         {"relation", relation.name},
-                         {"table", (*made)->relation().name},
-                         {"rows", (*made)->rows()},
-                         {"duration_ms", std::round(ms * 100) / 100}});
+    log_.info("subset",
+              {{"statement", label},
+               {"relation", relation.name},
+               {"table", (*made)->relation().name},
+               {"rows", (*made)->rows()},
+               {"duration_ms", std::round(ms * 100) / 100}},
+              log);
   } else {
-    log_.warn("subset_failed", {{"statement", label}, {"relation", relation.name}, {"reason", made.error().message}});
+    log_.warn("subset_failed", {{"statement", label}, {"relation", relation.name}, {"reason", made.error().for_author()}}, log);
   }
   std::lock_guard lock(mutex_);
   slot->result = made;

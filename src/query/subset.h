@@ -55,9 +55,11 @@ class SubsetCache {
   SubsetCache& operator=(const SubsetCache&) = delete;
 
   // The rows of `relation` (under `scope`) for which `where_sql` (with `params`) holds, as a
-  // table; made on first use. `label` names the request in the log.
+  // table; made on first use. `data_version`: the relation's (DataVersions::of), so a subset
+  // made from older files is never used again. `label` and `log` name the request in the log.
   Result<std::shared_ptr<const Subset>> get(const engine::Relation& relation, const std::string& where_sql,
-                                            const std::vector<engine::Param>& params, const Scope& scope, const std::string& label);
+                                            const std::vector<engine::Param>& params, const Scope& scope, uint64_t data_version,
+                                            const std::string& label, const LogContext* log = nullptr);
 
   size_t size() const;
 

@@ -67,6 +67,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::chrono::steady_clock::time_point started_;
   std::string method_, path_, request_id_;
   int64_t rows_ = -1;
+  std::string user_;  // the caller's subject, for the request log
   bool counted_ = false;  // this request is counted in the server's in-flight total
 };
 
@@ -383,6 +384,7 @@ void Session<Stream>::respond(api::HttpResponse r, bool keep_alive) {
   res->set("Referrer-Policy", "no-referrer");
   for (const auto& [k, v] : r.headers) res->insert(k, v);  // insert: Set-Cookie may repeat
   rows_ = r.rows;
+  user_ = std::move(r.log_user);
   if (r.status == 304) {
     // Not modified: no body and no length (the length would describe the unsent representation).
   } else if (method_ == "HEAD") {
@@ -407,6 +409,7 @@ void Session<Stream>::on_write(bool keep_alive, beast::error_code ec, size_t byt
                            {"duration_ms", std::round(ms * 100) / 100},
                            {"bytes", bytes}};
   if (rows_ >= 0) fields["rows"] = rows_;
+  if (!user_.empty()) fields["user"] = user_;
   if (ec) fields["error"] = ec.message();
   server_.log().info("request", fields);
   response_.reset();

@@ -1,6 +1,8 @@
 // The tests' independent oracle: runs SQL straight through DuckDB's C API (no Sightline code)
 // and prints {"columns": [...], "rows": [[text or null, ...], ...]} with every value as DuckDB's
 // own VARCHAR rendering. Usage: duckdb_oracle "<sql>"
+// With --exec, runs the statements as they are and prints nothing (tests write fixture files
+// with it: COPY (...) TO 'x.parquet').
 #include <duckdb.h>
 
 #include <cstdio>
@@ -8,8 +10,9 @@
 #include <string>
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: duckdb_oracle \"<sql>\"\n");
+  const bool exec = argc == 3 && std::string(argv[1]) == "--exec";
+  if (argc != 2 && !exec) {
+    std::fprintf(stderr, "usage: duckdb_oracle \"<sql>\" | duckdb_oracle --exec \"<statements>\"\n");
     return 2;
   }
   duckdb_database db;
@@ -18,13 +21,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cannot open DuckDB\n");
     return 1;
   }
-  std::string sql = std::string("SELECT COLUMNS(*)::VARCHAR FROM (") + argv[1] + ")";
+  std::string sql = exec ? std::string(argv[2]) : std::string("SELECT COLUMNS(*)::VARCHAR FROM (") + argv[1] + ")";
   duckdb_result result;
   int rc = 0;
   if (duckdb_query(conn, sql.c_str(), &result) == DuckDBError) {
     std::fprintf(stderr, "%s\n", duckdb_result_error(&result));
     rc = 1;
-  } else {
+  } else if (!exec) {
     nlohmann::json out = {{"columns", nlohmann::json::array()}, {"rows", nlohmann::json::array()}};
     idx_t cols = duckdb_column_count(&result);
     for (idx_t c = 0; c < cols; ++c) out["columns"].push_back(duckdb_column_name(&result, c));

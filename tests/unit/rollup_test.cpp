@@ -238,9 +238,9 @@ TEST_F(RollupEquivalence, SubsetsOfFilteredRowsAnswerLikeTheSource) {
     ASSERT_TRUE(req.has_value()) << req.error().message;
     auto where = filter_predicate(d, orders, *req);
     ASSERT_TRUE(where.has_value());
-    auto subset = subsets.get(orders, where->sql, where->params, Scope::local_development(), "test");
+    auto subset = subsets.get(orders, where->sql, where->params, Scope::local_development(), 0, "test");
     ASSERT_TRUE(subset.has_value()) << subset.error().message;
-    auto again = subsets.get(orders, where->sql, where->params, Scope::local_development(), "test");
+    auto again = subsets.get(orders, where->sql, where->params, Scope::local_development(), 0, "test");
     ASSERT_TRUE(again.has_value());
     EXPECT_EQ(subset->get(), again->get()) << "the same filters share one subset";
     EXPECT_GT((*subset)->rows(), 0);

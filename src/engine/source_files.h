@@ -1,0 +1,28 @@
+// Fingerprints of the files a source reads at query time, so an answer computed from the files
+// as they were is never served once they change (a new file in a glob, a rewritten CSV).
+//
+//   auto print = fingerprint_files("/p/data/orders/**/*.parquet");
+//   // changes when a matching file appears, disappears, or changes size, mtime, ctime or inode
+//
+// The files are those DuckDB's glob would read, or a superset: `*`, `?` and `[...]` match within
+// one path component and `**` any number of folders, as in DuckDB; a path naming a folder means
+// every file below it. Extra files only cost a needless cache miss, never a stale answer.
+// Pure functions over the file system; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string_view>
+
+namespace sightline::engine {
+
+// A 64-bit fingerprint of the files `pattern` (absolute; a file, a folder or a glob) names:
+// each one's path, size, modification and change times and inode. Missing files and unreadable
+// folders count as absent, so their appearance changes the fingerprint too.
+uint64_t fingerprint_files(const std::filesystem::path& pattern);
+
+// 64-bit FNV-1a, for combining fingerprints: stable within a process and across runs.
+uint64_t hash_combine(uint64_t seed, std::string_view bytes);
+uint64_t hash_combine(uint64_t seed, uint64_t value);
+
+}  // namespace sightline::engine
