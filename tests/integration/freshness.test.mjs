@@ -5,23 +5,17 @@
 // widgets read them again with the same answers as DuckDB over the files.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ORACLE, writeProject, startServer, queryJson, oracle } from './harness.mjs';
+import { writeProject, startServer, queryJson, oracle, oracleExec } from './harness.mjs';
 
 const ROWS = 150_000;  // above the size rollups are made for
 let dir;
 let server;
 
-function exec(sql) {
-  const r = spawnSync(ORACLE, ['--exec', sql], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`oracle: ${r.stderr}`);
-}
-
 // Rows in the source's shape; `sql` selects them (columns day, region, product, amount).
 function writeParquet(name, sql) {
-  exec(`COPY (${sql}) TO '${path.join(dir, 'data', 'flat', name)}' (FORMAT parquet)`);
+  oracleExec(`COPY (${sql}) TO '${path.join(dir, 'data', 'flat', name)}' (FORMAT parquet)`);
 }
 
 const glob = () => `read_parquet('${path.join(dir, 'data', 'flat', '*.parquet')}')`;

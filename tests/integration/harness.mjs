@@ -123,6 +123,12 @@ export function oracle(sql) {
   return JSON.parse(r.stdout);
 }
 
+// Runs statements in a fresh DuckDB through the oracle, for fixtures (COPY (...) TO 'x.parquet').
+export function oracleExec(sql) {
+  const r = spawnSync(ORACLE, ['--exec', sql], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`oracle failed: ${r.stderr}`);
+}
+
 export function ordersScan(rows) {
   return `read_parquet('${demoData(rows)}/orders/**/*.parquet', hive_partitioning=true)`;
 }
