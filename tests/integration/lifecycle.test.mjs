@@ -80,6 +80,33 @@ test('check reports YAML mistakes precisely', () => {
   }
 });
 
+test('check refuses measures that do not aggregate, at the measure, with the aggregate meant', () => {
+  const line = (text, needle) => text.split('\n').findIndex((l) => l.includes(needle)) + 1;
+  const dashboard = `source: t
+widgets:
+  - id: k
+    type: kpi
+    measure: revenue
+  - id: by_region
+    type: bar
+    x: region
+    y: { expr: revenue * 2, as: doubled }
+  - id: constant
+    type: kpi
+    measure: 42
+`;
+  const r = run('check', writeProject({
+    'sightline.yaml': 'sources:\n  t: data/t.csv\n',
+    'data/t.csv': 'region,revenue\nNorth,10\nSouth,20\nNorth,5\n',
+    'dashboards/d.yaml': dashboard,
+  }));
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stderr, new RegExp(`d\\.yaml:${line(dashboard, 'measure: revenue')}:\\d+: error: widget 'k': measure 'revenue' is not an aggregate: `
+    + 'a KPI would show the value of one arbitrary row\n  hint: did you mean sum\\(revenue\\)\\?'));
+  assert.match(r.stderr, new RegExp(`d\\.yaml:${line(dashboard, 'revenue * 2')}:\\d+: error: widget 'by_region': measure 'revenue \\* 2' is not an aggregate`));
+  assert.match(r.stderr, /check failed: 2 error\(s\)/, 'the constant is fine, and each problem is reported once');
+});
+
 test('secrets from ${file:} are used but never printed', () => {
   const dir = writeProject({
     'sightline.yaml': 'sources:\n  t: {path: "data/${file:secret.txt}.csv"}\n',
