@@ -1054,6 +1054,7 @@ class ProjectParser {
         r.error(w["sql"], "a widget's sql is a single SELECT statement", "remove the ';' and anything after it");
         continue;
       }
+      if (!s.sql.empty() && !check_placeholders(r, w["sql"], s, d)) continue;
       if (s.source.empty() && s.sql.empty() && s.type != WidgetType::Text) {
         r.error(w, "widget '" + s.id + "' has no source", "set source: on the dashboard or the widget");
         continue;
@@ -1108,6 +1109,45 @@ class ProjectParser {
     }
     s.compare_filter = filter;
     return true;
+  }
+
+  // Own SQL has one placeholder, {{ filters }}. Any other would reach DuckDB as a syntax error
+  // that does not name it; and without one, the dashboard's filters silently skip the widget.
+  bool check_placeholders(Reader& r, const YAML::Node& n, const WidgetSpec& s, const DashboardSpec& d) {
+    bool ok = true, filters = false;
+    for (size_t open = s.sql.find("{{"); open != std::string::npos; open = s.sql.find("{{", open + 2)) {
+      size_t close = s.sql.find("}}", open + 2);
+      if (close == std::string::npos) {
+        r.error(n, "widget '" + s.id + "': a '{{' without '}}' in its sql", "write the placeholder as {{ filters }}");
+        return false;
+      }
+      std::string name = s.sql.substr(open + 2, close - open - 2);
+      name.erase(0, name.find_first_not_of(" \t\r\n"));
+      name.erase(name.find_last_not_of(" \t\r\n") + 1);
+      if (name == "filters") {
+        filters = true;
+        continue;
+      }
+      ok = false;
+      r.error(n, "widget '" + s.id + "': unknown placeholder {{ " + name.substr(0, 64) + " }} in its sql", placeholder_hint(name));
+    }
+    if (ok && !filters && (!d.filters.empty() || !d.dimensions.empty())) {
+      std::string what = d.filters.empty() ? "cross-filter selections" : "filters";
+      r.warning(n, "widget '" + s.id + "': the dashboard's " + what + " do not apply to this widget: its sql has no {{ filters }}",
+                "write WHERE {{ filters }} (or AND {{ filters }}) where the filters and selections should narrow the rows");
+    }
+    return ok;
+  }
+
+  static std::string placeholder_hint(const std::string& name) {
+    if (name.starts_with("user.")) {
+      return "{{ user.* }} belongs in row policies (policies: in sightline.yaml), which restrict widget SQL by themselves; "
+             "widget SQL knows only {{ filters }}";
+    }
+    std::string folded = name;
+    std::transform(folded.begin(), folded.end(), folded.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (edit_distance(folded, "filters") <= 3) return "did you mean {{ filters }}?";
+    return "the only placeholder in widget SQL is {{ filters }}, the dashboard's filters and selections";
   }
 
   bool validate_widget_shape(Reader& r, const YAML::Node& w, WidgetSpec& s) {

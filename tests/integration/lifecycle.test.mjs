@@ -107,6 +107,21 @@ widgets:
   assert.match(r.stderr, /check failed: 2 error\(s\)/, 'the constant is fine, and each problem is reported once');
 });
 
+test('check names an unknown placeholder in own SQL and warns when the filters do not reach it', () => {
+  const project = (sql) => writeProject({
+    'sightline.yaml': 'sources:\n  t: data/t.csv\n',
+    'data/t.csv': 'region,revenue\nNorth,10\n',
+    'dashboards/d.yaml': `source: t\nfilters:\n  - { id: region, column: region }\nwidgets:\n  - id: own\n    type: kpi\n    sql: ${sql}\n`,
+  });
+  const typo = run('check', project('SELECT sum(revenue) AS revenue FROM t WHERE {{ filter }}'));
+  assert.equal(typo.status, 1);
+  assert.match(typo.stderr, /d\.yaml:7:\d+: error: widget 'own': unknown placeholder \{\{ filter \}\} in its sql\n  hint: did you mean \{\{ filters \}\}\?/);
+  assert.doesNotMatch(typo.stderr, /Parser Error/);
+  const none = run('check', project('SELECT sum(revenue) AS revenue FROM t'));
+  assert.equal(none.status, 0, none.stderr);
+  assert.match(none.stderr, /d\.yaml:7:\d+: warning: widget 'own': the dashboard's filters do not apply to this widget/);
+});
+
 test('secrets from ${file:} are used but never printed', () => {
   const dir = writeProject({
     'sightline.yaml': 'sources:\n  t: {path: "data/${file:secret.txt}.csv"}\n',
