@@ -1,5 +1,8 @@
-// Row policies at run time where authoring used to trip (issue 9): own SQL that spells a source
-// in another case still reads only the caller's rows. Users sign in through the scriptable provider.
+// Row policies at run time where authoring used to trip (issue 9): a policy comparing a number
+// with a numeric ID token claim starts (it passes the start-up check) and grants exactly the rows
+// the claim allows; and own SQL that spells a source in another case still reads only the
+// caller's rows. Users sign in through the scriptable provider, whose ID tokens carry any claim
+// (proxy headers and API tokens carry no typed claims).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -13,11 +16,13 @@ const POLICIES = `
 roles:
   admin: { groups: [sightline-admins] }
   north: { groups: [sales-north] }
+  capped: { groups: [capped] }
 
 policies:
   orders:
     admin: all
     north: region = 'North'
+    capped: "revenue <= {{ user.claims.max_revenue }}"
   orders_enriched: { admin: all, north: region = 'North' }
   customers: { admin: all }
 `;
@@ -73,6 +78,20 @@ async function signIn(user) {
 }
 
 const count = (where) => Number(oracle(`SELECT count(*) FROM ${ordersScan(ROWS)} WHERE ${where}`).rows[0][0]);
+
+test('a policy comparing a number with a numeric claim grants exactly the rows the claim allows', async () => {
+  const cap = Number(oracle(`SELECT CAST(quantile_disc(revenue, 0.3) AS BIGINT) FROM ${ordersScan(ROWS)}`).rows[0][0]);
+  const expected = count(`revenue <= ${cap}`);
+  assert.ok(expected > 0 && expected < ROWS, `a cap that keeps some rows (${expected})`);
+  const rows = await signIn({ sub: 'cara', groups: ['capped'], claims: { max_revenue: cap } });
+  assert.equal(Number((await rows('sales', 'orders'))[0][0]), expected, 'a declared KPI');
+  assert.equal(Number((await rows('own', 'totals'))[0][0]), expected, 'own SQL');
+  const online = await rows('own', 'totals', { filters: { channel: 'Online' } });
+  assert.equal(Number(online[0][0]), count(`revenue <= ${cap} AND channel = 'Online'`), 'with a filter on top');
+
+  const unclaimed = await signIn({ sub: 'carl', groups: ['capped'] });
+  assert.equal(Number((await unclaimed('sales', 'orders'))[0][0]), 0, 'no claim: no rows, and no error');
+});
 
 test('own SQL that spells the source in another case reads only the caller\'s rows', async () => {
   const north = await signIn({ sub: 'nora', groups: ['sales-north'] });

@@ -98,6 +98,15 @@ test('SQL names are case-insensitive: own SQL may spell sources, models and CTEs
   }
 });
 
+test('a policy comparing a number with a numeric claim passes check', () => {
+  const r = check(project(`policies:
+  orders: { admin: all, north: "revenue <= {{ user.claims.max_revenue }}" }
+  orders_enriched: { admin: all, north: "revenue <= {{ user.claims.max_revenue }} AND region = {{ user.claims.region }}" }
+  customers: { admin: all }
+`));
+  assert.equal(r.status, 0, r.out);
+});
+
 test('roles on dashboards must exist; literal secrets are warned about', () => {
   const r = check(project(POLICIES, (yaml) => `roles: [admin, nroth]\n${yaml}`));
   assert.notEqual(r.status, 0);
