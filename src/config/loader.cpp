@@ -735,23 +735,28 @@ class ProjectParser {
   }
 
   void parse_dashboards(Reader& r, const YAML::Node& n, Project& p) {
-    std::vector<std::string> patterns;
+    std::vector<std::pair<std::string, YAML::Node>> patterns;  // each with where it was written
     if (!n)
-      patterns.push_back("dashboards/*.yaml");
+      patterns.emplace_back("dashboards/*.yaml", n);
     else if (n.IsScalar())
-      patterns.push_back(r.str(n, "dashboards"));
+      patterns.emplace_back(r.str(n, "dashboards"), n);
     else if (n.IsSequence())
-      for (const auto& e : n) patterns.push_back(r.str(e, "dashboards entry"));
+      for (const auto& e : n) patterns.emplace_back(r.str(e, "dashboards entry"), e);
     else
       r.error(n, "dashboards must be a file pattern or a list of them", "e.g. dashboards: dashboards/*.yaml");
     std::vector<fs::path> files;
-    for (const auto& pat : patterns) {
+    bool missing_folder = false;
+    for (const auto& [pat, node] : patterns) {
       fs::path rel = pat;
       fs::path parent = dir_ / rel.parent_path();
       std::string name_pat = rel.filename().string();
       std::error_code ec;
       if (!fs::is_directory(parent, ec)) {
-        if (n) r.error(n, "no folder '" + rel.parent_path().string() + "' for dashboards pattern '" + pat + "'");
+        // Without a dashboards: key the default folder is optional; a written one must exist.
+        if (n) {
+          missing_folder = true;
+          r.error(node, "no folder '" + rel.parent_path().string() + "' for dashboards pattern '" + pat + "'", folder_hint(rel));
+        }
         continue;
       }
       std::vector<fs::path> matched;
@@ -761,13 +766,29 @@ class ProjectParser {
       std::sort(matched.begin(), matched.end());
       files.insert(files.end(), matched.begin(), matched.end());
     }
-    if (files.empty()) {
+    // A missing folder is already reported: "no files" on top would only contradict it.
+    if (files.empty() && !missing_folder) {
       r.warning(n, "no dashboard files found", "add dashboards/<name>.yaml");
     }
     for (const auto& f : files) {
       p.files.push_back(f);
       parse_dashboard(f, p);
     }
+  }
+
+  // For a pattern whose folder does not exist: the existing folder whose name is closest.
+  std::string folder_hint(const fs::path& pattern) const {
+    fs::path folder = pattern.parent_path();
+    std::string best;
+    size_t best_d = 3;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir_ / folder.parent_path(), ec)) {
+      if (!entry.is_directory(ec)) continue;
+      size_t d = edit_distance(folder.filename().string(), entry.path().filename().string());
+      if (d < best_d) best_d = d, best = entry.path().filename().string();
+    }
+    if (best.empty()) return "create the folder, or point dashboards: at the folder that holds the dashboard files";
+    return "did you mean '" + (folder.parent_path() / best / pattern.filename()).string() + "'?";
   }
 
   void parse_dashboard(const fs::path& path, Project& p) {

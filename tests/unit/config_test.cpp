@@ -254,6 +254,16 @@ TEST(Config, OwnSqlWithoutPlaceholderWarnsOnlyWhenTheDashboardHasFilters) {
   EXPECT_TRUE(quiet.diagnostics.empty()) << all_text(quiet);
 }
 
+TEST(Config, AMistypedDashboardsFolderIsOneErrorWithTheFolderThatExists) {
+  TempProject p({{"sightline.yaml", "sources: {a: a.csv}\ndashboards: dashboard/*.yaml\n"}, {"dashboards/d.yaml", "source: a\n"}});
+  auto r = load_project(p.dir(), test_env());
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.diagnostics.size(), 1u) << all_text(r);
+  EXPECT_EQ(all_text(r),
+            "sightline.yaml:2:13: error: no folder 'dashboard' for dashboards pattern 'dashboard/*.yaml'\n"
+            "  hint: did you mean 'dashboards/*.yaml'?\n");
+}
+
 TEST(Config, EngineFingerprintIgnoresDashboards) {
   TempProject a({{"sightline.yaml", "sources: {a: a.csv}\n"}, {"dashboards/d.yaml", "title: One\n"}});
   TempProject b({{"sightline.yaml", "sources: {a: a.csv}\n"}, {"dashboards/d.yaml", "title: Two\n"}});
