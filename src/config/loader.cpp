@@ -1186,11 +1186,8 @@ class ProjectParser {
       case WidgetType::Line:
       case WidgetType::Area:
       case WidgetType::Pie:
+        // `color` on a pie is reported with the other keys a type ignores.
         if (own_sql) return true;
-        if (s.type == WidgetType::Pie && s.color) {
-          r.error(w["color"], "a pie chart has no series split", "remove color:");
-          return false;
-        }
         return need(s.x.has_value(), "a " + std::string(widget_type_name(s.type)) + " chart needs x", "e.g. x: region") &&
                need(!s.measures.empty(), "a " + std::string(widget_type_name(s.type)) + " chart needs y", "e.g. y: sum(revenue)");
       case WidgetType::Scatter:

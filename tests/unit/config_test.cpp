@@ -264,6 +264,14 @@ TEST(Config, AMistypedDashboardsFolderIsOneErrorWithTheFolderThatExists) {
             "  hint: did you mean 'dashboards/*.yaml'?\n");
 }
 
+TEST(Config, AColorOnAPieIsReportedOnce) {
+  TempProject p({{"sightline.yaml", "sources: {a: a.csv}\n"},
+                 {"dashboards/d.yaml", "source: a\nwidgets:\n  - {id: w, type: pie, x: k, y: count(*), color: c}\n"}});
+  auto r = load_project(p.dir(), test_env());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(messages(r), (std::vector<std::string>{"error: 'color' does nothing on a pie widget"}));
+}
+
 TEST(Config, EngineFingerprintIgnoresDashboards) {
   TempProject a({{"sightline.yaml", "sources: {a: a.csv}\n"}, {"dashboards/d.yaml", "title: One\n"}});
   TempProject b({{"sightline.yaml", "sources: {a: a.csv}\n"}, {"dashboards/d.yaml", "title: Two\n"}});
