@@ -18,7 +18,12 @@ test('--version and --help', () => {
     assert.equal(h.status, 0, `${cmd.join(' ')} --help`);
     assert.match(h.stdout, /Usage|OPTIONS|Options/);
   }
-  assert.notEqual(run('frobnicate').status, 0);
+  const unknown = run('frobnicate');
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /^error: unknown command 'frobnicate'\ncommands:\n  serve .*\n  check .*\n  demo-data .*\n  token /);
+  const typo = run('chek', '.');
+  assert.equal(typo.status, 2);
+  assert.match(typo.stderr, /unknown command 'chek'\n  hint: did you mean 'check'\?/);
 });
 
 test('check passes on the demo project and prints a summary', () => {
