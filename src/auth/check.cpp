@@ -1,5 +1,6 @@
 #include "auth/check.h"
 
+#include <cctype>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
@@ -18,12 +19,20 @@ std::string text_of(const json& node, const char* key) {
   return it != node.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-// The names a statement defines with WITH, anywhere in it.
+// DuckDB matches table and CTE names case-insensitively (quoted or not), so the names compared
+// here are folded: `FROM ORDERS` binds to the shadowing CTE `orders` exactly as `FROM orders` does.
+std::string fold_case(std::string name) {
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+// The names a statement defines with WITH, anywhere in it (case-folded).
 void find_cte_names(const json& node, std::set<std::string>& names) {
   if (node.is_object()) {
     if (auto it = node.find("cte_map"); it != node.end() && it->is_object() && it->contains("map") && (*it)["map"].is_array()) {
       for (const auto& entry : (*it)["map"])
-        if (entry.is_object() && entry.contains("key") && entry["key"].is_string()) names.insert(entry["key"].get<std::string>());
+        if (entry.is_object() && entry.contains("key") && entry["key"].is_string())
+          names.insert(fold_case(entry["key"].get<std::string>()));
     }
     for (const auto& [k, v] : node.items()) find_cte_names(v, names);
   } else if (node.is_array()) {
@@ -41,7 +50,7 @@ void find_escapes(const json& node, const std::set<std::string>& allowed, std::v
       std::string schema = text_of(node, "schema_name"), catalog = text_of(node, "catalog_name"), table = text_of(node, "table_name");
       if (!schema.empty() || !catalog.empty()) {
         found.push_back("'" + (catalog.empty() ? "" : catalog + ".") + schema + "." + table + "' (qualified name)");
-      } else if (!allowed.count(table)) {
+      } else if (!allowed.count(fold_case(table))) {
         found.push_back("'" + table.substr(0, 120) + "' (not a source or model of the project)");
       }
     } else if (type == "TABLE_FUNCTION") {
@@ -168,7 +177,7 @@ std::vector<Diagnostic> check_security(const config::Project& project, const eng
           continue;
         }
         std::set<std::string> allowed;
-        for (const auto& r : engine.relations()) allowed.insert(r.name);
+        for (const auto& r : engine.relations()) allowed.insert(fold_case(r.name));
         find_cte_names(tree, allowed);
         std::vector<std::string> escapes;
         find_escapes(tree, allowed, escapes);

@@ -66,8 +66,10 @@ Result<void> bind_value(const nlohmann::json& value, const std::string& name, st
     return fail(ErrorKind::Internal, "{{ " + name + " }} is an object; policies can use text, numbers, booleans and lists");
   auto p = scalar(value);
   if (!p) return fail(p.error());
-  // A NULL claim compares as unknown: the row is not granted.
-  sql += value.is_null() ? "CAST(? AS VARCHAR)" : "?";
+  // Untyped: DuckDB gives the parameter the type of what it is compared with, so a NULL (a
+  // missing claim, or `sightline check`'s sample user, who has none) fits a number as well as a
+  // text. NULL compares as unknown: the row is not granted.
+  sql += "?";
   params.push_back(std::move(*p));
   return {};
 }

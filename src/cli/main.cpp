@@ -1,10 +1,48 @@
 // sightline: serve, check and demo-data subcommands.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <iostream>
+#include <optional>
+#include <string>
 
 #include "cli/commands.h"
+#include "config/project.h"
 #include "engine/duckdb.h"
+
+namespace {
+
+// CLI11 answers a command it does not know with "A subcommand is required". Name the command and
+// list the real ones instead; the exit code when argv names a command that does not exist.
+std::optional<int> refuse_unknown_command(const CLI::App& app, int argc, char** argv) {
+  const CLI::App* level = &app;
+  std::string path;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto commands = level->get_subcommands([](const CLI::App*) { return true; });
+    // Options, and the arguments of a command without subcommands, are CLI11's to parse.
+    if (arg.empty() || arg[0] == '-' || commands.empty()) return std::nullopt;
+    auto known = std::find_if(commands.begin(), commands.end(), [&](const CLI::App* c) { return c->get_name() == arg; });
+    path += (path.empty() ? "" : " ") + arg;
+    if (known != commands.end()) {
+      level = *known;
+      continue;
+    }
+    std::cerr << "error: unknown command '" << path << "'\n";
+    for (const CLI::App* c : commands)
+      if (sightline::config::edit_distance(arg, c->get_name()) <= 2) std::cerr << "  hint: did you mean '" << c->get_name() << "'?\n";
+    std::cerr << "commands:\n";
+    for (const CLI::App* c : commands) {
+      std::string name = c->get_name();
+      std::cerr << "  " << name << std::string(name.size() < 12 ? 12 - name.size() : 1, ' ') << c->get_description() << "\n";
+    }
+    std::cerr << "Run with --help for more information.\n";
+    return 2;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace sightline::cli;
@@ -57,6 +95,7 @@ int main(int argc, char** argv) {
   token_revoke->add_option("dir", token.dir, "Project folder")->required()->check(CLI::ExistingDirectory);
   token_revoke->add_option("id", token.id, "Token id from `token list`")->required();
 
+  if (auto code = refuse_unknown_command(app, argc, argv)) return *code;
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

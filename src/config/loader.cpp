@@ -735,23 +735,28 @@ class ProjectParser {
   }
 
   void parse_dashboards(Reader& r, const YAML::Node& n, Project& p) {
-    std::vector<std::string> patterns;
+    std::vector<std::pair<std::string, YAML::Node>> patterns;  // each with where it was written
     if (!n)
-      patterns.push_back("dashboards/*.yaml");
+      patterns.emplace_back("dashboards/*.yaml", n);
     else if (n.IsScalar())
-      patterns.push_back(r.str(n, "dashboards"));
+      patterns.emplace_back(r.str(n, "dashboards"), n);
     else if (n.IsSequence())
-      for (const auto& e : n) patterns.push_back(r.str(e, "dashboards entry"));
+      for (const auto& e : n) patterns.emplace_back(r.str(e, "dashboards entry"), e);
     else
       r.error(n, "dashboards must be a file pattern or a list of them", "e.g. dashboards: dashboards/*.yaml");
     std::vector<fs::path> files;
-    for (const auto& pat : patterns) {
+    bool missing_folder = false;
+    for (const auto& [pat, node] : patterns) {
       fs::path rel = pat;
       fs::path parent = dir_ / rel.parent_path();
       std::string name_pat = rel.filename().string();
       std::error_code ec;
       if (!fs::is_directory(parent, ec)) {
-        if (n) r.error(n, "no folder '" + rel.parent_path().string() + "' for dashboards pattern '" + pat + "'");
+        // Without a dashboards: key the default folder is optional; a written one must exist.
+        if (n) {
+          missing_folder = true;
+          r.error(node, "no folder '" + rel.parent_path().string() + "' for dashboards pattern '" + pat + "'", folder_hint(rel));
+        }
         continue;
       }
       std::vector<fs::path> matched;
@@ -761,13 +766,29 @@ class ProjectParser {
       std::sort(matched.begin(), matched.end());
       files.insert(files.end(), matched.begin(), matched.end());
     }
-    if (files.empty()) {
+    // A missing folder is already reported: "no files" on top would only contradict it.
+    if (files.empty() && !missing_folder) {
       r.warning(n, "no dashboard files found", "add dashboards/<name>.yaml");
     }
     for (const auto& f : files) {
       p.files.push_back(f);
       parse_dashboard(f, p);
     }
+  }
+
+  // For a pattern whose folder does not exist: the existing folder whose name is closest.
+  std::string folder_hint(const fs::path& pattern) const {
+    fs::path folder = pattern.parent_path();
+    std::string best;
+    size_t best_d = 3;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir_ / folder.parent_path(), ec)) {
+      if (!entry.is_directory(ec)) continue;
+      size_t d = edit_distance(folder.filename().string(), entry.path().filename().string());
+      if (d < best_d) best_d = d, best = entry.path().filename().string();
+    }
+    if (best.empty()) return "create the folder, or point dashboards: at the folder that holds the dashboard files";
+    return "did you mean '" + (folder.parent_path() / best / pattern.filename()).string() + "'?";
   }
 
   void parse_dashboard(const fs::path& path, Project& p) {
@@ -1054,6 +1075,7 @@ class ProjectParser {
         r.error(w["sql"], "a widget's sql is a single SELECT statement", "remove the ';' and anything after it");
         continue;
       }
+      if (!s.sql.empty() && !check_placeholders(r, w["sql"], s, d)) continue;
       if (s.source.empty() && s.sql.empty() && s.type != WidgetType::Text) {
         r.error(w, "widget '" + s.id + "' has no source", "set source: on the dashboard or the widget");
         continue;
@@ -1110,6 +1132,45 @@ class ProjectParser {
     return true;
   }
 
+  // Own SQL has one placeholder, {{ filters }}. Any other would reach DuckDB as a syntax error
+  // that does not name it; and without one, the dashboard's filters silently skip the widget.
+  bool check_placeholders(Reader& r, const YAML::Node& n, const WidgetSpec& s, const DashboardSpec& d) {
+    bool ok = true, filters = false;
+    for (size_t open = s.sql.find("{{"); open != std::string::npos; open = s.sql.find("{{", open + 2)) {
+      size_t close = s.sql.find("}}", open + 2);
+      if (close == std::string::npos) {
+        r.error(n, "widget '" + s.id + "': a '{{' without '}}' in its sql", "write the placeholder as {{ filters }}");
+        return false;
+      }
+      std::string name = s.sql.substr(open + 2, close - open - 2);
+      name.erase(0, name.find_first_not_of(" \t\r\n"));
+      name.erase(name.find_last_not_of(" \t\r\n") + 1);
+      if (name == "filters") {
+        filters = true;
+        continue;
+      }
+      ok = false;
+      r.error(n, "widget '" + s.id + "': unknown placeholder {{ " + name.substr(0, 64) + " }} in its sql", placeholder_hint(name));
+    }
+    if (ok && !filters && (!d.filters.empty() || !d.dimensions.empty())) {
+      std::string what = d.filters.empty() ? "cross-filter selections" : "filters";
+      r.warning(n, "widget '" + s.id + "': the dashboard's " + what + " do not apply to this widget: its sql has no {{ filters }}",
+                "write WHERE {{ filters }} (or AND {{ filters }}) where the filters and selections should narrow the rows");
+    }
+    return ok;
+  }
+
+  static std::string placeholder_hint(const std::string& name) {
+    if (name.starts_with("user.")) {
+      return "{{ user.* }} belongs in row policies (policies: in sightline.yaml), which restrict widget SQL by themselves; "
+             "widget SQL knows only {{ filters }}";
+    }
+    std::string folded = name;
+    std::transform(folded.begin(), folded.end(), folded.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (edit_distance(folded, "filters") <= 3) return "did you mean {{ filters }}?";
+    return "the only placeholder in widget SQL is {{ filters }}, the dashboard's filters and selections";
+  }
+
   bool validate_widget_shape(Reader& r, const YAML::Node& w, WidgetSpec& s) {
     bool own_sql = !s.sql.empty();
     auto need = [&](bool ok, const std::string& message, const std::string& hint) {
@@ -1125,11 +1186,8 @@ class ProjectParser {
       case WidgetType::Line:
       case WidgetType::Area:
       case WidgetType::Pie:
+        // `color` on a pie is reported with the other keys a type ignores.
         if (own_sql) return true;
-        if (s.type == WidgetType::Pie && s.color) {
-          r.error(w["color"], "a pie chart has no series split", "remove color:");
-          return false;
-        }
         return need(s.x.has_value(), "a " + std::string(widget_type_name(s.type)) + " chart needs x", "e.g. x: region") &&
                need(!s.measures.empty(), "a " + std::string(widget_type_name(s.type)) + " chart needs y", "e.g. y: sum(revenue)");
       case WidgetType::Scatter:

@@ -1,6 +1,9 @@
 #include "query/check.h"
 
+#include <cctype>
+#include <optional>
 #include <regex>
+#include <vector>
 
 #include "query/planner.h"
 
@@ -43,6 +46,77 @@ json sample_filter_value(const config::FilterSpec& f, engine::ValueKind kind) {
     case config::FilterType::Text: return "x";
   }
   return nullptr;
+}
+
+std::string lower(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// What a non-aggregate measure does to each kind of widget, for the message.
+std::string non_aggregate_effect(config::WidgetType type) {
+  switch (type) {
+    case config::WidgetType::Kpi:
+      return "a KPI would show the value of one arbitrary row";
+    case config::WidgetType::Table:
+      return "the table would get a row per distinct value instead of one per group";
+    default:
+      return "the chart would plot a point per distinct value instead of one per x";
+  }
+}
+
+// The aggregate an author most likely meant for a bare column.
+std::string likely_aggregate(const engine::Relation& rel, const std::string& column) {
+  const auto* info = rel.column(column);
+  engine::ValueKind kind = info ? engine::value_kind(info->type) : engine::ValueKind::Other;
+  bool numeric = kind == engine::ValueKind::Integer || kind == engine::ValueKind::Float || kind == engine::ValueKind::Decimal;
+  return (numeric ? "sum(" : "count(DISTINCT ") + column + ")";
+}
+
+// What a widget's measures are computed per: its dimensions that are plain columns (a column
+// truncated to a grain is not constant within a group, so it is left out).
+std::string grouping(const config::WidgetSpec& w) {
+  std::vector<const config::DimensionSpec*> dims;
+  for (const auto* opt : {&w.x, &w.y_dim, &w.color})
+    if (*opt) dims.push_back(&**opt);
+  for (const auto& c : w.columns) dims.push_back(&c);
+  std::string keys;
+  for (const auto* d : dims)
+    if (d->grain.empty()) keys += (keys.empty() ? "" : ", ") + engine::quote_identifier(d->column);
+  return keys.empty() ? "()" : keys;
+}
+
+// A measure must aggregate. Without GROUP BY (a KPI) DuckDB answers a bare column with one
+// arbitrary row's value; under GROUP BY ALL (charts, tables) it silently becomes one more grouping
+// key. Grouped explicitly (`GROUP BY ()` for a KPI), DuckDB refuses any column outside an
+// aggregate that is not a grouping key, while constants pass.
+std::optional<Diagnostic> check_aggregate(const config::WidgetSpec& w, const config::MeasureSpec& m, const engine::Relation& rel,
+                                          const engine::Engine& engine) {
+  std::string sql = "SELECT " + m.expr + " AS m FROM " + engine::quote_identifier(rel.name) + " GROUP BY " + grouping(w);
+  auto prepared = engine.pool().run<int>(engine.query_timeout(), [&](engine::Connection& c) -> Result<int> {
+    auto s = c.prepare(sql);
+    if (!s) return fail(s.error());
+    return 0;
+  });
+  static const std::regex outside(R"re(column "([^"]+)" must appear in the GROUP BY clause)re");
+  std::smatch match;
+  // Other errors (an unknown column, a syntax error) are reported where the widget is compiled.
+  if (prepared || !std::regex_search(prepared.error().message, match, outside)) return std::nullopt;
+  std::string column = match[1];
+  std::string expr = m.expr;
+  expr.erase(0, expr.find_first_not_of(" \t\n"));
+  expr.erase(expr.find_last_not_of(" \t\n") + 1);
+  std::string hint;
+  if (lower(expr) == lower(column)) {
+    hint = "did you mean " + likely_aggregate(rel, column) + "?";
+    if (w.type == config::WidgetType::Table) hint += " (or list '" + column + "' under columns:)";
+  } else {
+    hint = "aggregate '" + column + "' inside it, e.g. " + likely_aggregate(rel, column) + ", or any_value(" + column +
+           ") when every row holds the same value";
+  }
+  return Diagnostic{Diagnostic::Severity::Error, m.pos,
+                    "widget '" + w.id + "': measure '" + expr.substr(0, 120) + "' is not an aggregate: " + non_aggregate_effect(w.type),
+                    hint};
 }
 
 }  // namespace
@@ -121,6 +195,14 @@ std::vector<Diagnostic> check_dashboards(const config::Project& project, const e
           }
         }
         if (!columns_ok) continue;
+        bool measures_ok = true;
+        for (size_t i = 0; rel && w.sql.empty() && i < w.measures.size(); ++i) {
+          if (auto problem = check_aggregate(w, w.measures[i], *rel, engine)) {
+            out.push_back(std::move(*problem));
+            measures_ok = false;
+          }
+        }
+        if (!measures_ok) continue;
         for (const QueryRequest* req : {static_cast<const QueryRequest*>(nullptr), static_cast<const QueryRequest*>(&all_filters)}) {
           QueryRequest empty;
           auto plan = plan_widget(d, w, engine, req ? *req : empty, scope);

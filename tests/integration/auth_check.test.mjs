@@ -82,6 +82,31 @@ test('own SQL that could read around row policies is refused when auth is on', (
   assert.equal(cte.status, 0, cte.out);
 });
 
+test('SQL names are case-insensitive: own SQL may spell sources, models and CTEs in any case, and escapes stay refused', () => {
+  const upper = check(project(POLICIES, (yaml) => yaml.replace('FROM orders_enriched',
+    'FROM (WITH Managed AS (SELECT * FROM ORDERS_ENRICHED) SELECT * FROM MANAGED WHERE order_id IN (SELECT order_id FROM "Orders_Enriched")) AS e')));
+  assert.equal(upper.status, 0, upper.out);
+  const escapes = [
+    ['FROM MAIN.ORDERS_ENRICHED', /'MAIN\.ORDERS_ENRICHED' \(qualified name\)/],
+    ['FROM ORDERS_ENRICHED JOIN READ_CSV(\'data/customers.csv\') USING (account_manager)', /read_csv\(\.\.\.\)' \(table function\)/i],
+    ['FROM ORDERS_ENRICHED_X', /'ORDERS_ENRICHED_X' \(not a source or model of the project\)/],
+  ];
+  for (const [from, message] of escapes) {
+    const r = check(project(POLICIES, (yaml) => yaml.replace('FROM orders_enriched', from)));
+    assert.notEqual(r.status, 0, `${from} passed check:\n${r.out}`);
+    assert.match(r.out, message, r.out);
+  }
+});
+
+test('a policy comparing a number with a numeric claim passes check', () => {
+  const r = check(project(`policies:
+  orders: { admin: all, north: "revenue <= {{ user.claims.max_revenue }}" }
+  orders_enriched: { admin: all, north: "revenue <= {{ user.claims.max_revenue }} AND region = {{ user.claims.region }}" }
+  customers: { admin: all }
+`));
+  assert.equal(r.status, 0, r.out);
+});
+
 test('roles on dashboards must exist; literal secrets are warned about', () => {
   const r = check(project(POLICIES, (yaml) => `roles: [admin, nroth]\n${yaml}`));
   assert.notEqual(r.status, 0);

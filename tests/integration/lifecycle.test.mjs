@@ -18,7 +18,12 @@ test('--version and --help', () => {
     assert.equal(h.status, 0, `${cmd.join(' ')} --help`);
     assert.match(h.stdout, /Usage|OPTIONS|Options/);
   }
-  assert.notEqual(run('frobnicate').status, 0);
+  const unknown = run('frobnicate');
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /^error: unknown command 'frobnicate'\ncommands:\n  serve .*\n  check .*\n  demo-data .*\n  token /);
+  const typo = run('chek', '.');
+  assert.equal(typo.status, 2);
+  assert.match(typo.stderr, /unknown command 'chek'\n  hint: did you mean 'check'\?/);
 });
 
 test('check passes on the demo project and prints a summary', () => {
@@ -78,6 +83,48 @@ test('check reports YAML mistakes precisely', () => {
     assert.equal(r.status, 1, JSON.stringify(files));
     assert.match(r.stderr, pattern);
   }
+});
+
+test('check refuses measures that do not aggregate, at the measure, with the aggregate meant', () => {
+  const line = (text, needle) => text.split('\n').findIndex((l) => l.includes(needle)) + 1;
+  const dashboard = `source: t
+widgets:
+  - id: k
+    type: kpi
+    measure: revenue
+  - id: by_region
+    type: bar
+    x: region
+    y: { expr: revenue * 2, as: doubled }
+  - id: constant
+    type: kpi
+    measure: 42
+`;
+  const r = run('check', writeProject({
+    'sightline.yaml': 'sources:\n  t: data/t.csv\n',
+    'data/t.csv': 'region,revenue\nNorth,10\nSouth,20\nNorth,5\n',
+    'dashboards/d.yaml': dashboard,
+  }));
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stderr, new RegExp(`d\\.yaml:${line(dashboard, 'measure: revenue')}:\\d+: error: widget 'k': measure 'revenue' is not an aggregate: `
+    + 'a KPI would show the value of one arbitrary row\n  hint: did you mean sum\\(revenue\\)\\?'));
+  assert.match(r.stderr, new RegExp(`d\\.yaml:${line(dashboard, 'revenue * 2')}:\\d+: error: widget 'by_region': measure 'revenue \\* 2' is not an aggregate`));
+  assert.match(r.stderr, /check failed: 2 error\(s\)/, 'the constant is fine, and each problem is reported once');
+});
+
+test('check names an unknown placeholder in own SQL and warns when the filters do not reach it', () => {
+  const project = (sql) => writeProject({
+    'sightline.yaml': 'sources:\n  t: data/t.csv\n',
+    'data/t.csv': 'region,revenue\nNorth,10\n',
+    'dashboards/d.yaml': `source: t\nfilters:\n  - { id: region, column: region }\nwidgets:\n  - id: own\n    type: kpi\n    sql: ${sql}\n`,
+  });
+  const typo = run('check', project('SELECT sum(revenue) AS revenue FROM t WHERE {{ filter }}'));
+  assert.equal(typo.status, 1);
+  assert.match(typo.stderr, /d\.yaml:7:\d+: error: widget 'own': unknown placeholder \{\{ filter \}\} in its sql\n  hint: did you mean \{\{ filters \}\}\?/);
+  assert.doesNotMatch(typo.stderr, /Parser Error/);
+  const none = run('check', project('SELECT sum(revenue) AS revenue FROM t'));
+  assert.equal(none.status, 0, none.stderr);
+  assert.match(none.stderr, /d\.yaml:7:\d+: warning: widget 'own': the dashboard's filters do not apply to this widget/);
 });
 
 test('secrets from ${file:} are used but never printed', () => {

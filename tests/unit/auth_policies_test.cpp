@@ -2,7 +2,9 @@
 // without a policy for any of the user's roles reads nothing.
 #include <gtest/gtest.h>
 
+#include "arrow/json_writer.h"
 #include "auth/policies.h"
+#include "duckdb_fixture.h"
 
 namespace sightline::auth {
 namespace {
@@ -104,6 +106,53 @@ TEST(AuthPolicies, ScopeKeysDifferExactlyWhenGrantsDiffer) {
   EXPECT_EQ(ann->key(), ann_again->key());
   EXPECT_NE(ann->key(), bob->key());
   EXPECT_NE(ann->key(), query::Scope::local_development().key());
+}
+
+// Policies run against DuckDB: claims bind typed, so a numeric claim compares with a numeric column.
+class AuthPoliciesOnDuckDB : public testing::DuckDBTest {
+ protected:
+  void SetUp() override {
+    DuckDBTest::SetUp();
+    ASSERT_TRUE(
+        conn_->execute("CREATE TABLE orders AS SELECT range AS id, CAST(range * 100 AS DECIMAL(10, 2)) AS amount, "
+                       "'r' || range AS region FROM range(1, 11)"));
+  }
+  // How many of the ten orders (amounts 100 .. 1000) the policy grants to `identity`.
+  Result<int64_t> granted(const std::string& policy, const Identity& identity) {
+    auto compiled = compile_policy(policy, identity);
+    if (!compiled) return fail(compiled.error());
+    auto st = conn_->prepare("SELECT count(*) AS n FROM orders WHERE " + compiled->sql);
+    if (!st) return fail(st.error());
+    auto out = st->execute(compiled->params, 1);
+    if (!out) return fail(out.error());
+    auto text = arrow::write_json_rows(out->table);
+    if (!text) return fail(text.error());
+    return nlohmann::json::parse(*text)["rows"][0][0].get<int64_t>();
+  }
+  static Identity with_claims(nlohmann::json claims) { return {"iss", "sub", "a@example.com", "A", {}, std::move(claims)}; }
+};
+
+TEST_F(AuthPoliciesOnDuckDB, NumericClaimsCompareWithNumericColumns) {
+  auto capped = granted("amount <= {{ user.claims.max_amount }}", with_claims({{"max_amount", 450}}));
+  ASSERT_TRUE(capped) << capped.error().message;
+  EXPECT_EQ(*capped, 4);
+  auto fractional = granted("amount <= {{ user.claims.max_amount }} * 2", with_claims({{"max_amount", 250.5}}));
+  ASSERT_TRUE(fractional) << fractional.error().message;
+  EXPECT_EQ(*fractional, 5);
+}
+
+TEST_F(AuthPoliciesOnDuckDB, AMissingClaimFitsAnyTypeAndGrantsNothing) {
+  // `sightline check` runs every policy with a sample user who has no claims: the NULL must not
+  // turn the comparison into number-versus-text.
+  for (const char* policy : {"amount <= {{ user.claims.max_amount }}", "region = {{ user.claims.region }}",
+                             "list_contains({{ user.claims.regions }}, region)"}) {
+    auto none = granted(policy, with_claims(nlohmann::json::object()));
+    ASSERT_TRUE(none) << policy << ": " << none.error().message;
+    EXPECT_EQ(*none, 0) << policy;
+  }
+  auto text = granted("region = {{ user.claims.region }}", with_claims({{"region", "r3"}}));
+  ASSERT_TRUE(text) << text.error().message;
+  EXPECT_EQ(*text, 1);
 }
 
 }  // namespace

@@ -204,6 +204,74 @@ TEST(Config, DiagnosticsNeverShowSecretValues) {
   EXPECT_NE(text.find("[redacted]"), std::string::npos) << text;
 }
 
+// Every diagnostic of a load, as "severity: message" lines.
+std::vector<std::string> messages(const LoadResult& r) {
+  std::vector<std::string> out;
+  for (const auto& d : r.diagnostics) out.push_back((d.severity == Diagnostic::Severity::Error ? "error: " : "warning: ") + d.message);
+  return out;
+}
+
+TEST(Config, UnknownPlaceholdersInOwnSqlAreNamedAtTheWidget) {
+  TempProject p({{"sightline.yaml", "sources: {a: a.csv}\n"},
+                 {"dashboards/d.yaml",
+                  "source: a\nwidgets:\n"
+                  "  - {id: typo, type: kpi, sql: \"SELECT count(*) FROM a WHERE {{ filter }}\"}\n"
+                  "  - {id: user, type: kpi, sql: \"SELECT count(*) FROM a WHERE owner = {{user.email}}\"}\n"
+                  "  - {id: open, type: kpi, sql: \"SELECT count(*) FROM a WHERE {{ filters }\"}\n"}});
+  auto r = load_project(p.dir(), test_env());
+  ASSERT_FALSE(r.ok());
+  std::string text = all_text(r);
+  EXPECT_NE(text.find("dashboards/d.yaml:3:32: error: widget 'typo': unknown placeholder {{ filter }} in its sql\n"
+                      "  hint: did you mean {{ filters }}?"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("dashboards/d.yaml:4:32: error: widget 'user': unknown placeholder {{ user.email }} in its sql\n"
+                      "  hint: {{ user.* }} belongs in row policies"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("dashboards/d.yaml:5:32: error: widget 'open': a '{{' without '}}' in its sql"), std::string::npos) << text;
+  EXPECT_EQ(r.diagnostics.size(), 3u) << text;
+}
+
+TEST(Config, OwnSqlWithoutPlaceholderWarnsOnlyWhenTheDashboardHasFilters) {
+  const std::string widgets =
+      "widgets:\n"
+      "  - {id: all_rows, type: kpi, sql: \"SELECT count(*) AS n FROM a\"}\n"
+      "  - {id: filtered, type: kpi, sql: \"SELECT count(*) AS n FROM a WHERE {{filters}}\"}\n";
+  TempProject with(
+      {{"sightline.yaml", "sources: {a: a.csv}\n"}, {"dashboards/d.yaml", "source: a\nfilters:\n  - {id: k, column: k}\n" + widgets}});
+  auto r = load_project(with.dir(), test_env());
+  ASSERT_TRUE(r.ok()) << all_text(r);
+  ASSERT_EQ(messages(r),
+            (std::vector<std::string>{
+                "warning: widget 'all_rows': the dashboard's filters do not apply to this widget: its sql has no {{ filters }}"}));
+  EXPECT_EQ(r.diagnostics[0].pos.line, 5);
+  EXPECT_NE(r.diagnostics[0].hint.find("WHERE {{ filters }}"), std::string::npos);
+
+  TempProject without({{"sightline.yaml", "sources: {a: a.csv}\n"}, {"dashboards/d.yaml", "source: a\n" + widgets}});
+  auto quiet = load_project(without.dir(), test_env());
+  ASSERT_TRUE(quiet.ok());
+  EXPECT_TRUE(quiet.diagnostics.empty()) << all_text(quiet);
+}
+
+TEST(Config, AMistypedDashboardsFolderIsOneErrorWithTheFolderThatExists) {
+  TempProject p({{"sightline.yaml", "sources: {a: a.csv}\ndashboards: dashboard/*.yaml\n"}, {"dashboards/d.yaml", "source: a\n"}});
+  auto r = load_project(p.dir(), test_env());
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.diagnostics.size(), 1u) << all_text(r);
+  EXPECT_EQ(all_text(r),
+            "sightline.yaml:2:13: error: no folder 'dashboard' for dashboards pattern 'dashboard/*.yaml'\n"
+            "  hint: did you mean 'dashboards/*.yaml'?\n");
+}
+
+TEST(Config, AColorOnAPieIsReportedOnce) {
+  TempProject p({{"sightline.yaml", "sources: {a: a.csv}\n"},
+                 {"dashboards/d.yaml", "source: a\nwidgets:\n  - {id: w, type: pie, x: k, y: count(*), color: c}\n"}});
+  auto r = load_project(p.dir(), test_env());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(messages(r), (std::vector<std::string>{"error: 'color' does nothing on a pie widget"}));
+}
+
 TEST(Config, EngineFingerprintIgnoresDashboards) {
   TempProject a({{"sightline.yaml", "sources: {a: a.csv}\n"}, {"dashboards/d.yaml", "title: One\n"}});
   TempProject b({{"sightline.yaml", "sources: {a: a.csv}\n"}, {"dashboards/d.yaml", "title: Two\n"}});

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -223,6 +224,42 @@ TEST_F(QueryTest, CacheKeysDifferByParameterTypeAndScope) {
 TEST_F(QueryTest, CheckFindsNothingWrongWithAGoodProject) {
   auto diags = check_dashboards(*project_, eng());
   for (const auto& d : diags) ADD_FAILURE() << config::format_diagnostic(d);
+}
+
+TEST_F(QueryTest, CheckRefusesMeasuresThatDoNotAggregate) {
+  config::Project p = *project_;
+  auto& widgets = p.dashboards[0].pages[0].widgets;
+  auto measure = [&](const std::string& id) -> config::MeasureSpec& {
+    auto it = std::find_if(widgets.begin(), widgets.end(), [&](const config::WidgetSpec& w) { return w.id == id; });
+    return it->measures.at(0);
+  };
+  measure("total").expr = "units";  // a KPI: DuckDB would answer one row's units
+  measure("total").pos = {"dashboards/d.yaml", 41, 7};
+  measure("by_region").expr = "units";  // GROUP BY ALL would group by units too
+  measure("monthly").expr = "42";       // a constant aggregates fine
+  measure("monthly").pos = {"dashboards/d.yaml", 43, 7};
+  auto& rows = *std::find_if(widgets.begin(), widgets.end(), [](const config::WidgetSpec& w) { return w.id == "rows"; });
+  rows.measures.push_back({"sum(units) + price", "spend", "Spend", "", {"dashboards/d.yaml", 44, 7}});
+  rows.measures.push_back(
+      {"sum(price) * units", "weighted", "Weighted", "", {"dashboards/d.yaml", 45, 7}});  // units is a column of the table
+
+  auto diags = check_dashboards(p, eng());
+  std::string text;
+  for (const auto& d : diags) text += config::format_diagnostic(d) + "\n";
+  EXPECT_EQ(diags.size(), 3u) << text;
+  EXPECT_NE(text.find("dashboards/d.yaml:41:7: error: widget 'total': measure 'units' is not an aggregate: a KPI would show the value "
+                      "of one arbitrary row\n  hint: did you mean sum(units)?"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("widget 'by_region': measure 'units' is not an aggregate: the chart would plot a point per distinct value"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("dashboards/d.yaml:44:7: error: widget 'rows': measure 'sum(units) + price' is not an aggregate: the table would "
+                      "get a row per distinct value instead of one per group\n  hint: aggregate 'price' inside it, e.g. sum(price)"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("monthly"), std::string::npos) << text;
+  EXPECT_EQ(text.find("sum(price) * units"), std::string::npos) << text;
 }
 
 }  // namespace

@@ -56,7 +56,7 @@ function readBody(req) {
 /**
  * Starts the rogue provider on 127.0.0.1:0. `clientId` is the audience of valid ID tokens;
  * `clientSecret`, when given, is enforced at /token (client_secret_basic or _post); `user` the
- * claims of the signed-in user.
+ * claims of the signed-in user (`user.claims`: any further ID token claims, e.g. { max_revenue: 500 }).
  */
 export async function startRogueProvider({
   clientId = 'sightline',
@@ -262,7 +262,7 @@ export async function startRogueProvider({
         } else if (params.code_verifier) {
           return fail(400, 'invalid_grant', 'code_verifier without a challenge');
         }
-        const idToken = rogue.idToken(rogue.mode, { nonce: grant.nonce });
+        const idToken = rogue.idToken(rogue.mode, { nonce: grant.nonce, claims: rogue.user.claims });
         record.idToken = idToken;
         record.outcome = 'ok';
         rogue.idTokens.push(idToken);

@@ -71,10 +71,11 @@ ${publicClient ? '' : '    client_secret: \${env:SIGHTLINE_OIDC_CLIENT_SECRET}\n
 ${extra}`;
 }
 
-/** A sales project copy whose sightline.yaml ends with `yaml` (an auth section, roles...). */
-export function authProject(yaml, rows = ROWS) {
+/** A sales project copy whose sightline.yaml ends with `yaml` (an auth section, roles...); `edit(dir)` may change more. */
+export function authProject(yaml, rows = ROWS, edit = undefined) {
   return salesProject(rows, (dir) => {
     fs.appendFileSync(path.join(dir, 'sightline.yaml'), `\n${yaml}\n`);
+    edit?.(dir);
   });
 }
 
@@ -157,9 +158,10 @@ export async function serveExpectingRefusal(dir, opts = {}) {
 /**
  * The usual sign-in stack: an OpenID provider (from `startProvider` or `startRogueProvider`),
  * a free port, a project with `auth:` (`authOptions` go to oidcAuthYaml) and Sightline on it.
- * `register(port)` registers the client at the provider before Sightline starts.
+ * `register(port)` registers the client at the provider before Sightline starts; `editProject(dir)`
+ * may add files to the project (e.g. a dashboard).
  */
-export async function startSignInStack({ issuer, clientSecret, sessionSecret = randomSecret(), authOptions = {}, register, extraYaml = ROLES_YAML, args = [], publicScheme = 'http' }) {
+export async function startSignInStack({ issuer, clientSecret, sessionSecret = randomSecret(), authOptions = {}, register, extraYaml = ROLES_YAML, editProject, args = [], publicScheme = 'http' }) {
   const env = { SIGHTLINE_SESSION_SECRET: sessionSecret, SIGHTLINE_OIDC_CLIENT_SECRET: clientSecret, OIDC_ISSUER: issuer };
   // The port is chosen before Sightline binds it; if another process took it meanwhile, pick again.
   for (let attempt = 1; ; attempt++) {
@@ -169,7 +171,7 @@ export async function startSignInStack({ issuer, clientSecret, sessionSecret = r
     // https while the tests still speak plain HTTP to the port.
     const publicUrl = `${publicScheme}://127.0.0.1:${port}`;
     if (register) await register({ port, base: publicUrl });
-    const dir = authProject(oidcAuthYaml({ publicUrl, ...authOptions }) + extraYaml);
+    const dir = authProject(oidcAuthYaml({ publicUrl, ...authOptions }) + extraYaml, ROWS, editProject);
     try {
       const server = await startSightline(dir, { port, args, env });
       return { server, base, publicUrl, port, dir, env, sessionSecret, clientSecret };
