@@ -101,7 +101,7 @@ std::optional<Diagnostic> check_aggregate(const config::WidgetSpec& w, const con
   static const std::regex outside(R"re(column "([^"]+)" must appear in the GROUP BY clause)re");
   std::smatch match;
   // Other errors (an unknown column, a syntax error) are reported where the widget is compiled.
-  if (prepared || !std::regex_search(prepared.error().message, match, outside)) return std::nullopt;
+  if (prepared || !std::regex_search(prepared.error().for_author(), match, outside)) return std::nullopt;
   std::string column = match[1];
   std::string expr = m.expr;
   expr.erase(0, expr.find_first_not_of(" \t\n"));
