@@ -96,6 +96,10 @@ int main(int argc, char** argv) {
   token_revoke->add_option("id", token.id, "Token id from `token list`")->required();
 
   if (auto code = refuse_unknown_command(app, argc, argv)) return *code;
+  if (argc == 1) {  // no command: say which there are, as a usage error
+    std::cerr << app.help() << "\nerror: name a command: serve, check, token or demo-data\n";
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -24,6 +24,9 @@ test('--version and --help', () => {
   const typo = run('chek', '.');
   assert.equal(typo.status, 2);
   assert.match(typo.stderr, /unknown command 'chek'\n  hint: did you mean 'check'\?/);
+  const none = run();
+  assert.equal(none.status, 2, 'no command is a usage error');
+  assert.match(none.stderr, /error: name a command: serve, check, token or demo-data/);
 });
 
 test('check passes on the demo project and prints a summary', () => {
