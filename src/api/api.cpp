@@ -108,6 +108,9 @@ Result<std::string> url_decode(std::string_view s, bool plus_is_space) {
   return out;
 }
 
+}  // namespace
+
+// A request's path segments and query parameters, decoded.
 struct Target {
   std::vector<std::string> segments;
   std::vector<std::pair<std::string, std::string>> query;
@@ -122,6 +125,8 @@ struct Target {
     return false;
   }
 };
+
+namespace {
 
 Result<Target> parse_target(const std::string& target) {
   Target t;
@@ -357,144 +362,6 @@ HttpResponse problem_response(const Error& error, const std::string& request_id)
   return r;
 }
 
-// One data request, as every step of answering it sees it.
-struct DataRequest {
-  const HttpRequest& req;
-  const Target& target;
-  const Snapshot& snap;
-  const auth::User& user;
-  const query::Scope& scope;
-  const config::DashboardSpec& dash;
-  query::RunContext context;            // the data version read, and the log fields
-  std::set<std::string> stale_rollups;  // relations whose rollups predate their files
-};
-
-namespace {
-
-// A source failure's public message names the relation the widget reads (a name from the
-// project; never the engine's words, which stay in the detail).
-Error naming_source(Error e, const std::string& relation) {
-  if (e.kind == ErrorKind::SourceFailed && !relation.empty()) e.message = "the data of '" + relation + "' could not be read";
-  return e;
-}
-
-}  // namespace
-
-// Looks each active text filter up in its column's distinct values (a few thousand rows, cached)
-// so that widget queries select rows with an IN list rather than searching every row.
-Result<void> Api::resolve_text_matches(const DataRequest& data, query::QueryRequest& request) {
-  const config::DashboardSpec& dash = data.dash;
-  const Snapshot& snap = data.snap;
-  const engine::Relation* rel = snap.engine->relation(dash.source);
-  if (!rel || data.stale_rollups.count(rel->name)) return {};  // no value table, or one made from older files
-  for (const auto& f : dash.filters) {
-    if (f.type != config::FilterType::Text) continue;
-    const json& value = request.filters.contains(f.id) ? request.filters[f.id] : f.default_value;
-    if (!value.is_string()) continue;
-    const auto& text = value.get_ref<const std::string&>();
-    if (text.empty() || text.size() > query::kMaxTextBytes || text.find('\0') != std::string::npos) continue;  // validated later
-    const engine::ColumnInfo* column = rel->column(f.column);
-    if (!column || engine::value_kind(column->type) != engine::ValueKind::Text) continue;
-    const std::string* table = snap.rollups->value_table(rel->name, f.column);
-    if (!table) continue;
-    query::Statement search;
-    search.sql = "SELECT v, sum(n) OVER () AS matched_rows FROM " + engine::quote_identifier(*table) +
-                 " WHERE contains(lower(CAST(v AS VARCHAR)), lower(?)) ORDER BY v LIMIT " + std::to_string(query::kMaxTextMatches + 1);
-    search.params = {text};
-    search.max_rows = static_cast<int64_t>(query::kMaxTextMatches) + 1;
-    auto found = service_.run(*snap.engine, search, data.scope, data.context, dash.id + "/filter:" + f.id + "#matches", "");
-    if (!found) return fail(found.error());
-    if (found->output->table.num_rows > static_cast<int64_t>(query::kMaxTextMatches)) {
-      request.text_match_tables[f.id] = *table;
-      request.text_matches_relation = rel->name;
-      continue;
-    }
-    auto rows = arrow::write_json_rows(found->output->table);
-    if (!rows) return fail(rows.error());
-    std::vector<std::string> matches;
-    const json parsed = json::parse(*rows);  // named: a range-for over a temporary's member would dangle
-    for (const auto& row : parsed["rows"]) {
-      if (row[0].is_string()) matches.push_back(row[0].get<std::string>());
-      if (row[1].is_number())
-        request.text_match_rows[f.id] = row[1].get<int64_t>();
-      else if (row[1].is_string())
-        request.text_match_rows[f.id] = std::stoll(row[1].get<std::string>());
-    }
-    if (matches.empty()) request.text_match_rows[f.id] = 0;
-
-    request.text_matches[f.id] = std::move(matches);
-    request.text_matches_relation = rel->name;
-  }
-  return {};
-}
-
-// A widget that would scan a large relation for the few rows a state's filters keep (a table,
-// a histogram, or any widget when a product search meets a units range that no rollup holds)
-// reads a subset instead: those rows, made once and shared by every widget of the state.
-// Null when the plan is cheap as it is.
-Result<std::shared_ptr<const query::Subset>> Api::selective_subset(const DataRequest& data, const config::WidgetSpec& widget,
-                                                                   const query::QueryRequest& request, const query::WidgetPlan& plan,
-                                                                   const std::string& label) {
-  const config::DashboardSpec& dash = data.dash;
-  const Snapshot& snap = data.snap;
-  const query::Scope& scope = data.scope;
-  if (!snap.subsets || !widget.sql.empty()) return nullptr;
-  // Only a text search makes the plain plans slow enough (each widget matching strings over the
-  // rows) to pay for making a subset on the way; without one, the filters' other columns are
-  // cheap to scan, and making the subset first costs more than it saves for a new state
-  // (bench/dashboard.mjs at 10M rows: p50 140 -> 86 ms without subsets, but text searches
-  // with a units range took 1 s instead of 0.5 s).
-  bool searching = false;
-  for (const auto& f : dash.filters) {
-    if (f.type != config::FilterType::Text) continue;
-    auto it = request.filters.find(f.id);
-    const json& value = it != request.filters.end() ? *it : f.default_value;
-    if (value.is_string() && !value.get_ref<const std::string&>().empty()) searching = true;
-  }
-  if (!searching) return nullptr;
-  const engine::Relation* rel = query::widget_relation(dash, widget, *snap.engine);
-  if (!rel || plan.read_from != rel->name) return nullptr;  // custom SQL, or a rollup answers
-  const int64_t total = snap.rollups->relation_rows(rel->name);
-  if (total < 1'000'000) return nullptr;  // small enough to scan (and no rollups to estimate with)
-  // How many rows the filters keep: counted in a rollup that holds every filtered column (one
-  // cached statement per state), else bounded by what a text search matched.
-  int64_t selected = total;
-  if (rel->name == request.text_matches_relation)
-    for (const auto& [filter, rows] : request.text_match_rows) selected = std::min(selected, rows);
-  if (selected * 8 > total) {
-    config::WidgetSpec counter;
-    counter.id = "rows";
-    counter.type = config::WidgetType::Kpi;
-    counter.source = rel->name;
-    counter.measures.push_back({.expr = "count(*)", .name = "n"});
-    query::QueryRequest filters_only = request;
-    filters_only.selections.clear();
-    auto count_plan = query::plan_widget(dash, counter, *snap.engine, filters_only, scope, snap.rollups.get());
-    if (!count_plan) return fail(count_plan.error());
-    if (count_plan->read_from == rel->name) return nullptr;  // no rollup to count with: not worth a scan to find out
-    auto counted = service_.run(*snap.engine, count_plan->data, scope, data.context, dash.id + "/rows#estimate", count_plan->read_from);
-    if (!counted) return fail(counted.error());
-    auto text = arrow::write_json_rows(counted->output->table);
-    if (!text) return fail(text.error());
-    const json parsed = json::parse(*text, nullptr, false);
-    const json& n = parsed.is_object() && !parsed["rows"].empty() ? parsed["rows"][0][0] : json();
-    if (n.is_number())
-      selected = n.get<int64_t>();
-    else if (n.is_string())
-      selected = std::stoll(n.get<std::string>());
-  }
-  // Worth it when the filters keep at most an eighth of a relation the size rollups are made for.
-  if (selected * 8 > total || selected > 4'000'000) return nullptr;
-  auto where = query::filter_predicate(dash, *rel, request);
-  if (!where) return fail(where.error());
-  auto subset = snap.subsets->get(*rel, where->sql, where->params, scope, data.context.data_version, label, &data.context.log);
-  if (!subset) {
-    if (subset.error().kind == ErrorKind::Timeout || subset.error().kind == ErrorKind::Unavailable) return fail(subset.error());
-    return nullptr;  // logged by the cache; the plain plan still answers
-  }
-  return *subset;
-}
-
 Api::Api(const SnapshotHolder& snapshots, query::QueryService& service, Logger& log, std::span<const web::Asset> ui_assets)
     : snapshots_(snapshots), service_(service), log_(log), ui_assets_(ui_assets), gate_(log, [] {
         return std::chrono::system_clock::now();
@@ -686,6 +553,15 @@ Result<HttpResponse> Api::route(const HttpRequest& req, std::string& user_for_lo
   return answer;
 }
 
+namespace {
+
+// What the query layer reads of a snapshot.
+query::DataView data_view(const Snapshot& snap) {
+  return query::DataView{*snap.engine, *snap.rollups, snap.subsets.get(), &snap.sql_widget_columns};
+}
+
+}  // namespace
+
 Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& snapshot, const auth::User& user) {
   auto target = parse_target(req.target);
   if (!target) return fail(target.error());
@@ -721,12 +597,8 @@ Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& sna
   const query::Scope& scope = *scoped;
   auto admitted = gate_.admit(user, project);
   if (!admitted) return fail(admitted.error());
-  DataRequest data{req, *target, snap, user, scope, *dash, {}, {}};
-  // The data's version, taken once before anything is read (see query::RunContext).
-  const engine::DataVersions versions = snap.engine->data_versions();
-  data.context.data_version = versions.all;
-  data.context.log = {{"request_id", req.request_id}, {"user", user.identity.subject}};
-  data.stale_rollups = snap.rollups->stale(versions);
+  const query::QueryContext ctx =
+      query::QueryContext::begin(data_view(snap), scope, {{"request_id", req.request_id}, {"user", user.identity.subject}});
 
   if (seg.size() == 7 && seg[4] == "widgets" && seg[6] == "query") {
     const config::WidgetSpec* widget = nullptr;
@@ -735,99 +607,42 @@ Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& sna
         if (w.id == seg[5] && visible(page, w)) widget = &w;
     if (!widget) return fail(ErrorKind::NotFound, "dashboard '" + dash->id + "' has no widget '" + seg[5].substr(0, 64) + "'");
     if (req.method != "POST") return api::method_not_allowed(req, "POST");
-    auto answer = query_widget(data, *widget);
-    if (!answer) {
-      const engine::Relation* rel = query::widget_relation(*dash, *widget, *snap.engine);
-      return fail(naming_source(answer.error(), rel ? rel->name : ""));
-    }
-    return answer;
+    return query_widget(req, *target, snap, ctx, user, *dash, *widget);
   }
   if (seg.size() == 7 && seg[4] == "filters" && seg[6] == "options") {
     const config::FilterSpec* filter = dash->find_filter(seg[5]);
     if (!filter) return fail(ErrorKind::NotFound, "dashboard '" + dash->id + "' has no filter '" + seg[5].substr(0, 64) + "'");
     if (!get) return api::method_not_allowed(req, "GET");
-    auto answer = filter_options(data, *filter);
-    if (!answer) return fail(naming_source(answer.error(), dash->source));
-    return answer;
+    return filter_options(req, *target, snap, ctx, user, *dash, *filter);
   }
   return fail(ErrorKind::NotFound, "no such API endpoint", "see docs/api.md");
 }
 
-Result<HttpResponse> Api::query_widget(const DataRequest& data, const config::WidgetSpec& widget) {
-  const Snapshot& snap = data.snap;
-  const config::DashboardSpec& dash = data.dash;
-  const query::Scope& scope = data.scope;
-  const auto& engine = *snap.engine;
-  auto format = negotiate(data.req, data.target);
+Result<HttpResponse> Api::query_widget(const HttpRequest& req, const Target& target, const Snapshot& snap, const query::QueryContext& ctx,
+                                       const auth::User& user, const config::DashboardSpec& dash, const config::WidgetSpec& widget) {
+  auto format = negotiate(req, target);
   if (!format) return fail(format.error());
-  auto body = parse_json_body(data.req);
+  auto body = parse_json_body(req);
   if (!body) return fail(body.error());
   auto request = query::parse_query_request(*body);
   if (!request) return fail(request.error());
-  request->stale_rollups = data.stale_rollups;
-  if (auto r = resolve_text_matches(data, *request); !r) return fail(r.error());
-  auto columns = snap.sql_widget_columns.find(dash.id + "/" + widget.id);
-  const std::vector<std::string>* sql_columns = columns == snap.sql_widget_columns.end() ? nullptr : &columns->second;
-  auto plan = query::plan_widget(dash, widget, engine, *request, scope, snap.rollups.get(), sql_columns);
-  if (!plan) return fail(plan.error());
-  std::string label = dash.id + "/" + widget.id;
-  // Held until the answer is read: the subset's table lives as long as someone reads it.
-  std::shared_ptr<const query::Subset> subset;
-  if (auto s = selective_subset(data, widget, *request, *plan, label); !s) {
-    return fail(s.error());
-  } else if (*s) {
-    subset = std::move(*s);
-    query::QueryRequest narrowed = *request;
-    narrowed.text_matches_relation = subset->relation().name;  // the IN lists apply to the subset's rows too
-    plan = query::plan_widget(dash, widget, engine, narrowed, scope, nullptr, sql_columns, &subset->relation());
-    if (!plan) return fail(plan.error());
-  }
-  const query::Statement* data_statement = &plan->data;
-  query::Statement after_prelude;
-  for (const auto* prelude : {plan->prelude ? &*plan->prelude : nullptr, plan->prelude_fallback ? &*plan->prelude_fallback : nullptr}) {
-    if (!prelude) continue;
-    auto t = service_.run(engine, *prelude, scope, data.context, label + "#prelude", "");
-    if (!t) return fail(t.error());
-    auto text = arrow::write_json_rows(t->output->table);
-    if (!text) return fail(text.error());
-    json rows = json::parse(*text)["rows"];
-    if (rows.empty()) continue;  // e.g. fewer rows (or rollup groups) than a table page reaches
-    bool all_values = std::all_of(rows[0].begin(), rows[0].end(), [](const json& v) { return v.is_string(); });
-    if (all_values) {
-      after_prelude = *plan->data_after_prelude;
-      for (const auto& v : rows[0]) after_prelude.params.push_back(v.get<std::string>());
-      data_statement = &after_prelude;
-    }
-    break;  // a NULL value (a page reaching NULL sort values, a histogram of no rows): the plain statement
-  }
-  auto result = service_.run(engine, *data_statement, scope, data.context, label, plan->read_from);
-  if (!result) return fail(result.error());
-  std::optional<int64_t> total;
-  if (plan->count) {
-    auto count = service_.run(engine, *plan->count, scope, data.context, label + "#count", "");
-    if (!count) return fail(count.error());
-    auto counted = arrow::write_json_rows((*count->output).table);
-    if (counted) {
-      json cj = json::parse(*counted, nullptr, false);
-      if (cj.is_object() && cj["rows"].is_array() && !cj["rows"].empty()) total = cj["rows"][0][0].get<int64_t>();
-    }
-  }
-  auto response = encode(*result->output, *format, widget.id);
+  auto answer = query::answer_widget(service_, data_view(snap), ctx, dash, widget, std::move(*request));
+  if (!answer) return fail(answer.error());
+  auto response = encode(*answer->output, *format, widget.id);
   if (!response) return fail(response.error());
-  response->headers.emplace_back("X-Sightline-Cache", result->cache_hit ? "hit" : "miss");
-  if (total) response->headers.emplace_back("X-Total-Count", std::to_string(*total));
+  response->headers.emplace_back("X-Sightline-Cache", answer->cache_hit ? "hit" : "miss");
+  if (answer->total) response->headers.emplace_back("X-Total-Count", std::to_string(*answer->total));
   response->headers.emplace_back("Cache-Control", "no-store");
   if (snap.project.auth.enabled())
-    gate_.audit("query", data.req, &data.user,
-                {{"dashboard", dash.id}, {"widget", widget.id}, {"policies", scope.policies()}, {"rows", response->rows}});
+    gate_.audit("query", req, &user,
+                {{"dashboard", dash.id}, {"widget", widget.id}, {"policies", ctx.scope.policies()}, {"rows", response->rows}});
   return response;
 }
 
-Result<HttpResponse> Api::filter_options(const DataRequest& data, const config::FilterSpec& filter) {
-  const Snapshot& snap = data.snap;
-  const config::DashboardSpec& dash = data.dash;
+Result<HttpResponse> Api::filter_options(const HttpRequest& req, const Target& target, const Snapshot& snap, const query::QueryContext& ctx,
+                                         const auth::User& user, const config::DashboardSpec& dash, const config::FilterSpec& filter) {
   int64_t limit = 0;
-  if (std::string l = data.target.param("limit"); !l.empty()) {
+  if (std::string l = target.param("limit"); !l.empty()) {
     try {
       size_t used = 0;
       limit = std::stoll(l, &used);
@@ -836,33 +651,12 @@ Result<HttpResponse> Api::filter_options(const DataRequest& data, const config::
       return fail(ErrorKind::InvalidInput, "'limit' must be a whole number from 1 to 10000");
     }
   }
-  std::string q = data.target.param("q");
-  // Distinct-value tables made from older files than the source holds now are not read.
-  const query::Rollups* rollups = data.stale_rollups.count(dash.source) ? nullptr : snap.rollups.get();
-  auto st = query::plan_filter_options(dash, filter, *snap.engine, q, limit, data.scope, rollups);
-  if (!st) return fail(st.error());
-  auto result = service_.run(*snap.engine, *st, data.scope, data.context, dash.id + "/filter:" + filter.id, "");
-  if (!result) return fail(result.error());
-  auto rows_json = arrow::write_json_rows(result->output->table);
-  if (!rows_json) return fail(rows_json.error());
-  json rows = json::parse(*rows_json)["rows"];
-  json out;
-  if (filter.type == config::FilterType::Range || filter.type == config::FilterType::DateRange) {
-    out = {{"min", rows.empty() ? json() : rows[0][0]}, {"max", rows.empty() ? json() : rows[0][1]}};
-  } else {
-    json values = json::array();
-    int64_t n = st->max_rows - 1;
-    for (const auto& row : rows) {
-      if (static_cast<int64_t>(values.size()) >= n) break;
-      values.push_back(row[0]);
-    }
-    out = {{"values", values}, {"truncated", static_cast<int64_t>(rows.size()) > n}};
-  }
-  HttpResponse r = json_response(out);
-  r.rows = result->output->table.num_rows;
+  auto options = query::answer_filter_options(service_, data_view(snap), ctx, dash, filter, target.param("q"), limit);
+  if (!options) return fail(options.error());
+  HttpResponse r = json_response(options->body);
+  r.rows = options->rows;
   if (snap.project.auth.enabled())
-    gate_.audit("filter_options", data.req, &data.user,
-                {{"dashboard", dash.id}, {"filter", filter.id}, {"policies", data.scope.policies()}});
+    gate_.audit("filter_options", req, &user, {{"dashboard", dash.id}, {"filter", filter.id}, {"policies", ctx.scope.policies()}});
   return r;
 }
 

@@ -14,11 +14,12 @@
 #include "core/log.h"
 #include "query/planner.h"
 #include "query/service.h"
+#include "query/widget_query.h"
 #include "web/assets.h"
 
 namespace sightline::api {
 
-struct DataRequest;
+struct Target;
 
 class Api {
  public:
@@ -34,12 +35,10 @@ class Api {
   Result<HttpResponse> data_route(const HttpRequest& request, const Snapshot& snap, const auth::User& user);
   void add_security_headers(HttpResponse& response, const Snapshot* snap, bool tls) const;
   void log_failure(const HttpRequest& request, const std::string& user, const Error& error) const;
-  Result<HttpResponse> query_widget(const DataRequest& data, const config::WidgetSpec& widget);
-  Result<HttpResponse> filter_options(const DataRequest& data, const config::FilterSpec& filter);
-  Result<std::shared_ptr<const query::Subset>> selective_subset(const DataRequest& data, const config::WidgetSpec& widget,
-                                                                const query::QueryRequest& request, const query::WidgetPlan& plan,
-                                                                const std::string& label);
-  Result<void> resolve_text_matches(const DataRequest& data, query::QueryRequest& request);
+  Result<HttpResponse> query_widget(const HttpRequest& req, const Target& target, const Snapshot& snap, const query::QueryContext& ctx,
+                                    const auth::User& user, const config::DashboardSpec& dash, const config::WidgetSpec& widget);
+  Result<HttpResponse> filter_options(const HttpRequest& req, const Target& target, const Snapshot& snap, const query::QueryContext& ctx,
+                                      const auth::User& user, const config::DashboardSpec& dash, const config::FilterSpec& filter);
   const SnapshotHolder& snapshots_;
   query::QueryService& service_;
   Logger& log_;

@@ -4,7 +4,7 @@
 //   regional  a CSV read at query time whose `amount` fails to convert on a South row, in a folder
 //             named through ${env:TENANT_DIR} (a secret as far as the project is concerned)
 //   events    200,000 Parquet rows; widgets `hungry` (more memory than engine.memory_limit) and
-//             `slow` (past the 1 s engine.query_timeout)
+//             `slow` (past the 3 s engine.query_timeout)
 //   shaped    Parquet files a test may change under the view
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,7 +24,7 @@ export function brokenProject({ extraAuth = '' } = {}) {
 name: errors
 engine:
   memory_limit: 200MB
-  query_timeout: 1s
+  query_timeout: 3s
   threads: 2
 sources:
   regional:
@@ -73,7 +73,7 @@ widgets:
     sql: SELECT sum(amount) AS total FROM events WHERE {{ filters }}
   - id: hungry
     type: table
-    sql: SELECT list(a.id) AS ids FROM (SELECT * FROM events WHERE {{ filters }}) a, events b WHERE a.id < 4000
+    sql: SELECT list(repeat(a.region, 2000)) AS ids FROM (SELECT * FROM events WHERE {{ filters }}) a, events b WHERE a.id < 4000
   - id: slow
     type: kpi
     measure: n

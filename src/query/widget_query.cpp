@@ -1,0 +1,248 @@
+#include "query/widget_query.h"
+
+#include <algorithm>
+
+#include "arrow/json_writer.h"
+
+namespace sightline::query {
+using nlohmann::json;
+
+namespace {
+
+// The rows of a small result as JSON (for the values a first statement hands to a second one).
+Result<json> rows_of(const engine::QueryOutput& out) {
+  auto text = arrow::write_json_rows(out.table);
+  if (!text) return fail(text.error());
+  json parsed = json::parse(*text, nullptr, false);
+  if (!parsed.is_object() || !parsed["rows"].is_array()) return fail(ErrorKind::Internal, "a result could not be read back");
+  return parsed["rows"];
+}
+
+std::optional<int64_t> as_count(const json& v) {
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_string()) {
+    try {
+      return std::stoll(v.get<std::string>());
+    } catch (const std::exception&) {
+    }
+  }
+  return std::nullopt;
+}
+
+// A source failure's public message names the relation read (a name from the project; never the
+// engine's words, which stay in the detail).
+Error naming_source(Error e, const std::string& relation) {
+  if (e.kind == ErrorKind::SourceFailed && !relation.empty()) e.message = "the data of '" + relation + "' could not be read";
+  return e;
+}
+
+const json& effective_value(const config::FilterSpec& f, const QueryRequest& request) {
+  auto it = request.filters.find(f.id);
+  return it != request.filters.end() ? *it : f.default_value;
+}
+
+// Looks each active text filter up in its column's distinct values (a few thousand rows, cached)
+// so that widget queries select rows with an IN list rather than searching every row.
+Result<void> resolve_text_matches(QueryService& service, const DataView& data, const QueryContext& ctx, const config::DashboardSpec& dash,
+                                  QueryRequest& request) {
+  const engine::Relation* rel = data.engine.relation(dash.source);
+  if (!rel || ctx.stale_rollups.count(rel->name)) return {};  // no value table, or one made from older files
+  for (const auto& f : dash.filters) {
+    if (f.type != config::FilterType::Text) continue;
+    const json& value = effective_value(f, request);
+    if (!value.is_string()) continue;
+    const auto& text = value.get_ref<const std::string&>();
+    if (text.empty() || text.size() > kMaxTextBytes || text.find('\0') != std::string::npos) continue;  // validated later
+    const engine::ColumnInfo* column = rel->column(f.column);
+    if (!column || engine::value_kind(column->type) != engine::ValueKind::Text) continue;
+    const std::string* table = data.rollups.value_table(rel->name, f.column);
+    if (!table) continue;
+    Statement search;
+    search.sql = "SELECT v, sum(n) OVER () AS matched_rows FROM " + engine::quote_identifier(*table) +
+                 " WHERE contains(lower(CAST(v AS VARCHAR)), lower(?)) ORDER BY v LIMIT " + std::to_string(kMaxTextMatches + 1);
+    search.params = {text};
+    search.max_rows = static_cast<int64_t>(kMaxTextMatches) + 1;
+    auto found = service.run(data.engine, search, ctx.scope, ctx.run, dash.id + "/filter:" + f.id + "#matches", "");
+    if (!found) return fail(found.error());
+    request.text_matches_relation = rel->name;
+    if (found->output->table.num_rows > static_cast<int64_t>(kMaxTextMatches)) {
+      request.text_match_tables[f.id] = *table;
+      continue;
+    }
+    auto rows = rows_of(*found->output);
+    if (!rows) return fail(rows.error());
+    std::vector<std::string> matches;
+    int64_t matched_rows = 0;
+    for (const auto& row : *rows) {
+      if (row[0].is_string()) matches.push_back(row[0].get<std::string>());
+      matched_rows = as_count(row[1]).value_or(matched_rows);
+    }
+    request.text_match_rows[f.id] = matched_rows;
+    request.text_matches[f.id] = std::move(matches);
+  }
+  return {};
+}
+
+// How many rows of `rel` the request's filters keep, counted in a rollup that holds every
+// filtered column (one cached statement per state), else bounded by what a text search matched;
+// nullopt when only a scan could tell.
+Result<std::optional<int64_t>> selected_rows(QueryService& service, const DataView& data, const QueryContext& ctx,
+                                             const config::DashboardSpec& dash, const engine::Relation& rel, const QueryRequest& request,
+                                             int64_t total) {
+  int64_t selected = total;
+  if (rel.name == request.text_matches_relation)
+    for (const auto& [filter, rows] : request.text_match_rows) selected = std::min(selected, rows);
+  if (selected * 8 <= total) return selected;
+  config::WidgetSpec counter;
+  counter.id = "rows";
+  counter.type = config::WidgetType::Kpi;
+  counter.source = rel.name;
+  counter.measures.push_back({.expr = "count(*)", .name = "n"});
+  QueryRequest filters_only = request;
+  filters_only.selections.clear();
+  auto count_plan = plan_widget(dash, counter, data.engine, filters_only, ctx.scope, &data.rollups);
+  if (!count_plan) return fail(count_plan.error());
+  if (count_plan->read_from == rel.name) return std::optional<int64_t>();  // no rollup to count with: not worth a scan
+  auto counted = service.run(data.engine, count_plan->data, ctx.scope, ctx.run, dash.id + "/rows#estimate", count_plan->read_from);
+  if (!counted) return fail(counted.error());
+  auto rows = rows_of(*counted->output);
+  if (!rows) return fail(rows.error());
+  if (rows->empty()) return std::optional<int64_t>();
+  return as_count((*rows)[0][0]);
+}
+
+// A widget that would scan a large relation for the few rows a state's filters keep reads a
+// subset instead: those rows, made once and shared by every widget of the state. Null when the
+// plan is cheap as it is.
+Result<std::shared_ptr<const Subset>> selective_subset(QueryService& service, const DataView& data, const QueryContext& ctx,
+                                                       const config::DashboardSpec& dash, const config::WidgetSpec& widget,
+                                                       const QueryRequest& request, const WidgetPlan& plan, const std::string& label) {
+  if (!data.subsets || !widget.sql.empty()) return nullptr;
+  // Only a text search makes the plain plans slow enough (each widget matching strings over the
+  // rows) to pay for making a subset on the way; without one, the filters' other columns are
+  // cheap to scan, and making the subset first costs more than it saves for a new state
+  // (bench/dashboard.mjs at 10M rows: p50 140 -> 86 ms without subsets, but text searches
+  // with a units range took 1 s instead of 0.5 s).
+  bool searching = std::any_of(dash.filters.begin(), dash.filters.end(), [&](const config::FilterSpec& f) {
+    const json& value = effective_value(f, request);
+    return f.type == config::FilterType::Text && value.is_string() && !value.get_ref<const std::string&>().empty();
+  });
+  if (!searching) return nullptr;
+  const engine::Relation* rel = widget_relation(dash, widget, data.engine);
+  if (!rel || plan.read_from != rel->name) return nullptr;  // custom SQL, or a rollup answers
+  const int64_t total = data.rollups.relation_rows(rel->name);
+  if (total < 1'000'000) return nullptr;  // small enough to scan (and no rollups to estimate with)
+  auto selected = selected_rows(service, data, ctx, dash, *rel, request, total);
+  if (!selected) return fail(selected.error());
+  // Worth it when the filters keep at most an eighth of a relation the size rollups are made for.
+  if (!*selected || **selected * 8 > total || **selected > 4'000'000) return nullptr;
+  auto where = filter_predicate(dash, *rel, request);
+  if (!where) return fail(where.error());
+  auto subset = data.subsets->get(*rel, where->sql, where->params, ctx.scope, ctx.run.data_version, label, &ctx.run.log);
+  if (!subset) {
+    if (subset.error().kind == ErrorKind::Timeout || subset.error().kind == ErrorKind::Unavailable) return fail(subset.error());
+    return nullptr;  // logged by the cache; the plain plan still answers
+  }
+  return *subset;
+}
+
+// Runs a two-step plan's first statement; returns the data statement to run: the cheaper second
+// step with the values found, or the plain one.
+Result<Statement> after_prelude(QueryService& service, const DataView& data, const QueryContext& ctx, const WidgetPlan& plan,
+                                const std::string& label) {
+  for (const auto* prelude : {plan.prelude ? &*plan.prelude : nullptr, plan.prelude_fallback ? &*plan.prelude_fallback : nullptr}) {
+    if (!prelude) continue;
+    auto found = service.run(data.engine, *prelude, ctx.scope, ctx.run, label + "#prelude", "");
+    if (!found) return fail(found.error());
+    auto rows = rows_of(*found->output);
+    if (!rows) return fail(rows.error());
+    if (rows->empty()) continue;  // e.g. fewer rows (or rollup groups) than a table page reaches
+    const json& values = (*rows)[0];
+    // A NULL value (a page reaching NULL sort values, a histogram of no rows): the plain statement.
+    if (!std::all_of(values.begin(), values.end(), [](const json& v) { return v.is_string(); })) break;
+    Statement next = *plan.data_after_prelude;
+    for (const auto& v : values) next.params.push_back(v.get<std::string>());
+    return next;
+  }
+  return plan.data;
+}
+
+Result<WidgetAnswer> answer(QueryService& service, const DataView& data, const QueryContext& ctx, const config::DashboardSpec& dash,
+                            const config::WidgetSpec& widget, QueryRequest request) {
+  request.stale_rollups = ctx.stale_rollups;
+  if (auto r = resolve_text_matches(service, data, ctx, dash, request); !r) return fail(r.error());
+  const std::vector<std::string>* sql_columns = nullptr;
+  if (data.sql_columns)
+    if (auto it = data.sql_columns->find(dash.id + "/" + widget.id); it != data.sql_columns->end()) sql_columns = &it->second;
+  auto plan = plan_widget(dash, widget, data.engine, request, ctx.scope, &data.rollups, sql_columns);
+  if (!plan) return fail(plan.error());
+  const std::string label = dash.id + "/" + widget.id;
+  // Held until the answer is read: the subset's table lives as long as someone reads it.
+  auto subset = selective_subset(service, data, ctx, dash, widget, request, *plan, label);
+  if (!subset) return fail(subset.error());
+  if (*subset) {
+    QueryRequest narrowed = request;
+    narrowed.text_matches_relation = (*subset)->relation().name;  // the IN lists apply to the subset's rows too
+    plan = plan_widget(dash, widget, data.engine, narrowed, ctx.scope, nullptr, sql_columns, &(*subset)->relation());
+    if (!plan) return fail(plan.error());
+  }
+  auto statement = after_prelude(service, data, ctx, *plan, label);
+  if (!statement) return fail(statement.error());
+  auto result = service.run(data.engine, *statement, ctx.scope, ctx.run, label, plan->read_from);
+  if (!result) return fail(result.error());
+  WidgetAnswer out{result->output, result->cache_hit, std::nullopt, plan->read_from};
+  if (plan->count) {
+    auto count = service.run(data.engine, *plan->count, ctx.scope, ctx.run, label + "#count", "");
+    if (!count) return fail(count.error());
+    auto rows = rows_of(*count->output);
+    if (rows && !rows->empty()) out.total = as_count((*rows)[0][0]);
+  }
+  return out;
+}
+
+}  // namespace
+
+QueryContext QueryContext::begin(const DataView& data, const Scope& scope, LogContext log) {
+  // The data's version, taken once before anything is read (see RunContext).
+  const engine::DataVersions versions = data.engine.data_versions();
+  return QueryContext{scope, RunContext{versions.all, std::move(log)}, data.rollups.stale(versions)};
+}
+
+Result<WidgetAnswer> answer_widget(QueryService& service, const DataView& data, const QueryContext& ctx,
+                                   const config::DashboardSpec& dashboard, const config::WidgetSpec& widget, QueryRequest request) {
+  auto out = answer(service, data, ctx, dashboard, widget, std::move(request));
+  if (!out) {
+    const engine::Relation* rel = widget_relation(dashboard, widget, data.engine);
+    return fail(naming_source(out.error(), rel ? rel->name : ""));
+  }
+  return out;
+}
+
+Result<FilterOptions> answer_filter_options(QueryService& service, const DataView& data, const QueryContext& ctx,
+                                            const config::DashboardSpec& dash, const config::FilterSpec& filter, const std::string& search,
+                                            int64_t limit) {
+  // Distinct-value tables made from older files than the source holds now are not read.
+  const Rollups* rollups = ctx.stale_rollups.count(dash.source) ? nullptr : &data.rollups;
+  auto st = plan_filter_options(dash, filter, data.engine, search, limit, ctx.scope, rollups);
+  if (!st) return fail(st.error());
+  auto result = service.run(data.engine, *st, ctx.scope, ctx.run, dash.id + "/filter:" + filter.id, "");
+  if (!result) return fail(naming_source(result.error(), dash.source));
+  auto rows = rows_of(*result->output);
+  if (!rows) return fail(rows.error());
+  FilterOptions out;
+  out.rows = result->output->table.num_rows;
+  if (filter.type == config::FilterType::Range || filter.type == config::FilterType::DateRange) {
+    out.body = {{"min", rows->empty() ? json() : (*rows)[0][0]}, {"max", rows->empty() ? json() : (*rows)[0][1]}};
+    return out;
+  }
+  json values = json::array();
+  const int64_t n = st->max_rows - 1;  // one extra row tells "there is more"
+  for (const auto& row : *rows) {
+    if (static_cast<int64_t>(values.size()) >= n) break;
+    values.push_back(row[0]);
+  }
+  out.body = {{"values", values}, {"truncated", static_cast<int64_t>(rows->size()) > n}};
+  return out;
+}
+
+}  // namespace sightline::query

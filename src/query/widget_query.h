@@ -1,0 +1,69 @@
+// The one entry point that answers a widget or a filter's options: a parsed request, the
+// caller's scope and one version of the data in; an Arrow result out. Everything between (text
+// searches resolved to values, pre-aggregates chosen, subsets shared by a state's widgets,
+// two-step plans, table counts, the result cache) happens here, so the HTTP API, exports,
+// reports and live updates all get the same answers the same way.
+//
+//   query::DataView data{*snap.engine, *snap.rollups, snap.subsets.get(), snap.sql_widget_columns};
+//   query::QueryContext ctx = query::QueryContext::begin(data, scope, {{"request_id", id}});
+//   auto answer = query::answer_widget(service, data, ctx, dashboard, widget, std::move(request));
+//
+// Thread-safe: the functions keep no state; QueryService and SubsetCache are thread-safe.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "query/check.h"
+#include "query/planner.h"
+#include "query/service.h"
+#include "query/subset.h"
+
+namespace sightline::query {
+
+// One version of the project's data and what was made from it.
+struct DataView {
+  const engine::Engine& engine;
+  const Rollups& rollups;
+  SubsetCache* subsets = nullptr;                 // null: no subsets
+  const SqlWidgetColumns* sql_columns = nullptr;  // result columns of own-SQL widgets, by "dashboard/widget"
+};
+
+// One caller's questions against one version of the data: whose rows, which data version, which
+// pre-aggregates are stale, and the fields of its log lines. Taken once per request, before
+// anything is read (see engine::Engine::data_versions).
+struct QueryContext {
+  const Scope& scope;
+  RunContext run;
+  std::set<std::string> stale_rollups;
+
+  static QueryContext begin(const DataView& data, const Scope& scope, LogContext log);
+};
+
+struct WidgetAnswer {
+  std::shared_ptr<const engine::QueryOutput> output;
+  bool cache_hit = false;
+  std::optional<int64_t> total;  // tables: rows of the whole result, for paging
+  std::string read_from;         // the relation, rollup or subset the data statement read
+};
+
+// Answers `widget` of `dashboard` for `request`. Errors: InvalidInput for what the request got
+// wrong; SourceFailed, Timeout, Unavailable and Internal from the engine, whose public message
+// names the relation the widget reads.
+Result<WidgetAnswer> answer_widget(QueryService& service, const DataView& data, const QueryContext& ctx,
+                                   const config::DashboardSpec& dashboard, const config::WidgetSpec& widget, QueryRequest request);
+
+struct FilterOptions {
+  nlohmann::json body;  // {"values": [...], "truncated": bool} or {"min": v, "max": v}
+  int64_t rows = 0;     // rows the statement returned
+};
+
+// The options of `filter`: distinct values matching `search` (at most `limit`, 0: the filter's
+// own limit), or the bounds of a range or date range.
+Result<FilterOptions> answer_filter_options(QueryService& service, const DataView& data, const QueryContext& ctx,
+                                            const config::DashboardSpec& dashboard, const config::FilterSpec& filter,
+                                            const std::string& search, int64_t limit);
+
+}  // namespace sightline::query
