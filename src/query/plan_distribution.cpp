@@ -1,0 +1,90 @@
+#include "query/planner_internal.h"
+
+namespace sightline::query::detail {
+using config::WidgetType;
+using engine::quote_identifier;
+
+// A repeatable sample of the filtered points.
+Result<WidgetPlan> plan_scatter(WidgetInput in) {
+  in.prepare_source(false);
+  const config::WidgetSpec& w = in.widget;
+  const engine::Relation* rel = in.rel;
+  const int64_t cap = in.cap;
+  const std::string& from = in.from;
+  const std::string& where = in.where;
+  auto base_params = [&] { return in.base_params(); };
+  WidgetPlan plan;
+  Statement& st = plan.data;
+  st.max_rows = cap;
+  plan.read_from = in.rollup ? in.rollup->table : rel->name;
+  for (const auto* dim : {&*w.x, &*w.y_dim})
+    if (auto r = check_column(dim->column, *rel, "widget '" + w.id + "'"); !r) return fail(r.error());
+  std::string select = quote_identifier(w.x->column) + " AS " + quote_identifier(w.x->name) + ", " + quote_identifier(w.y_dim->column) +
+                       " AS " + quote_identifier(w.y_dim->name);
+  if (w.color) select += ", " + quote_identifier(w.color->column) + " AS " + quote_identifier(w.color->name);
+  int64_t n = std::min(w.limit > 0 ? w.limit : 5000, cap);
+  // A fixed-seed reservoir sample: a faithful picture of millions of points in a few thousand.
+  st.sql = "SELECT * FROM (SELECT " + select + " FROM " + from + " WHERE " + where + " AND " + quote_identifier(w.x->column) +
+           " IS NOT NULL AND " + quote_identifier(w.y_dim->column) + " IS NOT NULL) USING SAMPLE reservoir(" + std::to_string(n) +
+           " ROWS) REPEATABLE (7)";
+  st.params = base_params();
+  return plan;
+}
+
+// Counts in equal-width bins between the filtered minimum and maximum.
+Result<WidgetPlan> plan_histogram(WidgetInput in) {
+  in.prepare_source(false);
+  const config::WidgetSpec& w = in.widget;
+  const engine::Relation* rel = in.rel;
+  const int64_t cap = in.cap;
+  const std::string& from = in.from;
+  const std::string& where = in.where;
+  const Rollups* rollups = in.rollups;
+  const bool unscoped = in.unscoped();
+  const auto& predicate_columns = in.predicate_columns;
+  const auto& day_columns = in.day_columns;
+  auto base_params = [&] { return in.base_params(); };
+  WidgetPlan plan;
+  Statement& st = plan.data;
+  st.max_rows = cap;
+  plan.read_from = in.rollup ? in.rollup->table : rel->name;
+  if (auto r = check_column(w.x->column, *rel, "widget '" + w.id + "'"); !r) return fail(r.error());
+  std::string col = quote_identifier(w.x->column);
+  std::string bins = std::to_string(w.bins);
+  st.sql = "WITH filtered AS (SELECT CAST(" + col + " AS DOUBLE) AS v FROM " + from + " WHERE " + where + " AND " + col +
+           " IS NOT NULL), bounds AS (SELECT min(v) AS lo, max(v) AS hi FROM filtered), "
+           "binned AS (SELECT least(CAST(floor((v - lo) / greatest((hi - lo) / " +
+           bins + ", 1e-12)) AS BIGINT), " + bins +
+           " - 1) AS bin FROM filtered, bounds), "
+           // Grouped by the bin number alone; the bounds are computed per bin, not per row.
+           "counted AS (SELECT bin, count(*) AS count FROM binned GROUP BY bin) "
+           "SELECT lo + (hi - lo) / " +
+           bins + " * bin AS bin_start, lo + (hi - lo) / " + bins +
+           " * (bin + 1) AS bin_end, count FROM counted, bounds ORDER BY bin_start";
+  st.params = base_params();
+  // With a rollup that keeps the column's per-group minimum and maximum, the bounds cost
+  // next to nothing and the bins take a single pass over the rows.
+  std::vector<std::string> extremes = {"min(" + col + ")", "max(" + col + ")"};
+  const Rollup* bounds = rollups && unscoped ? rollups->match(rel->name, predicate_columns, extremes, day_columns) : nullptr;
+  if (bounds) {
+    std::string lo = Rollup::stored_column({"min", w.x->column}), hi = Rollup::stored_column({"max", w.x->column});
+    Statement prelude;
+    prelude.sql = "SELECT CAST(CAST(min(" + lo + ") AS DOUBLE) AS VARCHAR) AS lo, CAST(CAST(max(" + hi +
+                  ") AS DOUBLE) AS VARCHAR) AS hi FROM " + quote_identifier(bounds->table) + " WHERE " + where;
+    prelude.params = base_params();
+    prelude.max_rows = 1;
+    plan.prelude = std::move(prelude);
+    Statement after = st;
+    after.sql = "SELECT lo + (hi - lo) / " + bins + " * bin AS bin_start, lo + (hi - lo) / " + bins +
+                " * (bin + 1) AS bin_end, count FROM (SELECT bin, count(*) AS count, any_value(lo) AS lo, any_value(hi) AS hi FROM "
+                "(SELECT least(CAST(floor((v - lo) / greatest((hi - lo) / " +
+                bins + ", 1e-12)) AS BIGINT), " + bins + " - 1) AS bin, lo, hi FROM (SELECT CAST(" + col + " AS DOUBLE) AS v FROM " + from +
+                " WHERE " + where + " AND " + col +
+                " IS NOT NULL) AS filtered, (SELECT CAST(? AS DOUBLE) AS lo, CAST(? AS DOUBLE) AS hi) AS bounds)" +
+                " AS binned GROUP BY bin) AS counted ORDER BY bin_start";
+    plan.data_after_prelude = std::move(after);
+  }
+  return plan;
+}
+
+}  // namespace sightline::query::detail

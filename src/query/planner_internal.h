@@ -1,0 +1,75 @@
+// Private to the planner (planner.cpp and plan_*.cpp): what every widget kind's planning shares.
+// plan_widget() prepares a WidgetInput (the relation read, the compiled predicates, the rollup
+// that fits, FROM and WHERE) and hands it to the function of the widget's kind.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "query/planner.h"
+
+namespace sightline::query::detail {
+
+// "(a) AND (b)", appending the fragments' parameters to `params`; "TRUE" for none.
+std::string and_all(const std::vector<SqlFragment>& preds, std::vector<engine::Param>& params);
+// The FROM clause for a relation under the caller's scope (its parameters appended to `params`).
+std::string scoped_from(const std::string& relation, const Scope& scope, std::vector<engine::Param>& params);
+// A dimension's SQL: the column, or its truncation to the dimension's grain.
+std::string dimension_sql(const config::DimensionSpec& d, const engine::Relation& rel);
+Result<void> check_column(const std::string& column, const engine::Relation& rel, const std::string& what);
+// "a" DESC NULLS LAST, ...
+std::string order_by(const std::vector<SortKey>& keys);
+// The period just before a closed date range of the same length; nullopt when the value is not
+// a closed range (or the period would start before year 1).
+std::optional<nlohmann::json> previous_period(const nlohmann::json& value);
+
+// One widget request, prepared for the function of its kind.
+struct WidgetInput {
+  const config::DashboardSpec& dashboard;
+  const config::WidgetSpec& widget;
+  const engine::Engine& engine;
+  const QueryRequest& request;
+  const Scope& scope;
+  const Rollups* rollups;                 // null when none may answer (a subset, stale rollups)
+  const engine::Relation* rel = nullptr;  // what the widget reads (a subset when given one)
+  bool reads_subset = false;
+  std::vector<SqlFragment> preds;           // the filters and selections that apply
+  std::set<std::string> predicate_columns;  // the columns they read
+  std::set<std::string> day_columns;        // those that need day precision (not month-aligned)
+  SqlFragment policy;                       // the caller's row policy on `rel` (empty: all rows)
+  int64_t cap = 0;                          // engine.max_rows
+
+  // Set by prepare_source(): where the rows come from.
+  const Rollup* rollup = nullptr;  // the rollup that answers, if any
+  std::string from;                // FROM clause (rows, under the scope, or the rollup)
+  std::vector<engine::Param> from_params;
+  std::string where;  // WHERE clause (the predicates)
+  std::vector<engine::Param> where_params;
+
+  bool unscoped() const { return policy.empty(); }
+  std::vector<engine::Param> base_params() const;  // FROM's then WHERE's
+  // A measure as the source in use computes it (rewritten over the rollup when one answers).
+  std::string measure_sql(const config::MeasureSpec& m) const;
+  std::string measure_list() const;  // ", <measure> AS "name", ..."
+  // The widget's declared sort (aliases x, y, value resolved).
+  std::vector<SortKey> declared_sort(const std::string& x_name) const;
+  // InvalidInput unless every key names one of `result_columns`.
+  Result<void> check_sort(const std::vector<SortKey>& keys, const std::vector<std::string>& result_columns) const;
+  // Chooses the rollup for an aggregate over `group_columns` (and the predicates), when one fits,
+  // and sets from/where accordingly; without `aggregate`, the rows.
+  void prepare_source(bool aggregate);
+};
+
+// The functions of each kind. `plan_compared_kpi` plans a KPI with `compare:`.
+Result<WidgetPlan> plan_own_sql(const WidgetInput& in, const std::vector<std::string>* sql_columns);
+Result<WidgetPlan> plan_kpi(WidgetInput in);
+Result<WidgetPlan> plan_grouped_chart(WidgetInput in);  // bar, line, area, pie, heatmap
+Result<WidgetPlan> plan_scatter(WidgetInput in);
+Result<WidgetPlan> plan_histogram(WidgetInput in);
+Result<WidgetPlan> plan_table(WidgetInput in);
+Result<WidgetPlan> plan_compared_kpi(const config::DashboardSpec& d, const config::WidgetSpec& w, const engine::Engine& engine,
+                                     const QueryRequest& request, const Scope& scope, const Rollups* rollups,
+                                     const std::vector<std::string>* sql_columns, const engine::Relation* subset);
+
+}  // namespace sightline::query::detail
