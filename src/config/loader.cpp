@@ -260,8 +260,16 @@ class ProjectParser {
     if (!root) return;
     Reader r("sightline.yaml", dir_, env_, result_.diagnostics, p.secret_values);
     if (!r.is_map(*root, "sightline.yaml")) return;
-    r.check_keys(*root, {"name", "engine", "sources", "models", "dashboards", "auth", "roles", "policies"}, "sightline.yaml");
+    r.check_keys(*root, {"name", "timezone", "engine", "sources", "models", "dashboards", "auth", "roles", "policies"}, "sightline.yaml");
     p.name = r.str((*root)["name"], "name", dir_.filename().string());
+    if (const YAML::Node tz = (*root)["timezone"]) {
+      p.timezone = r.str(tz, "timezone", "UTC");
+      p.timezone_pos = r.pos(tz);
+      // The engine knows the zones; here only the shape (a name like Europe/Berlin, UTC, Etc/GMT+5).
+      static const std::regex shape(R"([A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*)");
+      if (!std::regex_match(p.timezone, shape))
+        r.error(tz, "timezone must be an IANA time zone name such as UTC or Europe/Berlin, got '" + p.timezone.substr(0, 64) + "'");
+    }
     parse_engine(r, (*root)["engine"], p.engine);
     parse_sources(r, (*root)["sources"], p);
     parse_models(r, (*root)["models"], p);

@@ -91,6 +91,7 @@ const DashboardSpec* Project::find_dashboard(std::string_view id) const {
 
 std::string Project::engine_fingerprint() const {
   nlohmann::json j;
+  j["timezone"] = timezone;
   j["threads"] = engine.threads;
   j["memory_limit"] = engine.memory_limit;
   j["pool_size"] = engine.pool_size;

@@ -237,6 +237,10 @@ struct PolicySpec {
 struct Project {
   std::filesystem::path dir;  // absolute
   std::string name;
+  // The IANA time zone in which days begin (date filters over timestamps, day and month buckets
+  // of time axes, pre-aggregates): "UTC" unless `timezone:` says otherwise.
+  std::string timezone = "UTC";
+  Position timezone_pos;
   EngineSpec engine;
   std::vector<SourceSpec> sources;
   std::vector<ModelSpec> models;

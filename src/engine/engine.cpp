@@ -263,6 +263,13 @@ EngineBuild Engine::build(const config::Project& project, bool keep_going) {
   Connection& conn = **setup;
   // Scans run without keeping file order: results are aggregated, and it is faster.
   (void)conn.execute("SET preserve_insertion_order=false");
+  // Days begin in the project's time zone: date filters over TIMESTAMP WITH TIME ZONE columns,
+  // date_trunc of time axes and the pre-aggregates' day buckets all follow it (DST included).
+  if (auto r = conn.execute("SET GLOBAL TimeZone = " + quote_literal(project.timezone)); !r) {
+    diag(project.timezone_pos.file.empty() ? config::Position{"sightline.yaml", 0, 0} : project.timezone_pos,
+         "unknown timezone '" + project.timezone + "'", "use an IANA time zone name such as UTC, Europe/Berlin or America/New_York");
+    return out;
+  }
 
   auto describe = [&](const std::string& name, bool is_model, const config::Position& pos) -> bool {
     auto stmt = conn.prepare("SELECT * FROM " + quote_identifier(name));

@@ -396,7 +396,9 @@ Result<std::vector<SqlFragment>> compile_predicates(const config::DashboardSpec&
         }
         auto month_start = [](const json& v) { return v.is_null() || v.get<std::string>().substr(8, 2) == "01"; };
         auto month_end = [](const json& v) { return v.is_null() || next_day(v.get<std::string>()).substr(8, 2) == "01"; };
-        f.month_aligned = is_date && month_start(from) && month_end(to);
+        f.coarsest_grain = month_start(from) && month_end(to) ? Grain::Month : Grain::Day;
+        if (!from.is_null()) f.first_day = from.get<std::string>();
+        if (!to.is_null()) f.last_day = to.get<std::string>();
         if (!f.sql.empty()) frag = std::move(f);
         break;
       }

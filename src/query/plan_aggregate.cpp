@@ -8,7 +8,6 @@ using engine::quote_identifier;
 Result<WidgetPlan> plan_kpi(WidgetInput in) {
   in.prepare_source(true);
   const config::WidgetSpec& w = in.widget;
-  const engine::Relation* rel = in.rel;
   const int64_t cap = in.cap;
   const std::string& from = in.from;
   const std::string& where = in.where;
@@ -17,7 +16,7 @@ Result<WidgetPlan> plan_kpi(WidgetInput in) {
   WidgetPlan plan;
   Statement& st = plan.data;
   st.max_rows = cap;
-  plan.read_from = in.rollup ? in.rollup->table : rel->name;
+  plan.read_from = in.read_from();
   st.sql = "SELECT " + measure_sql(w.measures[0]) + " AS " + quote_identifier(w.measures[0].name) + " FROM " + from + " WHERE " + where;
   st.params = base_params();
   st.max_rows = 1;
@@ -42,7 +41,7 @@ Result<WidgetPlan> plan_grouped_chart(WidgetInput in) {
   WidgetPlan plan;
   Statement& st = plan.data;
   st.max_rows = cap;
-  plan.read_from = in.rollup ? in.rollup->table : rel->name;
+  plan.read_from = in.read_from();
   if (auto r = check_column(w.x->column, *rel, "widget '" + w.id + "' x"); !r) return fail(r.error());
   std::string x_sql = dimension_sql(*w.x, *rel);
   std::string select = x_sql + " AS " + quote_identifier(w.x->name);

@@ -16,7 +16,7 @@ Result<WidgetPlan> plan_scatter(WidgetInput in) {
   WidgetPlan plan;
   Statement& st = plan.data;
   st.max_rows = cap;
-  plan.read_from = in.rollup ? in.rollup->table : rel->name;
+  plan.read_from = in.read_from();
   for (const auto* dim : {&*w.x, &*w.y_dim})
     if (auto r = check_column(dim->column, *rel, "widget '" + w.id + "'"); !r) return fail(r.error());
   std::string select = quote_identifier(w.x->column) + " AS " + quote_identifier(w.x->name) + ", " + quote_identifier(w.y_dim->column) +
@@ -41,13 +41,12 @@ Result<WidgetPlan> plan_histogram(WidgetInput in) {
   const std::string& where = in.where;
   const Rollups* rollups = in.rollups;
   const bool unscoped = in.unscoped();
-  const auto& predicate_columns = in.predicate_columns;
-  const auto& day_columns = in.day_columns;
+  const auto& predicate_needs = in.predicate_needs;
   auto base_params = [&] { return in.base_params(); };
   WidgetPlan plan;
   Statement& st = plan.data;
   st.max_rows = cap;
-  plan.read_from = in.rollup ? in.rollup->table : rel->name;
+  plan.read_from = in.read_from();
   if (auto r = check_column(w.x->column, *rel, "widget '" + w.id + "'"); !r) return fail(r.error());
   std::string col = quote_identifier(w.x->column);
   std::string bins = std::to_string(w.bins);
@@ -65,7 +64,7 @@ Result<WidgetPlan> plan_histogram(WidgetInput in) {
   // With a rollup that keeps the column's per-group minimum and maximum, the bounds cost
   // next to nothing and the bins take a single pass over the rows.
   std::vector<std::string> extremes = {"min(" + col + ")", "max(" + col + ")"};
-  const Rollup* bounds = rollups && unscoped ? rollups->match(rel->name, predicate_columns, extremes, day_columns) : nullptr;
+  const Rollup* bounds = rollups && unscoped ? rollups->match(rel->name, predicate_needs, extremes) : nullptr;
   if (bounds) {
     std::string lo = Rollup::stored_column({"min", w.x->column}), hi = Rollup::stored_column({"max", w.x->column});
     Statement prelude;

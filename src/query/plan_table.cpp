@@ -16,8 +16,7 @@ Result<WidgetPlan> plan_table(WidgetInput in) {
   const std::string& where = in.where;
   const Rollups* rollups = in.rollups;
   const bool unscoped = in.unscoped();
-  const auto& predicate_columns = in.predicate_columns;
-  const auto& day_columns = in.day_columns;
+  const auto& predicate_needs = in.predicate_needs;
   auto base_params = [&] { return in.base_params(); };
   auto measure_list = [&] { return in.measure_list(); };
   std::vector<std::string> result_columns;
@@ -26,7 +25,7 @@ Result<WidgetPlan> plan_table(WidgetInput in) {
   WidgetPlan plan;
   Statement& st = plan.data;
   st.max_rows = cap;
-  plan.read_from = in.rollup ? in.rollup->table : rel->name;
+  plan.read_from = in.read_from();
   std::string select;
   for (const auto& c : w.columns) {
     if (auto r = check_column(c.column, *rel, "widget '" + w.id + "' columns"); !r) return fail(r.error());
@@ -70,7 +69,7 @@ Result<WidgetPlan> plan_table(WidgetInput in) {
       // exact threshold: the page query sorts the few extra rows away.
       AggregateCall extreme{sort[0].descending ? "max" : "min", first_key->column};
       std::string extreme_expr = extreme.function + "(" + quote_identifier(first_key->column) + ")";
-      const Rollup* bound = rollups && unscoped ? rollups->match(rel->name, predicate_columns, {extreme_expr}, day_columns) : nullptr;
+      const Rollup* bound = rollups && unscoped ? rollups->match(rel->name, predicate_needs, {extreme_expr}) : nullptr;
       if (bound) {
         plan.prelude_fallback = threshold;  // when the rollup has fewer groups than the page reaches
         std::string stored = Rollup::stored_column(extreme);
@@ -96,7 +95,7 @@ Result<WidgetPlan> plan_table(WidgetInput in) {
   }
   Statement count;
   const Rollup* count_rollup =
-      rollups && unscoped && !grouped ? rollups->match(rel->name, predicate_columns, {"count(*)"}, day_columns) : nullptr;
+      rollups && unscoped && !grouped ? rollups->match(rel->name, predicate_needs, {"count(*)"}) : nullptr;
   if (grouped)
     count.sql = "SELECT count(*) AS total FROM (" + body + ")";
   else if (count_rollup)

@@ -121,27 +121,125 @@ Result<void> WidgetInput::check_sort(const std::vector<SortKey>& keys, const std
   return {};
 }
 
+namespace {
+
+// A range of whole days split around the whole months inside it: [first, months_begin) are the
+// days before, [months_begin, months_end) the whole months, [months_end, after_last) the days
+// after. nullopt when no whole month lies inside or an end is open.
+struct MonthSplit {
+  std::string first, months_begin, months_end, after_last;
+};
+
+std::optional<MonthSplit> split_months(const std::string& first, const std::string& last) {
+  using namespace std::chrono;
+  auto a = parse_day(nlohmann::json(first)), b = parse_day(nlohmann::json(last));
+  if (!a || !b) return std::nullopt;
+  year_month_day fa(*a), lb(*b + days(1));
+  sys_days begin = fa.day() == day(1) ? *a : sys_days(year_month_day(fa.year(), fa.month(), day(1)) + months(1));
+  sys_days end = sys_days(year_month_day(lb.year(), lb.month(), day(1)));  // first day of the month holding last + 1
+  if (begin >= end) return std::nullopt;
+  return MonthSplit{first, format_day(begin), format_day(end), format_day(*b + days(1))};
+}
+
+}  // namespace
+
+bool WidgetInput::split_by_months(const std::map<std::string, Grain>& needs, const std::vector<std::string>& measures) {
+  // The first closed range of arbitrary days; with it at month grain, is there a rollup?
+  const SqlFragment* range = nullptr;
+  for (const auto& p : preds)
+    if (!range && p.coarsest_grain == Grain::Day && p.columns.size() == 1 && !p.first_day.empty() && !p.last_day.empty()) range = &p;
+  if (!range) return false;
+  const std::string& column = range->columns[0];
+  if (needs.at(column) != Grain::Day) return false;  // also compared exactly
+  for (const auto* dim : {&widget.x, &widget.y_dim, &widget.color}) {
+    if (!*dim || (*dim)->column != column) continue;
+    const std::string& g = (*dim)->grain;
+    if (g != "month" && g != "quarter" && g != "year") return false;  // shown by the day or finer: months would merge days
+  }
+  auto split = split_months(range->first_day, range->last_day);
+  if (!split) return false;
+  std::map<std::string, Grain> monthly = needs;
+  monthly[column] = Grain::Month;
+  const Rollup* months = rollups->match(rel->name, monthly, measures);
+  if (!months) return false;
+
+  const auto* info = rel->column(column);
+  const std::string type = engine::value_kind(info->type) == engine::ValueKind::Date ? "DATE" : "TIMESTAMP";
+  const std::string col = quote_identifier(column);
+  auto between = [&](const std::string& lo, const std::string& hi, std::vector<engine::Param>& params) {
+    params.push_back(lo);
+    params.push_back(hi);
+    return "(" + col + " >= CAST(? AS " + type + ") AND " + col + " < CAST(? AS " + type + "))";
+  };
+  // Both parts group by the columns the widget shows and keep the rollup's stored aggregates,
+  // so the outer query reads them as it would read the rollup.
+  std::set<std::string> shown;
+  for (const auto* dim : {&widget.x, &widget.y_dim, &widget.color})
+    if (*dim) shown.insert((*dim)->column);
+  std::string keys, stored_of_rows, stored_names;
+  for (const auto& c : shown) keys += quote_identifier(c) + ", ";
+  for (const auto& a : months->aggregates) {
+    stored_of_rows += std::string(stored_of_rows.empty() ? "" : ", ") + (a.column.empty() ? "count(*)" : a.function + "(" + quote_identifier(a.column) + ")") +
+                      " AS " + Rollup::stored_column(a);
+    stored_names += std::string(stored_names.empty() ? "" : ", ") + Rollup::stored_column(a);
+  }
+  std::vector<engine::Param> params;
+  // The other predicates apply to both parts.
+  std::vector<SqlFragment> others;
+  for (const auto& p : preds)
+    if (&p != range) others.push_back(p);
+  std::vector<engine::Param> other_params;
+  const std::string other_where = and_all(others, other_params);
+
+  std::string month_from = quote_identifier(months->table);
+  if (!unscoped()) {
+    month_from = "(SELECT * FROM " + month_from + " WHERE " + policy.sql + ") AS " + month_from;
+    params.insert(params.end(), policy.params.begin(), policy.params.end());
+  }
+  std::string sql = "SELECT " + keys + stored_names + " FROM " + month_from + " WHERE " + other_where;
+  params.insert(params.end(), other_params.begin(), other_params.end());
+  sql += " AND " + between(split->months_begin, split->months_end, params);
+  std::string rows_from = scoped_from(rel->name, scope, params);
+  sql += " UNION ALL SELECT " + keys + stored_of_rows + " FROM " + rows_from + " WHERE " + other_where;
+  params.insert(params.end(), other_params.begin(), other_params.end());
+  // One at a time: the order of the parameters is the order of the text.
+  const std::string before = between(split->first, split->months_begin, params);
+  const std::string after = between(split->months_end, split->after_last, params);
+  sql += " AND (" + before + " OR " + after + ") GROUP BY ALL";
+  rollup = months;
+  from = "(" + sql + ") AS parts";
+  from_params = std::move(params);
+  where = "TRUE";
+  where_params.clear();
+  split_read = months->table + "+" + rel->name;
+  return true;
+}
+
 void WidgetInput::prepare_source(bool aggregate) {
   // A rollup answers aggregate widgets whose every column is in it; under a row policy only when
   // the policy reads nothing but columns the rollup groups by (at day grain): it then selects
   // exactly the groups whose rows it grants.
   bool policy_fits_rollups = !unscoped() && policy.columns_known;
   if (rollups && (unscoped() || policy_fits_rollups) && aggregate) {
-    std::set<std::string> needed = predicate_columns;
-    std::set<std::string> day_needed = day_columns;
-    needed.insert(policy.columns.begin(), policy.columns.end());
-    day_needed.insert(policy.columns.begin(), policy.columns.end());
+    std::map<std::string, Grain> needs = predicate_needs;
+    for (const auto& c : policy.columns) needs[c] = Grain::Exact;
     for (const auto* dim : {&widget.x, &widget.y_dim, &widget.color}) {
       if (!*dim) continue;
-      needed.insert((*dim)->column);
       const std::string& g = (*dim)->grain;
-      if (g != "month" && g != "quarter" && g != "year") day_needed.insert((*dim)->column);
+      Grain coarsest = g == "month" || g == "quarter" || g == "year" ? Grain::Month
+                       : g == "day" || g == "week"                    ? Grain::Day
+                       : g == "hour"                                   ? Grain::Hour
+                                                                       : Grain::Exact;
+      auto [it, fresh] = needs.emplace((*dim)->column, coarsest);
+      if (!fresh) it->second = std::min(it->second, coarsest);
     }
     std::vector<std::string> exprs;
     for (const auto& m : widget.measures) exprs.push_back(m.expr);
-    rollup = rollups->match(rel->name, needed, exprs, day_needed);
+    rollup = rollups->match(rel->name, needs, exprs);
+    if (!rollup && split_by_months(needs, exprs)) return;
   }
   from_params.clear();
+  split_read.clear();
   if (rollup && unscoped()) {
     from = quote_identifier(rollup->table);
   } else if (rollup) {
@@ -205,8 +303,10 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
   if (!w.sql.empty()) return plan_own_sql(in, sql_columns);
 
   for (const auto& p : in.preds) {
-    in.predicate_columns.insert(p.columns.begin(), p.columns.end());
-    if (!p.month_aligned) in.day_columns.insert(p.columns.begin(), p.columns.end());
+    for (const auto& c : p.columns) {
+      auto [it, fresh] = in.predicate_needs.emplace(c, p.coarsest_grain);
+      if (!fresh) it->second = std::min(it->second, p.coarsest_grain);
+    }
   }
   in.policy = scope.predicate_for(in.rel->name);
   switch (w.type) {

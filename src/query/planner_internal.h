@@ -35,8 +35,8 @@ struct WidgetInput {
   const engine::Relation* rel = nullptr;  // what the widget reads (a subset when given one)
   bool reads_subset = false;
   std::vector<SqlFragment> preds;           // the filters and selections that apply
-  std::set<std::string> predicate_columns;  // the columns they read
-  std::set<std::string> day_columns;        // those that need day precision (not month-aligned)
+  // The columns they read, each with the coarsest grain a pre-aggregate may keep it at.
+  std::map<std::string, Grain> predicate_needs;
   SqlFragment policy;                       // the caller's row policy on `rel` (empty: all rows)
   int64_t cap = 0;                          // engine.max_rows
 
@@ -46,6 +46,9 @@ struct WidgetInput {
   std::vector<engine::Param> from_params;
   std::string where;  // WHERE clause (the predicates)
   std::vector<engine::Param> where_params;
+  // Set when a range of arbitrary days is answered as its whole months from a month-grain rollup
+  // plus the days around them from the rows (see split_by_months): what both parts read.
+  std::string split_read;
 
   bool unscoped() const { return policy.empty(); }
   std::vector<engine::Param> base_params() const;  // FROM's then WHERE's
@@ -59,6 +62,13 @@ struct WidgetInput {
   // Chooses the rollup for an aggregate over `group_columns` (and the predicates), when one fits,
   // and sets from/where accordingly; without `aggregate`, the rows.
   void prepare_source(bool aggregate);
+  // With no rollup holding a day-range predicate's column by the day: when one holds it by the
+  // month, FROM becomes the union of that rollup's whole months and the rows of the days around
+  // them, in the rollup's columns (so measures are rewritten as over the rollup), and WHERE is
+  // TRUE. False (nothing changed) when that does not apply.
+  bool split_by_months(const std::map<std::string, Grain>& needs, const std::vector<std::string>& measures);
+  // What the data statement reads, for logs: the rollup, the rows, or both.
+  std::string read_from() const { return !split_read.empty() ? split_read : rollup ? rollup->table : rel->name; }
 };
 
 // The functions of each kind. `plan_compared_kpi` plans a KPI with `compare:`.

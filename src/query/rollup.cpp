@@ -152,20 +152,20 @@ std::optional<std::string> Rollup::rewrite(std::string_view expr) const {
 
 std::string Rollup::stored_column(const AggregateCall& call) { return quote_identifier(stored_name(call)); }
 
-const Rollup* Rollups::match(const std::string& relation, const std::set<std::string>& columns,
-                             const std::vector<std::string>& measures, const std::set<std::string>& day_columns) const {
+const Rollup* Rollups::match(const std::string& relation, const std::map<std::string, Grain>& needs,
+                             const std::vector<std::string>& measures) const {
   const Rollup* best = nullptr;
   for (const auto& r : rollups_) {
     if (r.relation != relation) continue;
-    if (!std::includes(r.columns.begin(), r.columns.end(), columns.begin(), columns.end())) continue;
-    bool too_coarse = std::any_of(day_columns.begin(), day_columns.end(), [&](const std::string& c) { return r.month_columns.count(c) > 0; });
-    if (too_coarse) continue;
+    bool holds = std::all_of(needs.begin(), needs.end(), [&](const auto& need) {
+      return r.columns.count(need.first) > 0 && r.grain_of(need.first) <= need.second;
+    });
+    if (!holds) continue;
     bool all = std::all_of(measures.begin(), measures.end(), [&](const std::string& m) { return r.rewrite(m).has_value(); });
     if (all && (!best || r.rows < best->rows)) best = &r;
   }
   return best;
 }
-
 
 namespace {
 
@@ -240,6 +240,8 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     const engine::Relation* rel;
     std::set<std::string> candidates;
     std::set<AggregateCall> aggregates;
+    std::map<std::string, Grain> time_grains;  // timestamp columns: kept by the day
+    std::set<std::string> hourly;              // timestamp columns a chart shows by the hour
   };
   std::vector<Plan> plans;
   for (const auto& d : project.dashboards) {
@@ -252,11 +254,16 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     };
     for (const auto& dim : d.dimensions) add_column(dim);
     for (const auto& f : d.filters) add_column(f.column);
+    std::map<std::string, Grain> time_grains;
+    std::set<std::string> hourly;
     for (const auto& p : d.pages) {
       for (const auto& w : p.widgets) {
         if (!w.sql.empty() || (!w.source.empty() && w.source != d.source)) continue;
-        for (const auto* dim : {&w.x, &w.y_dim, &w.color})
-          if (*dim) add_column((*dim)->column);
+        for (const auto* dim : {&w.x, &w.y_dim, &w.color}) {
+          if (!*dim) continue;
+          add_column((*dim)->column);
+          if ((*dim)->grain == "hour") hourly.insert((*dim)->column);
+        }
         // Histograms: per-group extremes give the bounds of the bins (see planner).
         if (w.type == config::WidgetType::Histogram && w.x && rel->column(w.x->column)) {
           aggregates.insert({"min", w.x->column});
@@ -278,12 +285,18 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       }
     }
     if (candidates.empty()) continue;
-    plans.push_back({&d, rel, candidates, aggregates});
+    // Timestamps are kept by the day (date filters select whole days, charts truncate to coarser
+    // grains), and in rollups of their own by the hour when a chart shows them by the hour.
+    for (const auto& c : candidates)
+      if (engine::value_kind(rel->column(c)->type) == engine::ValueKind::Timestamp) time_grains[c] = Grain::Day;
+    std::erase_if(hourly, [&](const std::string& c) { return !time_grains.count(c); });
+    plans.push_back({&d, rel, candidates, aggregates, time_grains, hourly});
   }
   std::string signature;
   for (const auto& p : plans) {
     signature += p.rel->name + ":";
     for (const auto& c : p.candidates) signature += c + ",";
+    for (const auto& [c, g] : p.time_grains) signature += c + ":" + grain_name(g) + (p.hourly.count(c) ? "+hour" : "") + ",";
     for (const auto& a : p.aggregates) signature += a.function + "(" + a.column + "),";
     for (const auto& f : p.dashboard->filters) signature += std::string(config::filter_type_name(f.type)) + ":" + f.column + ",";
     for (const auto& pg : p.dashboard->pages)
@@ -300,11 +313,21 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     const engine::Relation* rel = plan.rel;
     const std::set<std::string>& candidates = plan.candidates;
     const std::set<AggregateCall>& aggregates = plan.aggregates;
+    // A column as a rollup keeps it: as it is, or truncated in its own type.
+    auto key_sql = [&](const std::string& c, Grain g) -> std::string {
+      const std::string col = quote_identifier(c);
+      if (g == Grain::Exact) return col;
+      return "CAST(date_trunc('" + std::string(grain_name(g)) + "', " + col + ") AS " + rel->column(c)->type + ")";
+    };
+    auto base_grain = [&](const std::string& c) {
+      auto it = plan.time_grains.find(c);
+      return it == plan.time_grains.end() ? Grain::Exact : it->second;
+    };
     auto started = std::chrono::steady_clock::now();
     // Cardinalities in one pass (approximate is enough to choose).
     std::string sql = "SELECT count(*)";
     std::vector<std::string> cols(candidates.begin(), candidates.end());
-    for (const auto& c : cols) sql += ", approx_count_distinct(" + quote_identifier(c) + ")";
+    for (const auto& c : cols) sql += ", approx_count_distinct(" + key_sql(c, base_grain(c)) + ")";
     sql += " FROM " + quote_identifier(rel->name);
     auto stats = query_rows(engine, sql);
     if (!stats) {
@@ -317,8 +340,9 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     for (size_t i = 0; i < cols.size(); ++i) {
       int64_t card = (*stats)[0][i + 1].get<int64_t>();
       auto kind = engine::value_kind(rel->column(cols[i])->type);
-      bool groupable = kind != engine::ValueKind::Other && kind != engine::ValueKind::Float && kind != engine::ValueKind::Timestamp;
-      if (groupable && (card <= kMaxCardinality || kind == engine::ValueKind::Date)) by_card.emplace_back(card, cols[i]);
+      bool time = kind == engine::ValueKind::Date || kind == engine::ValueKind::Timestamp;
+      bool groupable = kind != engine::ValueKind::Other && kind != engine::ValueKind::Float;
+      if (groupable && (card <= kMaxCardinality || time)) by_card.emplace_back(card, cols[i]);
     }
     std::sort(by_card.begin(), by_card.end());
 
@@ -339,9 +363,12 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       else log.warn("value_table_skipped", {{"dashboard", d.id}, {"column", f.column}, {"reason", made.error().for_author()}});
     }
 
+    // Dates and timestamps (a rollup's time axis), and the rest.
     std::vector<std::string> dates, others;
-    for (const auto& [card, c] : by_card)
-      (engine::value_kind(rel->column(c)->type) == engine::ValueKind::Date ? dates : others).push_back(c);
+    for (const auto& [card, c] : by_card) {
+      auto kind = engine::value_kind(rel->column(c)->type);
+      (kind == engine::ValueKind::Date || kind == engine::ValueKind::Timestamp ? dates : others).push_back(c);
+    }
 
     // Candidate column sets: the dates plus the k lowest-cardinality other columns (k = all..0);
     // then, for each column the widest small-enough set left out, the dates plus that column plus
@@ -351,15 +378,20 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       base.insert(base.end(), more.begin(), more.end());
       return base;
     };
-    // Estimated row counts of grouping by each set; with `by_month`, dates count by month.
-    auto estimate = [&](const std::vector<std::vector<std::string>>& sets, bool by_month) -> Result<std::vector<int64_t>> {
+    // The grain a rollup whose time axis is at `time_grain` keeps column `c` at: Day means each
+    // column's own (dates as they are, timestamps by the day); Hour applies to hourly columns.
+    auto grain_in = [&](const std::string& c, Grain time_grain) {
+      if (std::find(dates.begin(), dates.end(), c) == dates.end()) return Grain::Exact;
+      if (time_grain == Grain::Month) return Grain::Month;
+      if (time_grain == Grain::Hour && plan.hourly.count(c)) return Grain::Hour;
+      return base_grain(c);
+    };
+    // Estimated row counts of grouping by each set, the time axis at `time_grain`.
+    auto estimate = [&](const std::vector<std::vector<std::string>>& sets, Grain time_grain) -> Result<std::vector<int64_t>> {
       std::string sql = "SELECT ";
       for (size_t i = 0; i < sets.size(); ++i) {
         std::string tuple;
-        for (const auto& c : sets[i]) {
-          bool truncate = by_month && std::find(dates.begin(), dates.end(), c) != dates.end();
-          tuple += (tuple.empty() ? "" : ", ") + (truncate ? "date_trunc('month', " + quote_identifier(c) + ")" : quote_identifier(c));
-        }
+        for (const auto& c : sets[i]) tuple += (tuple.empty() ? "" : ", ") + key_sql(c, grain_in(c, time_grain));
         sql += (i ? ", " : "") + (tuple.empty() ? std::string("1") : "approx_count_distinct(hash(" + tuple + "))");
       }
       auto rows = query_rows(engine, sql + " FROM " + quote_identifier(rel->name));
@@ -386,7 +418,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
 
     std::vector<std::vector<std::string>> prefixes;
     for (size_t k = others.size() + 1; k-- > 0;) prefixes.push_back(with(dates, {others.begin(), others.begin() + k}));
-    auto prefix_sizes = estimate(prefixes, false);
+    auto prefix_sizes = estimate(prefixes, Grain::Day);
     if (!prefix_sizes) {
       log.warn("rollup_skipped", {{"dashboard", d.id}, {"reason", prefix_sizes.error().for_author()}});
       continue;
@@ -407,7 +439,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     std::vector<size_t> first_of;
     std::vector<std::vector<std::string>> alternates = sets_for_each(left_out, first_of);
     if (!alternates.empty()) {
-      auto sizes = estimate(alternates, false);
+      auto sizes = estimate(alternates, Grain::Day);
       if (sizes) {
         for (size_t j = 0; j + 1 < first_of.size(); ++j) {
           bool found = false;
@@ -427,7 +459,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     if (!dates.empty() && !need_month.empty()) {
       std::vector<size_t> month_first;
       std::vector<std::vector<std::string>> month_sets = sets_for_each(need_month, month_first);
-      auto sizes = estimate(month_sets, true);
+      auto sizes = estimate(month_sets, Grain::Month);
       if (sizes) {
         for (size_t j = 0; j + 1 < month_first.size(); ++j)
           for (size_t i = month_first[j]; i < month_first[j + 1]; ++i)
@@ -439,13 +471,23 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     }
     if (chosen.size() > 3) chosen.resize(3);
     if (month_chosen.size() > 2) month_chosen.resize(2);
-    std::vector<std::pair<std::vector<std::string>, bool>> to_build;  // columns, month grain
-    for (const auto& c : chosen) to_build.emplace_back(c, false);
+    std::vector<std::pair<std::vector<std::string>, Grain>> to_build;  // columns, time axis grain
+    for (const auto& c : chosen) to_build.emplace_back(c, Grain::Day);
     // Month-grain twins of the day-grain sets: about 30x fewer rows again, for the common case
     // of date filters that cover whole months (or no date filter at all).
     if (!dates.empty())
-      for (const auto& c : chosen) to_build.emplace_back(c, true);
-    for (const auto& c : month_chosen) to_build.emplace_back(c, true);
+      for (const auto& c : chosen) to_build.emplace_back(c, Grain::Month);
+    for (const auto& c : month_chosen) to_build.emplace_back(c, Grain::Month);
+    // For charts by the hour: the hours plus as many of the other columns as fit.
+    if (!plan.hourly.empty()) {
+      auto sizes = estimate(prefixes, Grain::Hour);
+      if (sizes)
+        for (size_t i = 0; i < prefixes.size(); ++i)
+          if (small_enough((*sizes)[i])) {
+            to_build.emplace_back(prefixes[i], Grain::Hour);
+            break;
+          }
+    }
 
     std::map<std::string, std::string> measure_types;
     for (const auto& p : d.pages)
@@ -459,26 +501,28 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
           if (typed && typed->size() == 1 && (*typed)[0].type != "OTHER") measure_types[m.expr] = (*typed)[0].type == "ENUM" ? "VARCHAR" : (*typed)[0].type;
         }
 
-    for (const auto& [columns, month_grain] : to_build) {
+    for (const auto& [columns, time_grain] : to_build) {
       Rollup r;
       r.relation = rel->name;
       r.source_rows = source_rows;
       r.columns.insert(columns.begin(), columns.end());
-      if (month_grain) r.month_columns.insert(dates.begin(), dates.end());
+      for (const auto& c : columns) {
+        Grain g = grain_in(c, time_grain);
+        if (g != Grain::Exact) r.grains[c] = g;
+      }
       r.aggregates = aggregates;
       r.measure_types = measure_types;
       bool duplicate = std::any_of(result->rollups_.begin(), result->rollups_.end(),
                                    [&](const Rollup& o) {
                                      return o.relation == r.relation && o.columns == r.columns && o.aggregates == r.aggregates &&
-                                            o.month_columns == r.month_columns;
+                                            o.grains == r.grains;
                                    });
       if (duplicate) continue;
       r.table = "__sightline_rollup_" + result->build_id_ + "_" + std::to_string(result->rollups_.size() + 1);
       std::string group, select;
       for (const auto& c : columns) {
         group += (group.empty() ? "" : ", ") + quote_identifier(c);
-        std::string expr = r.month_columns.count(c) ? "CAST(date_trunc('month', " + quote_identifier(c) + ") AS DATE) AS " + quote_identifier(c)
-                                                    : quote_identifier(c);
+        std::string expr = key_sql(c, r.grain_of(c)) + " AS " + quote_identifier(c);
         select += (select.empty() ? "" : ", ") + expr;
       }
       for (const auto& a : aggregates) {
@@ -500,7 +544,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       nlohmann::json column_list = nlohmann::json::array();
       for (const auto& c : columns) column_list.push_back(c);
       log.info("rollup_built", {{"dashboard", d.id}, {"source", rel->name}, {"table", r.table}, {"rows", r.rows}, {"source_rows", source_rows},
-                                {"columns", column_list}, {"date_grain", month_grain ? "month" : "day"}, {"aggregates", aggregates.size()},
+                                {"columns", column_list}, {"date_grain", time_grain == Grain::Month ? "month" : time_grain == Grain::Hour ? "hour" : "day"}, {"aggregates", aggregates.size()},
                                 {"seconds", secs}});
       result->rollups_.push_back(std::move(r));
     }

@@ -22,6 +22,7 @@
 #include "config/project.h"
 #include "core/log.h"
 #include "engine/engine.h"
+#include "query/grain.h"
 
 namespace sightline::query {
 
@@ -41,7 +42,14 @@ struct Rollup {
   std::string table;     // the rollup's table name in the engine
   std::string relation;  // the source/model it summarizes
   std::set<std::string> columns;
-  std::set<std::string> month_columns;  // date columns stored as the first day of their month
+  // Date and time columns kept coarser than their values (absent: as they are): timestamps at the
+  // start of their hour or day, dates and timestamps at the start of their month; truncated in
+  // the project's time zone and kept in the column's own type.
+  std::map<std::string, Grain> grains;
+  Grain grain_of(const std::string& column) const {
+    auto it = grains.find(column);
+    return it == grains.end() ? Grain::Exact : it->second;
+  }
   std::set<AggregateCall> aggregates;
   std::map<std::string, std::string> measure_types;  // measure expression -> its SQL type over the source
   int64_t rows = 0;
@@ -73,12 +81,11 @@ class Rollups {
   // Drops the rollup tables from the engine.
   ~Rollups();
 
-  // The smallest rollup of `relation` holding every column of `columns` and every aggregate of
-  // `measures`, or null.
-  // `day_columns`: the columns among `columns` that need day precision (so a month-grain
-  // rollup of them does not fit).
-  const Rollup* match(const std::string& relation, const std::set<std::string>& columns, const std::vector<std::string>& measures,
-                      const std::set<std::string>& day_columns = {}) const;
+  // The smallest rollup of `relation` holding every column of `needs` at its grain or finer and
+  // every aggregate of `measures`, or null. `needs` maps a column to the coarsest grain that
+  // still answers (Exact: its values as they are).
+  const Rollup* match(const std::string& relation, const std::map<std::string, Grain>& needs,
+                      const std::vector<std::string>& measures) const;
   const std::vector<Rollup>& all() const { return rollups_; }
 
   // The relations summarized here whose data has changed since (their rollups and value tables

@@ -42,7 +42,7 @@ Scope Scope::restricted(std::map<std::string, SqlFragment, std::less<>> readable
 SqlFragment Scope::predicate_for(std::string_view relation) const {
   if (!restricted_) return {};
   auto it = readable_.find(relation);
-  if (it == readable_.end()) return SqlFragment{"FALSE", {}, {}, false};
+  if (it == readable_.end()) return SqlFragment{"FALSE", {}, {}};
   return it->second;
 }
 

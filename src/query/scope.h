@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/duckdb.h"
+#include "query/grain.h"
 
 namespace sightline::query {
 
@@ -24,9 +25,14 @@ struct SqlFragment {
   std::string sql;
   std::vector<engine::Param> params;
   std::vector<std::string> columns;  // the columns the SQL reads (for choosing a pre-aggregate)
-  // True when the predicate gives the same rows over month starts as over the original dates
-  // (a date range from the 1st of a month to the last day of a month, ends open or not).
-  bool month_aligned = false;
+  // The coarsest grain of its column at which the predicate still selects exactly the same rows:
+  // Day for a range of whole days on a date or timestamp, Month when the days are whole months
+  // (from the 1st to a month's last day, ends open or not), Exact for anything else.
+  Grain coarsest_grain = Grain::Exact;
+  // For a range of whole days on a date or timestamp column: its first and last day, inclusive
+  // ("YYYY-MM-DD"; "" for an open end). Lets a planner split it into whole months and the days
+  // around them.
+  std::string first_day, last_day;
   // For row policies: `columns` lists every column the predicate reads, so a pre-aggregate
   // grouped by those columns answers it exactly.
   bool columns_known = false;

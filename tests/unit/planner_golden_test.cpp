@@ -86,7 +86,10 @@ std::string describe_tables(std::string text, const Rollups& rollups) {
   std::sort(all.begin(), all.end(), [](const Rollup* a, const Rollup* b) { return a->table.size() > b->table.size(); });
   for (const Rollup* r : all) {
     std::string name = "rollup[" + r->relation + ":";
-    for (const auto& c : r->columns) name += " " + c + (r->month_columns.count(c) ? ":month" : "");
+    for (const auto& c : r->columns) {
+      Grain g = r->grain_of(c);
+      name += " " + c + (g == Grain::Exact ? "" : std::string(":") + grain_name(g));
+    }
     name += "]";
     for (size_t at = text.find(r->table); at != std::string::npos; at = text.find(r->table, at)) text.replace(at, r->table.size(), name);
   }
