@@ -18,7 +18,7 @@ done
 
 packages=(build-essential cmake ninja-build pkg-config git ca-certificates openssl
   libboost-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev libcurl4-openssl-dev
-  libflatbuffers-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libexpected-dev
+  libflatbuffers-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libexpected-dev libroaring-dev
   nodejs npm)
 if ((with_browser)); then packages+=(chromium fonts-liberation); fi
 

@@ -113,6 +113,8 @@ class Connection {
   Result<PreparedStatement> prepare(std::string_view sql);
   // Asks the running query (if any) to stop; safe from any thread.
   void interrupt();
+  // The C handle, for registering functions (engine/bitmap_functions.h); owned by this object.
+  duckdb_connection handle() const { return conn_; }
   // Fraction done of the running query in [0,1], or -1 when unknown.
   double progress();
 

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "arrow/json_writer.h"
+#include "engine/bitmap_functions.h"
 #include "engine/source_files.h"
 
 namespace sightline::engine {
@@ -263,6 +264,11 @@ EngineBuild Engine::build(const config::Project& project, bool keep_going) {
   Connection& conn = **setup;
   // Scans run without keeping file order: results are aggregated, and it is faster.
   (void)conn.execute("SET preserve_insertion_order=false");
+  // Exact distinct counts from rollups (see bitmap_functions.h).
+  if (auto r = register_bitmap_functions(conn); !r) {
+    diag({"sightline.yaml", 0, 0}, r.error().message);
+    return out;
+  }
   // Days begin in the project's time zone: date filters over TIMESTAMP WITH TIME ZONE columns,
   // date_trunc of time axes and the pre-aggregates' day buckets all follow it (DST included).
   if (auto r = conn.execute("SET GLOBAL TimeZone = " + quote_literal(project.timezone)); !r) {

@@ -179,8 +179,7 @@ bool WidgetInput::split_by_months(const std::map<std::string, Grain>& needs, con
   std::string keys, stored_of_rows, stored_names;
   for (const auto& c : shown) keys += quote_identifier(c) + ", ";
   for (const auto& a : months->aggregates) {
-    stored_of_rows += std::string(stored_of_rows.empty() ? "" : ", ") + (a.column.empty() ? "count(*)" : a.function + "(" + quote_identifier(a.column) + ")") +
-                      " AS " + Rollup::stored_column(a);
+    stored_of_rows += std::string(stored_of_rows.empty() ? "" : ", ") + Rollup::aggregate_sql(a) + " AS " + Rollup::stored_column(a);
     stored_names += std::string(stored_names.empty() ? "" : ", ") + Rollup::stored_column(a);
   }
   std::vector<engine::Param> params;
@@ -200,6 +199,17 @@ bool WidgetInput::split_by_months(const std::map<std::string, Grain>& needs, con
   params.insert(params.end(), other_params.begin(), other_params.end());
   sql += " AND " + between(split->months_begin, split->months_end, params);
   std::string rows_from = scoped_from(rel->name, scope, params);
+  if (!months->code_tables.empty()) {
+    // The rows with the codes of the values counted distinct, as the rollup was made.
+    std::string joins, codes;
+    int n = 0;
+    for (const auto& [column, table] : months->code_tables) {
+      std::string alias = "c" + std::to_string(n++) + "_";
+      codes += ", " + alias + ".code AS " + quote_identifier("__code__" + column);
+      joins += " LEFT JOIN " + quote_identifier(table) + " AS " + alias + " ON r_." + quote_identifier(column) + " = " + alias + ".v";
+    }
+    rows_from = "(SELECT r_.*" + codes + " FROM " + rows_from + " AS r_" + joins + ") AS " + quote_identifier(rel->name);
+  }
   sql += " UNION ALL SELECT " + keys + stored_of_rows + " FROM " + rows_from + " WHERE " + other_where;
   params.insert(params.end(), other_params.begin(), other_params.end());
   // One at a time: the order of the parameters is the order of the text.

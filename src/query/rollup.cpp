@@ -77,8 +77,15 @@ bool walk(const std::vector<Token>& t, OnCall on_call, OnToken on_token) {
       if (!call) return false;  // bare column, keyword (DISTINCT, FILTER, CASE ...), or cast syntax
       if (is_aggregate(tok.text)) {
         if (depth_in_aggregate) return false;
-        // Exactly one of: f(*) for count, f(column), f("column").
         const Token& arg = t[i + 2];
+        // count(DISTINCT column): exact from per-group bitmaps of the column's value codes.
+        if (tok.text == "count" && arg.kind == Token::Ident && arg.text == "distinct" &&
+            (t[i + 3].kind == Token::Ident || t[i + 3].kind == Token::QuotedIdent) && t[i + 4].kind == Token::RParen) {
+          on_call(AggregateCall{"count_distinct", t[i + 3].text});
+          i += 4;
+          continue;
+        }
+        // Otherwise exactly one of: f(*) for count, f(column), f("column").
         if (t[i + 3].kind != Token::RParen) return false;
         AggregateCall c{tok.text, ""};
         if (arg.kind == Token::Star) {
@@ -104,6 +111,7 @@ bool walk(const std::vector<Token>& t, OnCall on_call, OnToken on_token) {
 
 std::string stored_name(const AggregateCall& c) {
   if (c.function == "count" && c.column.empty()) return "count_star";
+  if (c.function == "count_distinct") return "distinct__" + c.column;
   return c.function + "__" + c.column;
 }
 
@@ -137,6 +145,7 @@ std::optional<std::string> Rollup::rewrite(std::string_view expr) const {
         if (c.function == "sum") piece = "sum(" + quote_identifier(stored_name(c)) + ")";
         else if (c.function == "count") piece = "coalesce(CAST(sum(" + quote_identifier(stored_name(c)) + ") AS BIGINT), 0)";
         else if (c.function == "min" || c.function == "max") piece = c.function + "(" + quote_identifier(stored_name(c)) + ")";
+        else if (c.function == "count_distinct") piece = "sightline_bitmap_count(" + quote_identifier(stored_name(c)) + ")";
         else if (c.function == "avg")
           piece = "(CAST(sum(" + quote_identifier(stored_name({"sum", c.column})) + ") AS DOUBLE) / nullif(sum(" +
                   quote_identifier(stored_name({"count", c.column})) + "), 0))";
@@ -151,6 +160,12 @@ std::optional<std::string> Rollup::rewrite(std::string_view expr) const {
 }
 
 std::string Rollup::stored_column(const AggregateCall& call) { return quote_identifier(stored_name(call)); }
+
+std::string Rollup::aggregate_sql(const AggregateCall& a) {
+  if (a.column.empty()) return "count(*)";
+  if (a.function == "count_distinct") return "sightline_bitmap(" + quote_identifier("__code__" + a.column) + ")";
+  return a.function + "(" + quote_identifier(a.column) + ")";
+}
 
 const Rollup* Rollups::match(const std::string& relation, const std::map<std::string, Grain>& needs,
                              const std::vector<std::string>& measures) const {
@@ -193,6 +208,7 @@ Rollups::~Rollups() {
   if (!engine_) return;
   for (const auto& r : rollups_) (void)exec(*engine_, "DROP TABLE IF EXISTS " + quote_identifier(r.table));
   for (const auto& [key, table] : value_tables_) (void)exec(*engine_, "DROP TABLE IF EXISTS " + quote_identifier(table));
+  for (const auto& table : code_tables_) (void)exec(*engine_, "DROP TABLE IF EXISTS " + quote_identifier(table));
 }
 
 int64_t Rollups::relation_rows(const std::string& relation) const {
@@ -501,6 +517,37 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
           if (typed && typed->size() == 1 && (*typed)[0].type != "OTHER") measure_types[m.expr] = (*typed)[0].type == "ENUM" ? "VARCHAR" : (*typed)[0].type;
         }
 
+    // Codes for the values of each column counted distinct: the rollups keep, per group, the
+    // bitmap of the codes of the values its rows hold (engine/bitmap_functions.h).
+    std::set<AggregateCall> kept = aggregates;
+    std::map<std::string, std::string> code_tables;
+    for (const auto& a : aggregates) {
+      if (a.function != "count_distinct") continue;
+      std::string table = "__sightline_codes_" + result->build_id_ + "_" + std::to_string(result->code_tables_.size() + 1);
+      const std::string col = quote_identifier(a.column);
+      auto made = exec(engine, "CREATE OR REPLACE TABLE " + quote_identifier(table) + " AS SELECT v, CAST(row_number() OVER (ORDER BY v) - 1 AS UINTEGER) AS code FROM (SELECT DISTINCT " + col +
+                                   " AS v FROM " + quote_identifier(rel->name) + " WHERE " + col + " IS NOT NULL)");
+      if (!made) {
+        log.warn("rollup_skipped", {{"dashboard", d.id}, {"column", a.column}, {"reason", made.error().for_author()}});
+        kept.erase(a);
+        continue;
+      }
+      result->code_tables_.push_back(table);
+      code_tables[a.column] = table;
+    }
+    // The rows with their codes: the relation, joined to each code table.
+    std::string rows_with_codes = quote_identifier(rel->name);
+    if (!code_tables.empty()) {
+      std::string joins, codes;
+      int n = 0;
+      for (const auto& [column, table] : code_tables) {
+        std::string alias = "c" + std::to_string(n++) + "_";
+        codes += ", " + alias + ".code AS " + quote_identifier("__code__" + column);
+        joins += " LEFT JOIN " + quote_identifier(table) + " AS " + alias + " ON r_." + quote_identifier(column) + " = " + alias + ".v";
+      }
+      rows_with_codes = "(SELECT r_.*" + codes + " FROM " + quote_identifier(rel->name) + " AS r_" + joins + ") AS " + quote_identifier(rel->name);
+    }
+
     for (const auto& [columns, time_grain] : to_build) {
       Rollup r;
       r.relation = rel->name;
@@ -510,8 +557,9 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
         Grain g = grain_in(c, time_grain);
         if (g != Grain::Exact) r.grains[c] = g;
       }
-      r.aggregates = aggregates;
+      r.aggregates = kept;
       r.measure_types = measure_types;
+      r.code_tables = code_tables;
       bool duplicate = std::any_of(result->rollups_.begin(), result->rollups_.end(),
                                    [&](const Rollup& o) {
                                      return o.relation == r.relation && o.columns == r.columns && o.aggregates == r.aggregates &&
@@ -525,14 +573,11 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
         std::string expr = key_sql(c, r.grain_of(c)) + " AS " + quote_identifier(c);
         select += (select.empty() ? "" : ", ") + expr;
       }
-      for (const auto& a : aggregates) {
-        std::string call = a.column.empty() ? "count(*)" : a.function + "(" + quote_identifier(a.column) + ")";
-        select += ", " + call + " AS " + quote_identifier(stored_name(a));
-      }
+      for (const auto& a : kept) select += ", " + Rollup::aggregate_sql(a) + " AS " + quote_identifier(stored_name(a));
       // Ordered by the date column(s), so date filters skip whole row groups.
       std::string order;
       for (const auto& c : dates) order += (order.empty() ? "" : ", ") + quote_identifier(c);
-      std::string ddl = "CREATE OR REPLACE TABLE " + quote_identifier(r.table) + " AS SELECT " + select + " FROM " + quote_identifier(rel->name) +
+      std::string ddl = "CREATE OR REPLACE TABLE " + quote_identifier(r.table) + " AS SELECT " + select + " FROM " + rows_with_codes +
                         (group.empty() ? "" : " GROUP BY ALL") + (order.empty() ? "" : " ORDER BY " + order);
       if (auto made = exec(engine, ddl); !made) {
         log.warn("rollup_skipped", {{"dashboard", d.id}, {"reason", made.error().for_author()}});

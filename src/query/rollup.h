@@ -26,7 +26,8 @@
 
 namespace sightline::query {
 
-// One aggregate call in a measure: sum(x), count(*), count(x), min(x), max(x), avg(x).
+// One aggregate call in a measure: sum(x), count(*), count(x), min(x), max(x), avg(x), and
+// count(DISTINCT x) (function "count_distinct", kept as per-group bitmaps of value codes).
 struct AggregateCall {
   std::string function;  // lower-case
   std::string column;    // "" for count(*)
@@ -35,7 +36,7 @@ struct AggregateCall {
 };
 
 // The aggregate calls of a measure expression, or nullopt when the expression has anything a
-// rollup cannot answer exactly (count(DISTINCT ...), median, a bare column, a subquery, ...).
+// rollup cannot answer exactly (median, a bare column, a subquery, an expression inside an aggregate, ...).
 std::optional<std::vector<AggregateCall>> decompose_measure(std::string_view expr);
 
 struct Rollup {
@@ -59,6 +60,11 @@ struct Rollup {
   std::optional<std::string> rewrite(std::string_view expr) const;
   // The (quoted) column of this rollup's table that stores `call` for each group.
   static std::string stored_column(const AggregateCall& call);
+  // The aggregate that computes what `call` stores, over the rows (with their value codes, for
+  // count_distinct: the column "__code__<column>" from `code_tables`).
+  static std::string aggregate_sql(const AggregateCall& call);
+  // For each column counted distinct: the table of its values' codes (columns v, code).
+  std::map<std::string, std::string> code_tables;
 };
 
 struct RollupOptions {
@@ -102,6 +108,7 @@ class Rollups {
  private:
   std::vector<Rollup> rollups_;
   std::map<std::pair<std::string, std::string>, std::string> value_tables_;
+  std::vector<std::string> code_tables_;
   std::shared_ptr<const engine::Engine> engine_;
   std::string signature_;
   std::string build_id_;

@@ -119,7 +119,9 @@ std::string plan_lines(const LoadedProject& p, const std::string& target, const 
   if (!plan) return std::string("error: ") + error_kind_name(plan.error().kind) + ": " + plan.error().message + "\n";
   std::string out = "read_from " + describe_tables(plan->read_from, *p.rollups) + "\n";
   auto statement = [&](const char* what, const Statement& st) {
-    out += std::string(what) + " " + describe_tables(st.sql, *p.rollups) + "\n";
+    // One line: own SQL may span several (and hold blank lines, which end a block).
+    static const std::regex space(R"(\s+)");
+    out += std::string(what) + " " + std::regex_replace(describe_tables(st.sql, *p.rollups), space, " ") + "\n";
     out += std::string(what) + "_params " + params_text(st.params) + "\n";
   };
   statement("data", plan->data);

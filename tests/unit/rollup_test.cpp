@@ -27,7 +27,11 @@ TEST(RollupMeasures, DecomposesOnlyWhatARollupCanAnswerExactly) {
   EXPECT_EQ((*calls)[1], (AggregateCall{"count", ""}));
   EXPECT_TRUE(decompose_measure("AVG(\"unit price\")").has_value());
   EXPECT_TRUE(decompose_measure("round(max(units) - min(units), 2)").has_value());
-  for (const char* no : {"count(DISTINCT customer)", "median(revenue)", "sum(revenue * units)", "revenue", "sum(revenue) FILTER (WHERE units > 1)",
+  auto distinct = decompose_measure("count(DISTINCT customer) + count(DISTINCT \"Straße\")");
+  ASSERT_TRUE(distinct.has_value());
+  EXPECT_EQ((*distinct)[0], (AggregateCall{"count_distinct", "customer"}));
+  EXPECT_EQ((*distinct)[1], (AggregateCall{"count_distinct", "Straße"}));
+  for (const char* no : {"count(DISTINCT customer, region)", "count(DISTINCT lower(customer))", "median(revenue)", "sum(revenue * units)", "revenue", "sum(revenue) FILTER (WHERE units > 1)",
                          "sum(CASE WHEN x THEN 1 END)", "sum(sum(revenue))", "'a'", "quantile(revenue, 0.5)", ""}) {
     EXPECT_FALSE(decompose_measure(no).has_value()) << no;
   }

@@ -1,0 +1,27 @@
+// Exact distinct counts without scanning rows: two aggregate functions, registered in DuckDB,
+// over compressed bitmaps (Roaring) of dictionary codes.
+//
+//   sightline_bitmap(code UINTEGER) -> BLOB        the set of codes of a group, serialized
+//   sightline_bitmap_count(bitmap BLOB) -> BIGINT  how many codes the union of the bitmaps holds
+//
+// A rollup keeps, per group, the bitmap of the codes of a column's distinct values; a widget's
+// count(DISTINCT column) over any set of groups is then the size of the union of their bitmaps:
+// exact, and proportional to the groups read rather than to the rows. NULL codes are skipped, so
+// NULL values are not counted, as count(DISTINCT) does not count them. A bitmap that does not
+// deserialize (never written by sightline_bitmap) makes the query fail with an engine error.
+//
+//   SELECT region, sightline_bitmap_count(customers) FROM rollup WHERE ... GROUP BY region
+//
+// Thread-safe: DuckDB calls the functions from many threads, each on its own states.
+#pragma once
+
+#include "core/error.h"
+#include "engine/duckdb.h"
+
+namespace sightline::engine {
+
+// Registers both functions in the connection's database (every connection sees them). Call once
+// per database, before it is locked down.
+Result<void> register_bitmap_functions(Connection& conn);
+
+}  // namespace sightline::engine
