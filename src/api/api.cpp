@@ -557,7 +557,7 @@ namespace {
 
 // What the query layer reads of a snapshot.
 query::DataView data_view(const Snapshot& snap) {
-  return query::DataView{*snap.engine, *snap.rollups, snap.subsets.get(), &snap.sql_widget_columns};
+  return query::DataView{*snap.engine, *snap.rollups, snap.subsets.get(), &snap.sql_widget_columns, &snap.sql_equivalents};
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "config/project.h"
 #include "engine/engine.h"
 #include "query/rollup.h"
+#include "query/sql_widgets.h"
 #include "query/subset.h"
 
 namespace sightline::api {
@@ -27,6 +28,11 @@ struct Snapshot {
   bool rollups_pending = false;                   // being built in the background
   bool rollups_enabled = true;                    // false under --no-rollups
   std::map<std::string, std::vector<std::string>> sql_widget_columns;  // "dashboard/widget" -> result columns
+  query::SqlWidgetEquivalents sql_equivalents;  // own-SQL widgets that are plain aggregates, as declarative ones
+
+  // The project as pre-aggregates are planned for: own-SQL widgets with declarative equivalents
+  // replaced by them.
+  config::Project planning_project() const { return query::with_equivalents(project, sql_equivalents); }
   uint64_t generation = 0;  // 1 for the first load, +1 per successful reload
   // Sources read at query time whose data failed a complete read at load (the log says why).
   std::vector<std::string> unreadable_sources;

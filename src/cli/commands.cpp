@@ -231,7 +231,7 @@ int run_serve(const ServeOptions& options) {
       auto started = std::chrono::steady_clock::now();
       auto ready = std::make_shared<api::Snapshot>(*serving);
       ready->unreadable_sources = find_unreadable_sources(*serving->engine, log);
-      if (rollups) ready->rollups = query::Rollups::build(serving->project, serving->engine, log);
+      if (rollups) ready->rollups = query::Rollups::build(serving->planning_project(), serving->engine, log);
       ready->rollups_pending = false;
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       bool swapped = holder.replace_if(serving, ready);

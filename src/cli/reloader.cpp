@@ -56,8 +56,10 @@ SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Sn
   if (std::any_of(checked.begin(), checked.end(), [](const auto& d) { return d.severity == config::Diagnostic::Severity::Error; }))
     return out;
   auto snap = std::make_shared<api::Snapshot>();
-  snap->rollups =
-      rollups ? query::Rollups::build(*loaded.project, engine, log, previous ? previous->rollups : nullptr) : query::Rollups::none();
+  snap->sql_equivalents = query::declarative_equivalents(*loaded.project, *engine);
+  snap->rollups = rollups ? query::Rollups::build(query::with_equivalents(*loaded.project, snap->sql_equivalents), engine, log,
+                                                  previous ? previous->rollups : nullptr)
+                          : query::Rollups::none();
   snap->sql_widget_columns = std::move(sql_columns);
   snap->rollups_enabled = rollups;
   snap->project = std::move(*loaded.project);
@@ -140,7 +142,7 @@ void Reloader::refresh_stale_rollups(uint64_t& pending_version) {
   }
   auto started = std::chrono::steady_clock::now();
   auto next = std::make_shared<api::Snapshot>(*current);
-  next->rollups = query::Rollups::build(current->project, current->engine, log_, current->rollups);
+  next->rollups = query::Rollups::build(current->planning_project(), current->engine, log_, current->rollups);
   next->subsets = std::make_shared<query::SubsetCache>(current->engine, log_);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   bool swapped = holder_.replace_if(current, next);

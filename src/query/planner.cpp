@@ -237,9 +237,9 @@ void WidgetInput::prepare_source(bool aggregate) {
       if (!*dim) continue;
       const std::string& g = (*dim)->grain;
       Grain coarsest = g == "month" || g == "quarter" || g == "year" ? Grain::Month
-                       : g == "day" || g == "week"                    ? Grain::Day
-                       : g == "hour"                                   ? Grain::Hour
-                                                                       : Grain::Exact;
+                       : g == "day" || g == "week"                   ? Grain::Day
+                       : g == "hour"                                 ? Grain::Hour
+                                                                     : Grain::Exact;
       auto [it, fresh] = needs.emplace((*dim)->column, coarsest);
       if (!fresh) it->second = std::min(it->second, coarsest);
     }

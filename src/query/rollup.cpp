@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <random>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "arrow/json_writer.h"
 
@@ -35,30 +35,42 @@ std::vector<Token> tokenize(std::string_view s) {
       size_t j = i + 1;
       std::string name;
       while (j < s.size()) {
-        if (s[j] == '"' && j + 1 < s.size() && s[j + 1] == '"') name += '"', j += 2;
-        else if (s[j] == '"') break;
-        else name += s[j++];
+        if (s[j] == '"' && j + 1 < s.size() && s[j + 1] == '"')
+          name += '"', j += 2;
+        else if (s[j] == '"')
+          break;
+        else
+          name += s[j++];
       }
       if (j >= s.size()) return {{Token::Bad, ""}};
       out.push_back({Token::QuotedIdent, name});
       i = j + 1;
-    } else if (std::isdigit(static_cast<unsigned char>(c)) || (c == '.' && i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1])))) {
+    } else if (std::isdigit(static_cast<unsigned char>(c)) ||
+               (c == '.' && i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1])))) {
       size_t j = i;
       while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '.')) ++j;
       out.push_back({Token::Number, std::string(s.substr(i, j - i))});
       i = j;
-    } else if (c == '(') out.push_back({Token::LParen, "("}), ++i;
-    else if (c == ')') out.push_back({Token::RParen, ")"}), ++i;
-    else if (c == ',') out.push_back({Token::Comma, ","}), ++i;
-    else if (c == '*') out.push_back({Token::Star, "*"}), ++i;
-    else if (c == '+' || c == '-' || c == '/' || c == '%') out.push_back({Token::Op, std::string(1, c)}), ++i;
-    else return {{Token::Bad, std::string(1, c)}};
+    } else if (c == '(')
+      out.push_back({Token::LParen, "("}), ++i;
+    else if (c == ')')
+      out.push_back({Token::RParen, ")"}), ++i;
+    else if (c == ',')
+      out.push_back({Token::Comma, ","}), ++i;
+    else if (c == '*')
+      out.push_back({Token::Star, "*"}), ++i;
+    else if (c == '+' || c == '-' || c == '/' || c == '%')
+      out.push_back({Token::Op, std::string(1, c)}), ++i;
+    else
+      return {{Token::Bad, std::string(1, c)}};
   }
   out.push_back({Token::End, ""});
   return out;
 }
 
-bool is_aggregate(const std::string& f) { return f == "sum" || f == "count" || f == "min" || f == "max" || f == "avg"; }
+bool is_aggregate(const std::string& f) {
+  return f == "sum" || f == "count" || f == "min" || f == "max" || f == "avg";
+}
 // Scalar functions that may wrap aggregate results and keep the measure decomposable.
 bool is_scalar_wrapper(const std::string& f) {
   return f == "coalesce" || f == "nullif" || f == "round" || f == "abs" || f == "greatest" || f == "least";
@@ -125,7 +137,8 @@ std::vector<AggregateCall> stored_for(const AggregateCall& c) {
 std::optional<std::vector<AggregateCall>> decompose_measure(std::string_view expr) {
   auto tokens = tokenize(expr);
   std::vector<AggregateCall> calls;
-  bool ok = walk(tokens, [&](const AggregateCall& c) { calls.push_back(c); }, [](const Token&) {});
+  bool ok = walk(
+      tokens, [&](const AggregateCall& c) { calls.push_back(c); }, [](const Token&) {});
   if (!ok || calls.empty()) return std::nullopt;
   return calls;
 }
@@ -142,10 +155,14 @@ std::optional<std::string> Rollup::rewrite(std::string_view expr) const {
           if (!has(need)) missing = true;
         if (missing) return;
         std::string piece;
-        if (c.function == "sum") piece = "sum(" + quote_identifier(stored_name(c)) + ")";
-        else if (c.function == "count") piece = "coalesce(CAST(sum(" + quote_identifier(stored_name(c)) + ") AS BIGINT), 0)";
-        else if (c.function == "min" || c.function == "max") piece = c.function + "(" + quote_identifier(stored_name(c)) + ")";
-        else if (c.function == "count_distinct") piece = "sightline_bitmap_count(" + quote_identifier(stored_name(c)) + ")";
+        if (c.function == "sum")
+          piece = "sum(" + quote_identifier(stored_name(c)) + ")";
+        else if (c.function == "count")
+          piece = "coalesce(CAST(sum(" + quote_identifier(stored_name(c)) + ") AS BIGINT), 0)";
+        else if (c.function == "min" || c.function == "max")
+          piece = c.function + "(" + quote_identifier(stored_name(c)) + ")";
+        else if (c.function == "count_distinct")
+          piece = "sightline_bitmap_count(" + quote_identifier(stored_name(c)) + ")";
         else if (c.function == "avg")
           piece = "(CAST(sum(" + quote_identifier(stored_name({"sum", c.column})) + ") AS DOUBLE) / nullif(sum(" +
                   quote_identifier(stored_name({"count", c.column})) + "), 0))";
@@ -159,7 +176,9 @@ std::optional<std::string> Rollup::rewrite(std::string_view expr) const {
   return out;
 }
 
-std::string Rollup::stored_column(const AggregateCall& call) { return quote_identifier(stored_name(call)); }
+std::string Rollup::stored_column(const AggregateCall& call) {
+  return quote_identifier(stored_name(call));
+}
 
 std::string Rollup::aggregate_sql(const AggregateCall& a) {
   if (a.column.empty()) return "count(*)";
@@ -172,9 +191,8 @@ const Rollup* Rollups::match(const std::string& relation, const std::map<std::st
   const Rollup* best = nullptr;
   for (const auto& r : rollups_) {
     if (r.relation != relation) continue;
-    bool holds = std::all_of(needs.begin(), needs.end(), [&](const auto& need) {
-      return r.columns.count(need.first) > 0 && r.grain_of(need.first) <= need.second;
-    });
+    bool holds = std::all_of(needs.begin(), needs.end(),
+                             [&](const auto& need) { return r.columns.count(need.first) > 0 && r.grain_of(need.first) <= need.second; });
     if (!holds) continue;
     bool all = std::all_of(measures.begin(), measures.end(), [&](const std::string& m) { return r.rewrite(m).has_value(); });
     if (all && (!best || r.rows < best->rows)) best = &r;
@@ -185,7 +203,8 @@ const Rollup* Rollups::match(const std::string& relation, const std::map<std::st
 namespace {
 
 Result<nlohmann::json> query_rows(const engine::Engine& engine, const std::string& sql) {
-  auto out = engine.pool().run<engine::QueryOutput>(std::chrono::minutes(10), [&](engine::Connection& c) { return c.query(sql, 1'000'000); });
+  auto out =
+      engine.pool().run<engine::QueryOutput>(std::chrono::minutes(10), [&](engine::Connection& c) { return c.query(sql, 1'000'000); });
   if (!out) return fail(out.error());
   auto text = arrow::write_json_rows(out->table);
   if (!text) return fail(text.error());
@@ -375,8 +394,10 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       auto made = exec(engine, "CREATE OR REPLACE TABLE " + quote_identifier(table) + " AS SELECT " + quote_identifier(f.column) +
                                    " AS v, count(*) AS n FROM " + quote_identifier(rel->name) + " WHERE " + quote_identifier(f.column) +
                                    " IS NOT NULL GROUP BY ALL ORDER BY v");
-      if (made) result->value_tables_[{rel->name, f.column}] = table;
-      else log.warn("value_table_skipped", {{"dashboard", d.id}, {"column", f.column}, {"reason", made.error().for_author()}});
+      if (made)
+        result->value_tables_[{rel->name, f.column}] = table;
+      else
+        log.warn("value_table_skipped", {{"dashboard", d.id}, {"column", f.column}, {"reason", made.error().for_author()}});
     }
 
     // Dates and timestamps (a rollup's time axis), and the rest.
@@ -509,12 +530,14 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     for (const auto& p : d.pages)
       for (const auto& w : p.widgets)
         for (const auto& m : w.measures) {
-          auto typed = engine.pool().run<std::vector<engine::ColumnInfo>>(std::chrono::seconds(30), [&](engine::Connection& c) -> Result<std::vector<engine::ColumnInfo>> {
-            auto st = c.prepare("SELECT " + m.expr + " FROM " + quote_identifier(rel->name));
-            if (!st) return fail(st.error());
-            return st->columns();
-          });
-          if (typed && typed->size() == 1 && (*typed)[0].type != "OTHER") measure_types[m.expr] = (*typed)[0].type == "ENUM" ? "VARCHAR" : (*typed)[0].type;
+          auto typed = engine.pool().run<std::vector<engine::ColumnInfo>>(
+              std::chrono::seconds(30), [&](engine::Connection& c) -> Result<std::vector<engine::ColumnInfo>> {
+                auto st = c.prepare("SELECT " + m.expr + " FROM " + quote_identifier(rel->name));
+                if (!st) return fail(st.error());
+                return st->columns();
+              });
+          if (typed && typed->size() == 1 && (*typed)[0].type != "OTHER")
+            measure_types[m.expr] = (*typed)[0].type == "ENUM" ? "VARCHAR" : (*typed)[0].type;
         }
 
     // Codes for the values of each column counted distinct: the rollups keep, per group, the
@@ -525,8 +548,9 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       if (a.function != "count_distinct") continue;
       std::string table = "__sightline_codes_" + result->build_id_ + "_" + std::to_string(result->code_tables_.size() + 1);
       const std::string col = quote_identifier(a.column);
-      auto made = exec(engine, "CREATE OR REPLACE TABLE " + quote_identifier(table) + " AS SELECT v, CAST(row_number() OVER (ORDER BY v) - 1 AS UINTEGER) AS code FROM (SELECT DISTINCT " + col +
-                                   " AS v FROM " + quote_identifier(rel->name) + " WHERE " + col + " IS NOT NULL)");
+      auto made = exec(engine, "CREATE OR REPLACE TABLE " + quote_identifier(table) +
+                                   " AS SELECT v, CAST(row_number() OVER (ORDER BY v) - 1 AS UINTEGER) AS code FROM (SELECT DISTINCT " +
+                                   col + " AS v FROM " + quote_identifier(rel->name) + " WHERE " + col + " IS NOT NULL)");
       if (!made) {
         log.warn("rollup_skipped", {{"dashboard", d.id}, {"column", a.column}, {"reason", made.error().for_author()}});
         kept.erase(a);
@@ -545,7 +569,8 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
         codes += ", " + alias + ".code AS " + quote_identifier("__code__" + column);
         joins += " LEFT JOIN " + quote_identifier(table) + " AS " + alias + " ON r_." + quote_identifier(column) + " = " + alias + ".v";
       }
-      rows_with_codes = "(SELECT r_.*" + codes + " FROM " + quote_identifier(rel->name) + " AS r_" + joins + ") AS " + quote_identifier(rel->name);
+      rows_with_codes =
+          "(SELECT r_.*" + codes + " FROM " + quote_identifier(rel->name) + " AS r_" + joins + ") AS " + quote_identifier(rel->name);
     }
 
     for (const auto& [columns, time_grain] : to_build) {
@@ -560,11 +585,9 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       r.aggregates = kept;
       r.measure_types = measure_types;
       r.code_tables = code_tables;
-      bool duplicate = std::any_of(result->rollups_.begin(), result->rollups_.end(),
-                                   [&](const Rollup& o) {
-                                     return o.relation == r.relation && o.columns == r.columns && o.aggregates == r.aggregates &&
-                                            o.grains == r.grains;
-                                   });
+      bool duplicate = std::any_of(result->rollups_.begin(), result->rollups_.end(), [&](const Rollup& o) {
+        return o.relation == r.relation && o.columns == r.columns && o.aggregates == r.aggregates && o.grains == r.grains;
+      });
       if (duplicate) continue;
       r.table = "__sightline_rollup_" + result->build_id_ + "_" + std::to_string(result->rollups_.size() + 1);
       std::string group, select;
@@ -588,8 +611,16 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       nlohmann::json column_list = nlohmann::json::array();
       for (const auto& c : columns) column_list.push_back(c);
-      log.info("rollup_built", {{"dashboard", d.id}, {"source", rel->name}, {"table", r.table}, {"rows", r.rows}, {"source_rows", source_rows},
-                                {"columns", column_list}, {"date_grain", time_grain == Grain::Month ? "month" : time_grain == Grain::Hour ? "hour" : "day"}, {"aggregates", aggregates.size()},
+      log.info("rollup_built", {{"dashboard", d.id},
+                                {"source", rel->name},
+                                {"table", r.table},
+                                {"rows", r.rows},
+                                {"source_rows", source_rows},
+                                {"columns", column_list},
+                                {"date_grain", time_grain == Grain::Month  ? "month"
+                                               : time_grain == Grain::Hour ? "hour"
+                                                                           : "day"},
+                                {"aggregates", aggregates.size()},
                                 {"seconds", secs}});
       result->rollups_.push_back(std::move(r));
     }

@@ -168,8 +168,13 @@ Result<Statement> after_prelude(QueryService& service, const DataView& data, con
 }
 
 Result<WidgetAnswer> answer(QueryService& service, const DataView& data, const QueryContext& ctx, const config::DashboardSpec& dash,
-                            const config::WidgetSpec& widget, QueryRequest request) {
+                            const config::WidgetSpec& asked, QueryRequest request) {
   request.stale_rollups = ctx.stale_rollups;
+  // An own-SQL widget that is a plain aggregate is planned as the declarative widget it equals.
+  const config::WidgetSpec* equivalent = nullptr;
+  if (data.equivalents)
+    if (auto it = data.equivalents->find(dash.id + "/" + asked.id); it != data.equivalents->end()) equivalent = &it->second;
+  const config::WidgetSpec& widget = equivalent ? *equivalent : asked;
   if (auto r = resolve_text_matches(service, data, ctx, dash, request); !r) return fail(r.error());
   const std::vector<std::string>* sql_columns = nullptr;
   if (data.sql_columns)

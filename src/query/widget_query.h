@@ -19,6 +19,7 @@
 #include "query/check.h"
 #include "query/planner.h"
 #include "query/service.h"
+#include "query/sql_widgets.h"
 #include "query/subset.h"
 
 namespace sightline::query {
@@ -29,6 +30,7 @@ struct DataView {
   const Rollups& rollups;
   SubsetCache* subsets = nullptr;                 // null: no subsets
   const SqlWidgetColumns* sql_columns = nullptr;  // result columns of own-SQL widgets, by "dashboard/widget"
+  const SqlWidgetEquivalents* equivalents = nullptr;  // own-SQL widgets answered as declarative ones
 };
 
 // One caller's questions against one version of the data: whose rows, which data version, which

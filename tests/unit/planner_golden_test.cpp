@@ -29,6 +29,7 @@
 #include "engine/engine.h"
 #include "query/planner.h"
 #include "query/rollup.h"
+#include "query/sql_widgets.h"
 
 namespace sightline::query {
 namespace {
@@ -43,6 +44,7 @@ struct LoadedProject {
   config::Project project;
   std::shared_ptr<const engine::Engine> engine;
   std::shared_ptr<const Rollups> rollups;
+  SqlWidgetEquivalents equivalents;  // own-SQL widgets planned as declarative ones, as the server does
 };
 
 std::shared_ptr<LoadedProject> load(const std::string& name, int64_t rows) {
@@ -73,7 +75,8 @@ std::shared_ptr<LoadedProject> load(const std::string& name, int64_t rows) {
   out->engine = built.engine;
   static std::stringstream sink;
   static Logger log(sink);
-  out->rollups = Rollups::build(out->project, out->engine, log);
+  out->equivalents = declarative_equivalents(out->project, *out->engine);
+  out->rollups = Rollups::build(with_equivalents(out->project, out->equivalents), out->engine, log);
   cache[key] = out;
   return out;
 }
@@ -113,6 +116,7 @@ std::string plan_lines(const LoadedProject& p, const std::string& target, const 
     for (const auto& w : page.widgets)
       if (w.id == target.substr(slash + 1)) widget = &w;
   if (!widget) return "error: no widget " + target + "\n";
+  if (auto it = p.equivalents.find(target); it != p.equivalents.end()) widget = &it->second;
   auto request = parse_query_request(json::parse(request_text));
   if (!request) return std::string("error: ") + error_kind_name(request.error().kind) + ": " + request.error().message + "\n";
   auto plan = plan_widget(*dash, *widget, *p.engine, *request, scope, p.rollups.get());

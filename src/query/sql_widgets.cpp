@@ -1,0 +1,234 @@
+#include "query/sql_widgets.h"
+
+#include <algorithm>
+#include <regex>
+
+#include "arrow/json_writer.h"
+#include "query/rollup.h"
+
+namespace sightline::query {
+using config::WidgetType;
+using nlohmann::json;
+
+namespace {
+
+bool same_name(std::string a, std::string b) {
+  auto lower = [](std::string& s) { std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); }); };
+  lower(a);
+  lower(b);
+  return a == b;
+}
+
+// DuckDB's parse of `sql` (json_serialize_sql), or null when it does not parse.
+json parse(const engine::Engine& engine, const std::string& sql) {
+  auto out = engine.pool().run<engine::QueryOutput>(std::chrono::seconds(10), [&](engine::Connection& c) {
+    return c.query("SELECT json_serialize_sql(" + engine::quote_literal(sql) + ")", 1);
+  });
+  if (!out) return nullptr;
+  auto rows = arrow::write_json_rows(out->table);
+  if (!rows) return nullptr;
+  json parsed = json::parse(*rows, nullptr, false);
+  if (!parsed.is_object() || parsed["rows"].empty() || !parsed["rows"][0][0].is_string()) return nullptr;
+  json ast = json::parse(parsed["rows"][0][0].get<std::string>(), nullptr, false);
+  if (!ast.is_object() || ast.value("error", true) || !ast["statements"].is_array() || ast["statements"].size() != 1) return nullptr;
+  return ast["statements"][0]["node"];
+}
+
+// The column a reference names when it is a plain column of the FROM relation (unqualified, or
+// qualified by the relation's name or alias); "" otherwise.
+std::string column_of(const json& e, const std::string& table, const std::string& alias) {
+  if (!e.is_object() || e.value("class", "") != "COLUMN_REF") return "";
+  const json& names = e["column_names"];
+  if (!names.is_array() || names.empty() || names.size() > 2) return "";
+  if (names.size() == 2) {
+    const std::string q = names[0].get<std::string>();
+    if (!same_name(q, table) && (alias.empty() || !same_name(q, alias))) return "";
+  }
+  return names.back().get<std::string>();
+}
+
+// SQL text of an expression a measure may hold (aggregates of columns, numbers, arithmetic and
+// the scalar functions rollup.h accepts), or nullopt for anything else.
+std::optional<std::string> print(const json& e, const std::string& table, const std::string& alias) {
+  const std::string cls = e.value("class", "");
+  if (cls == "COLUMN_REF") {
+    std::string c = column_of(e, table, alias);
+    if (c.empty()) return std::nullopt;
+    return engine::quote_identifier(c);
+  }
+  if (cls == "CONSTANT") {
+    const json& v = e["value"];
+    if (v.value("is_null", false)) return std::string("NULL");
+    const std::string id = v["type"].value("id", "");
+    if (id != "INTEGER" && id != "BIGINT" && id != "DOUBLE" && id != "DECIMAL") return std::nullopt;
+    const json& value = v["value"];
+    if (!value.is_number()) return std::nullopt;
+    return value.dump();
+  }
+  if (cls != "FUNCTION" || !e["filter"].is_null() || !e.value("schema", "").empty() ||
+      (e["order_bys"].is_object() && !e["order_bys"]["orders"].empty()))
+    return std::nullopt;
+  const std::string name = e.value("function_name", "");
+  const json& children = e["children"];
+  if (name == "count_star" && children.empty()) return std::string("count(*)");
+  std::vector<std::string> args;
+  for (const auto& child : children) {
+    auto a = print(child, table, alias);
+    if (!a) return std::nullopt;
+    args.push_back(*a);
+  }
+  if (e.value("is_operator", false)) {
+    static const std::set<std::string> binary = {"+", "-", "*", "/", "%"};
+    if (args.size() == 2 && binary.count(name)) return "(" + args[0] + " " + name + " " + args[1] + ")";
+    if (args.size() == 1 && name == "-") return "(-" + args[0] + ")";
+    return std::nullopt;
+  }
+  if (!std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isalnum(c) || c == '_'; })) return std::nullopt;
+  std::string joined;
+  for (const auto& a : args) joined += (joined.empty() ? "" : ", ") + a;
+  return name + "(" + std::string(e.value("distinct", false) ? "DISTINCT " : "") + joined + ")";
+}
+
+// A plain aggregate query over one relation, taken apart.
+struct AggregateQuery {
+  std::string relation;
+  std::vector<config::DimensionSpec> keys;    // in select order
+  std::vector<config::MeasureSpec> measures;  // in select order, after the keys
+  std::optional<config::SortSpec> sort;
+  int64_t limit = 0;
+};
+
+std::optional<AggregateQuery> take_apart(const json& node, const engine::Engine& engine) {
+  if (!node.is_object() || node.value("type", "") != "SELECT_NODE") return std::nullopt;
+  if (!node["cte_map"]["map"].empty() || !node["having"].is_null() || !node["qualify"].is_null() || !node["sample"].is_null())
+    return std::nullopt;
+  if (node.value("aggregate_handling", "") != "STANDARD_HANDLING") return std::nullopt;
+  const json& from = node["from_table"];
+  if (from.value("type", "") != "BASE_TABLE" || !from.value("schema_name", "").empty() || !from.value("catalog_name", "").empty() ||
+      !from["sample"].is_null() || !from["column_name_alias"].empty())
+    return std::nullopt;
+  AggregateQuery q;
+  const std::string table = from.value("table_name", ""), alias = from.value("alias", "");
+  for (const auto& r : engine.relations())
+    if (same_name(r.name, table)) q.relation = r.name;
+  if (q.relation.empty()) return std::nullopt;
+  const json& where = node["where_clause"];
+  if (where.value("function_name", "") != "__sightline_filters__" || !where["children"].empty()) return std::nullopt;
+
+  std::vector<std::string> group;
+  for (const auto& g : node["group_expressions"]) {
+    std::string c = column_of(g, table, alias);
+    if (c.empty()) return std::nullopt;
+    group.push_back(c);
+  }
+  const json& sets = node["group_sets"];
+  if (!group.empty() && (sets.size() != 1 || sets[0].size() != group.size())) return std::nullopt;  // ROLLUP, CUBE, GROUPING SETS
+
+  // The keys first, then the measures.
+  const json& list = node["select_list"];
+  for (size_t i = 0; i < list.size(); ++i) {
+    const json& item = list[i];
+    const std::string name = item.value("alias", "");
+    if (i < group.size()) {
+      std::string c = column_of(item, table, alias);
+      if (c.empty() || !same_name(c, group[i])) return std::nullopt;
+      q.keys.push_back({.column = group[i], .name = name.empty() ? c : name});
+      continue;
+    }
+    auto expr = print(item, table, alias);
+    if (!expr || name.empty() || !decompose_measure(*expr)) return std::nullopt;
+    q.measures.push_back({.expr = *expr, .name = name});
+  }
+  if (q.measures.empty()) return std::nullopt;
+
+  for (const auto& m : node["modifiers"]) {
+    const std::string type = m.value("type", "");
+    if (type == "ORDER_MODIFIER") {
+      if (m["orders"].size() != 1) return std::nullopt;
+      const json& o = m["orders"][0];
+      if (o.value("null_order", "") != "ORDER_DEFAULT") return std::nullopt;
+      std::string c = column_of(o["expression"], table, alias);
+      bool result_column = std::any_of(q.keys.begin(), q.keys.end(), [&](const auto& k) { return k.name == c; }) ||
+                           std::any_of(q.measures.begin(), q.measures.end(), [&](const auto& ms) { return ms.name == c; });
+      if (c.empty() || !result_column) return std::nullopt;
+      q.sort = config::SortSpec{c, o.value("type", "") == "DESCENDING"};
+    } else if (type == "LIMIT_MODIFIER") {
+      if (!m["offset"].is_null() || m["limit"].value("class", "") != "CONSTANT") return std::nullopt;
+      const json& v = m["limit"]["value"]["value"];
+      if (!v.is_number_integer() || v.get<int64_t>() < 1) return std::nullopt;
+      q.limit = v.get<int64_t>();
+    } else {
+      return std::nullopt;  // DISTINCT, ...
+    }
+  }
+  return q;
+}
+
+}  // namespace
+
+std::optional<config::WidgetSpec> declarative_equivalent(const config::WidgetSpec& widget, const engine::Engine& engine) {
+  if (widget.sql.empty()) return std::nullopt;
+  static const std::regex placeholder(R"(\{\{\s*filters\s*\}\})");
+  std::string sql = std::regex_replace(widget.sql, placeholder, "__sightline_filters__()");
+  if (sql.find("{{") != std::string::npos) return std::nullopt;
+  std::optional<AggregateQuery> q;
+  try {
+    q = take_apart(parse(engine, sql), engine);
+  } catch (const json::exception&) {
+    return std::nullopt;  // a parse tree of another shape than the one expected: not a plain aggregate
+  }
+  if (!q) return std::nullopt;
+  config::WidgetSpec out = widget;
+  out.sql.clear();
+  out.source = q->relation;
+  out.measures = q->measures;
+  out.sort = q->sort;
+  out.limit = q->limit;
+  switch (widget.type) {
+    case WidgetType::Kpi:
+      if (!q->keys.empty() || q->measures.size() != 1 || q->limit) return std::nullopt;
+      return out;
+    case WidgetType::Bar:
+    case WidgetType::Line:
+    case WidgetType::Area:
+    case WidgetType::Pie: {
+      // The widget names its x (and color) result columns; the keys must be exactly those.
+      if (!widget.x || q->keys.empty() || q->keys.size() > 2) return std::nullopt;
+      if (q->keys[0].name != widget.x->column) return std::nullopt;
+      out.x = q->keys[0];
+      out.color.reset();
+      if (q->keys.size() == 2) {
+        if (!widget.color || q->keys[1].name != widget.color->column || q->limit) return std::nullopt;
+        out.color = q->keys[1];
+      } else if (widget.color) {
+        return std::nullopt;
+      }
+      return out;
+    }
+    case WidgetType::Table:
+      if (q->limit) return std::nullopt;  // paging and totals would differ
+      out.columns = q->keys;
+      return out;
+    default:
+      return std::nullopt;
+  }
+}
+
+SqlWidgetEquivalents declarative_equivalents(const config::Project& project, const engine::Engine& engine) {
+  SqlWidgetEquivalents out;
+  for (const auto& d : project.dashboards)
+    for (const auto& p : d.pages)
+      for (const auto& w : p.widgets)
+        if (auto e = declarative_equivalent(w, engine)) out[d.id + "/" + w.id] = std::move(*e);
+  return out;
+}
+
+config::Project with_equivalents(config::Project project, const SqlWidgetEquivalents& equivalents) {
+  for (auto& d : project.dashboards)
+    for (auto& p : d.pages)
+      for (auto& w : p.widgets)
+        if (auto it = equivalents.find(d.id + "/" + w.id); it != equivalents.end()) w = it->second;
+  return project;
+}
+
+}  // namespace sightline::query
