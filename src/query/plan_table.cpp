@@ -7,7 +7,8 @@ using engine::quote_identifier;
 // A page of rows (or of groups, with measures), sorted with every column as a tie-breaker, and the
 // total count; two-step paging where a sort value bound makes the page cheap.
 Result<WidgetPlan> plan_table(WidgetInput in) {
-  in.prepare_source(false);
+  // A table with measures groups by its columns: a rollup may answer it like a chart.
+  in.prepare_source(!in.widget.measures.empty());
   const config::WidgetSpec& w = in.widget;
   const engine::Relation* rel = in.rel;
   const QueryRequest& request = in.request;

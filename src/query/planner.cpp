@@ -86,6 +86,15 @@ std::optional<nlohmann::json> previous_period(const nlohmann::json& value) {
   return nlohmann::json{{"from", format_day(*from - days)}, {"to", format_day(*from - std::chrono::days(1))}};
 }
 
+std::vector<const config::DimensionSpec*> WidgetInput::shown_dimensions() const {
+  std::vector<const config::DimensionSpec*> out;
+  for (const auto* dim : {&widget.x, &widget.y_dim, &widget.color})
+    if (*dim) out.push_back(&**dim);
+  if (widget.type == WidgetType::Table)
+    for (const auto& c : widget.columns) out.push_back(&c);
+  return out;
+}
+
 std::vector<engine::Param> WidgetInput::base_params() const {
   std::vector<engine::Param> p = from_params;
   p.insert(p.end(), where_params.begin(), where_params.end());
@@ -151,9 +160,9 @@ bool WidgetInput::split_by_months(const std::map<std::string, Grain>& needs, con
   if (!range) return false;
   const std::string& column = range->columns[0];
   if (needs.at(column) != Grain::Day) return false;  // also compared exactly
-  for (const auto* dim : {&widget.x, &widget.y_dim, &widget.color}) {
-    if (!*dim || (*dim)->column != column) continue;
-    const std::string& g = (*dim)->grain;
+  for (const config::DimensionSpec* dim : shown_dimensions()) {
+    if (dim->column != column) continue;
+    const std::string& g = dim->grain;
     if (g != "month" && g != "quarter" && g != "year") return false;  // shown by the day or finer: months would merge days
   }
   auto split = split_months(range->first_day, range->last_day);
@@ -174,8 +183,7 @@ bool WidgetInput::split_by_months(const std::map<std::string, Grain>& needs, con
   // Both parts group by the columns the widget shows and keep the rollup's stored aggregates,
   // so the outer query reads them as it would read the rollup.
   std::set<std::string> shown;
-  for (const auto* dim : {&widget.x, &widget.y_dim, &widget.color})
-    if (*dim) shown.insert((*dim)->column);
+  for (const config::DimensionSpec* dim : shown_dimensions()) shown.insert(dim->column);
   std::string keys, stored_of_rows, stored_names;
   for (const auto& c : shown) keys += quote_identifier(c) + ", ";
   for (const auto& a : months->aggregates) {
@@ -233,14 +241,13 @@ void WidgetInput::prepare_source(bool aggregate) {
   if (rollups && (unscoped() || policy_fits_rollups) && aggregate) {
     std::map<std::string, Grain> needs = predicate_needs;
     for (const auto& c : policy.columns) needs[c] = Grain::Exact;
-    for (const auto* dim : {&widget.x, &widget.y_dim, &widget.color}) {
-      if (!*dim) continue;
-      const std::string& g = (*dim)->grain;
+    for (const config::DimensionSpec* dim : shown_dimensions()) {
+      const std::string& g = dim->grain;
       Grain coarsest = g == "month" || g == "quarter" || g == "year" ? Grain::Month
                        : g == "day" || g == "week"                   ? Grain::Day
                        : g == "hour"                                 ? Grain::Hour
                                                                      : Grain::Exact;
-      auto [it, fresh] = needs.emplace((*dim)->column, coarsest);
+      auto [it, fresh] = needs.emplace(dim->column, coarsest);
       if (!fresh) it->second = std::min(it->second, coarsest);
     }
     std::vector<std::string> exprs;

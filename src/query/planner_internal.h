@@ -51,6 +51,8 @@ struct WidgetInput {
   std::string split_read;
 
   bool unscoped() const { return policy.empty(); }
+  // The dimensions the widget groups by or shows: x, y, color, and a table's columns.
+  std::vector<const config::DimensionSpec*> shown_dimensions() const;
   std::vector<engine::Param> base_params() const;  // FROM's then WHERE's
   // A measure as the source in use computes it (rewritten over the rollup when one answers).
   std::string measure_sql(const config::MeasureSpec& m) const;

@@ -294,10 +294,14 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     for (const auto& p : d.pages) {
       for (const auto& w : p.widgets) {
         if (!w.sql.empty() || (!w.source.empty() && w.source != d.source)) continue;
-        for (const auto* dim : {&w.x, &w.y_dim, &w.color}) {
-          if (!*dim) continue;
-          add_column((*dim)->column);
-          if ((*dim)->grain == "hour") hourly.insert((*dim)->column);
+        std::vector<const config::DimensionSpec*> shown;
+        for (const auto* dim : {&w.x, &w.y_dim, &w.color})
+          if (*dim) shown.push_back(&**dim);
+        if (w.type == config::WidgetType::Table && !w.measures.empty())  // grouped tables group by their columns
+          for (const auto& c : w.columns) shown.push_back(&c);
+        for (const auto* dim : shown) {
+          add_column(dim->column);
+          if (dim->grain == "hour") hourly.insert(dim->column);
         }
         // Histograms: per-group extremes give the bounds of the bins (see planner).
         if (w.type == config::WidgetType::Histogram && w.x && rel->column(w.x->column)) {

@@ -349,6 +349,7 @@ widgets:
   - { id: by_hour, type: line, x: { column: pickup at, grain: hour }, y: count(*) }
   - { id: by_day, type: line, x: { column: pickup at, grain: day }, y: sum("fare ($)") }
   - { id: by_month, type: bar, x: { column: pickup at, grain: month }, y: max("fare ($)"), color: zone }
+  - { id: zones, type: table, columns: [zone, { column: pickup at, grain: month, as: month }], measure: [{ expr: count(*), as: n }, { expr: 'count(DISTINCT "fare ($)")', as: fares }], sort: -n }
 )yaml";
     auto loaded = config::load_project(dir_, config::system_environment());
     ASSERT_TRUE(loaded.ok()) << (loaded.diagnostics.empty() ? "" : loaded.diagnostics[0].message);
@@ -407,13 +408,14 @@ TEST_F(TimeBucketEquivalence, HourDayAndMonthBucketsAnswerLikeTheRowsAcrossDayli
           else if (getenv("ROLLUP_DEBUG")) std::cerr << w.id << " " << filters.dump() << "\n";
           EXPECT_EQ(run(with->data), run(without->data)) << w.id << " " << filters.dump() << " via " << with->read_from << "\n"
                                                           << with->data.sql;
+          if (with->count) EXPECT_EQ(run(*with->count), run(*without->count)) << w.id << " " << filters.dump();
           ++compared;
         }
     }
   }
-  EXPECT_EQ(compared, 70);
+  EXPECT_EQ(compared, 84);
   // All but the hours of one zone (hours x zones are too many groups for rows this few).
-  EXPECT_GE(from_rollup, 63) << "hour, day and month buckets answer the rest";
+  EXPECT_GE(from_rollup, 77) << "hour, day and month buckets answer the rest, grouped tables included";
 }
 
 }  // namespace
