@@ -28,6 +28,28 @@ Result<WidgetPlan> plan_scatter(WidgetInput in) {
            " IS NOT NULL AND " + quote_identifier(w.y_dim->column) + " IS NOT NULL) USING SAMPLE reservoir(" + std::to_string(n) +
            " ROWS) REPEATABLE (7)";
   st.params = base_params();
+  // From the relation's sample when enough of its rows pass the filters (checked first, on the
+  // sample: a count); else from every row.
+  const std::string* sample = in.rollups ? in.rollups->sample_table(rel->name) : nullptr;
+  if (sample && !in.reads_subset) {
+    std::vector<engine::Param> sample_params;
+    std::string sample_from = "(SELECT * FROM " + quote_identifier(*sample) + (in.unscoped() ? "" : " WHERE " + in.policy.sql) + ") AS " +
+                              quote_identifier(rel->name);
+    if (!in.unscoped()) sample_params = in.policy.params;
+    sample_params.insert(sample_params.end(), in.where_params.begin(), in.where_params.end());
+    const std::string points = " FROM " + sample_from + " WHERE " + where + " AND " + quote_identifier(w.x->column) + " IS NOT NULL AND " +
+                               quote_identifier(w.y_dim->column) + " IS NOT NULL";
+    Statement enough;
+    enough.sql = "SELECT 'sample' AS enough FROM (SELECT count(*) AS n" + points + ") AS counted WHERE n >= " + std::to_string(n);
+    enough.params = sample_params;
+    enough.max_rows = 1;
+    Statement sampled = st;
+    sampled.sql = "SELECT * FROM (SELECT " + select + points + " AND CAST(? AS VARCHAR) = 'sample') USING SAMPLE reservoir(" +
+                  std::to_string(n) + " ROWS) REPEATABLE (7)";
+    sampled.params = sample_params;
+    plan.prelude = std::move(enough);
+    plan.data_after_prelude = std::move(sampled);
+  }
   return plan;
 }
 

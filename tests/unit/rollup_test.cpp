@@ -31,8 +31,9 @@ TEST(RollupMeasures, DecomposesOnlyWhatARollupCanAnswerExactly) {
   ASSERT_TRUE(distinct.has_value());
   EXPECT_EQ((*distinct)[0], (AggregateCall{"count_distinct", "customer"}));
   EXPECT_EQ((*distinct)[1], (AggregateCall{"count_distinct", "Straße"}));
-  for (const char* no : {"count(DISTINCT customer, region)", "count(DISTINCT lower(customer))", "median(revenue)", "sum(revenue * units)", "revenue", "sum(revenue) FILTER (WHERE units > 1)",
-                         "sum(CASE WHEN x THEN 1 END)", "sum(sum(revenue))", "'a'", "quantile(revenue, 0.5)", ""}) {
+  for (const char* no :
+       {"count(DISTINCT customer, region)", "count(DISTINCT lower(customer))", "median(revenue)", "sum(revenue * units)", "revenue",
+        "sum(revenue) FILTER (WHERE units > 1)", "sum(CASE WHEN x THEN 1 END)", "sum(sum(revenue))", "'a'", "quantile(revenue, 0.5)", ""}) {
     EXPECT_FALSE(decompose_measure(no).has_value()) << no;
   }
 }
@@ -61,8 +62,10 @@ class RollupEquivalence : public ::testing::Test {
     for (const auto& entry : fs::recursive_directory_iterator(fs::path(SIGHTLINE_SOURCE_DIR) / "examples" / "sales")) {
       auto rel = fs::relative(entry.path(), fs::path(SIGHTLINE_SOURCE_DIR) / "examples" / "sales");
       if (rel.begin()->string() == "data") continue;
-      if (entry.is_directory()) fs::create_directories(*dir_ / rel);
-      else fs::copy_file(entry.path(), *dir_ / rel);
+      if (entry.is_directory())
+        fs::create_directories(*dir_ / rel);
+      else
+        fs::copy_file(entry.path(), *dir_ / rel);
     }
     auto data = demo::generate_demo_data({.rows = 60'000, .out_dir = *dir_ / "data", .seed = 7, .threads = 2});
     ASSERT_TRUE(data.has_value()) << data.error().message;
@@ -74,7 +77,8 @@ class RollupEquivalence : public ::testing::Test {
     engine_ = new std::shared_ptr<const engine::Engine>(built.engine);
     static std::stringstream sink;
     static Logger log(sink);
-    rollups_ = new std::shared_ptr<const Rollups>(Rollups::build(*project_, *engine_, log, nullptr, {.min_source_rows = 0, .min_reduction = 2}));
+    rollups_ =
+        new std::shared_ptr<const Rollups>(Rollups::build(*project_, *engine_, log, nullptr, {.min_source_rows = 0, .min_reduction = 2}));
   }
   static void TearDownTestSuite() {
     delete rollups_;
@@ -85,11 +89,12 @@ class RollupEquivalence : public ::testing::Test {
   }
 
   static json run(const Statement& st) {
-    auto out = (*engine_)->pool().run<engine::QueryOutput>(std::chrono::seconds(30), [&](engine::Connection& c) -> Result<engine::QueryOutput> {
-      auto s = c.prepare(st.sql);
-      if (!s) return fail(s.error());
-      return s->execute(st.params, st.max_rows);
-    });
+    auto out =
+        (*engine_)->pool().run<engine::QueryOutput>(std::chrono::seconds(30), [&](engine::Connection& c) -> Result<engine::QueryOutput> {
+          auto s = c.prepare(st.sql);
+          if (!s) return fail(s.error());
+          return s->execute(st.params, st.max_rows);
+        });
     EXPECT_TRUE(out.has_value()) << out.error().message << "\n" << st.sql;
     if (!out) return nullptr;
     return json::parse(*arrow::write_json_rows(out->table));
@@ -119,10 +124,12 @@ TEST_F(RollupEquivalence, EveryWidgetAnswersTheSameFromRollupsAndSource) {
   for (int state = 0; state < 25; ++state) {
     json filters = json::object();
     if (rng() % 2) filters["region"] = pick({"North", "South", "East", "West", "Central"});
-    if (rng() % 2) filters["channel"] = pick({json::array({"Online"}), json::array({"Retail", "Partner"}), json::array({nullptr, "Direct"})});
+    if (rng() % 2)
+      filters["channel"] = pick({json::array({"Online"}), json::array({"Retail", "Partner"}), json::array({nullptr, "Direct"})});
     if (rng() % 2) filters["category"] = pick({json::array({"Electronics"}), json::array({"Toys", "Garden", "Books"})});
-    if (rng() % 2) filters["period"] = pick({json{{"from", "2024-02-10"}, {"to", "2024-09-03"}}, json{{"from", "2025-06-01"}}, json{{"to", "2023-03-31"}},
-                                   json{{"from", "2024-02-01"}, {"to", "2024-04-30"}}});
+    if (rng() % 2)
+      filters["period"] = pick({json{{"from", "2024-02-10"}, {"to", "2024-09-03"}}, json{{"from", "2025-06-01"}},
+                                json{{"to", "2023-03-31"}}, json{{"from", "2024-02-01"}, {"to", "2024-04-30"}}});
     if (rng() % 3 == 0) filters["units"] = pick({json::array({2, 9}), json::array({nullptr, 3}), json::array({10, nullptr})});
     if (rng() % 5 == 0) filters["product"] = pick({"pro", "ULTRA", "a"});
     json body = {{"filters", filters}};
@@ -157,8 +164,10 @@ TEST_F(RollupEquivalence, EveryWidgetAnswersTheSameFromRollupsAndSource) {
           if (with->read_from.find("+" + without->read_from) != std::string::npos && with->read_from.starts_with("__sightline_rollup_"))
             ++split_by_months;
           for (const auto& r : (*rollups_)->all())
-            if (r.table == with->read_from && !r.grains.empty()) ++via_month_rollup;
-          else if (aggregate && getenv("ROLLUP_DEBUG")) std::cerr << d.id << "/" << w.id << " " << body.dump() << "\n";
+            if (r.table == with->read_from && !r.grains.empty())
+              ++via_month_rollup;
+            else if (aggregate && getenv("ROLLUP_DEBUG"))
+              std::cerr << d.id << "/" << w.id << " " << body.dump() << "\n";
           json a = run(with->data), b = run(without->data);
           EXPECT_EQ(a, b) << d.id << "/" << w.id << " state " << state << " via " << with->read_from << "\n" << with->data.sql;
           if (with->count) {
@@ -168,7 +177,8 @@ TEST_F(RollupEquivalence, EveryWidgetAnswersTheSameFromRollupsAndSource) {
             // Two-step plans (table pages, histogram bounds) give the same answer as one statement.
             json t = run(*with->prelude);
             if (t["rows"].empty() && with->prelude_fallback) t = run(*with->prelude_fallback);
-            bool values = !t["rows"].empty() && std::all_of(t["rows"][0].begin(), t["rows"][0].end(), [](const json& v) { return v.is_string(); });
+            bool values =
+                !t["rows"].empty() && std::all_of(t["rows"][0].begin(), t["rows"][0].end(), [](const json& v) { return v.is_string(); });
             if (values) {
               Statement past = *with->data_after_prelude;
               for (const auto& v : t["rows"][0]) past.params.push_back(v.get<std::string>());
@@ -242,7 +252,9 @@ TEST_F(RollupEquivalence, SubsetsOfFilteredRowsAnswerLikeTheSource) {
                     json{{"filters", {{"product", "ULTRA"}, {"period", {{"from", "2024-04-01"}, {"to", "2024-06-30"}}}}},
                          {"selections", {{{"column", "channel"}, {"values", {"Online"}}, {"widget", "by_channel"}}}}},
                     json{{"filters", {{"region", "North"}, {"channel", {"Retail", "Partner"}}, {"units", {nullptr, 20}}}},
-                         {"sort", {{{"column", "revenue"}, {"desc", true}}}}, {"offset", 5}, {"limit", 20}}}) {
+                         {"sort", {{{"column", "revenue"}, {"desc", true}}}},
+                         {"offset", 5},
+                         {"limit", 20}}}) {
     auto req = parse_query_request(body);
     ASSERT_TRUE(req.has_value()) << req.error().message;
     auto where = filter_predicate(d, orders, *req);
@@ -282,9 +294,10 @@ TEST_F(RollupEquivalence, ValueTablesServeTextSearchAndOptions) {
   ASSERT_NE(values, nullptr);
   for (const char* search : {"ultra", "zzz-no-such-product", "a"}) {
     // What the server does before planning: look the search up among the distinct values.
-    json found = run(Statement{"SELECT v FROM " + engine::quote_identifier(*values) +
-                                   " WHERE contains(lower(CAST(v AS VARCHAR)), lower(?)) ORDER BY v LIMIT 1001",
-                               {std::string(search)}, 1001});
+    json found = run(Statement{
+        "SELECT v FROM " + engine::quote_identifier(*values) + " WHERE contains(lower(CAST(v AS VARCHAR)), lower(?)) ORDER BY v LIMIT 1001",
+        {std::string(search)},
+        1001});
     auto req = parse_query_request({{"filters", {{"product", search}}}});
     QueryRequest resolved = *req;
     bool few = found["rows"].size() <= kMaxTextMatches;  // more: the server searches the rows
@@ -332,7 +345,8 @@ class TimeBucketEquivalence : public ::testing::Test {
           "COPY (SELECT TIMESTAMPTZ '2023-01-01 00:00:00+00' + to_seconds(CAST(range * 1021 % 63072000 AS BIGINT)) AS \"pickup at\", "
           "CASE WHEN range % 11 = 0 THEN NULL ELSE ['Mitte', 'Kreuzberg', 'Pankow'][1 + range % 3] END AS zone, "
           "CASE WHEN range % 17 = 0 THEN NULL ELSE CAST((range % 977) / 10.0 AS DECIMAL(9, 2)) END AS \"fare ($)\" "
-          "FROM range(120000)) TO " + engine::quote_literal((dir_ / "data" / "trips.parquet").string()) + " (FORMAT parquet)");
+          "FROM range(120000)) TO " +
+          engine::quote_literal((dir_ / "data" / "trips.parquet").string()) + " (FORMAT parquet)");
       ASSERT_TRUE(made.has_value()) << made.error().for_author();
     }
     std::ofstream(dir_ / "sightline.yaml") << "timezone: Europe/Berlin\nsources:\n  trips:\n    path: data/trips.parquet\n"
@@ -365,11 +379,12 @@ widgets:
     fs::remove_all(dir_);
   }
   json run(const Statement& st) {
-    auto out = engine_->pool().run<engine::QueryOutput>(std::chrono::seconds(30), [&](engine::Connection& c) -> Result<engine::QueryOutput> {
-      auto s = c.prepare(st.sql);
-      if (!s) return fail(s.error());
-      return s->execute(st.params, st.max_rows);
-    });
+    auto out =
+        engine_->pool().run<engine::QueryOutput>(std::chrono::seconds(30), [&](engine::Connection& c) -> Result<engine::QueryOutput> {
+          auto s = c.prepare(st.sql);
+          if (!s) return fail(s.error());
+          return s->execute(st.params, st.max_rows);
+        });
     EXPECT_TRUE(out.has_value()) << (out ? "" : out.error().for_author()) << "\n" << st.sql;
     return out ? json::parse(*arrow::write_json_rows(out->table)) : json();
   }
@@ -404,10 +419,12 @@ TEST_F(TimeBucketEquivalence, HourDayAndMonthBucketsAnswerLikeTheRowsAcrossDayli
           auto with = plan_widget(d, w, *engine_, *req, Scope::local_development(), rollups_.get());
           auto without = plan_widget(d, w, *engine_, *req, Scope::local_development(), nullptr);
           ASSERT_TRUE(with.has_value() && without.has_value()) << w.id;
-          if (with->read_from.starts_with("__sightline_rollup_")) ++from_rollup;
-          else if (getenv("ROLLUP_DEBUG")) std::cerr << w.id << " " << filters.dump() << "\n";
+          if (with->read_from.starts_with("__sightline_rollup_"))
+            ++from_rollup;
+          else if (getenv("ROLLUP_DEBUG"))
+            std::cerr << w.id << " " << filters.dump() << "\n";
           EXPECT_EQ(run(with->data), run(without->data)) << w.id << " " << filters.dump() << " via " << with->read_from << "\n"
-                                                          << with->data.sql;
+                                                         << with->data.sql;
           if (with->count) EXPECT_EQ(run(*with->count), run(*without->count)) << w.id << " " << filters.dump();
           ++compared;
         }
@@ -416,6 +433,67 @@ TEST_F(TimeBucketEquivalence, HourDayAndMonthBucketsAnswerLikeTheRowsAcrossDayli
   EXPECT_EQ(compared, 84);
   // All but the hours of one zone (hours x zones are too many groups for rows this few).
   EXPECT_GE(from_rollup, 77) << "hour, day and month buckets answer the rest, grouped tables included";
+}
+
+}  // namespace
+}  // namespace sightline::query
+
+namespace sightline::query {
+namespace {
+
+// Scatter plots sample the relation's sample when enough of its rows pass the filters: the
+// points are real rows that pass them; with too few in the sample, every row is sampled.
+TEST_F(RollupEquivalence, ScatterPlotsSampleASampleWhenItHoldsEnoughPoints) {
+  std::stringstream sink;
+  Logger log(sink);
+  auto with_sample = Rollups::build(*project_, *engine_, log, nullptr, {.min_source_rows = 0, .min_reduction = 2, .sample_rows = 20'000});
+  ASSERT_NE(with_sample->sample_table("orders_enriched"), nullptr);
+  const auto& d = *project_->find_dashboard("customers");
+  const auto& scatter = *d.find_widget("units_vs_revenue");
+  for (const auto& [filters, from_sample] :
+       std::vector<std::pair<json, bool>>{{json::object(), true},
+                                          {json{{"region", "North"}}, true},
+                                          {json{{"period", {{"from", "2025-03-02"}, {"to", "2025-03-02"}}}}, false}}) {
+    auto req = parse_query_request({{"filters", filters}});
+    auto plan = plan_widget(d, scatter, **engine_, *req, Scope::local_development(), with_sample.get());
+    ASSERT_TRUE(plan.has_value() && plan->prelude.has_value());
+    json enough = run(*plan->prelude);
+    EXPECT_EQ(!enough["rows"].empty(), from_sample) << filters.dump();
+    Statement points = plan->data;
+    if (!enough["rows"].empty()) {
+      points = *plan->data_after_prelude;
+      points.params.push_back(enough["rows"][0][0].get<std::string>());
+      EXPECT_NE(points.sql.find(*with_sample->sample_table("orders_enriched")), std::string::npos);
+    }
+    json got = run(points);
+    const size_t expected =
+        from_sample
+            ? 2000u
+            : run(Statement{
+                  "SELECT count(*) FROM orders_enriched WHERE order_date = DATE '2025-03-02' AND units IS NOT NULL AND revenue IS NOT NULL",
+                  {},
+                  1})["rows"][0][0]
+                  .get<size_t>();
+    EXPECT_EQ(got["rows"].size(), std::min<size_t>(expected, 2000)) << filters.dump();
+    // Every point is a row that passes the filters: none is missing from the filtered rows.
+    std::string values;
+    std::vector<engine::Param> params;
+    for (const auto& row : got["rows"]) {
+      values += std::string(values.empty() ? "" : ", ") + "(CAST(? AS INTEGER), CAST(? AS DOUBLE), CAST(? AS VARCHAR))";
+      params.push_back(row[0].get<int64_t>());
+      params.push_back(row[1].get<double>());
+      params.push_back(row[2].is_null() ? engine::Param{nullptr} : engine::Param{row[2].get<std::string>()});
+    }
+    std::string filter = filters.contains("region")   ? " AND o.region = 'North'"
+                         : filters.contains("period") ? " AND o.order_date = DATE '2025-03-02'"
+                                                      : "";
+    json missing = run(Statement{"SELECT count(*) FROM (VALUES " + values +
+                                     ") AS p(u, r, s) WHERE NOT EXISTS (SELECT 1 FROM orders_enriched o "
+                                     "WHERE o.units = p.u AND CAST(o.revenue AS DOUBLE) = p.r AND o.segment IS NOT DISTINCT FROM p.s" +
+                                     filter + ")",
+                                 params, 1});
+    EXPECT_EQ(missing["rows"][0][0], 0) << filters.dump();
+  }
 }
 
 }  // namespace
