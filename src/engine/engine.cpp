@@ -287,7 +287,8 @@ EngineBuild Engine::build(const config::Project& project, bool keep_going) {
     // Text stored as an ENUM (see encode_repeated_text) is text to everyone above the engine.
     for (auto& c : columns)
       if (c.type == "ENUM") c.type = "VARCHAR";
-    engine->relations_.push_back({name, is_model, std::move(columns)});
+    auto bins = plan_bins(project, name, columns, conn);
+    engine->relations_.push_back({name, is_model, std::move(columns), std::move(bins)});
     return true;
   };
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "config/project.h"
+#include "engine/bins.h"
 #include "engine/duckdb.h"
 #include "engine/pool.h"
 
@@ -31,7 +32,14 @@ struct Relation {
   std::string name;
   bool is_model = false;
   std::vector<ColumnInfo> columns;
+  // Fixed bins of the numeric columns dashboards show as histograms or filter by range
+  // (engine/bins.h), planned when the relation was loaded; by column.
+  std::map<std::string, ColumnBins> bins;
   const ColumnInfo* column(std::string_view name) const;
+  const ColumnBins* bins_of(const std::string& column) const {
+    auto it = bins.find(column);
+    return it == bins.end() ? nullptr : &it->second;
+  }
   std::string column_list() const;  // "a, b, c" for hints
 };
 

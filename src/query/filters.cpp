@@ -280,6 +280,16 @@ Result<std::optional<SqlFragment>> range_predicate(const std::string& col_sql, c
     return fail(ErrorKind::InvalidInput, what + ": the low end is above the high end");
   }
   std::string ph = placeholder_for(kind, column_type);
+  if (kind == ValueKind::Integer || kind == ValueKind::Float || kind == ValueKind::Decimal) {
+    f.numeric_range = true;
+    auto as_double = [](const Param& p) -> std::optional<double> {
+      if (const auto* i = std::get_if<int64_t>(&p)) return static_cast<double>(*i);
+      if (const auto* d = std::get_if<double>(&p)) return *d;
+      return std::nullopt;
+    };
+    if (plo) f.range_low = as_double(*plo);
+    if (phi) f.range_high = as_double(*phi);
+  }
   if (plo && phi) {
     f.sql = col_sql + " BETWEEN " + ph + " AND " + ph;
     f.params = {*plo, *phi};

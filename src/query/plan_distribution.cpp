@@ -53,8 +53,34 @@ Result<WidgetPlan> plan_scatter(WidgetInput in) {
   return plan;
 }
 
-// Counts in equal-width bins between the filtered minimum and maximum.
+// Counts in the column's fixed bins (engine/bins.h): from a rollup that keeps the bins (or the
+// values) when one fits, else from the rows.
+Result<WidgetPlan> plan_fixed_bins_histogram(WidgetInput in, const engine::ColumnBins& bins) {
+  const std::string column = in.widget.x->column;
+  in.extra_needs[column] = Grain::Bins;
+  in.extra_measures = {"count(*)"};
+  in.prepare_source(true);
+  const std::string col = quote_identifier(column);
+  // The bin index of each row (or group): from a rollup's key, or computed from the value.
+  const bool keys = in.rollup && in.rollup->grain_of(column) == Grain::Bins;
+  const std::string index = keys ? "(" + col + " // 2)" : bins.index_sql(col);
+  const std::string rows = in.rollup ? "CAST(sum(" + Rollup::stored_column({"count", ""}) + ") AS BIGINT)" : "count(*)";
+  WidgetPlan plan;
+  plan.read_from = in.read_from();
+  Statement& st = plan.data;
+  st.max_rows = in.cap;
+  st.sql = "SELECT " + bins.edge_sql("i") + " AS bin_start, " + bins.edge_sql("i + 1") + " AS bin_end, " + rows + " AS count FROM (SELECT " +
+           index + " AS i" + (in.rollup ? ", " + Rollup::stored_column({"count", ""}) : "") + " FROM " + in.from + " WHERE " + in.where +
+           ") AS binned WHERE i IS NOT NULL GROUP BY i ORDER BY bin_start";
+  st.params = in.base_params();
+  return plan;
+}
+
+// Counts in equal-width bins: the column's fixed bins when it has them, else bins between the
+// filtered minimum and maximum.
 Result<WidgetPlan> plan_histogram(WidgetInput in) {
+  if (auto r = check_column(in.widget.x->column, *in.rel, "widget '" + in.widget.id + "'"); !r) return fail(r.error());
+  if (const engine::ColumnBins* bins = in.rel->bins_of(in.widget.x->column)) return plan_fixed_bins_histogram(std::move(in), *bins);
   in.prepare_source(false);
   const config::WidgetSpec& w = in.widget;
   const engine::Relation* rel = in.rel;

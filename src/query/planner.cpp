@@ -92,6 +92,7 @@ std::vector<const config::DimensionSpec*> WidgetInput::shown_dimensions() const 
     if (*dim) out.push_back(&**dim);
   if (widget.type == WidgetType::Table)
     for (const auto& c : widget.columns) out.push_back(&c);
+  if (widget.type == WidgetType::Histogram) out.clear();  // its x is counted by bins, not grouped by (see extra_needs)
   return out;
 }
 
@@ -184,8 +185,14 @@ bool WidgetInput::split_by_months(const std::map<std::string, Grain>& needs, con
   // so the outer query reads them as it would read the rollup.
   std::set<std::string> shown;
   for (const config::DimensionSpec* dim : shown_dimensions()) shown.insert(dim->column);
-  std::string keys, stored_of_rows, stored_names;
-  for (const auto& c : shown) keys += quote_identifier(c) + ", ";
+  for (const auto& [c, g] : extra_needs) shown.insert(c);
+  // A column the rollup keeps by bin key: the rows give their keys too, so both parts agree.
+  std::string keys, row_keys, stored_of_rows, stored_names;
+  for (const auto& c : shown) {
+    keys += quote_identifier(c) + ", ";
+    const engine::ColumnBins* bins = months->grain_of(c) == Grain::Bins ? rel->bins_of(c) : nullptr;
+    row_keys += (bins ? bins->key_sql(quote_identifier(c)) + " AS " + quote_identifier(c) : quote_identifier(c)) + ", ";
+  }
   for (const auto& a : months->aggregates) {
     stored_of_rows += std::string(stored_of_rows.empty() ? "" : ", ") + Rollup::aggregate_sql(a) + " AS " + Rollup::stored_column(a);
     stored_names += std::string(stored_names.empty() ? "" : ", ") + Rollup::stored_column(a);
@@ -195,16 +202,17 @@ bool WidgetInput::split_by_months(const std::map<std::string, Grain>& needs, con
   std::vector<SqlFragment> others;
   for (const auto& p : preds)
     if (&p != range) others.push_back(p);
-  std::vector<engine::Param> other_params;
+  std::vector<engine::Param> other_params, month_params;
   const std::string other_where = and_all(others, other_params);
+  const std::string month_where = and_all(over_rollup(others, *months), month_params);
 
   std::string month_from = quote_identifier(months->table);
   if (!unscoped()) {
     month_from = "(SELECT * FROM " + month_from + " WHERE " + policy.sql + ") AS " + month_from;
     params.insert(params.end(), policy.params.begin(), policy.params.end());
   }
-  std::string sql = "SELECT " + keys + stored_names + " FROM " + month_from + " WHERE " + other_where;
-  params.insert(params.end(), other_params.begin(), other_params.end());
+  std::string sql = "SELECT " + keys + stored_names + " FROM " + month_from + " WHERE " + month_where;
+  params.insert(params.end(), month_params.begin(), month_params.end());
   sql += " AND " + between(split->months_begin, split->months_end, params);
   std::string rows_from = scoped_from(rel->name, scope, params);
   if (!months->code_tables.empty()) {
@@ -218,7 +226,7 @@ bool WidgetInput::split_by_months(const std::map<std::string, Grain>& needs, con
     }
     rows_from = "(SELECT r_.*" + codes + " FROM " + rows_from + " AS r_" + joins + ") AS " + quote_identifier(rel->name);
   }
-  sql += " UNION ALL SELECT " + keys + stored_of_rows + " FROM " + rows_from + " WHERE " + other_where;
+  sql += " UNION ALL SELECT " + row_keys + stored_of_rows + " FROM " + rows_from + " WHERE " + other_where;
   params.insert(params.end(), other_params.begin(), other_params.end());
   // One at a time: the order of the parameters is the order of the text.
   const std::string before = between(split->first, split->months_begin, params);
@@ -250,8 +258,12 @@ void WidgetInput::prepare_source(bool aggregate) {
       auto [it, fresh] = needs.emplace(dim->column, coarsest);
       if (!fresh) it->second = std::min(it->second, coarsest);
     }
-    std::vector<std::string> exprs;
+    std::vector<std::string> exprs = extra_measures;
     for (const auto& m : widget.measures) exprs.push_back(m.expr);
+    for (const auto& [c, g] : extra_needs) {
+      auto [it, fresh] = needs.emplace(c, g);
+      if (!fresh) it->second = std::min(it->second, g);
+    }
     rollup = rollups->match(rel->name, needs, exprs);
     if (!rollup && split_by_months(needs, exprs)) return;
   }
@@ -267,7 +279,43 @@ void WidgetInput::prepare_source(bool aggregate) {
     from = reads_subset ? quote_identifier(rel->name) : scoped_from(rel->name, scope, from_params);
   }
   where_params.clear();
-  where = and_all(preds, where_params);
+  where = rollup ? and_all(over_rollup(preds, *rollup), where_params) : and_all(preds, where_params);
+}
+
+const engine::ColumnBins* WidgetInput::binned_range(const SqlFragment& p) const {
+  if (!p.numeric_range || p.columns.size() != 1 || !rel) return nullptr;
+  const engine::ColumnBins* bins = rel->bins_of(p.columns[0]);
+  if (!bins) return nullptr;
+  if (p.range_low && !bins->edge_index(*p.range_low)) return nullptr;
+  if (p.range_high && !bins->edge_index(*p.range_high)) return nullptr;
+  return bins;
+}
+
+std::vector<SqlFragment> WidgetInput::over_rollup(const std::vector<SqlFragment>& fragments, const Rollup& r) const {
+  std::vector<SqlFragment> out;
+  for (const auto& p : fragments) {
+    const engine::ColumnBins* bins = binned_range(p);
+    if (!bins || r.grain_of(p.columns[0]) != Grain::Bins) {
+      out.push_back(p);
+      continue;
+    }
+    // The rollup keeps the column's bin keys: [edge k, edge m] is keys 2k .. 2m (bins.h).
+    SqlFragment keys = p;
+    keys.params.clear();
+    const std::string col = quote_identifier(p.columns[0]);
+    std::string sql;
+    if (p.range_low) {
+      sql = col + " >= ?";
+      keys.params.push_back(int64_t{2 * *bins->edge_index(*p.range_low)});
+    }
+    if (p.range_high) {
+      sql += (sql.empty() ? "" : " AND ") + col + " <= ?";
+      keys.params.push_back(int64_t{2 * *bins->edge_index(*p.range_high)});
+    }
+    keys.sql = sql.empty() ? "TRUE" : sql;
+    out.push_back(std::move(keys));
+  }
+  return out;
 }
 
 }  // namespace detail
@@ -320,9 +368,10 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
   if (!w.sql.empty()) return plan_own_sql(in, sql_columns);
 
   for (const auto& p : in.preds) {
+    Grain coarsest = in.binned_range(p) ? Grain::Bins : p.coarsest_grain;
     for (const auto& c : p.columns) {
-      auto [it, fresh] = in.predicate_needs.emplace(c, p.coarsest_grain);
-      if (!fresh) it->second = std::min(it->second, p.coarsest_grain);
+      auto [it, fresh] = in.predicate_needs.emplace(c, coarsest);
+      if (!fresh) it->second = std::min(it->second, coarsest);
     }
   }
   in.policy = scope.predicate_for(in.rel->name);

@@ -40,6 +40,11 @@ struct WidgetInput {
   SqlFragment policy;                       // the caller's row policy on `rel` (empty: all rows)
   int64_t cap = 0;                          // engine.max_rows
 
+  // Beyond the widget's own dimensions and measures, what a rollup must hold (a histogram's
+  // column by its bins, its count).
+  std::map<std::string, Grain> extra_needs;
+  std::vector<std::string> extra_measures;
+
   // Set by prepare_source(): where the rows come from.
   const Rollup* rollup = nullptr;  // the rollup that answers, if any
   std::string from;                // FROM clause (rows, under the scope, or the rollup)
@@ -69,6 +74,11 @@ struct WidgetInput {
   // them, in the rollup's columns (so measures are rewritten as over the rollup), and WHERE is
   // TRUE. False (nothing changed) when that does not apply.
   bool split_by_months(const std::map<std::string, Grain>& needs, const std::vector<std::string>& measures);
+  // The bins of a numeric range predicate's column when both its ends (those given) are bin
+  // edges, so a rollup keeping the column's bin keys answers it exactly; else null.
+  const engine::ColumnBins* binned_range(const SqlFragment& p) const;
+  // `fragments` as they read over rollup `r`: ranges on columns it keeps by bin, as key ranges.
+  std::vector<SqlFragment> over_rollup(const std::vector<SqlFragment>& fragments, const Rollup& r) const;
   // What the data statement reads, for logs: the rollup, the rows, or both.
   std::string read_from() const { return !split_read.empty() ? split_read : rollup ? rollup->table : rel->name; }
 };

@@ -310,10 +310,15 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
           add_column(dim->column);
           if (dim->grain == "hour") hourly.insert(dim->column);
         }
-        // Histograms: per-group extremes give the bounds of the bins (see planner).
+        // Histograms: by the column's fixed bins when it has them (engine/bins.h), else per-group
+        // extremes give the bounds of the bins (see planner).
         if (w.type == config::WidgetType::Histogram && w.x && rel->column(w.x->column)) {
-          aggregates.insert({"min", w.x->column});
-          aggregates.insert({"max", w.x->column});
+          if (rel->bins_of(w.x->column)) {
+            add_column(w.x->column);
+          } else {
+            aggregates.insert({"min", w.x->column});
+            aggregates.insert({"max", w.x->column});
+          }
         }
         // Tables sorted by a column: per-group extremes bound their first page (see planner).
         if (w.type == config::WidgetType::Table && w.measures.empty() && w.sort && rel->column(w.sort->column)) {
@@ -359,13 +364,15 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     const engine::Relation* rel = plan.rel;
     const std::set<std::string>& candidates = plan.candidates;
     const std::set<AggregateCall>& aggregates = plan.aggregates;
-    // A column as a rollup keeps it: as it is, or truncated in its own type.
+    // A column as a rollup keeps it: as it is, truncated in its own type, or by its bin key.
     auto key_sql = [&](const std::string& c, Grain g) -> std::string {
       const std::string col = quote_identifier(c);
       if (g == Grain::Exact) return col;
+      if (g == Grain::Bins) return rel->bins_of(c)->key_sql(col);
       return "CAST(date_trunc('" + std::string(grain_name(g)) + "', " + col + ") AS " + rel->column(c)->type + ")";
     };
     auto base_grain = [&](const std::string& c) {
+      if (rel->bins_of(c)) return Grain::Bins;
       auto it = plan.time_grains.find(c);
       return it == plan.time_grains.end() ? Grain::Exact : it->second;
     };
@@ -387,7 +394,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       int64_t card = (*stats)[0][i + 1].get<int64_t>();
       auto kind = engine::value_kind(rel->column(cols[i])->type);
       bool time = kind == engine::ValueKind::Date || kind == engine::ValueKind::Timestamp;
-      bool groupable = kind != engine::ValueKind::Other && kind != engine::ValueKind::Float;
+      bool groupable = kind != engine::ValueKind::Other && (kind != engine::ValueKind::Float || rel->bins_of(cols[i]));
       if (groupable && (card <= kMaxCardinality || time)) by_card.emplace_back(card, cols[i]);
     }
     std::sort(by_card.begin(), by_card.end());
@@ -429,7 +436,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     // The grain a rollup whose time axis is at `time_grain` keeps column `c` at: Day means each
     // column's own (dates as they are, timestamps by the day); Hour applies to hourly columns.
     auto grain_in = [&](const std::string& c, Grain time_grain) {
-      if (std::find(dates.begin(), dates.end(), c) == dates.end()) return Grain::Exact;
+      if (std::find(dates.begin(), dates.end(), c) == dates.end()) return base_grain(c) == Grain::Bins ? Grain::Bins : Grain::Exact;
       if (time_grain == Grain::Month) return Grain::Month;
       if (time_grain == Grain::Hour && plan.hourly.count(c)) return Grain::Hour;
       return base_grain(c);

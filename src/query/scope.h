@@ -11,6 +11,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,10 @@ struct SqlFragment {
   // ("YYYY-MM-DD"; "" for an open end). Lets a planner split it into whole months and the days
   // around them.
   std::string first_day, last_day;
+  // For a range over a number (filter or selection): its ends as numbers (absent: open), so a
+  // planner can tell whether they are bin edges (query/bins.h).
+  std::optional<double> range_low, range_high;
+  bool numeric_range = false;
   // For row policies: `columns` lists every column the predicate reads, so a pre-aggregate
   // grouped by those columns answers it exactly.
   bool columns_known = false;
