@@ -273,6 +273,9 @@ json dashboard_json(const config::DashboardSpec& d, const engine::Engine& engine
         {"id", f.id}, {"type", config::filter_type_name(f.type)}, {"label", f.label}, {"column", f.column}, {"default", f.default_value}};
     if (rel) {
       if (const auto* c = rel->column(f.column)) fj["column_type"] = c->type;
+      // Range sliders stop on the column's bin edges: ranges between them come from rollups.
+      if (f.type == config::FilterType::Range)
+        if (const auto* b = rel->bins_of(f.column)) fj["bins"] = {{"edges", b->edges}};
     }
     if (f.type == config::FilterType::Select || f.type == config::FilterType::MultiSelect) fj["options_limit"] = f.options_limit;
     filters.push_back(fj);

@@ -15,6 +15,11 @@ export interface FilterSpec {
   default: FilterValue | null;
   /** select and multiselect: how many options the server returns by default. */
   options_limit?: number;
+  /**
+   * range over a continuous column: the edges of the column's fixed bins. The slider stops on
+   * them (the server answers such ranges from pre-aggregates); typed values may fall between.
+   */
+  bins?: { edges: number[] };
 }
 
 /** A measure or dimension of a widget's encoding. `field` is the result column's name. */

@@ -1,11 +1,14 @@
 // Range filters: a two-thumb slider (two overlaid range inputs) plus two number inputs, bounded
 // by the column's min and max from the options endpoint. Commits on change, not while dragging.
-// An end at the column's bound is sent as open (null).
+// An end at the column's bound is sent as open (null). When the server announces bin edges for
+// the column, the slider stops on them (its positions are edge indexes), so the ranges it picks
+// are answered from pre-aggregates; a value typed into a box is taken as it is.
 
 import type { FilterSpec, FilterValue } from '../types';
 import { h, uid } from '../app/dom';
 import { decimalScale, isIntegerType } from './values';
 import { boundedControl } from './bounds';
+import { edgeIndex } from './edges';
 import type { FilterControl, FilterHost } from './types';
 
 const fmt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 4 });
@@ -44,6 +47,12 @@ export function createRangeFilter(spec: FilterSpec, host: FilterHost): FilterCon
   let max = 0;
   let ready = false;
   let value: FilterValue | null = null;
+  const edges = spec.bins && spec.bins.edges.length >= 2 ? spec.bins.edges : null;
+  // Slider position <-> value: identity, or edge index <-> edge.
+  let lowestPos = 0;
+  let highestPos = 0;
+  const posValue = (pos: number): number => (edges ? (edges[pos] ?? pos) : pos);
+  const valuePos = (v: number, side: 'low' | 'high'): number => (edges ? edgeIndex(edges, v, side) : v);
 
   const step = (): number => {
     if (integer) return 1;
@@ -80,8 +89,8 @@ export function createRangeFilter(spec: FilterSpec, host: FilterHost): FilterCon
     if (!ready) return;
     const lo = a ?? min;
     const hi = b ?? max;
-    lowSlider.value = String(lo);
-    highSlider.value = String(hi);
+    lowSlider.value = String(a === null ? lowestPos : valuePos(lo, 'low'));
+    highSlider.value = String(b === null ? highestPos : valuePos(hi, 'high'));
     paint(Math.max(min, lo), Math.min(max, hi));
   }
 
@@ -94,24 +103,31 @@ export function createRangeFilter(spec: FilterSpec, host: FilterHost): FilterCon
   }
 
   function sliders(which: 'low' | 'high'): void {
-    let lo = Number(lowSlider.value);
-    let hi = Number(highSlider.value);
-    if (lo > hi) {
-      if (which === 'low') lo = hi;
-      else hi = lo;
-      lowSlider.value = String(lo);
-      highSlider.value = String(hi);
+    let lowPos = Number(lowSlider.value);
+    let highPos = Number(highSlider.value);
+    if (lowPos > highPos) {
+      if (which === 'low') lowPos = highPos;
+      else highPos = lowPos;
+      lowSlider.value = String(lowPos);
+      highSlider.value = String(highPos);
     }
-    lowInput.value = lo <= min ? '' : String(lo);
-    highInput.value = hi >= max ? '' : String(hi);
-    paint(lo, hi);
+    const lo = posValue(lowPos);
+    const hi = posValue(highPos);
+    lowInput.value = lowPos <= lowestPos ? '' : String(lo);
+    highInput.value = highPos >= highestPos ? '' : String(hi);
+    paint(Math.max(min, lo), Math.min(max, hi));
     // The thumb dragged last stays on top, so thumbs that meet can be pulled apart again.
     lowSlider.classList.toggle('on-top', which === 'low');
   }
 
   lowSlider.addEventListener('input', () => sliders('low'));
   highSlider.addEventListener('input', () => sliders('high'));
-  const sliderChange = (): void => commit(Number(lowSlider.value), Number(highSlider.value));
+  // A thumb at its end of the track is an open end, even when the outer edges lie beyond the data.
+  const sliderChange = (): void => {
+    const lowPos = Number(lowSlider.value);
+    const highPos = Number(highSlider.value);
+    commit(lowPos <= lowestPos ? null : posValue(lowPos), highPos >= highestPos ? null : posValue(highPos));
+  };
   lowSlider.addEventListener('change', sliderChange);
   highSlider.addEventListener('change', sliderChange);
 
@@ -135,10 +151,12 @@ export function createRangeFilter(spec: FilterSpec, host: FilterHost): FilterCon
       max = b.max;
       ready = true;
       const st = String(step());
+      lowestPos = edges ? edgeIndex(edges, min, 'low') : min;
+      highestPos = edges ? edgeIndex(edges, max, 'high') : max;
       for (const s of [lowSlider, highSlider]) {
-        s.min = String(min);
-        s.max = String(max);
-        s.step = st;
+        s.min = String(lowestPos);
+        s.max = String(highestPos);
+        s.step = edges ? '1' : st;
         s.disabled = false;
       }
       for (const i of [lowInput, highInput]) {
