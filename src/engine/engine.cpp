@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <cmath>
 #include <regex>
 #include <thread>
 
@@ -193,6 +194,43 @@ std::string read_error_hint(const std::string& engine_message) {
 
 }  // namespace
 
+namespace {
+
+// "18.8 GiB", "512.0 MiB", "1000 bytes" (DuckDB's rendering of a size) in bytes; -1 if unreadable.
+double size_in_bytes(const std::string& text) {
+  static const std::regex size(R"(\s*([0-9]+(?:\.[0-9]+)?)\s*(bytes|B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)?\s*)");
+  std::smatch m;
+  if (!std::regex_match(text, m, size)) return -1;
+  double n = std::stod(m[1]);
+  const std::string unit = m[2];
+  const double k = unit.size() == 3 && unit[1] == 'i' ? 1024 : 1000;
+  const std::string prefixes = "KMGT";
+  if (!unit.empty() && unit != "bytes" && unit != "B") n *= std::pow(k, static_cast<double>(prefixes.find(unit[0]) + 1));
+  return n;
+}
+
+}  // namespace
+
+// A warning when what is loaded already takes most of the engine's memory limit: queries,
+// rollups and subsets need room too, and would fail with 503s (or spill) under load.
+void Engine::warn_if_memory_is_short(Connection& conn, std::vector<config::Diagnostic>& diagnostics) {
+  auto got = conn.query("SELECT current_setting('memory_limit'), CAST((SELECT sum(memory_usage_bytes) FROM duckdb_memory()) AS DOUBLE)", 1);
+  if (!got) return;
+  auto rows = arrow::write_json_rows(got->table);
+  if (!rows) return;
+  auto parsed = nlohmann::json::parse(*rows, nullptr, false);
+  if (parsed.is_discarded() || parsed["rows"].empty()) return;
+  const auto& row = parsed["rows"][0];
+  const double limit = row[0].is_string() ? size_in_bytes(row[0].get<std::string>()) : -1;
+  const double used = row[1].is_number() ? row[1].get<double>() : -1;
+  if (limit <= 0 || used < 0 || used < 0.6 * limit) return;
+  char text[160];
+  std::snprintf(text, sizeof text, "the loaded data takes %.1f GiB of the engine's %.1f GiB memory limit", used / (1 << 30), limit / (1 << 30));
+  diagnostics.push_back({config::Diagnostic::Severity::Warning, {"sightline.yaml", 0, 0}, text,
+                         "queries and rollups need room too: raise engine.memory_limit (default: 80% of the machine's memory), or "
+                         "materialize fewer sources"});
+}
+
 Result<int64_t> Engine::read_completely(const std::string& relation) const {
   // Every column of every row goes through hash(): nothing can be skipped as unused, and CSV and
   // JSON readers convert each value to its type on the way.
@@ -345,7 +383,12 @@ EngineBuild Engine::build(const config::Project& project, bool keep_going) {
     }
     describe(m.name, true, m.pos);
   }
-  if (out.diagnostics.empty() || keep_going) {
+  warn_if_memory_is_short(conn, out.diagnostics);
+  auto no_errors = [&] {
+    return std::none_of(out.diagnostics.begin(), out.diagnostics.end(),
+                        [](const Diagnostic& d) { return d.severity == Diagnostic::Severity::Error; });
+  };
+  if (no_errors() || keep_going) {
     // Everything is created and loaded. Lock the database down before any connection that answers
     // requests exists: afterwards it reads only the files of the sources it still scans (and
     // spills to its temp folder), loads no extension, and refuses every SET, for every
@@ -358,7 +401,7 @@ EngineBuild Engine::build(const config::Project& project, bool keep_going) {
     for (const auto& s : project.sources) {
       if (auto r = allow_source(sandbox, s, project.dir); !r) diag(s.pos, r.error().for_author(), r.error().hint);
     }
-    if (out.diagnostics.empty() || keep_going) {
+    if (no_errors() || keep_going) {
       if (auto r = lock_down(conn, sandbox); !r) {
         diag({"sightline.yaml", 0, 0}, r.error().for_author());
         keep_going = false;  // an engine that is not locked down is never handed out
@@ -366,7 +409,7 @@ EngineBuild Engine::build(const config::Project& project, bool keep_going) {
     }
   }
   config::redact_secrets(out.diagnostics, project.secret_values);
-  if (!out.diagnostics.empty() && !keep_going) return out;
+  if (!no_errors() && !keep_going) return out;
 
   int threads = spec.threads > 0 ? spec.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int pool_size = spec.pool_size > 0 ? spec.pool_size : std::max(4, 2 * threads);

@@ -90,6 +90,7 @@ class Engine {
 
  private:
   Engine() = default;
+  static void warn_if_memory_is_short(Connection& conn, std::vector<config::Diagnostic>& diagnostics);
   std::unique_ptr<Database> db_;
   std::unique_ptr<ConnectionPool> pool_;
   std::vector<Relation> relations_;

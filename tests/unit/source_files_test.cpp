@@ -110,3 +110,39 @@ TEST_F(SourceFiles, DataVersionsMoveForLiveSourcesAndTheirViewsNotForLoadedOnes)
 
 }  // namespace
 }  // namespace sightline::engine
+
+namespace sightline::engine {
+namespace {
+
+TEST_F(SourceFiles, LoadedDataNearTheMemoryLimitIsAWarningNotAnError) {
+  {
+    auto db = Database::open(":memory:", {.threads = 1});
+    ASSERT_TRUE(db.has_value());
+    auto conn = Connection::open(**db);
+    ASSERT_TRUE((*conn)->execute("COPY (SELECT range AS a, range * 7 AS b, range % 13 AS c FROM range(1500000)) TO " +
+                                 quote_literal((dir_ / "big.parquet").string()) + " (FORMAT parquet)")
+                    .has_value());
+  }
+  config::Project project;
+  project.dir = dir_;
+  project.engine.memory_limit = "60MB";
+  config::SourceSpec big;
+  big.name = "big";
+  big.path = "big.parquet";
+  big.materialize = true;
+  project.sources = {big};
+  auto built = Engine::build(project);
+  ASSERT_TRUE(built.engine) << (built.diagnostics.empty() ? "" : built.diagnostics[0].message);
+  ASSERT_EQ(built.diagnostics.size(), 1u);
+  EXPECT_EQ(built.diagnostics[0].severity, config::Diagnostic::Severity::Warning);
+  EXPECT_NE(built.diagnostics[0].message.find("of the engine's"), std::string::npos) << built.diagnostics[0].message;
+  EXPECT_NE(built.diagnostics[0].hint.find("engine.memory_limit"), std::string::npos);
+
+  project.engine.memory_limit = "4GB";
+  auto roomy = Engine::build(project);
+  ASSERT_TRUE(roomy.engine);
+  EXPECT_TRUE(roomy.diagnostics.empty()) << roomy.diagnostics[0].message;
+}
+
+}  // namespace
+}  // namespace sightline::engine
