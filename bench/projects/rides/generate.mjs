@@ -204,6 +204,9 @@ COPY (
 export function generateRides({ rows, dataDir, oracle }) {
   const stamp = path.join(dataDir, '.complete');
   if (fs.existsSync(stamp)) return dataDir;
+  if (!oracle || !fs.existsSync(oracle)) {
+    throw new Error(`the rides data is written by the DuckDB oracle, not found at ${oracle}: build it with cmake --build build --target duckdb_oracle`);
+  }
   fs.rmSync(dataDir, { recursive: true, force: true });
   fs.mkdirSync(dataDir, { recursive: true });
   const r = spawnSync(oracle, ['--exec', ridesSql(rows, dataDir)], { stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' });
