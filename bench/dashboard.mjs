@@ -113,7 +113,15 @@ async function benchProject(rows, projectName, out) {
   let plan = null;  // per dashboard: {warmup, states}
   for (const mode of modes) {
     log(`[${rows} rows] ${projectName}: starting the ${mode} server ...`);
-    const server = await startBenchServer(bin, project.dir, MODE_FLAGS[mode], project.env);
+    let server;
+    try {
+      server = await startBenchServer(bin, project.dir, MODE_FLAGS[mode], project.env);
+    } catch (e) {
+      // A server that does not come up (out of memory at 100M rows, say) is reported, not fatal.
+      entry.modes[mode] = { server: { error: String(e.message ?? e) }, dashboards: {} };
+      log(`  the ${mode} server did not start: ${e.message}`);
+      continue;
+    }
     const m = entry.modes[mode] = {
       server: { serving_after_s: server.startSeconds, full_speed_after_s: server.readySeconds, ready_memory: memoryOf(server.pid) },
       dashboards: {},
@@ -165,7 +173,7 @@ function printTables(rows, out) {
   console.log(line(head, widths));
   const pair = (o, n, fmt = f0) => (both ? `${fmt(o)} / ${fmt(n)} ${ratio(o, n).padStart(6)}` : fmt(o ?? n));
   for (const [pname, p] of Object.entries(out.projects)) {
-    const ids = Object.keys(p.modes[modes[0]]?.dashboards ?? {});
+    const ids = [...new Set(modes.flatMap((m) => Object.keys(p.modes[m]?.dashboards ?? {})))];
     for (const id of ids) {
       const o = p.modes.optimized?.dashboards[id]?.summary;
       const n = p.modes.naive?.dashboards[id]?.summary;
@@ -174,8 +182,8 @@ function printTables(rows, out) {
         `${pname}/${id}`, s.widgets,
         pair(o?.interaction_ms.p50, n?.interaction_ms.p50), pair(o?.interaction_ms.p95, n?.interaction_ms.p95),
         pair(o?.interaction_ms.p99, n?.interaction_ms.p99), pair(o?.first_load_ms, n?.first_load_ms),
-        both ? `${f0(o.bytes_per_interaction_p50 / 1024)} / ${f0(n.bytes_per_interaction_p50 / 1024)}` : f0(s.bytes_per_interaction_p50 / 1024),
-        both ? `${o.errors} / ${n.errors}` : s.errors,
+        both ? `${f0(o?.bytes_per_interaction_p50 / 1024)} / ${f0(n?.bytes_per_interaction_p50 / 1024)}` : f0(s.bytes_per_interaction_p50 / 1024),
+        both ? `${o?.errors ?? '-'} / ${n?.errors ?? '-'}` : s.errors,
       ], widths));
     }
   }
@@ -189,6 +197,7 @@ function printTables(rows, out) {
     const two = (a, b, fmt) => (both ? `${fmt(a)} / ${fmt(b)}` : fmt(a ?? b));
     console.log(line([pname, two(o?.serving_after_s, n?.serving_after_s, f1), two(o?.full_speed_after_s, n?.full_speed_after_s, f1),
       two(o?.end_memory?.hwm_mib, n?.end_memory?.hwm_mib, f0), two(o?.end_memory?.rss_mib, n?.end_memory?.rss_mib, f0)], sw));
+    for (const mode of modes) if (p.modes[mode]?.server?.error) console.log(`  ${mode} server did not start: ${p.modes[mode].server.error.split('\n').slice(0, 6).join(' | ')}`);
   }
   console.log('\nslowest widgets (p95 ms of the widget\'s own answer, within interactions):');
   for (const [pname, p] of Object.entries(out.projects)) {
@@ -200,7 +209,7 @@ function printTables(rows, out) {
   }
   console.log('\nper widget: p50 / p95 ms (optimized | naive), median bytes, errors');
   for (const [pname, p] of Object.entries(out.projects)) {
-    for (const id of Object.keys(p.modes[modes[0]]?.dashboards ?? {})) {
+    for (const id of [...new Set(modes.flatMap((m) => Object.keys(p.modes[m]?.dashboards ?? {})))]) {
       const o = p.modes.optimized?.dashboards[id]?.summary.per_widget;
       const n = p.modes.naive?.dashboards[id]?.summary.per_widget;
       console.log(`  ${pname}/${id}`);
