@@ -51,15 +51,18 @@ async function checkProject(dir, env) {
   const { optimized, naive } = await startPair(dir, env);
   const list = (await (await fetch(new URL('/api/v1/dashboards', naive.url))).json()).dashboards;
   const report = [];
+  const errors = [];
   for (const { id } of list) {
     const catalog = await loadCatalog(naive.url, id);
     const { states } = makeStates(catalog, { seed: SEED, count: STATES });
     const r = await verifyDashboard({ candidate: optimized.url, reference: naive.url, catalog, states: [{ filters: {}, selections: [], tables: {} }, ...states] });
     assert.equal(r.compared, (STATES + 1) * catalog.widgets.length);
     report.push(...r.mismatches.map((m) => describeMismatch(id, m)));
+    errors.push(...r.errors.map((e) => `${id}/${e.widget} ${e.side} (state ${e.state_index}): ${e.status} ${e.error}\n    request: ${JSON.stringify(e.body)}`));
   }
   await Promise.all([optimized.stop(), naive.stop()]);
   assert.deepEqual(report.slice(0, 10), [], `${report.length} answers differ between the optimized and the naive server`);
+  assert.deepEqual(errors.slice(0, 10), [], `${errors.length} answers were not 200`);
 }
 
 test('the demo project: the optimized server answers random states as the naive one does', async () => {
