@@ -10,10 +10,15 @@ export const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, '..');
 
 export function parseArgs(argv = process.argv.slice(2)) {
-  return Object.fromEntries(argv.reduce((acc, a, i, all) => {
-    if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]]);
-    return acc;
-  }, []));
+  // --name value, or a bare --flag (true) when no value follows.
+  const out = {};
+  for (let i = 0; i < argv.length; i++) {
+    if (!argv[i].startsWith('--')) continue;
+    const next = argv[i + 1];
+    if (next === undefined || next.startsWith('--')) out[argv[i].slice(2)] = 'true';
+    else { out[argv[i].slice(2)] = next; i++; }
+  }
+  return out;
 }
 
 // Deterministic PRNG (mulberry32) so every run asks the same questions.
@@ -41,22 +46,35 @@ export function benchProject(bin, rows) {
 }
 
 // Starts `sightline serve` and waits until the background pre-aggregation is in place, so the
-// benchmark measures the steady state.
-export async function startBenchServer(bin, project, extraArgs = []) {
-  const child = spawn(bin, ['serve', project, '--port', '0', '--no-reload', ...extraArgs], { stdio: ['ignore', 'pipe', 'ignore'] });
+// benchmark measures the steady state. startSeconds: until it listens; readySeconds: until
+// /readyz no longer says the rollups are "building" (full speed). `env` adds to the environment.
+export async function startBenchServer(bin, project, extraArgs = [], env = {}) {
+  const child = spawn(bin, ['serve', project, '--port', '0', '--no-reload', ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
+  });
+  const tail = [];
+  child.stderr.on('data', (d) => { tail.push(...String(d).split('\n').filter(Boolean)); tail.splice(0, Math.max(0, tail.length - 40)); });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
   const started = Date.now();
   const url = await new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => { out += d; const m = out.match(/at (http:\/\/\S+\/)/); if (m) resolve(m[1]); });
-    child.on('exit', (c) => reject(new Error(`server exited ${c}`)));
+    exited.then((c) => reject(new Error(`server exited ${c}:\n${tail.join('\n')}`)));
   });
   const listening = (Date.now() - started) / 1000;
   for (;;) {
-    const ready = await (await fetch(new URL('/readyz', url))).json();
-    if (!String(ready.rollups).includes('building')) break;
-    await new Promise((r) => setTimeout(r, 250));
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited:\n${tail.join('\n')}`);
+    const ready = await (await fetch(new URL('/readyz', url))).json().catch(() => ({}));
+    if (ready.rollups !== undefined && !String(ready.rollups).includes('building')) break;
+    await new Promise((r) => setTimeout(r, 100));
   }
-  return { child, url, startSeconds: listening, readySeconds: (Date.now() - started) / 1000 };
+  return {
+    child, pid: child.pid, url, tail, startSeconds: listening, readySeconds: (Date.now() - started) / 1000,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
 }
 
 // Random filter states like a user's over the demo dashboard: each filter set with some
