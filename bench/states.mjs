@@ -14,7 +14,8 @@
 // - each filter is set with some probability (a filter with a default is sometimes set to null);
 //   select: one option; multiselect: 1-3 options (rarely with null); range: bounds inside the
 //   column's min/max (skewed towards the low end, sometimes open-ended; whole numbers for integer
-//   columns, cents for DECIMAL(_,2)); daterange: arbitrary days or whole months inside the
+//   columns, cents for DECIMAL(_,2); nine in ten moved to the nearest announced bin edge, as the
+//   UI's slider does, the rest as typed); daterange: arbitrary days or whole months inside the
 //   bounds, also on TIMESTAMP columns (sometimes open-ended); text: a 2-6 character substring of
 //   a real value (options, or values seen in widget answers), sometimes in other case.
 // - selections name a dashboard dimension that a chart shows (x, color, heatmap y) with a value
@@ -233,6 +234,15 @@ export function stateGenerator(catalog, seed = 1) {
     let lo = round(min + (max - min) * rand() ** 3);
     let hi = round(lo + (max - lo) * rand() ** 2);
     if (hi < lo) [lo, hi] = [hi, lo];
+    // The UI's slider stops on the bin edges the spec announces (filters[].bins.edges); one
+    // range in ten is typed by hand and goes as typed.
+    const edges = f.bins?.edges;
+    if (Array.isArray(edges) && edges.length > 1 && chance(0.9)) {
+      const nearest = (x) => edges.reduce((b, e) => (Math.abs(e - x) < Math.abs(b - x) ? e : b), edges[0]);
+      lo = nearest(lo);
+      hi = nearest(hi);
+      if (hi <= lo) hi = edges[Math.min(edges.length - 1, edges.indexOf(lo) + 1)];
+    }
     const open = rand();
     if (open < 0.15) return [null, hi];
     if (open < 0.3) return [lo, null];
