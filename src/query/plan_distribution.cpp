@@ -30,12 +30,9 @@ Result<WidgetPlan> plan_scatter(WidgetInput in) {
   st.params = base_params();
   // From the relation's sample when enough of its rows pass the filters (checked first, on the
   // sample: a count); else from every row.
-  const std::string* sample = in.rollups ? in.rollups->sample_table(rel->name) : nullptr;
-  if (sample && !in.reads_subset) {
+  if (in.sample && in.sample_serves_scatter && !in.reads_subset) {
     std::vector<engine::Param> sample_params;
-    std::string sample_from = "(SELECT * FROM " + quote_identifier(*sample) + (in.unscoped() ? "" : " WHERE " + in.policy.sql) + ") AS " +
-                              quote_identifier(rel->name);
-    if (!in.unscoped()) sample_params = in.policy.params;
+    std::string sample_from = in.sample_from(sample_params);
     sample_params.insert(sample_params.end(), in.where_params.begin(), in.where_params.end());
     const std::string points = " FROM " + sample_from + " WHERE " + where + " AND " + quote_identifier(w.x->column) + " IS NOT NULL AND " +
                                quote_identifier(w.y_dim->column) + " IS NOT NULL";
@@ -116,9 +113,10 @@ Result<WidgetPlan> plan_histogram(WidgetInput in) {
   if (bounds) {
     std::string lo = Rollup::stored_column({"min", w.x->column}), hi = Rollup::stored_column({"max", w.x->column});
     Statement prelude;
+    // The predicates as they read over the rollup (ranges on bin edges as bin keys).
     prelude.sql = "SELECT CAST(CAST(min(" + lo + ") AS DOUBLE) AS VARCHAR) AS lo, CAST(CAST(max(" + hi +
-                  ") AS DOUBLE) AS VARCHAR) AS hi FROM " + quote_identifier(bounds->table) + " WHERE " + where;
-    prelude.params = base_params();
+                  ") AS DOUBLE) AS VARCHAR) AS hi FROM " + quote_identifier(bounds->table) + " WHERE " +
+                  and_all(in.over_rollup(in.preds, *bounds), prelude.params);
     prelude.max_rows = 1;
     plan.prelude = std::move(prelude);
     Statement after = st;

@@ -4,6 +4,47 @@ namespace sightline::query::detail {
 using config::WidgetType;
 using engine::quote_identifier;
 
+namespace {
+
+// Pages that end at most this far in are found by the sort value at their end (a one-column
+// top-N); deeper ones by pivots (PivotPaging).
+constexpr int64_t kShallowReach = 10'000;
+
+// Types whose values travel as text and are cast back exactly.
+bool castable(const std::string& type) {
+  return !type.empty() && type != "OTHER" && type != "LIST" && type != "STRUCT" && type != "MAP" && type != "ENUM" &&
+         type.find('[') == std::string::npos;
+}
+
+// Deep pages of an ungrouped table, when the relation has a sample to take pivots from and the
+// sort begins with plain columns.
+std::optional<PivotPaging> pivot_paging(const WidgetInput& in, const std::vector<SortKey>& sort, const std::string& select, int64_t page) {
+  if (!in.sample) return std::nullopt;
+  PivotPaging p;
+  for (const auto& k : sort) {
+    const config::DimensionSpec* c = nullptr;
+    for (const auto& col : in.widget.columns)
+      if (col.name == k.column) c = &col;
+    const engine::ColumnInfo* info = c && c->grain.empty() ? in.rel->column(c->column) : nullptr;
+    if (!info || !castable(info->type)) break;
+    p.keys.push_back({quote_identifier(c->column), info->type, k.descending});
+    if (p.keys.size() == 3) break;  // deeper levels are ever rarer: sorting what is left is cheap
+  }
+  if (p.keys.empty()) return std::nullopt;
+  p.sample_from = in.sample_from(p.sample_params);
+  p.sample_params.insert(p.sample_params.end(), in.where_params.begin(), in.where_params.end());
+  p.rows_from = in.from;
+  p.rows_params = in.base_params();
+  p.where = in.where;
+  p.select = "SELECT " + select;
+  p.order = order_by(sort);
+  p.offset = in.request.offset;
+  p.page = page;
+  return p;
+}
+
+}  // namespace
+
 // A page of rows (or of groups, with measures), sorted with every column as a tie-breaker, and the
 // total count; two-step paging where a sort value bound makes the page cheap.
 Result<WidgetPlan> plan_table(WidgetInput in) {
@@ -53,12 +94,12 @@ Result<WidgetPlan> plan_table(WidgetInput in) {
   for (const auto& c : w.columns)
     if (c.name == sort[0].column && c.grain.empty()) first_key = &c;
   int64_t reach = request.offset + page;
-  if (!grouped && first_key && page > 0 && reach <= 10'000) {
+  if (!grouped && page > 0 && reach > kShallowReach) plan.pivot_paging = pivot_paging(in, sort, select, page);
+  if (!grouped && first_key && page > 0 && reach <= kShallowReach) {
     const auto* info = rel->column(first_key->column);
     std::string key_sql = quote_identifier(first_key->column);
     std::string type = info ? info->type : "";
-    bool castable = !type.empty() && type != "OTHER" && type != "LIST" && type != "STRUCT" && type != "MAP" && type != "ENUM";
-    if (castable) {
+    if (castable(type)) {
       Statement threshold;
       std::string direction = sort[0].descending ? " DESC" : " ASC";
       // As text: it comes back exactly as the engine sees it, and is cast back exactly.
@@ -71,17 +112,19 @@ Result<WidgetPlan> plan_table(WidgetInput in) {
       AggregateCall extreme{sort[0].descending ? "max" : "min", first_key->column};
       std::string extreme_expr = extreme.function + "(" + quote_identifier(first_key->column) + ")";
       const Rollup* bound = rollups && unscoped ? rollups->match(rel->name, predicate_needs, {extreme_expr}) : nullptr;
+      std::vector<engine::Param> bound_params;  // the predicates as they read over the rollup (bin keys)
       if (bound) {
         plan.prelude_fallback = threshold;  // when the rollup has fewer groups than the page reaches
         std::string stored = Rollup::stored_column(extreme);
         // The bound is only tight when many groups match: with few, it would let most rows
         // through, so then the statement finds no row and the fallback runs instead.
         threshold.sql = "SELECT CAST(extreme AS VARCHAR) AS threshold FROM (SELECT " + stored +
-                        " AS extreme, count(*) OVER () AS groups FROM " + quote_identifier(bound->table) + " WHERE " + where +
+                        " AS extreme, count(*) OVER () AS groups FROM " + quote_identifier(bound->table) + " WHERE " +
+                        and_all(in.over_rollup(in.preds, *bound), bound_params) +
                         ") AS g WHERE groups >= " + std::to_string(10 * reach) + " ORDER BY extreme" + direction +
                         " NULLS LAST LIMIT 1 OFFSET " + std::to_string(reach - 1);
       }
-      threshold.params = base_params();
+      threshold.params = bound ? bound_params : base_params();
       threshold.max_rows = 1;
       if (plan.prelude_fallback) {
         plan.prelude_fallback->params = base_params();
@@ -99,12 +142,12 @@ Result<WidgetPlan> plan_table(WidgetInput in) {
       rollups && unscoped && !grouped ? rollups->match(rel->name, predicate_needs, {"count(*)"}) : nullptr;
   if (grouped)
     count.sql = "SELECT count(*) AS total FROM (" + body + ")";
-  else if (count_rollup)
-    count.sql =
-        "SELECT " + *count_rollup->rewrite("count(*)") + " AS total FROM " + quote_identifier(count_rollup->table) + " WHERE " + where;
+  else if (count_rollup)  // the predicates as they read over the rollup (ranges on bin edges as bin keys)
+    count.sql = "SELECT " + *count_rollup->rewrite("count(*)") + " AS total FROM " + quote_identifier(count_rollup->table) + " WHERE " +
+                and_all(in.over_rollup(in.preds, *count_rollup), count.params);
   else
     count.sql = "SELECT count(*) AS total FROM " + from + " WHERE " + where;
-  count.params = base_params();
+  if (!count_rollup) count.params = base_params();
   count.max_rows = 1;
   plan.count = std::move(count);
   return plan;

@@ -102,6 +102,13 @@ std::vector<engine::Param> WidgetInput::base_params() const {
   return p;
 }
 
+std::string WidgetInput::sample_from(std::vector<engine::Param>& params) const {
+  if (!sample) return "";
+  if (sample_policy.empty()) return "(SELECT * FROM " + quote_identifier(*sample) + ") AS " + quote_identifier(sampled_relation);
+  params.insert(params.end(), sample_policy.params.begin(), sample_policy.params.end());
+  return "(SELECT * FROM " + quote_identifier(*sample) + " WHERE " + sample_policy.sql + ") AS " + quote_identifier(sampled_relation);
+}
+
 std::string WidgetInput::measure_sql(const config::MeasureSpec& m) const {
   return rollup ? *rollup->rewrite(m.expr) : m.expr;
 }
@@ -350,6 +357,12 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
     return plan_compared_kpi(d, w, engine, request, scope, rollups, sql_columns, subset);
   WidgetInput in{d, w, engine, request, scope, rollups};
   in.rel = widget_relation(d, w, engine);
+  if (in.rel && rollups && !request.stale_rollups.count(in.rel->name)) {
+    in.sample = rollups->sample_table(in.rel->name);
+    in.sample_serves_scatter = rollups->sample_serves_scatter(in.rel->name);
+    in.sampled_relation = in.rel->name;
+    in.sample_policy = scope.predicate_for(in.rel->name);
+  }
   if (subset && in.rel && w.sql.empty()) {
     in.rel = subset;
     in.reads_subset = true;

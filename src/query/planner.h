@@ -28,6 +28,30 @@ struct Statement {
   std::string cache_key(const Scope& scope, uint64_t data_version) const;
 };
 
+// A page deep into an ungrouped table sorted by plain columns, found without sorting every row
+// up to it (query/table_pages.h runs it). The rows of a level (those `where` keeps, narrowed by
+// the levels before) are counted before a few pivots of the first sort key, taken from the
+// relation's uniform sample; the page is then the rows between two pivots, sorted, at a small
+// offset. A page inside one sort value (ties) or inside the NULLs goes down a level to the next
+// key. Exact for any data: pivots only bound where to look, counts place the page.
+struct PivotPaging {
+  struct Key {
+    std::string sql;   // the column, quoted
+    std::string type;  // its SQL type (pivots travel as text and are cast back)
+    bool descending = false;
+  };
+  std::vector<Key> keys;  // the leading sort keys that can be pivoted on (at least one)
+  std::string sample_from;  // FROM over the sample, under the caller's row policy
+  std::vector<engine::Param> sample_params;  // sample_from's then where's
+  std::string rows_from;  // FROM over the rows the widget reads
+  std::vector<engine::Param> rows_params;  // rows_from's then where's
+  std::string where;
+  std::string select;  // "SELECT <columns>"
+  std::string order;   // the full ORDER BY list (ties broken by every column)
+  int64_t offset = 0;
+  int64_t page = 0;
+};
+
 struct WidgetPlan {
   Statement data;
   std::string read_from;  // the relation or rollup table the data statement reads (for logs)
@@ -41,6 +65,8 @@ struct WidgetPlan {
   std::optional<Statement> prelude;
   std::optional<Statement> prelude_fallback;
   std::optional<Statement> data_after_prelude;
+  // Tables: a page too deep for `prelude` (set with `count`, which it needs first).
+  std::optional<PivotPaging> pivot_paging;
 };
 
 // `sql_columns`: for a widget with its own SQL, the columns it returns (from check_dashboards);

@@ -39,6 +39,13 @@ struct WidgetInput {
   std::map<std::string, Grain> predicate_needs;
   SqlFragment policy;                       // the caller's row policy on `rel` (empty: all rows)
   int64_t cap = 0;                          // engine.max_rows
+  // The widget relation's uniform sample (Rollups::sample_table; null without one or when it is
+  // stale), kept when a subset is read: the sample's rows that pass the predicates are a uniform
+  // sample of the rows the widget reads either way.
+  const std::string* sample = nullptr;
+  bool sample_serves_scatter = false;  // see Rollups::sample_serves_scatter
+  std::string sampled_relation;
+  SqlFragment sample_policy;  // the caller's row policy on the sampled relation
 
   // Beyond the widget's own dimensions and measures, what a rollup must hold (a histogram's
   // column by its bins, its count).
@@ -59,6 +66,9 @@ struct WidgetInput {
   // The dimensions the widget groups by or shows: x, y, color, and a table's columns.
   std::vector<const config::DimensionSpec*> shown_dimensions() const;
   std::vector<engine::Param> base_params() const;  // FROM's then WHERE's
+  // "(SELECT * FROM <sample> [WHERE <policy>]) AS <relation>", the policy's parameters appended
+  // to `params`; "" without a sample.
+  std::string sample_from(std::vector<engine::Param>& params) const;
   // A measure as the source in use computes it (rewritten over the rollup when one answers).
   std::string measure_sql(const config::MeasureSpec& m) const;
   std::string measure_list() const;  // ", <measure> AS "name", ..."

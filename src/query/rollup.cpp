@@ -526,18 +526,25 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     }
     if (chosen.size() > 3) chosen.resize(3);
     if (month_chosen.size() > 2) month_chosen.resize(2);
-    // Scatter plots sample a sample: made once, far fewer rows to filter per state.
-    bool scatter = false;
+    // A uniform sample, made once: scatter plots sample it (far fewer rows to filter per state),
+    // deep table pages take their pivots from it (query/table_pages.h). A quarter of a source
+    // less than twice the sample's size (scatter plots then sample the rows themselves).
+    bool sampled = false;
     for (const auto& p : d.pages)
-      for (const auto& w : p.widgets) scatter = scatter || (w.type == config::WidgetType::Scatter && w.sql.empty());
-    if (scatter && !result->sample_tables_.count(rel->name) && source_rows > 2 * options.sample_rows) {
+      for (const auto& w : p.widgets)
+        sampled = sampled || (w.sql.empty() && (w.source.empty() || w.source == d.source) &&
+                              (w.type == config::WidgetType::Scatter || (w.type == config::WidgetType::Table && w.measures.empty())));
+    const int64_t sample_rows = source_rows > 2 * options.sample_rows ? options.sample_rows : source_rows / 4;
+    if (sampled && !result->sample_tables_.count(rel->name) && sample_rows > 0) {
       std::string table = "__sightline_sample_" + result->build_id_ + "_" + std::to_string(result->sample_tables_.size() + 1);
       auto made = exec(engine, "CREATE OR REPLACE TABLE " + quote_identifier(table) + " AS SELECT * FROM " + quote_identifier(rel->name) +
-                                   " USING SAMPLE reservoir(" + std::to_string(options.sample_rows) + " ROWS) REPEATABLE (7)");
-      if (made)
+                                   " USING SAMPLE reservoir(" + std::to_string(sample_rows) + " ROWS) REPEATABLE (7)");
+      if (made) {
         result->sample_tables_[rel->name] = table;
-      else
+        if (source_rows > 2 * options.sample_rows) result->scatter_samples_.insert(rel->name);
+      } else {
         log.warn("sample_skipped", {{"dashboard", d.id}, {"reason", made.error().for_author()}});
+      }
     }
 
     std::vector<std::pair<std::vector<std::string>, Grain>> to_build;  // columns, time axis grain

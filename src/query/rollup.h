@@ -71,7 +71,7 @@ struct RollupOptions {
   int64_t min_source_rows = 100'000;  // smaller sources are fast enough as they are
   int64_t min_reduction = 5;          // a rollup must be at least this many times smaller than its source
   int64_t max_cardinality = 10'000;   // a column with more distinct values is not rolled up
-  int64_t sample_rows = 200'000;      // rows of a scatter plot's sample (made for sources over twice as large)
+  int64_t sample_rows = 200'000;      // rows of a relation's sample (a quarter of a relation less than twice as large)
 };
 
 class Rollups {
@@ -105,16 +105,21 @@ class Rollups {
   // holding each), when one was built
   // (for text and select filters), or null. Searching it is far cheaper than the source.
   const std::string* value_table(const std::string& relation, const std::string& column) const;
-  // A uniform random sample of `relation`'s rows (every column; kSampleRows of them) for
-  // scatter plots (RollupOptions::sample_rows of them), when one was made, or null. A sample of
-  // the rows of the sample that a filter state keeps is a uniform sample of the rows it keeps.
+  // A uniform random sample of `relation`'s rows (every column; RollupOptions::sample_rows of
+  // them, or a quarter of a smaller relation) for scatter plots and the pivots of deep table pages, when one was
+  // made, or null. The rows of the sample that a filter state keeps are a uniform sample of the
+  // rows it keeps.
   const std::string* sample_table(const std::string& relation) const;
+  // Whether scatter plots sample the sample: only when it is a small part of its relation (at
+  // most half), so that a scatter plot of a smaller relation samples its rows directly.
+  bool sample_serves_scatter(const std::string& relation) const { return scatter_samples_.count(relation) > 0; }
 
  private:
   std::vector<Rollup> rollups_;
   std::map<std::pair<std::string, std::string>, std::string> value_tables_;
   std::vector<std::string> code_tables_;
   std::map<std::string, std::string> sample_tables_;  // relation -> table
+  std::set<std::string> scatter_samples_;             // relations whose sample scatter plots sample
   std::shared_ptr<const engine::Engine> engine_;
   std::string signature_;
   std::string build_id_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "arrow/json_writer.h"
+#include "query/table_pages.h"
 
 namespace sightline::query {
 using nlohmann::json;
@@ -188,21 +189,27 @@ Result<WidgetAnswer> answer(QueryService& service, const DataView& data, const Q
   if (*subset) {
     QueryRequest narrowed = request;
     narrowed.text_matches_relation = (*subset)->relation().name;  // the IN lists apply to the subset's rows too
-    plan = plan_widget(dash, widget, data.engine, narrowed, ctx.scope, nullptr, sql_columns, &(*subset)->relation());
+    plan = plan_widget(dash, widget, data.engine, narrowed, ctx.scope, &data.rollups, sql_columns, &(*subset)->relation());
     if (!plan) return fail(plan.error());
   }
-  auto statement = after_prelude(service, data, ctx, *plan, label);
-  if (!statement) return fail(statement.error());
-  auto result = service.run(data.engine, *statement, ctx.scope, ctx.run, label, plan->read_from);
-  if (!result) return fail(result.error());
-  WidgetAnswer out{result->output, result->cache_hit, std::nullopt, plan->read_from};
+  // Tables count their rows first: a deep page is placed by it.
+  std::optional<int64_t> total;
   if (plan->count) {
     auto count = service.run(data.engine, *plan->count, ctx.scope, ctx.run, label + "#count", "");
     if (!count) return fail(count.error());
     auto rows = rows_of(*count->output);
-    if (rows && !rows->empty()) out.total = as_count((*rows)[0][0]);
+    if (rows && !rows->empty()) total = as_count((*rows)[0][0]);
   }
-  return out;
+  auto statement = after_prelude(service, data, ctx, *plan, label);
+  if (!statement) return fail(statement.error());
+  if (plan->pivot_paging && total) {
+    auto page = page_by_pivots(service, data.engine, ctx.scope, ctx.run, *plan->pivot_paging, *total, label, plan->data.max_rows);
+    if (!page) return fail(page.error());
+    if (*page) statement = std::move(**page);
+  }
+  auto result = service.run(data.engine, *statement, ctx.scope, ctx.run, label, plan->read_from);
+  if (!result) return fail(result.error());
+  return WidgetAnswer{result->output, result->cache_hit, total, plan->read_from};
 }
 
 }  // namespace

@@ -1,0 +1,243 @@
+#include "query/table_pages.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "arrow/json_writer.h"
+
+namespace sightline::query {
+using nlohmann::json;
+
+namespace {
+
+constexpr int kQuantiles = 1024;  // about this many of the sample's values are read, evenly spaced by rank
+constexpr int kPivots = 8;        // values counted against per level (two comparisons each)
+// Within a single value of a key, an offset up to this is sorted directly (a small top-N);
+// deeper, the next key narrows the value's rows first.
+constexpr int64_t kSmallOffset = 10'000;
+
+Result<json> rows_of(const engine::QueryOutput& out) {
+  auto text = arrow::write_json_rows(out.table);
+  if (!text) return fail(text.error());
+  json parsed = json::parse(*text, nullptr, false);
+  if (!parsed.is_object() || !parsed["rows"].is_array()) return fail(ErrorKind::Internal, "a result could not be read back");
+  return parsed["rows"];
+}
+
+int64_t count_of(const json& v) {
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_string()) {
+    try {
+      return std::stoll(v.get<std::string>());
+    } catch (const std::exception&) {
+    }
+  }
+  return 0;
+}
+
+// The rows a level narrows the table to: a conjunction on the earlier keys (a value, or NULL).
+struct Level {
+  std::string prefix;  // " AND ..." (or "")
+  std::vector<engine::Param> prefix_params;
+  int64_t rows = 0;    // how many rows pass the prefix
+  int64_t offset = 0;  // the page's offset among them
+};
+
+std::string cast_param(const PivotPaging::Key& key) { return "CAST(? AS " + key.type + ")"; }
+
+// Comparison operators in sort order: "before" is < for ascending keys, > for descending ones.
+const char* before_op(const PivotPaging::Key& k, bool inclusive) {
+  if (k.descending) return inclusive ? " >= " : " > ";
+  return inclusive ? " <= " : " < ";
+}
+const char* after_op(const PivotPaging::Key& k, bool inclusive) {
+  if (k.descending) return inclusive ? " <= " : " < ";
+  return inclusive ? " >= " : " > ";
+}
+
+// Up to kPivots distinct values of the key near the page's place, in sort order, read from the
+// sample's values. Empty when the sample has no values (then only NULLs are told apart).
+Result<std::vector<std::string>> pivots_near(QueryService& service, const engine::Engine& engine, const Scope& scope,
+                                             const RunContext& run, const PivotPaging& plan, const PivotPaging::Key& key, const Level& level,
+                                             const std::string& label) {
+  // Every step-th value in ascending order (one sort of the sample's matching rows: far cheaper
+  // than a thousand quantiles), with the counts of the matching rows and values.
+  Statement st;
+  const std::string k = key.sql;
+  st.sql = "SELECT n, nn, step, CAST(k AS VARCHAR) AS pivot FROM (SELECT k, row_number() OVER (ORDER BY k ASC NULLS LAST) AS r, "
+           "count(k) OVER () AS nn, count(*) OVER () AS n, greatest(1, count(k) OVER () // " + std::to_string(kQuantiles) +
+           ") AS step FROM (SELECT " + k + " AS k FROM " + plan.sample_from + " WHERE " + plan.where + level.prefix +
+           ") AS m) AS ranked WHERE k IS NOT NULL AND (r - 1) % step = 0 ORDER BY r";
+  st.params = plan.sample_params;
+  st.params.insert(st.params.end(), level.prefix_params.begin(), level.prefix_params.end());
+  st.max_rows = 2 * kQuantiles + 2;
+  auto found = service.run(engine, st, scope, run, label + "#pivots", "");
+  if (!found) return fail(found.error());
+  auto rows = rows_of(*found->output);
+  if (!rows) return fail(rows.error());
+  std::vector<std::string> ascending;  // value i is at rank i * step among the sample's values
+  int64_t n = 0, nn = 0, step = 1;
+  for (const auto& r : *rows) {
+    n = count_of(r[0]);
+    nn = count_of(r[1]);
+    step = std::max<int64_t>(1, count_of(r[2]));
+    if (r[3].is_string()) ascending.push_back(r[3].get<std::string>());
+  }
+  if (ascending.empty() || nn == 0) return std::vector<std::string>{};
+  // Where the page lies among the non-NULL values, as a fraction in ascending order, and how far
+  // the sample's estimate may be off (four standard deviations, plus two steps).
+  const double values = std::max(1.0, static_cast<double>(level.rows) * static_cast<double>(nn) / static_cast<double>(std::max<int64_t>(n, 1)));
+  double lo = std::clamp(static_cast<double>(level.offset) / values, 0.0, 1.0);
+  double hi = std::clamp(static_cast<double>(level.offset + plan.page) / values, 0.0, 1.0);
+  if (key.descending) std::tie(lo, hi) = std::pair(1.0 - hi, 1.0 - lo);
+  const double mid = (lo + hi) / 2;
+  const double per_fraction = static_cast<double>(nn) / static_cast<double>(step);  // values read per unit of fraction
+  const double margin = 4.0 * std::sqrt(std::max(mid * (1 - mid), 1.0 / static_cast<double>(nn)) / static_cast<double>(nn)) + 2.0 / per_fraction;
+  const int last = static_cast<int>(ascending.size()) - 1;
+  int from = std::clamp(static_cast<int>(std::floor((lo - margin) * per_fraction)), 0, last);
+  int to = std::clamp(static_cast<int>(std::ceil((hi + margin) * per_fraction)), 0, last);
+  std::vector<std::string> picked;
+  for (int i = 0; i < kPivots; ++i) {
+    int at = kPivots == 1 ? from : from + static_cast<int>(std::lround(static_cast<double>(to - from) * i / (kPivots - 1)));
+    if (picked.empty() || picked.back() != ascending[at]) picked.push_back(ascending[at]);
+  }
+  if (key.descending) std::reverse(picked.begin(), picked.end());
+  return picked;
+}
+
+// Per pivot, the rows strictly before it and those before or at it (in sort order), and the rows
+// of the level with and without a NULL key.
+struct Counts {
+  int64_t rows = 0;
+  int64_t values = 0;  // rows whose key is not NULL (NULLs sort last)
+  std::vector<int64_t> before, through;
+};
+
+Result<Counts> count_around(QueryService& service, const engine::Engine& engine, const Scope& scope, const RunContext& run,
+                            const PivotPaging& plan, const PivotPaging::Key& key, const Level& level, const std::vector<std::string>& pivots,
+                            const std::string& label) {
+  Statement st;
+  st.sql = "SELECT count(*) AS n, count(" + key.sql + ") AS nn";
+  for (size_t i = 0; i < pivots.size(); ++i) {
+    st.sql += ", count(*) FILTER (WHERE " + key.sql + before_op(key, false) + cast_param(key) + ") AS b" + std::to_string(i);
+    st.sql += ", count(*) FILTER (WHERE " + key.sql + before_op(key, true) + cast_param(key) + ") AS t" + std::to_string(i);
+    st.params.push_back(pivots[i]);
+    st.params.push_back(pivots[i]);
+  }
+  st.sql += " FROM " + plan.rows_from + " WHERE " + plan.where + level.prefix;
+  st.params.insert(st.params.end(), plan.rows_params.begin(), plan.rows_params.end());
+  st.params.insert(st.params.end(), level.prefix_params.begin(), level.prefix_params.end());
+  st.max_rows = 1;
+  auto found = service.run(engine, st, scope, run, label + "#pivot-counts", "");
+  if (!found) return fail(found.error());
+  auto rows = rows_of(*found->output);
+  if (!rows) return fail(rows.error());
+  if (rows->empty()) return fail(ErrorKind::Internal, "a count gave no row");
+  const json& r = (*rows)[0];
+  Counts c;
+  c.rows = count_of(r[0]);
+  c.values = count_of(r[1]);
+  for (size_t i = 0; i < pivots.size(); ++i) {
+    c.before.push_back(count_of(r[2 + 2 * i]));
+    c.through.push_back(count_of(r[3 + 2 * i]));
+  }
+  return c;
+}
+
+// The final statement: the level's rows within [start, stop) of the key's order, sorted, at the
+// page's offset past `skipped` rows.
+Statement page_statement(const PivotPaging& plan, const Level& level, const std::string& window, const std::vector<engine::Param>& window_params,
+                         int64_t skipped, int64_t max_rows) {
+  Statement st;
+  st.sql = plan.select + " FROM " + plan.rows_from + " WHERE " + plan.where + level.prefix + window + " ORDER BY " + plan.order + " LIMIT " +
+           std::to_string(plan.page) + " OFFSET " + std::to_string(level.offset - skipped);
+  st.params = plan.rows_params;
+  st.params.insert(st.params.end(), level.prefix_params.begin(), level.prefix_params.end());
+  st.params.insert(st.params.end(), window_params.begin(), window_params.end());
+  st.max_rows = max_rows;
+  return st;
+}
+
+// A query the engine refused for this key's type (not a timeout, not the data): the plain
+// statement answers instead.
+bool plain_instead(const Error& e) { return e.kind == ErrorKind::Internal || e.kind == ErrorKind::InvalidInput; }
+
+}  // namespace
+
+Result<std::optional<Statement>> page_by_pivots(QueryService& service, const engine::Engine& engine, const Scope& scope,
+                                                const RunContext& run, const PivotPaging& plan, int64_t rows, const std::string& label,
+                                                int64_t max_rows) {
+  Level level{"", {}, rows, plan.offset};
+  if (plan.offset >= rows) return std::optional<Statement>{};  // past the end: the plain statement answers nothing quickly
+  for (size_t k = 0; k < plan.keys.size(); ++k) {
+    const PivotPaging::Key& key = plan.keys[k];
+    // Near the start of the level's rows: a small top-N over them is cheap.
+    if (k > 0 && level.offset + plan.page <= kSmallOffset) return std::optional(page_statement(plan, level, "", {}, 0, max_rows));
+    auto pivots = pivots_near(service, engine, scope, run, plan, key, level, label);
+    if (!pivots) {
+      if (plain_instead(pivots.error())) return std::optional<Statement>{};
+      return fail(pivots.error());
+    }
+    auto counts = count_around(service, engine, scope, run, plan, key, level, *pivots, label);
+    if (!counts) {
+      if (plain_instead(counts.error())) return std::optional<Statement>{};
+      return fail(counts.error());
+    }
+    const Counts& c = *counts;
+    const int64_t off = level.offset;
+    const int64_t end = off + plan.page;
+    if (off >= c.values) {
+      // The page lies among the rows whose key is NULL (sorted last): the next key orders them.
+      level.prefix += " AND " + key.sql + " IS NULL";
+      level.rows = c.rows - c.values;
+      level.offset = off - c.values;
+      continue;
+    }
+    // Inside a single value: with a next key and a deep offset, narrow to that value's rows.
+    bool narrowed = false;
+    for (size_t i = 0; i < pivots->size() && k + 1 < plan.keys.size(); ++i) {
+      if (c.before[i] <= off && c.through[i] >= end && off - c.before[i] > kSmallOffset) {
+        level.prefix += " AND " + key.sql + " = " + cast_param(key);
+        level.prefix_params.push_back((*pivots)[i]);
+        level.rows = c.through[i] - c.before[i];
+        level.offset = off - c.before[i];
+        narrowed = true;
+        break;
+      }
+    }
+    if (narrowed) continue;
+    // The closest bounds around [off, end): a start at or before off, a stop at or after end.
+    int64_t start = 0, stop = c.rows;
+    std::string start_sql, stop_sql;
+    std::vector<engine::Param> start_params, stop_params;
+    if (c.values >= end) {
+      stop = c.values;
+      stop_sql = " AND " + key.sql + " IS NOT NULL";
+    }
+    for (size_t i = 0; i < pivots->size(); ++i) {
+      const std::string& p = (*pivots)[i];
+      for (bool through : {false, true}) {
+        int64_t at = through ? c.through[i] : c.before[i];
+        if (at <= off && at >= start) {
+          start = at;
+          start_sql = " AND " + key.sql + after_op(key, !through) + cast_param(key);
+          start_params = {p};
+        }
+        if (at >= end && at < stop) {
+          stop = at;
+          stop_sql = " AND " + key.sql + before_op(key, through) + cast_param(key);
+          stop_params = {p};
+        }
+      }
+    }
+    // A page running on into the NULLs (no stop set) keeps them past the start.
+    if (stop_sql.empty() && !start_sql.empty()) start_sql = " AND (" + start_sql.substr(5) + " OR " + key.sql + " IS NULL)";
+    std::vector<engine::Param> window_params = start_params;
+    window_params.insert(window_params.end(), stop_params.begin(), stop_params.end());
+    return std::optional(page_statement(plan, level, start_sql + stop_sql, window_params, start, max_rows));
+  }
+  // Every key was narrowed to one value or to NULLs: sort what is left.
+  return std::optional(page_statement(plan, level, "", {}, 0, max_rows));
+}
+
+}  // namespace sightline::query
