@@ -59,7 +59,7 @@ const char* after_op(const PivotPaging::Key& k, bool inclusive) {
 // sample's values. Empty when the sample has no values (then only NULLs are told apart).
 Result<std::vector<std::string>> pivots_near(QueryService& service, const engine::Engine& engine, const Scope& scope,
                                              const RunContext& run, const PivotPaging& plan, const PivotPaging::Key& key, const Level& level,
-                                             const std::string& label) {
+                                             double widen, const std::string& label) {
   // Every step-th value in ascending order (one sort of the sample's matching rows: far cheaper
   // than a thousand quantiles), with the counts of the matching rows and values.
   Statement st;
@@ -92,7 +92,7 @@ Result<std::vector<std::string>> pivots_near(QueryService& service, const engine
   if (key.descending) std::tie(lo, hi) = std::pair(1.0 - hi, 1.0 - lo);
   const double mid = (lo + hi) / 2;
   const double per_fraction = static_cast<double>(nn) / static_cast<double>(step);  // values read per unit of fraction
-  const double margin = 4.0 * std::sqrt(std::max(mid * (1 - mid), 1.0 / static_cast<double>(nn)) / static_cast<double>(nn)) + 2.0 / per_fraction;
+  const double margin = widen * 4.0 * std::sqrt(std::max(mid * (1 - mid), 1.0 / static_cast<double>(nn)) / static_cast<double>(nn)) + 2.0 / per_fraction;
   const int last = static_cast<int>(ascending.size()) - 1;
   int from = std::clamp(static_cast<int>(std::floor((lo - margin) * per_fraction)), 0, last);
   int to = std::clamp(static_cast<int>(std::ceil((hi + margin) * per_fraction)), 0, last);
@@ -158,6 +158,19 @@ Statement page_statement(const PivotPaging& plan, const Level& level, const std:
   return st;
 }
 
+// Whether the counts place a page at `offset` well: inside the NULLs, near the start, or with a
+// pivot at most kSmallOffset rows before it.
+bool close_enough(const Counts& c, int64_t offset) {
+  if (offset >= c.values || offset <= kSmallOffset) return true;
+  for (size_t i = 0; i < c.before.size(); ++i)
+    for (int64_t at : {c.before[i], c.through[i]})
+      if (at <= offset && offset - at <= kSmallOffset) return true;
+  // Inside one value (the next key narrows it).
+  for (size_t i = 0; i < c.before.size(); ++i)
+    if (c.before[i] <= offset && c.through[i] > offset) return true;
+  return false;
+}
+
 // A query the engine refused for this key's type (not a timeout, not the data): the plain
 // statement answers instead.
 bool plain_instead(const Error& e) { return e.kind == ErrorKind::Internal || e.kind == ErrorKind::InvalidInput; }
@@ -173,19 +186,28 @@ Result<std::optional<Statement>> page_by_pivots(QueryService& service, const eng
     const PivotPaging::Key& key = plan.keys[k];
     // Near the start of the level's rows: a small top-N over them is cheap.
     if (k > 0 && level.offset + plan.page <= kSmallOffset) return std::optional(page_statement(plan, level, "", {}, 0, max_rows));
-    auto pivots = pivots_near(service, engine, scope, run, plan, key, level, label);
-    if (!pivots) {
-      if (plain_instead(pivots.error())) return std::optional<Statement>{};
-      return fail(pivots.error());
+    // Pivots near the sample's estimate; when it was off (no pivot within kSmallOffset rows before
+    // the page), again with margins four and sixteen times as wide.
+    std::vector<std::string> found;
+    Counts c;
+    for (double widen : {1.0, 4.0, 16.0}) {
+      auto pivots = pivots_near(service, engine, scope, run, plan, key, level, widen, label);
+      if (!pivots) {
+        if (plain_instead(pivots.error())) return std::optional<Statement>{};
+        return fail(pivots.error());
+      }
+      auto counts = count_around(service, engine, scope, run, plan, key, level, *pivots, label);
+      if (!counts) {
+        if (plain_instead(counts.error())) return std::optional<Statement>{};
+        return fail(counts.error());
+      }
+      found = std::move(*pivots);
+      c = std::move(*counts);
+      if (close_enough(c, level.offset)) break;
     }
-    auto counts = count_around(service, engine, scope, run, plan, key, level, *pivots, label);
-    if (!counts) {
-      if (plain_instead(counts.error())) return std::optional<Statement>{};
-      return fail(counts.error());
-    }
-    const Counts& c = *counts;
+    const std::vector<std::string>* pivots = &found;
     const int64_t off = level.offset;
-    const int64_t end = off + plan.page;
+    const int64_t end = std::min(off + plan.page, c.rows);  // a last page may be short
     if (off >= c.values) {
       // The page lies among the rows whose key is NULL (sorted last): the next key orders them.
       level.prefix += " AND " + key.sql + " IS NULL";
