@@ -29,6 +29,8 @@ int http_status(ErrorKind kind) {
       return 413;
     case ErrorKind::TooManyRequests:
       return 429;
+    case ErrorKind::Cancelled:
+      return 499;
     case ErrorKind::Timeout:
       return 504;
     case ErrorKind::Unavailable:
@@ -63,6 +65,8 @@ const char* status_title(int status) {
       return "Unsupported Media Type";
     case 429:
       return "Too Many Requests";
+    case 499:
+      return "Client Closed Request";
     case 500:
       return "Internal Server Error";
     case 502:
@@ -601,7 +605,7 @@ Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& sna
   auto admitted = gate_.admit(user, project);
   if (!admitted) return fail(admitted.error());
   const query::QueryContext ctx =
-      query::QueryContext::begin(data_view(snap), scope, {{"request_id", req.request_id}, {"user", user.identity.subject}});
+      query::QueryContext::begin(data_view(snap), scope, {{"request_id", req.request_id}, {"user", user.identity.subject}}, req.cancel);
 
   if (seg.size() == 7 && seg[4] == "widgets" && seg[6] == "query") {
     const config::WidgetSpec* widget = nullptr;

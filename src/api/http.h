@@ -3,9 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "core/cancel.h"
 
 namespace sightline::api {
 
@@ -17,6 +20,10 @@ struct HttpRequest {
   std::string request_id;
   std::string peer;  // the client's address as the socket sees it (a proxy's, behind one)
   bool tls = false;  // arrived over Sightline's own TLS
+  // Cancelled by the server when the client hangs up before the answer (a browser aborting a
+  // superseded request closes its connection), so the request's queries stop; null when the
+  // connection cannot be watched (TLS served by Sightline itself).
+  std::shared_ptr<Cancellation> cancel;
 
   // The first header named `name` (lower-case), or "".
   std::string header(std::string_view name) const {

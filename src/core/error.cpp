@@ -16,6 +16,8 @@ const char* error_kind_name(ErrorKind kind) {
       return "too-large";
     case ErrorKind::TooManyRequests:
       return "too-many-requests";
+    case ErrorKind::Cancelled:
+      return "cancelled";
     case ErrorKind::Timeout:
       return "timeout";
     case ErrorKind::Unavailable:

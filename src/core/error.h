@@ -30,6 +30,7 @@ enum class ErrorKind {
   Forbidden,        // authenticated but not allowed: 403
   TooLarge,         // request body or result beyond a limit: 413
   TooManyRequests,  // a rate or concurrency limit: 429
+  Cancelled,        // the client went away before the answer (its queries were stopped): 499, never seen by it
   Timeout,          // a query ran past its time limit: 504
   Unavailable,      // overloaded, out of memory or not ready: 503
   SourceFailed,     // the project's data could not be read (a value that does not convert, a missing

@@ -25,6 +25,10 @@ ConnectionPool::~ConnectionPool() {
   if (watchdog_.joinable()) watchdog_.join();
 }
 
+Error ConnectionPool::cancelled() {
+  return Error{ErrorKind::Cancelled, "the request was cancelled: its client went away", "", ""};
+}
+
 int ConnectionPool::in_use() const {
   std::lock_guard lock(mutex_);
   return static_cast<int>(all_.size() - free_.size());

@@ -17,9 +17,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include "core/cancel.h"
 #include "engine/duckdb.h"
 
 namespace sightline::engine {
@@ -32,15 +34,25 @@ class ConnectionPool {
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
 
+  // With `cancel`, cancel->cancel() interrupts the function's query, which then fails with
+  // ErrorKind::Cancelled (as does a run that starts after it).
   template <class T>
-  Result<T> run(std::chrono::milliseconds time_limit, const std::function<Result<T>(Connection&)>& fn) {
+  Result<T> run(std::chrono::milliseconds time_limit, const std::function<Result<T>(Connection&)>& fn, Cancellation* cancel = nullptr) {
+    if (cancel && cancel->cancelled()) return fail(cancelled());
     auto lease = acquire();
     if (!lease) return fail(lease.error());
     Connection* conn = *lease;
+    std::optional<uint64_t> entered;
+    if (cancel && !(entered = cancel->enter([conn] { conn->interrupt(); }))) {
+      release(conn);
+      return fail(cancelled());
+    }
     uint64_t ticket = arm(conn, time_limit);
     Result<T> out = fn(*conn);
     disarm(ticket);
+    if (entered) cancel->leave(*entered);
     release(conn);
+    if (!out && cancel && cancel->cancelled() && out.error().kind == ErrorKind::Timeout) return fail(cancelled());
     return out;
   }
 
@@ -57,6 +69,7 @@ class ConnectionPool {
   uint64_t arm(Connection* c, std::chrono::milliseconds limit);
   void disarm(uint64_t ticket);
   void watch();
+  static Error cancelled();
 
   std::vector<std::unique_ptr<Connection>> all_;
   std::vector<Connection*> free_;

@@ -73,7 +73,14 @@ Result<RunResult> QueryService::run(const engine::Engine& engine, const Statemen
     }
     if (!leader) {
       flight_done_.wait(lock, [&] { return flight->done; });
-      if (!flight->result) return fail(flight->result.error());
+      if (!flight->result) {
+        // The first caller's client went away: that is not this caller's answer.
+        if (flight->result.error().kind == ErrorKind::Cancelled && !(context.cancel && context.cancel->cancelled())) {
+          lock.unlock();
+          return run(engine, st, scope, context, label, read_from);
+        }
+        return fail(flight->result.error());
+      }
       auto output = *flight->result;
       lock.unlock();
       log_.info("query", {{"statement", label}, {"duration_ms", elapsed()}, {"rows", output->table.num_rows}, {"cache", "hit"}},
@@ -86,7 +93,7 @@ Result<RunResult> QueryService::run(const engine::Engine& engine, const Statemen
     auto stmt = c.prepare(st.sql);
     if (!stmt) return fail(stmt.error());
     return stmt->execute(st.params, st.max_rows);
-  });
+  }, context.cancel.get());
   Result<std::shared_ptr<const engine::QueryOutput>> shared =
       out ? Result<std::shared_ptr<const engine::QueryOutput>>(std::make_shared<const engine::QueryOutput>(std::move(*out)))
           : fail(out.error());

@@ -5,7 +5,8 @@
 //   auto out = service.run(engine, plan.data, scope, context, "sales/revenue", "orders");
 //
 // Thread-safe. Identical concurrent statements run once: later callers wait for the first
-// (single flight), so a burst of the same dashboard view costs one query per widget.
+// (single flight), so a burst of the same dashboard view costs one query per widget. When the
+// first caller's client goes away (its statement cancelled), a waiting caller runs it itself.
 #pragma once
 
 #include <condition_variable>
@@ -15,6 +16,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "core/cancel.h"
 #include "core/log.h"
 #include "engine/engine.h"
 #include "query/planner.h"
@@ -33,6 +35,9 @@ struct RunResult {
 struct RunContext {
   uint64_t data_version = 0;
   LogContext log;
+  // Set when the request's client can go away before the answer (see HttpRequest::cancel): its
+  // statements are then interrupted and fail with ErrorKind::Cancelled.
+  std::shared_ptr<Cancellation> cancel;
 };
 
 class QueryService {

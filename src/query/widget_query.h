@@ -41,7 +41,8 @@ struct QueryContext {
   RunContext run;
   std::set<std::string> stale_rollups;
 
-  static QueryContext begin(const DataView& data, const Scope& scope, LogContext log);
+  // `cancel`: the request's (its statements stop when its client goes away), or null.
+  static QueryContext begin(const DataView& data, const Scope& scope, LogContext log, std::shared_ptr<Cancellation> cancel = nullptr);
 };
 
 struct WidgetAnswer {
@@ -53,7 +54,7 @@ struct WidgetAnswer {
 
 // Answers `widget` of `dashboard` for `request`. Errors: InvalidInput for what the request got
 // wrong; SourceFailed, Timeout, Unavailable and Internal from the engine, whose public message
-// names the relation the widget reads.
+// names the relation the widget reads; Cancelled when the client went away.
 Result<WidgetAnswer> answer_widget(QueryService& service, const DataView& data, const QueryContext& ctx,
                                    const config::DashboardSpec& dashboard, const config::WidgetSpec& widget, QueryRequest request);
 

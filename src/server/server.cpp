@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <array>
+#include <cstring>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -48,6 +49,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void on_write(bool keep_alive, beast::error_code ec, size_t bytes);
   void send_error(http::status status, const std::string& detail);
   void drain_then_close();
+  // While a handler runs (plain TCP only): a read that ends means the client hung up, and the
+  // request's cancellation stops its queries. Bytes that arrive (a pipelined request) are kept
+  // for the next parse.
+  void watch_hangup();
+  void on_watch(beast::error_code ec, size_t bytes);
   void close();
   // Ends the connection after the last answer: TLS close_notify first when on TLS.
   void finish(bool count_down);
@@ -69,6 +75,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   int64_t rows_ = -1;
   std::string user_;  // the caller's subject, for the request log
   bool counted_ = false;  // this request is counted in the server's in-flight total
+  // Hang-up watch (see watch_hangup).
+  std::shared_ptr<Cancellation> cancel_;
+  std::array<char, 4096> watch_buffer_{};
+  bool watching_ = false;         // a watch read is outstanding
+  bool handling_ = false;         // a handler runs for the current request
+  bool read_after_watch_ = false;  // the next request is read once the watch read has ended
 };
 
 class ServerImpl final : public Server {
@@ -321,6 +333,12 @@ void Session<Stream>::on_read(beast::error_code ec, size_t) {
   bool keep_alive = msg.keep_alive();
   ++server_.in_flight();
   counted_ = true;
+  if constexpr (!kIsTls<Stream>) {
+    cancel_ = std::make_shared<Cancellation>();
+    req.cancel = cancel_;
+    handling_ = true;
+    watch_hangup();
+  }
   // Handlers may block on the engine: run them on the worker pool, then write on our strand.
   asio::post(server_.workers(), [self = this->shared_from_this(), req = std::move(req), keep_alive]() mutable {
     api::HttpResponse response;
@@ -368,6 +386,34 @@ void Session<Stream>::drain_then_close() {
 }
 
 template <class Stream>
+void Session<Stream>::watch_hangup() {
+  // No deadline while the handler runs: the query timeout bounds it, and an expiring timer
+  // would close the socket the answer is written to.
+  lowest().expires_never();
+  watching_ = true;
+  stream_.async_read_some(asio::buffer(watch_buffer_), beast::bind_front_handler(&Session::on_watch, this->shared_from_this()));
+}
+
+template <class Stream>
+void Session<Stream>::on_watch(beast::error_code ec, size_t bytes) {
+  watching_ = false;
+  if (!ec) {
+    // The client sent more (pipelining): keep it for the next request, and watch on.
+    auto room = buffer_.prepare(bytes);
+    std::memcpy(room.data(), watch_buffer_.data(), bytes);
+    buffer_.commit(bytes);
+    if (handling_ && buffer_.size() < 64 * 1024) return watch_hangup();
+  } else if (ec != asio::error::operation_aborted && cancel_) {
+    // End of stream, reset, or any other failure: nobody will read the answer.
+    cancel_->cancel();
+  }
+  if (read_after_watch_) {
+    read_after_watch_ = false;
+    do_read();
+  }
+}
+
+template <class Stream>
 void Session<Stream>::close() {
   beast::error_code ignored;
   socket().close(ignored);
@@ -395,6 +441,11 @@ void Session<Stream>::respond(api::HttpResponse r, bool keep_alive) {
   }
   res->keep_alive(keep_alive);
   response_ = res;
+  handling_ = false;
+  if (watching_) {
+    beast::error_code ignored;
+    socket().cancel(ignored);  // ends the hang-up watch (operation_aborted)
+  }
   lowest().expires_after(server_.options().read_timeout);
   http::async_write(stream_, *response_, beast::bind_front_handler(&Session::on_write, this->shared_from_this(), keep_alive));
 }
@@ -428,6 +479,11 @@ void Session<Stream>::on_write(bool keep_alive, beast::error_code ec, size_t byt
     }
     socket().shutdown(tcp::socket::shutdown_send, ignored);
     --server_.connections();
+    return;
+  }
+  cancel_.reset();
+  if (watching_) {
+    read_after_watch_ = true;  // one read at a time: the watch's cancelled read ends first
     return;
   }
   do_read();
