@@ -531,6 +531,11 @@ Result<HttpResponse> Api::route(const HttpRequest& req, std::string& user_for_lo
               {"rollups", !snap->rollups_enabled  ? "disabled"
                           : snap->rollups_pending ? "building"
                                                   : std::to_string(snap->rollups->all().size()) + " ready"}};
+    // While building: how far, so the UI and an operator can tell it moves.
+    if (snap->rollups_pending && snap->rollup_progress)
+      j["rollups_progress"] = {{"dashboards", snap->rollup_progress->dashboards.load()},
+                               {"dashboards_done", snap->rollup_progress->dashboards_done.load()},
+                               {"built", snap->rollup_progress->built.load()}};
     // With sign-in on, this unauthenticated endpoint does not tell how many dashboards exist, nor
     // the names of sources.
     if (!snap->project.auth.enabled()) {

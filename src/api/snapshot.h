@@ -26,6 +26,7 @@ struct Snapshot {
   std::shared_ptr<const query::Rollups> rollups;  // never null (may hold none)
   std::shared_ptr<query::SubsetCache> subsets;    // filtered subsets of this engine's relations; may be null
   bool rollups_pending = false;                   // being built in the background
+  std::shared_ptr<const query::BuildProgress> rollup_progress;  // while pending: how far (may be null)
   bool rollups_enabled = true;                    // false under --no-rollups
   std::map<std::string, std::vector<std::string>> sql_widget_columns;  // "dashboard/widget" -> result columns
   query::SqlWidgetEquivalents sql_equivalents;  // own-SQL widgets that are plain aggregates, as declarative ones

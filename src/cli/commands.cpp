@@ -225,14 +225,17 @@ int run_serve(const ServeOptions& options) {
     bool rollups = !options.no_rollups;
     auto pending = std::make_shared<api::Snapshot>(*first.snapshot);
     pending->rollups_pending = rollups;
+    auto progress = std::make_shared<query::BuildProgress>();
+    pending->rollup_progress = progress;
     std::shared_ptr<const api::Snapshot> serving = pending;
     holder.set(serving);
-    rollup_builder = std::thread([&holder, &log, serving, rollups] {
+    rollup_builder = std::thread([&holder, &log, serving, rollups, progress] {
       auto started = std::chrono::steady_clock::now();
       auto ready = std::make_shared<api::Snapshot>(*serving);
       ready->unreadable_sources = find_unreadable_sources(*serving->engine, log);
-      if (rollups) ready->rollups = query::Rollups::build(serving->planning_project(), serving->engine, log);
+      if (rollups) ready->rollups = query::Rollups::build(serving->planning_project(), serving->engine, log, nullptr, {.progress = progress.get()});
       ready->rollups_pending = false;
+      ready->rollup_progress.reset();
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       bool swapped = holder.replace_if(serving, ready);
       if (rollups) log.info("rollups_ready", {{"rollups", ready->rollups->all().size()}, {"seconds", secs}, {"applied", swapped}});

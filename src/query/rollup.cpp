@@ -355,11 +355,25 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
         for (const auto& m : w.measures) signature += m.expr + ";";
     signature += "|";
   }
-  if (previous && previous->engine_ == engine_ptr && previous->signature_ == signature && previous->stale(result->built_on_).empty())
+  if (previous && previous->engine_ == engine_ptr && previous->signature_ == signature && previous->stale(result->built_on_).empty()) {
+    if (options.progress) {
+      options.progress->dashboards = static_cast<int>(plans.size());
+      options.progress->dashboards_done = static_cast<int>(plans.size());
+      options.progress->built = static_cast<int>(previous->all().size());
+    }
     return previous;
+  }
+  if (options.progress) options.progress->dashboards = static_cast<int>(plans.size());
   result->signature_ = signature;
 
   for (const auto& plan : plans) {
+    // Counted when this dashboard's iteration ends, whichever way it does.
+    struct CountDone {
+      BuildProgress* progress;
+      ~CountDone() {
+        if (progress) ++progress->dashboards_done;
+      }
+    } count_done{options.progress};
     const config::DashboardSpec& d = *plan.dashboard;
     const engine::Relation* rel = plan.rel;
     const std::set<std::string>& candidates = plan.candidates;
@@ -662,6 +676,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
                                 {"aggregates", aggregates.size()},
                                 {"seconds", secs}});
       result->rollups_.push_back(std::move(r));
+      if (options.progress) ++options.progress->built;
     }
   }
   return result;

@@ -12,6 +12,7 @@
 // Immutable after build(); thread-safe.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <optional>
@@ -67,11 +68,20 @@ struct Rollup {
   std::map<std::string, std::string> code_tables;
 };
 
+// How far a build has come, for /readyz and the UI while it runs. Written by the build, read
+// by anyone: thread-safe.
+struct BuildProgress {
+  std::atomic<int> dashboards{0};       // dashboards whose rollups are planned
+  std::atomic<int> dashboards_done{0};  // of them, those finished
+  std::atomic<int> built{0};            // rollup tables made so far
+};
+
 struct RollupOptions {
   int64_t min_source_rows = 100'000;  // smaller sources are fast enough as they are
   int64_t min_reduction = 5;          // a rollup must be at least this many times smaller than its source
   int64_t max_cardinality = 10'000;   // a column with more distinct values is not rolled up
   int64_t sample_rows = 200'000;      // rows of a relation's sample (a quarter of a relation less than twice as large)
+  BuildProgress* progress = nullptr;  // optional: updated as the build goes; must outlive it
 };
 
 class Rollups {

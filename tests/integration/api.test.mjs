@@ -171,7 +171,13 @@ test('every filter type narrows exactly like the equivalent SQL', async () => {
 test('a text search that matches few values selects rows by the matched values, exactly', async () => {
   for (;;) {  // the distinct-value tables come with the background pre-aggregation
     const ready = await (await fetch(new URL('/readyz', server.url))).json();
-    if (!String(ready.rollups).includes('building')) break;
+    if (!String(ready.rollups).includes('building')) {
+      assert.equal(ready.rollups_progress, undefined, 'no progress once built');
+      break;
+    }
+    // While building, how far it has come.
+    const p = ready.rollups_progress;
+    assert.ok(p && p.dashboards_done <= p.dashboards && p.built >= 0, JSON.stringify(ready));
     await new Promise((r) => setTimeout(r, 200));
   }
   const some = (await (await fetch(new URL('/api/v1/dashboards/sales/filters/product/options?limit=50', server.url))).json()).values;

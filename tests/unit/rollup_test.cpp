@@ -378,7 +378,7 @@ widgets:
     auto built = engine::Engine::build(project_);
     ASSERT_TRUE(built.engine) << (built.diagnostics.empty() ? "" : built.diagnostics[0].message);
     engine_ = built.engine;
-    rollups_ = Rollups::build(project_, engine_, log_, nullptr, {.min_source_rows = 0, .min_reduction = 2});
+    rollups_ = Rollups::build(project_, engine_, log_, nullptr, {.min_source_rows = 0, .min_reduction = 2, .progress = &progress_});
   }
   void TearDown() override {
     rollups_.reset();
@@ -420,7 +420,20 @@ widgets:
   std::stringstream sink_;
   Logger log_{sink_};
   std::shared_ptr<const Rollups> rollups_;
+  BuildProgress progress_;
 };
+
+TEST_F(TimeBucketEquivalence, ABuildReportsItsProgressAndAReuseReportsItDone) {
+  EXPECT_EQ(progress_.dashboards.load(), 1);
+  EXPECT_EQ(progress_.dashboards_done.load(), 1);
+  EXPECT_EQ(progress_.built.load(), static_cast<int>(rollups_->all().size()));
+  EXPECT_GE(progress_.built.load(), 3);
+  BuildProgress again;
+  auto reused = Rollups::build(project_, engine_, log_, rollups_, {.min_source_rows = 0, .min_reduction = 2, .progress = &again});
+  EXPECT_EQ(reused.get(), rollups_.get()) << "nothing changed: the same rollups";
+  EXPECT_EQ(again.dashboards_done.load(), 1);
+  EXPECT_EQ(again.built.load(), static_cast<int>(rollups_->all().size()));
+}
 
 TEST_F(TimeBucketEquivalence, HourDayAndMonthBucketsAnswerLikeTheRowsAcrossDaylightSavingTime) {
   ASSERT_FALSE(rollups_->all().empty());

@@ -254,6 +254,8 @@ export interface Readiness {
   status?: string;
   project?: string;
   rollups?: string;
+  /** While pre-aggregations are building: how far the build has come. */
+  rollups_progress?: { dashboards: number; dashboards_done: number; built: number };
   generation?: number;
   last_reload_error?: string;
 }

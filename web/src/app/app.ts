@@ -31,6 +31,7 @@ import type { ColorRegistry, DashboardSpec, DashboardSummary, Me, PageSpec, Sele
 import { beginSignIn, displayName, loginUrl, safeRedirect, signInSucceeded } from './auth';
 import { clear, h, uid } from './dom';
 import { applyTheme, currentTheme, saveTheme, watchSystemTheme } from './theme';
+import { buildProgress } from './readiness';
 import { WidgetFrame, loadCharts, type FrameHost } from './widget';
 
 export function pagesOf(spec: DashboardSpec): PageSpec[] {
@@ -341,7 +342,7 @@ export class App {
         building = r.rollups === 'building';
         const parts: string[] = [];
         if (r.project) parts.push(r.project);
-        if (building) parts.push('pre-aggregations building, first queries may be slower');
+        if (building) parts.push(`pre-aggregations building${buildProgress(r)}, first queries may be slower`);
         else if (r.rollups && r.rollups !== 'disabled') parts.push(`pre-aggregations: ${r.rollups}`);
         if (r.last_reload_error) parts.push('the last project reload failed; the previous version is serving');
         this.status.textContent = parts.join(' · ');
