@@ -212,7 +212,9 @@ json dimension_json(const config::DimensionSpec& d) {
 }
 
 json measure_json(const config::MeasureSpec& m) {
-  json j = {{"field", m.name}, {"label", m.label}};
+  // An approximate measure says so wherever its label is shown (KPIs, axes, legends, headers).
+  json j = {{"field", m.name}, {"label", m.approx ? "≈ " + m.label : m.label}};
+  if (m.approx) j["approx"] = true;
   if (!m.format.empty()) j["format"] = m.format;
   return j;
 }

@@ -943,11 +943,12 @@ class ProjectParser {
       if (m.IsScalar()) {
         ms.expr = r.str(m, what);
       } else if (r.is_map(m, what)) {
-        r.check_keys(m, {"expr", "as", "label", "format"}, what);
+        r.check_keys(m, {"expr", "as", "label", "format", "approx"}, what);
         ms.expr = r.str(m["expr"], what + ".expr");
         ms.name = r.str(m["as"], what + ".as");
         ms.label = r.str(m["label"], what + ".label");
         ms.format = r.str(m["format"], what + ".format");
+        if (m["approx"]) ms.approx = r.boolean(m["approx"], what + ".approx").value_or(false);
       } else {
         return;
       }
@@ -957,6 +958,11 @@ class ProjectParser {
       }
       if (ms.expr.find(';') != std::string::npos) {
         r.error(m, "a measure is one SQL expression; ';' is not allowed");
+        return;
+      }
+      if (ms.approx && !std::regex_search(ms.expr, std::regex(R"(count\s*\(\s*distinct\s)", std::regex::icase))) {
+        r.error(m["approx"], "approx: true applies to distinct counts, and '" + ms.expr + "' has none",
+                "use it on a measure such as count(DISTINCT customer), or remove it");
         return;
       }
       if (ms.name.empty()) ms.name = derive_name(ms.expr);

@@ -98,6 +98,9 @@ struct MeasureSpec {
   std::string label;   // for humans
   std::string format;  // number | currency | percent | compact | ...
   Position pos;
+  // The author accepts an approximate distinct count (DuckDB's HyperLogLog) where rows are
+  // read; pre-aggregates still answer exactly. Labelled with "≈" for viewers.
+  bool approx = false;
 };
 
 // A dimension: a column, optionally truncated to a time grain.

@@ -2,9 +2,12 @@
 
 #include <chrono>
 #include <cstdio>
+#include <regex>
 #include <set>
 
 #include "query/planner_internal.h"
+
+#include <regex>
 
 namespace sightline::query {
 using config::WidgetType;
@@ -110,7 +113,13 @@ std::string WidgetInput::sample_from(std::vector<engine::Param>& params) const {
 }
 
 std::string WidgetInput::measure_sql(const config::MeasureSpec& m) const {
-  return rollup ? *rollup->rewrite(m.expr) : m.expr;
+  if (rollup) return *rollup->rewrite(m.expr);  // exact, from bitmaps, even when approx is allowed
+  if (m.approx) {
+    // HyperLogLog over the rows instead of collecting every distinct value.
+    static const std::regex distinct(R"(count\s*\(\s*distinct\s+)", std::regex::icase);
+    return std::regex_replace(m.expr, distinct, "approx_count_distinct(");
+  }
+  return m.expr;
 }
 
 std::string WidgetInput::measure_list() const {

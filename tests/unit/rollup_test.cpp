@@ -372,6 +372,15 @@ widgets:
   - { id: recent, type: table, columns: [{ column: pickup at, as: pickup }, zone, { column: fare ($), as: fare }, minutes], sort: -fare, limit: 20 }
   - { id: minutes_histogram, type: histogram, column: minutes, bins: 10 }
 )yaml";
+    std::ofstream(dir_ / "dashboards" / "approx.yaml") << R"yaml(id: trips_approx
+title: Trips (approximate)
+source: trips
+filters:
+  - { id: zone, type: select, column: zone }
+widgets:
+  - { id: fares_seen, type: kpi, measure: { expr: 'count(DISTINCT "fare ($)")', as: fares, approx: true } }
+  - { id: fares_by_zone, type: bar, x: zone, y: { expr: 'COUNT( distinct "fare ($)")', as: fares, approx: true } }
+)yaml";
     auto loaded = config::load_project(dir_, config::system_environment());
     ASSERT_TRUE(loaded.ok()) << (loaded.diagnostics.empty() ? "" : loaded.diagnostics[0].message);
     project_ = std::move(*loaded.project);
@@ -423,15 +432,43 @@ widgets:
   BuildProgress progress_;
 };
 
+// `approx: true`: HyperLogLog where rows are read (a few percent off), exact from rollups.
+TEST_F(TimeBucketEquivalence, ApproximateDistinctCountsAreApproximateOnlyWhereRowsAreRead) {
+  const auto& d = *project_.find_dashboard("trips_approx");
+  for (json filters : {json::object(), json{{"zone", "Pankow"}}}) {
+    auto req = parse_query_request({{"filters", filters}});
+    ASSERT_TRUE(req.has_value());
+    json exact = run(Statement{std::string("SELECT count(DISTINCT \"fare ($)\") FROM trips") + (filters.empty() ? "" : " WHERE zone = 'Pankow'"), {}, 1});
+    const double truth = exact["rows"][0][0].get<double>();
+    ASSERT_GT(truth, 500);
+    for (const char* id : {"fares_seen", "fares_by_zone"}) {
+      const auto& w = *d.find_widget(id);
+      auto rows = plan_widget(d, w, *engine_, *req, Scope::local_development(), nullptr);
+      ASSERT_TRUE(rows.has_value());
+      EXPECT_NE(rows->data.sql.find("approx_count_distinct(\"fare ($)\")"), std::string::npos) << rows->data.sql;
+      auto pre = plan_widget(d, w, *engine_, *req, Scope::local_development(), rollups_.get());
+      ASSERT_TRUE(pre.has_value());
+      EXPECT_TRUE(pre->read_from.starts_with("__sightline_rollup_")) << id << " " << pre->read_from;
+      EXPECT_EQ(pre->data.sql.find("approx_count_distinct"), std::string::npos) << pre->data.sql;
+      if (std::string(id) == "fares_seen") {
+        const double approx = run(rows->data)["rows"][0][0].get<double>();
+        EXPECT_NE(approx, 0);
+        EXPECT_NEAR(approx, truth, truth * 0.15) << "HyperLogLog: near, not exact (9 % off here)";
+        EXPECT_EQ(run(pre->data)["rows"][0][0].get<double>(), truth) << "rollups stay exact";
+      }
+    }
+  }
+}
+
 TEST_F(TimeBucketEquivalence, ABuildReportsItsProgressAndAReuseReportsItDone) {
-  EXPECT_EQ(progress_.dashboards.load(), 1);
-  EXPECT_EQ(progress_.dashboards_done.load(), 1);
+  EXPECT_EQ(progress_.dashboards.load(), 2);
+  EXPECT_EQ(progress_.dashboards_done.load(), 2);
   EXPECT_EQ(progress_.built.load(), static_cast<int>(rollups_->all().size()));
   EXPECT_GE(progress_.built.load(), 3);
   BuildProgress again;
   auto reused = Rollups::build(project_, engine_, log_, rollups_, {.min_source_rows = 0, .min_reduction = 2, .progress = &again});
   EXPECT_EQ(reused.get(), rollups_.get()) << "nothing changed: the same rollups";
-  EXPECT_EQ(again.dashboards_done.load(), 1);
+  EXPECT_EQ(again.dashboards_done.load(), 2);
   EXPECT_EQ(again.built.load(), static_cast<int>(rollups_->all().size()));
 }
 
