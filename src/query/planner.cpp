@@ -112,13 +112,48 @@ std::string WidgetInput::sample_from(std::vector<engine::Param>& params) const {
   return "(SELECT * FROM " + quote_identifier(*sample) + " WHERE " + sample_policy.sql + ") AS " + quote_identifier(sampled_relation);
 }
 
+std::string approximate_distinct_counts(const std::string& expr) {
+  static const std::regex opening(R"(count\s*\(\s*distinct\s+)", std::regex::icase);
+  std::string out;
+  std::smatch m;
+  std::string rest = expr;
+  while (std::regex_search(rest, m, opening)) {
+    const size_t begin = static_cast<size_t>(m.position(0)), arg = begin + static_cast<size_t>(m.length(0));
+    // The argument runs to the parenthesis closing count( at depth 0, outside quotes.
+    size_t i = arg;
+    int depth = 0;
+    bool top_level_comma = false;
+    char quote = 0;
+    for (; i < rest.size(); ++i) {
+      const char c = rest[i];
+      if (quote) {
+        if (c == quote) quote = 0;
+      } else if (c == '\'' || c == '"') {
+        quote = c;
+      } else if (c == '(') {
+        ++depth;
+      } else if (c == ')') {
+        if (depth == 0) break;
+        --depth;
+      } else if (c == ',' && depth == 0) {
+        top_level_comma = true;
+      }
+    }
+    if (i >= rest.size()) break;  // unbalanced: left as written (the engine will say so)
+    const std::string argument = rest.substr(arg, i - arg);
+    out += rest.substr(0, begin);
+    if (top_level_comma)  // count(DISTINCT a, b): kept exact
+      out += rest.substr(begin, i + 1 - begin);
+    else
+      out += "sightline_hll_count(CASE WHEN (" + argument + ") IS NULL THEN NULL ELSE hash(" + argument + ") END)";
+    rest = rest.substr(i + 1);
+  }
+  return out + rest;
+}
+
 std::string WidgetInput::measure_sql(const config::MeasureSpec& m) const {
   if (rollup) return *rollup->rewrite(m.expr);  // exact, from bitmaps, even when approx is allowed
-  if (m.approx) {
-    // HyperLogLog over the rows instead of collecting every distinct value.
-    static const std::regex distinct(R"(count\s*\(\s*distinct\s+)", std::regex::icase);
-    return std::regex_replace(m.expr, distinct, "approx_count_distinct(");
-  }
+  if (m.approx) return approximate_distinct_counts(m.expr);  // a HyperLogLog over the rows
   return m.expr;
 }
 

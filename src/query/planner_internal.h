@@ -18,6 +18,9 @@ std::string scoped_from(const std::string& relation, const Scope& scope, std::ve
 // A dimension's SQL: the column, or its truncation to the dimension's grain.
 std::string dimension_sql(const config::DimensionSpec& d, const engine::Relation& rel);
 Result<void> check_column(const std::string& column, const engine::Relation& rel, const std::string& what);
+// `expr` with each count(DISTINCT x) as sightline_hll_count over hash(x), NULLs left out (see
+// engine/bitmap_functions.h); count(DISTINCT a, b) stays exact.
+std::string approximate_distinct_counts(const std::string& expr);
 // "a" DESC NULLS LAST, ...
 std::string order_by(const std::vector<SortKey>& keys);
 // The period just before a closed date range of the same length; nullopt when the value is not
