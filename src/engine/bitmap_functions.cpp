@@ -210,15 +210,25 @@ struct Type {
   ~Type() { duckdb_destroy_logical_type(&t); }
 };
 
-Result<void> register_one(Connection& conn, const char* name, duckdb_type input, duckdb_type output, duckdb_aggregate_update_t update,
-                          duckdb_aggregate_finalize_t finalize) {
+// The functions that manage an aggregate's state.
+struct StateFunctions {
+  duckdb_aggregate_state_size size;
+  duckdb_aggregate_init_t init;
+  duckdb_aggregate_combine_t combine;
+  duckdb_aggregate_destroy_t destroy;
+};
+constexpr StateFunctions kBitmapState{state_size, init, combine, destroy};
+constexpr StateFunctions kHllState{hll_size, hll_init, hll_combine, hll_destroy};
+
+Result<void> register_one(Connection& conn, const char* name, duckdb_type input, duckdb_type output, const StateFunctions& state,
+                          duckdb_aggregate_update_t update, duckdb_aggregate_finalize_t finalize) {
   Function fn;
   Type in(input), out(output);
   duckdb_aggregate_function_set_name(fn.f, name);
   duckdb_aggregate_function_add_parameter(fn.f, in.t);
   duckdb_aggregate_function_set_return_type(fn.f, out.t);
-  duckdb_aggregate_function_set_functions(fn.f, state_size, init, update, combine, finalize);
-  duckdb_aggregate_function_set_destructor(fn.f, destroy);
+  duckdb_aggregate_function_set_functions(fn.f, state.size, state.init, update, state.combine, finalize);
+  duckdb_aggregate_function_set_destructor(fn.f, state.destroy);
   if (duckdb_register_aggregate_function(conn.handle(), fn.f) == DuckDBError)
     return fail(ErrorKind::Internal, std::string("could not register the engine function ") + name);
   return {};
@@ -227,18 +237,12 @@ Result<void> register_one(Connection& conn, const char* name, duckdb_type input,
 }  // namespace
 
 Result<void> register_bitmap_functions(Connection& conn) {
-  if (auto r = register_one(conn, "sightline_bitmap", DUCKDB_TYPE_UINTEGER, DUCKDB_TYPE_BLOB, add_codes, finalize_blob); !r) return r;
-  if (auto r = register_one(conn, "sightline_bitmap_count", DUCKDB_TYPE_BLOB, DUCKDB_TYPE_BIGINT, add_bitmaps, finalize_count); !r) return r;
-  Function fn;
-  Type in(DUCKDB_TYPE_UBIGINT), out(DUCKDB_TYPE_BIGINT);
-  duckdb_aggregate_function_set_name(fn.f, "sightline_hll_count");
-  duckdb_aggregate_function_add_parameter(fn.f, in.t);
-  duckdb_aggregate_function_set_return_type(fn.f, out.t);
-  duckdb_aggregate_function_set_functions(fn.f, hll_size, hll_init, hll_add, hll_combine, hll_finalize);
-  duckdb_aggregate_function_set_destructor(fn.f, hll_destroy);
-  if (duckdb_register_aggregate_function(conn.handle(), fn.f) == DuckDBError)
-    return fail(ErrorKind::Internal, "could not register the engine function sightline_hll_count");
-  return {};
+  if (auto r = register_one(conn, "sightline_bitmap", DUCKDB_TYPE_UINTEGER, DUCKDB_TYPE_BLOB, kBitmapState, add_codes, finalize_blob); !r)
+    return r;
+  if (auto r = register_one(conn, "sightline_bitmap_count", DUCKDB_TYPE_BLOB, DUCKDB_TYPE_BIGINT, kBitmapState, add_bitmaps, finalize_count);
+      !r)
+    return r;
+  return register_one(conn, "sightline_hll_count", DUCKDB_TYPE_UBIGINT, DUCKDB_TYPE_BIGINT, kHllState, hll_add, hll_finalize);
 }
 
 }  // namespace sightline::engine

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "arrow/json_writer.h"
+#include "query/result_rows.h"
 
 namespace sightline::query {
 using nlohmann::json;
@@ -16,24 +16,7 @@ constexpr int kPivots = 8;        // values counted against per level (two compa
 // deeper, the next key narrows the value's rows first.
 constexpr int64_t kSmallOffset = 10'000;
 
-Result<json> rows_of(const engine::QueryOutput& out) {
-  auto text = arrow::write_json_rows(out.table);
-  if (!text) return fail(text.error());
-  json parsed = json::parse(*text, nullptr, false);
-  if (!parsed.is_object() || !parsed["rows"].is_array()) return fail(ErrorKind::Internal, "a result could not be read back");
-  return parsed["rows"];
-}
-
-int64_t count_of(const json& v) {
-  if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_string()) {
-    try {
-      return std::stoll(v.get<std::string>());
-    } catch (const std::exception&) {
-    }
-  }
-  return 0;
-}
+int64_t count_of(const json& v) { return as_count(v).value_or(0); }
 
 // The rows a level narrows the table to: a conjunction on the earlier keys (a value, or NULL).
 struct Level {

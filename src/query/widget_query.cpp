@@ -2,33 +2,13 @@
 
 #include <algorithm>
 
-#include "arrow/json_writer.h"
+#include "query/result_rows.h"
 #include "query/table_pages.h"
 
 namespace sightline::query {
 using nlohmann::json;
 
 namespace {
-
-// The rows of a small result as JSON (for the values a first statement hands to a second one).
-Result<json> rows_of(const engine::QueryOutput& out) {
-  auto text = arrow::write_json_rows(out.table);
-  if (!text) return fail(text.error());
-  json parsed = json::parse(*text, nullptr, false);
-  if (!parsed.is_object() || !parsed["rows"].is_array()) return fail(ErrorKind::Internal, "a result could not be read back");
-  return parsed["rows"];
-}
-
-std::optional<int64_t> as_count(const json& v) {
-  if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_string()) {
-    try {
-      return std::stoll(v.get<std::string>());
-    } catch (const std::exception&) {
-    }
-  }
-  return std::nullopt;
-}
 
 // A source failure's public message names the relation read (a name from the project; never the
 // engine's words, which stay in the detail).

@@ -14,6 +14,7 @@
 #include "query/planner.h"
 #include "query/planner_internal.h"
 #include "query/subset.h"
+#include "statement_runner.h"
 
 namespace sightline::query {
 namespace {
@@ -89,17 +90,7 @@ class RollupEquivalence : public ::testing::Test {
     delete dir_;
   }
 
-  static json run(const Statement& st) {
-    auto out =
-        (*engine_)->pool().run<engine::QueryOutput>(std::chrono::seconds(30), [&](engine::Connection& c) -> Result<engine::QueryOutput> {
-          auto s = c.prepare(st.sql);
-          if (!s) return fail(s.error());
-          return s->execute(st.params, st.max_rows);
-        });
-    EXPECT_TRUE(out.has_value()) << out.error().message << "\n" << st.sql;
-    if (!out) return nullptr;
-    return json::parse(*arrow::write_json_rows(out->table));
-  }
+  static json run(const Statement& st) { return testing::run_statement(**engine_, st); }
 
   static fs::path* dir_;
   static config::Project* project_;
@@ -413,16 +404,7 @@ widgets:
     }
     return {{"data", run(data)}, {"count", plan.count ? run(*plan.count) : json()}};
   }
-  json run(const Statement& st) {
-    auto out =
-        engine_->pool().run<engine::QueryOutput>(std::chrono::seconds(30), [&](engine::Connection& c) -> Result<engine::QueryOutput> {
-          auto s = c.prepare(st.sql);
-          if (!s) return fail(s.error());
-          return s->execute(st.params, st.max_rows);
-        });
-    EXPECT_TRUE(out.has_value()) << (out ? "" : out.error().for_author()) << "\n" << st.sql;
-    return out ? json::parse(*arrow::write_json_rows(out->table)) : json();
-  }
+  json run(const Statement& st) { return testing::run_statement(*engine_, st); }
 
   fs::path dir_;
   config::Project project_;

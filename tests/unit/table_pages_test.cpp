@@ -12,6 +12,7 @@
 #include "engine/engine.h"
 #include "query/planner.h"
 #include "query/rollup.h"
+#include "statement_runner.h"
 
 namespace sightline::query {
 namespace {
@@ -87,16 +88,7 @@ widgets:
     delete dir_;
   }
 
-  static json run(const Statement& st) {
-    auto out =
-        (*engine_)->pool().run<engine::QueryOutput>(std::chrono::seconds(60), [&](engine::Connection& c) -> Result<engine::QueryOutput> {
-          auto s = c.prepare(st.sql);
-          if (!s) return fail(s.error());
-          return s->execute(st.params, st.max_rows);
-        });
-    EXPECT_TRUE(out.has_value()) << (out ? "" : out.error().for_author()) << "\n" << st.sql;
-    return out ? json::parse(*arrow::write_json_rows(out->table)) : json();
-  }
+  static json run(const Statement& st) { return testing::run_statement(**engine_, st); }
 
   // The OFFSET of a statement's last clause.
   static int64_t offset_of(const std::string& sql) {
