@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "arrow/json_writer.h"
 #include "engine/engine.h"
+#include "engine/result_rows.h"
 
 namespace sightline::engine {
 using nlohmann::json;
@@ -29,11 +29,9 @@ std::string number(double v) {
 Result<json> rows_of(Connection& conn, const std::string& sql) {
   auto out = conn.query(sql, 10'000);
   if (!out) return fail(out.error());
-  auto text = arrow::write_json_rows(out->table);
-  if (!text) return fail(text.error());
-  json parsed = json::parse(*text, nullptr, false);
-  if (!parsed.is_object() || parsed["rows"].empty()) return fail(ErrorKind::Internal, "no row");
-  return parsed["rows"];
+  auto rows = engine::rows_of(*out);
+  if (rows && rows->empty()) return fail(ErrorKind::Internal, "no row");
+  return rows;
 }
 
 std::optional<double> as_double(const json& v) {

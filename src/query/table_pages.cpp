@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
-#include "query/result_rows.h"
+#include "engine/result_rows.h"
 
 namespace sightline::query {
+using engine::as_count;
+using engine::rows_of;
 using nlohmann::json;
 
 namespace {

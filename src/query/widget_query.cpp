@@ -2,10 +2,12 @@
 
 #include <algorithm>
 
-#include "query/result_rows.h"
+#include "engine/result_rows.h"
 #include "query/table_pages.h"
 
 namespace sightline::query {
+using engine::as_count;
+using engine::rows_of;
 using nlohmann::json;
 
 namespace {

@@ -11,6 +11,8 @@
 #include "demo/demo_data.h"
 #include "query/planner.h"
 #include "query/rollup.h"
+#include "demo_project.h"
+#include "statement_runner.h"
 
 namespace sightline::query {
 namespace {
@@ -21,20 +23,7 @@ using nlohmann::json;
 class SqlWidgets : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new fs::path(fs::temp_directory_path() / ("sightline-sqlwidgets-" + std::to_string(::getpid())));
-    fs::remove_all(*dir_);
-    const fs::path example = fs::path(SIGHTLINE_SOURCE_DIR) / "examples" / "sales";
-    for (const auto& entry : fs::recursive_directory_iterator(example)) {
-      auto rel = fs::relative(entry.path(), example);
-      if (rel.begin()->string() == "data") continue;
-      if (entry.is_directory())
-        fs::create_directories(*dir_ / rel);
-      else {
-        fs::create_directories((*dir_ / rel).parent_path());
-        fs::copy_file(entry.path(), *dir_ / rel);
-      }
-    }
-    ASSERT_TRUE(demo::generate_demo_data({.rows = 60'000, .out_dir = *dir_ / "data", .seed = 3, .threads = 2}).has_value());
+    dir_ = new fs::path(testing::copy_demo_project("sqlwidgets", 60'000, 3));
     auto loaded = config::load_project(*dir_, config::system_environment());
     ASSERT_TRUE(loaded.ok());
     project_ = new config::Project(std::move(*loaded.project));
@@ -57,16 +46,7 @@ class SqlWidgets : public ::testing::Test {
     if (!color.empty()) w.color = config::DimensionSpec{.column = color, .name = color};
     return w;
   }
-  static json run(const Statement& st) {
-    auto out =
-        (*engine_)->pool().run<engine::QueryOutput>(std::chrono::seconds(30), [&](engine::Connection& c) -> Result<engine::QueryOutput> {
-          auto s = c.prepare(st.sql);
-          if (!s) return fail(s.error());
-          return s->execute(st.params, st.max_rows);
-        });
-    EXPECT_TRUE(out.has_value()) << (out ? "" : out.error().for_author()) << "\n" << st.sql;
-    return out ? json::parse(*arrow::write_json_rows(out->table)) : json();
-  }
+  static json run(const Statement& st) { return testing::run_statement(**engine_, st); }
   static fs::path* dir_;
   static config::Project* project_;
   static std::shared_ptr<const engine::Engine>* engine_;

@@ -8,13 +8,13 @@
 #include "core/error.h"
 #include "engine/duckdb.h"
 
-namespace sightline::query {
+namespace sightline::engine {
 
 // The rows of `out` as a JSON array of arrays (values as the JSON writer renders them).
-Result<nlohmann::json> rows_of(const engine::QueryOutput& out);
+Result<nlohmann::json> rows_of(const QueryOutput& out);
 
 // A count read back: an integer, or a string of one (64-bit values may come as text); nullopt
 // otherwise.
 std::optional<int64_t> as_count(const nlohmann::json& v);
 
-}  // namespace sightline::query
+}  // namespace sightline::engine

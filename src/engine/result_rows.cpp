@@ -1,11 +1,11 @@
-#include "query/result_rows.h"
+#include "engine/result_rows.h"
 
 #include "arrow/json_writer.h"
 
-namespace sightline::query {
+namespace sightline::engine {
 using nlohmann::json;
 
-Result<json> rows_of(const engine::QueryOutput& out) {
+Result<json> rows_of(const QueryOutput& out) {
   auto text = arrow::write_json_rows(out.table);
   if (!text) return fail(text.error());
   json parsed = json::parse(*text, nullptr, false);
@@ -24,4 +24,4 @@ std::optional<int64_t> as_count(const json& v) {
   return std::nullopt;
 }
 
-}  // namespace sightline::query
+}  // namespace sightline::engine
