@@ -49,7 +49,8 @@ const bin = path.resolve(args.bin ?? path.join(root, 'build', 'sightline'));
 const oracle = path.resolve(args.oracle ?? path.join(root, 'build', 'tests', 'oracle', 'duckdb_oracle'));
 const verify = args.verify === 'true';
 const slowest = Number(args.slowest ?? 0);
-const MODE_FLAGS = { optimized: ['--cache-mb', cacheMb], naive: ['--no-rollups', '--cache-mb', '0'] };
+// memory: the optimized server without its state directory (everything in DuckDB's memory).
+const MODE_FLAGS = { optimized: ['--cache-mb', cacheMb], memory: ['--cache-mb', cacheMb, '--no-state'], naive: ['--no-rollups', '--cache-mb', '0'] };
 const resultsDir = path.join(here, 'results');
 
 const f0 = (x) => (x === null || x === undefined || Number.isNaN(x) ? '-' : x.toFixed(0));

@@ -152,7 +152,10 @@ int run_serve(const ServeOptions& options) {
 
   // Serve at once; rollups are built in the background and swapped in when ready.
   auto loaded_at = std::filesystem::file_time_type::clock::now();
-  auto first = load_snapshot(options.dir, nullptr, 1, log, false);
+  const std::filesystem::path state_dir = options.no_state            ? std::filesystem::path()
+                                          : options.state_dir.empty() ? std::filesystem::absolute(options.dir) / ".sightline" / "state"
+                                                                      : std::filesystem::absolute(options.state_dir);
+  auto first = load_snapshot(options.dir, nullptr, 1, log, false, state_dir);
   if (first.snapshot) {
     auto marked = std::make_shared<api::Snapshot>(*first.snapshot);
     marked->rollups_enabled = !options.no_rollups;
@@ -189,9 +192,14 @@ int run_serve(const ServeOptions& options) {
   }
   api::SnapshotHolder holder;
   holder.set(first.snapshot);
-  log.info("project_loaded", {{"project", first.snapshot->project.name},
-                              {"dashboards", first.snapshot->project.dashboards.size()},
-                              {"load_seconds", first.snapshot->engine->load_seconds()}});
+  {
+    const auto& engine = *first.snapshot->engine;
+    log.info("project_loaded", {{"project", first.snapshot->project.name},
+                                {"dashboards", first.snapshot->project.dashboards.size()},
+                                {"load_seconds", engine.load_seconds()},
+                                {"state", engine.state_file().empty() ? "memory" : "file"},
+                                {"reused", engine.reused_relations()}});
+  }
 
   query::QueryService service(static_cast<size_t>(options.cache_mb) << 20, log);
   api::Api api(holder, service, log);
@@ -246,7 +254,7 @@ int run_serve(const ServeOptions& options) {
   bool beyond_loopback = !(h == "localhost" || h == "::1" || h.starts_with("127."));
   if (!options.no_reload)
     reloader = std::make_unique<Reloader>(options.dir, holder, log, std::chrono::milliseconds(1000), !options.no_rollups, beyond_loopback,
-                                          loaded_at);
+                                          loaded_at, state_dir);
 
   std::thread signal_waiter([&] {
     int sig = 0;

@@ -17,6 +17,9 @@ struct ServeOptions {
   int cache_mb = 256;
   bool no_reload = false;
   bool no_rollups = false;
+  // Where the engine keeps its database (engine/state_dir.h); empty: DIR/.sightline/state.
+  std::string state_dir;
+  bool no_state = false;  // keep everything in memory; load every source at each start
   std::string tls_cert;  // PEM certificate chain: serve HTTPS natively
   std::string tls_key;   // PEM private key
 };

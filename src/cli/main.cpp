@@ -60,6 +60,10 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--cache-mb", serve.cache_mb, "Result cache size in MiB")->capture_default_str()->check(CLI::Range(0, 1 << 20));
   serve_cmd->add_flag("--no-reload", serve.no_reload, "Do not watch the project files for changes");
   serve_cmd->add_flag("--no-rollups", serve.no_rollups, "Do not pre-aggregate (every query reads the sources)");
+  auto* state_dir = serve_cmd->add_option("--state-dir", serve.state_dir,
+                                          "Where to keep loaded sources and pre-aggregates between starts (default: DIR/.sightline/state)");
+  auto* no_state = serve_cmd->add_flag("--no-state", serve.no_state, "Keep everything in memory: every start loads all sources again");
+  state_dir->excludes(no_state);
   auto* tls_cert =
       serve_cmd->add_option("--tls-cert", serve.tls_cert, "Serve HTTPS with this PEM certificate chain")->check(CLI::ExistingFile);
   auto* tls_key = serve_cmd->add_option("--tls-key", serve.tls_key, "The PEM private key for --tls-cert")->check(CLI::ExistingFile);

@@ -26,7 +26,7 @@ std::vector<std::string> find_unreadable_sources(const engine::Engine& engine, L
 }
 
 SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Snapshot> previous, uint64_t generation, Logger& log,
-                           bool rollups) {
+                           bool rollups, const std::filesystem::path& state_dir) {
   SnapshotLoad out;
   auto loaded = config::load_project(dir, config::system_environment());
   out.diagnostics = loaded.diagnostics;
@@ -37,7 +37,9 @@ SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Sn
   if (previous && previous->project.engine_fingerprint() == loaded.project->engine_fingerprint()) {
     engine = previous->engine;
   } else {
-    auto built = engine::Engine::build(*loaded.project);
+    engine::EngineOptions options{.state_dir = state_dir,
+                                  .state_use = previous ? engine::StateFileUse::Fresh : engine::StateFileUse::Reuse};
+    auto built = engine::Engine::build(*loaded.project, options);
     out.diagnostics.insert(out.diagnostics.end(), built.diagnostics.begin(), built.diagnostics.end());
     if (!built.engine) return out;
     engine = built.engine;
@@ -77,14 +79,15 @@ SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Sn
 }
 
 Reloader::Reloader(std::string dir, api::SnapshotHolder& holder, Logger& log, std::chrono::milliseconds interval, bool rollups,
-                   bool beyond_loopback, std::filesystem::file_time_type loaded_at)
+                   bool beyond_loopback, std::filesystem::file_time_type loaded_at, std::filesystem::path state_dir)
     : dir_(std::move(dir)),
       holder_(holder),
       log_(log),
       interval_(interval),
       rollups_(rollups),
       beyond_loopback_(beyond_loopback),
-      loaded_at_(loaded_at) {
+      loaded_at_(loaded_at),
+      state_dir_(std::move(state_dir)) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -164,7 +167,7 @@ void Reloader::loop() {
       auto current = holder_.get();
       uint64_t generation = current ? current->generation + 1 : 1;
       auto started = std::chrono::steady_clock::now();
-      auto loaded = load_snapshot(dir_, current, generation, log_, rollups_);
+      auto loaded = load_snapshot(dir_, current, generation, log_, rollups_, state_dir_);
       if (loaded.snapshot && beyond_loopback_ && !loaded.snapshot->project.auth.enabled() && !loaded.snapshot->project.auth.allow_remote) {
         loaded.diagnostics.push_back(
             {config::Diagnostic::Severity::Error,

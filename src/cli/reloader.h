@@ -26,8 +26,10 @@ struct SnapshotLoad {
 
 // Loads and checks the project; reuses `previous`'s engine when sources/models are unchanged.
 // Builds the dashboards' rollups unless `rollups` is false.
+// `state_dir`: where engines keep their database (Engine::build); empty: in memory. The first
+// load reuses what it holds; an engine built while another serves takes a new generation.
 SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Snapshot> previous, uint64_t generation, Logger& log,
-                           bool rollups);
+                           bool rollups, const std::filesystem::path& state_dir = {});
 
 // Reads each source whose values are converted at query time (Engine::converting_live_sources)
 // completely once; logs each that fails (with the engine's message) and returns their names.
@@ -40,7 +42,8 @@ class Reloader {
   // `loaded_at`: when the serving snapshot started loading; a file changed after it (while the
   // server was starting) is reloaded at once rather than taken as the baseline.
   Reloader(std::string dir, api::SnapshotHolder& holder, Logger& log, std::chrono::milliseconds interval, bool rollups,
-           bool beyond_loopback = false, std::filesystem::file_time_type loaded_at = std::filesystem::file_time_type::min());
+           bool beyond_loopback = false, std::filesystem::file_time_type loaded_at = std::filesystem::file_time_type::min(),
+           std::filesystem::path state_dir = {});
   ~Reloader();
 
  private:
@@ -56,6 +59,7 @@ class Reloader {
   bool rollups_;
   bool beyond_loopback_;
   std::filesystem::file_time_type loaded_at_;
+  std::filesystem::path state_dir_;
   std::mutex mutex_;
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -11,6 +11,7 @@
 
 #include "arrow/json_writer.h"
 #include "engine/bitmap_functions.h"
+#include "engine/result_rows.h"
 #include "engine/source_files.h"
 
 namespace sightline::engine {
@@ -274,8 +275,129 @@ Result<void> allow_source(Sandbox& sandbox, const config::SourceSpec& s, const f
   return {};
 }
 
+namespace {
+
+std::string hex(uint64_t v) {
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(v));
+  return text;
+}
+
+// What the loaded data depends on besides the files: the project's time zone, sources and models
+// (not the engine's settings, which change no answer).
+std::string data_recipe(const config::Project& project) {
+  auto j = nlohmann::json::parse(project.engine_fingerprint(), nullptr, false);
+  if (j.is_discarded()) return project.engine_fingerprint();
+  for (const char* setting : {"threads", "memory_limit", "pool_size", "query_timeout_ms", "max_rows"}) j.erase(setting);
+  return j.dump();
+}
+
+fs::path absolute_in(const config::Project& project, const std::string& path) {
+  fs::path p = path;
+  if (p.is_relative()) p = project.dir / p;
+  return p.lexically_normal();
+}
+
+config::Diagnostic warning(std::string message, std::string hint = {}) {
+  return {Diagnostic::Severity::Warning, {"sightline.yaml", 0, 0}, std::move(message), std::move(hint)};
+}
+
+}  // namespace
+
+Engine::~Engine() {
+  pool_.reset();
+  db_.reset();
+  if (!state_file_.empty() && newer_generation_exists(state_file_)) {
+    std::error_code ec;
+    fs::remove(state_file_, ec);
+    fs::remove(fs::path(state_file_.string() + ".wal"), ec);
+  }
+}
+
+Result<std::unique_ptr<Database>> Engine::open_database(const config::Project& project, const EngineOptions& options,
+                                                        const DatabaseOptions& db_options, fs::path& state_file,
+                                                        std::vector<config::Diagnostic>& diagnostics) {
+  (void)project;
+  if (!options.state_dir.empty()) {
+    const std::string fallback = "; the engine runs in memory and loads every source at each start";
+    auto chosen = choose_state_file(options.state_dir, options.state_use);
+    if (!chosen) {
+      diagnostics.push_back(warning("the state directory cannot be used: " + chosen.error().message + fallback, chosen.error().hint));
+    } else {
+      auto db = Database::open(chosen->path.string(), db_options);
+      if (!db && chosen->existed && !held_by_another_process(chosen->path)) {
+        // Unreadable (damaged, or written by another DuckDB release): a cache only, so start afresh.
+        std::error_code ec;
+        fs::remove(chosen->path, ec);
+        fs::remove(fs::path(chosen->path.string() + ".wal"), ec);
+        diagnostics.push_back(warning("the state file could not be opened and was replaced; every source is loaded anew"));
+        db = Database::open(chosen->path.string(), db_options);
+      }
+      if (db) {
+        std::error_code ec;
+        fs::permissions(chosen->path, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace, ec);
+        // At start, earlier generations are leftovers (a crash during a reload). An engine built
+        // beside a serving one leaves that one's file to it: it goes when that engine does.
+        if (options.state_use == StateFileUse::Reuse) remove_older_generations(options.state_dir, chosen->path);
+        state_file = chosen->path;
+        return db;
+      }
+      const bool locked = db.error().message.find("ock") != std::string::npos;
+      diagnostics.push_back(warning(std::string("the state directory cannot be used: ") +
+                                        (locked ? "another process is using it" : "its database could not be opened") + fallback,
+                                    "serve each project from one process, or give each its own --state-dir"));
+    }
+  }
+  return Database::open(":memory:", db_options);
+}
+
+struct Engine::Loaded {
+  bool reused = false;
+};
+
+// Creates relation `name` from `body`: a view, or (materialized) a table, taken as it is from the
+// state file when the ledger holds it at `version`, else made anew (in one transaction with its
+// ledger row when there is a state file).
+Result<Engine::Loaded> Engine::load_relation(Connection& conn, const std::string& name, const std::string& body,
+                                             const std::string& order_by, bool materialize, const std::string& version) {
+  if (ledger_ && materialize && ledger_->holds(conn, name, version)) return Loaded{true};
+  const bool in_transaction = ledger_.has_value();
+  if (in_transaction) {
+    if (auto r = conn.execute("BEGIN TRANSACTION"); !r) return fail(r.error());
+  }
+  auto rollback = [&](const Error& e) -> Result<Loaded> {
+    if (in_transaction) (void)conn.execute("ROLLBACK");
+    return fail(e);
+  };
+  if (ledger_) {
+    // What the state file held under this name: a table of older data, or a view turned table.
+    if (auto r = conn.execute("DROP TABLE IF EXISTS " + quote_identifier(name)); !r) return rollback(r.error());
+    if (auto r = drop_enum_types_of(conn, name); !r) return rollback(r.error());
+  }
+  std::string ddl = materialize ? "CREATE TABLE " + quote_identifier(name) + " AS " + encode_repeated_text(conn, name, body)
+                                : "CREATE VIEW " + quote_identifier(name) + " AS " + body;
+  if (materialize && !order_by.empty()) ddl += " ORDER BY " + order_by;
+  if (auto r = conn.execute(ddl); !r) return rollback(r.error());
+  if (in_transaction && materialize) {
+    auto counted = conn.query("SELECT count(*) FROM " + quote_identifier(name), 1);
+    if (!counted) return rollback(counted.error());
+    auto rows = rows_of(*counted);
+    int64_t n = rows && !rows->empty() ? as_count((*rows)[0][0]).value_or(0) : 0;
+    if (auto r = ledger_->record(conn, name, version, n); !r) return rollback(r.error());
+  }
+  if (in_transaction) {
+    if (auto r = conn.execute("COMMIT"); !r) return fail(r.error());
+  }
+  return Loaded{false};
+}
+
 EngineBuild Engine::build(const config::Project& project, bool keep_going) {
+  return build(project, EngineOptions{.keep_going = keep_going});
+}
+
+EngineBuild Engine::build(const config::Project& project, const EngineOptions& engine_options) {
   EngineBuild out;
+  bool keep_going = engine_options.keep_going;
   auto started = std::chrono::steady_clock::now();
   auto diag = [&](const config::Position& pos, std::string message, std::string hint = {}) {
     out.diagnostics.push_back({Diagnostic::Severity::Error, pos, std::move(message), std::move(hint)});
@@ -285,10 +407,10 @@ EngineBuild Engine::build(const config::Project& project, bool keep_going) {
   DatabaseOptions options;
   options.threads = spec.threads;
   options.memory_limit = spec.memory_limit;
-  // Always an in-memory database: the project's files are only ever read. Spills go to a private
-  // temporary folder, never into the working directory.
+  // The project's files are only ever read. The engine's own database is in memory, or a file in
+  // the state directory; spills go to a private temporary folder, never the working directory.
   options.temp_directory = (fs::temp_directory_path() / ("sightline-spill-" + std::to_string(::getpid()))).string();
-  auto db = Database::open(":memory:", options);
+  auto db = open_database(project, engine_options, options, engine->state_file_, out.diagnostics);
   if (!db) {
     diag({"sightline.yaml", 0, 0}, db.error().for_author(), "check engine: settings");
     return out;
@@ -314,6 +436,15 @@ EngineBuild Engine::build(const config::Project& project, bool keep_going) {
          "unknown timezone '" + project.timezone + "'", "use an IANA time zone name such as UTC, Europe/Berlin or America/New_York");
     return out;
   }
+  if (!engine->state_file_.empty()) {
+    auto ledger = StateLedger::open(conn);
+    if (!ledger) {
+      diag({"sightline.yaml", 0, 0}, "the state file cannot be used: " + ledger.error().for_author(),
+           "remove the state directory (it is a cache) or start with --no-state");
+      return out;
+    }
+    engine->ledger_ = std::move(*ledger);
+  }
 
   auto describe = [&](const std::string& name, bool is_model, const config::Position& pos) -> bool {
     auto stmt = conn.prepare("SELECT * FROM " + quote_identifier(name));
@@ -330,11 +461,19 @@ EngineBuild Engine::build(const config::Project& project, bool keep_going) {
     return true;
   };
 
+  const std::string recipe = data_recipe(project);
+  uint64_t loaded_version = hash_combine(0, recipe);
+  auto made = [&](const std::string& name, const Result<Loaded>& loaded, uint64_t version, bool materialize) {
+    if (!materialize) return;
+    engine->loaded_versions_[name] = version;
+    loaded_version = hash_combine(loaded_version, version);
+    if (loaded->reused) engine->reused_relations_.push_back(name);
+  };
   for (const auto& s : project.sources) {
     std::string body;
+    uint64_t version = hash_combine(hash_combine(0, recipe), s.name);
     if (s.format == config::SourceFormat::DuckDB) {
-      fs::path p = s.path;
-      if (p.is_relative()) p = project.dir / p;
+      fs::path p = absolute_in(project, s.path);
       std::error_code ec;
       if (!fs::exists(p, ec)) {
         diag(s.pos, "source '" + s.name + "': no such DuckDB file '" + s.path + "'");
@@ -346,6 +485,8 @@ EngineBuild Engine::build(const config::Project& project, bool keep_going) {
         continue;
       }
       body = "SELECT * FROM " + quote_identifier(alias) + "." + quote_identifier(s.table);
+      version = hash_combine(version, fingerprint_files(p));
+      loaded_version = hash_combine(loaded_version, fingerprint_files(p));
     } else {
       body = "SELECT * FROM " + reader_sql(s, project.dir);
       if (s.format != config::SourceFormat::Csv && !s.types.empty()) {
@@ -355,33 +496,50 @@ EngineBuild Engine::build(const config::Project& project, bool keep_going) {
                      quote_identifier(col);
         body = "SELECT * REPLACE (" + replace + ") FROM (" + body + ")";
       }
+      if (s.materialize) version = hash_combine(version, fingerprint_files(absolute_in(project, s.path)));
     }
-    if (s.materialize) body = encode_repeated_text(conn, s.name, body);
-    std::string ddl = (s.materialize ? "CREATE TABLE " : "CREATE VIEW ") + quote_identifier(s.name) + " AS " + body;
-    if (s.materialize && !s.order_by.empty()) {
-      std::string order;
-      for (const auto& c : s.order_by) order += (order.empty() ? "" : ", ") + quote_identifier(c);
-      ddl += " ORDER BY " + order;
-    }
-    if (auto r = conn.execute(ddl); !r) {
-      std::string msg = r.error().for_author();
+    std::string order;
+    for (const auto& c : s.order_by) order += (order.empty() ? "" : ", ") + quote_identifier(c);
+    auto loaded = engine->load_relation(conn, s.name, body, order, s.materialize, hex(version));
+    if (!loaded) {
+      std::string msg = loaded.error().for_author();
       std::string hint = msg.find("No files found") != std::string::npos
                              ? "no file matches '" + s.path + "' (relative to the project folder); generate or copy the data first"
                              : read_error_hint(msg);
       diag(s.pos, "source '" + s.name + "' cannot be read: " + describe_read_error(msg, project.dir), hint);
       continue;
     }
+    made(s.name, loaded, version, s.materialize);
     describe(s.name, false, s.pos);
   }
-  const bool sources_ok = out.diagnostics.empty();
+  const bool sources_ok = out.diagnostics.empty() || std::none_of(out.diagnostics.begin(), out.diagnostics.end(), [](const Diagnostic& d) {
+                            return d.severity == Diagnostic::Severity::Error;
+                          });
+  const size_t diagnostics_before_models = out.diagnostics.size();
   for (const auto& m : project.models) {
-    std::string ddl = (m.materialize ? "CREATE TABLE " : "CREATE VIEW ") + quote_identifier(m.name) + " AS " + m.sql;
-    if (auto r = conn.execute(ddl); !r) {
+    // Models over a source that failed would only repeat its error, and with a state file they
+    // would store tables made from its last good data under new versions.
+    if (!sources_ok && engine->ledger_) break;
+    // A materialized model may read any source or earlier model: its version follows all of them.
+    const uint64_t version = hash_combine(hash_combine(loaded_version, m.name), m.sql);
+    auto loaded = engine->load_relation(conn, m.name, m.sql, "", m.materialize, hex(version));
+    if (!loaded) {
       // Over a broken source, a model only repeats its error (or cannot find it at all).
-      if (sources_ok) diag(m.pos, "model '" + m.name + "' does not compile: " + describe_read_error(r.error().for_author(), project.dir));
+      if (sources_ok)
+        diag(m.pos, "model '" + m.name + "' does not compile: " + describe_read_error(loaded.error().for_author(), project.dir));
       continue;
     }
+    made(m.name, loaded, version, m.materialize);
     describe(m.name, true, m.pos);
+  }
+  if (engine->ledger_ && sources_ok && out.diagnostics.size() == diagnostics_before_models) {
+    // Leftovers of earlier runs: removed sources, subsets, replaced pre-aggregates. Only after a
+    // build without errors: a source that failed to load keeps its last good table for the next.
+    std::set<std::string> keep;
+    for (const auto& [name, version] : engine->loaded_versions_) keep.insert(name);
+    if (auto r = engine->ledger_->drop_all_but(conn, keep); !r)
+      out.diagnostics.push_back(warning("the state file could not be tidied: " + r.error().for_author()));
+    (void)conn.execute("CHECKPOINT");
   }
   warn_if_memory_is_short(conn, out.diagnostics);
   auto no_errors = [&] {
@@ -421,12 +579,10 @@ EngineBuild Engine::build(const config::Project& project, bool keep_going) {
   engine->pool_ = std::move(*pool);
   engine->query_timeout_ = std::chrono::milliseconds(spec.query_timeout_ms);
   engine->max_rows_ = spec.max_rows;
-  engine->load_version_ = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+  engine->load_version_ = loaded_version;
   for (const auto& s : project.sources) {
     if (s.materialize || s.format == config::SourceFormat::DuckDB) continue;
-    fs::path p = s.path;
-    if (p.is_relative()) p = project.dir / p;
-    engine->live_sources_.emplace_back(s.name, p.lexically_normal());
+    engine->live_sources_.emplace_back(s.name, absolute_in(project, s.path));
   }
   for (const auto& m : project.models)
     if (!m.materialize) engine->view_models_.insert(m.name);
@@ -438,6 +594,37 @@ EngineBuild Engine::build(const config::Project& project, bool keep_going) {
   engine->load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   out.engine = std::move(engine);
   return out;
+}
+
+std::optional<std::string> Engine::stored_rollups(const std::string& key) const {
+  std::lock_guard lock(state_mutex_);
+  if (!ledger_ || !ledger_->rollups() || ledger_->rollups()->key != key) return std::nullopt;
+  stored_rollups_handed_out_ = true;
+  return ledger_->rollups()->description;
+}
+
+bool Engine::rollups_stored_under(const std::string& key) const {
+  std::lock_guard lock(state_mutex_);
+  return ledger_ && ledger_->rollups() && ledger_->rollups()->key == key;
+}
+
+Result<void> Engine::store_rollups(const std::string& key, const std::string& description, const std::vector<std::string>& tables) const {
+  std::lock_guard lock(state_mutex_);
+  if (!ledger_) return {};
+  std::vector<std::string> orphans;
+  if (ledger_->rollups() && !stored_rollups_handed_out_) {
+    std::set<std::string> now(tables.begin(), tables.end());
+    for (const auto& t : ledger_->rollups()->tables)
+      if (!now.count(t)) orphans.push_back(t);
+  }
+  auto stored = pool_->run<int>(std::chrono::minutes(1), [&](Connection& c) -> Result<int> {
+    if (auto r = ledger_->store_rollups(c, {key, description, tables}); !r) return fail(r.error());
+    for (const auto& t : orphans) (void)c.execute("DROP TABLE IF EXISTS " + quote_identifier(t));
+    return 0;
+  });
+  if (!stored) return fail(stored.error());
+  stored_rollups_handed_out_ = true;  // its builder uses them
+  return {};
 }
 
 }  // namespace sightline::engine

@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -21,6 +23,8 @@
 #include "engine/bins.h"
 #include "engine/duckdb.h"
 #include "engine/pool.h"
+#include "engine/state_dir.h"
+#include "engine/state_ledger.h"
 
 namespace sightline::engine {
 
@@ -56,6 +60,17 @@ struct DataVersions {
 
 struct EngineBuild;
 
+struct EngineOptions {
+  // For `sightline check`: see Engine::build.
+  bool keep_going = false;
+  // Where the engine keeps its database file (engine/state_dir.h), so that a restart reuses the
+  // loaded tables and pre-aggregates whose data has not changed. Empty: in memory, everything
+  // loaded anew by each build. When the directory cannot be used (not writable, another process
+  // uses it), the engine runs in memory and a warning says why.
+  std::filesystem::path state_dir;
+  StateFileUse state_use = StateFileUse::Reuse;
+};
+
 class Engine {
  public:
   // Opens the database, creates every source and model, and reads their columns. Problems are
@@ -64,6 +79,10 @@ class Engine {
   // others failed, so the dashboards over them can be checked too; such an engine must never
   // serve.
   static EngineBuild build(const config::Project& project, bool keep_going = false);
+  static EngineBuild build(const config::Project& project, const EngineOptions& options);
+  // Closes the database; an engine whose state file a newer generation has replaced (a reload)
+  // removes it.
+  ~Engine();
 
   // Reads every row and every column of `relation` once, each value converted to its type, so a
   // value that does not convert or a corrupt, unreadable or vanished file is found now rather
@@ -88,15 +107,48 @@ class Engine {
   bool has_live_sources() const { return !live_sources_.empty(); }
   double load_seconds() const { return load_seconds_; }
 
+  // The state file this engine keeps its tables in; empty when it runs in memory.
+  const std::filesystem::path& state_file() const { return state_file_; }
+  // The loaded relations (materialized sources and models) taken from the state file as an
+  // earlier run left them, their data unchanged; the others were read anew.
+  const std::vector<std::string>& reused_relations() const { return reused_relations_; }
+
+  // Pre-aggregates kept in the state file (query/rollup.h describes them; the engine only stores
+  // the description and keeps its tables): the description stored under `key`, if that is the
+  // key stored. Thread-safe.
+  std::optional<std::string> stored_rollups(const std::string& key) const;
+  // Stores a description of pre-aggregates and the tables it names, replacing the one stored. The
+  // replaced one's tables are dropped unless stored_rollups() handed it out (then whoever uses
+  // them drops them when done). Does nothing in memory. Thread-safe.
+  Result<void> store_rollups(const std::string& key, const std::string& description, const std::vector<std::string>& tables) const;
+  // Whether pre-aggregates stored under `key` are the ones kept (their tables must stay). Thread-safe.
+  bool rollups_stored_under(const std::string& key) const;
+
  private:
   Engine() = default;
+  struct Loaded;
+  Result<Loaded> load_relation(Connection& conn, const std::string& name, const std::string& body, const std::string& order_by,
+                               bool materialize, const std::string& version);
+  static Result<std::unique_ptr<Database>> open_database(const config::Project& project, const EngineOptions& options,
+                                                        const DatabaseOptions& db_options, std::filesystem::path& state_file,
+                                                        std::vector<config::Diagnostic>& diagnostics);
   static void warn_if_memory_is_short(Connection& conn, std::vector<config::Diagnostic>& diagnostics);
   std::unique_ptr<Database> db_;
   std::unique_ptr<ConnectionPool> pool_;
   std::vector<Relation> relations_;
   std::chrono::milliseconds query_timeout_{30'000};
   int64_t max_rows_ = 100'000;
-  uint64_t load_version_ = 0;  // distinguishes one loaded copy of the data from the next
+  // The version of everything loaded: of the materialized relations' data (recipe + files) and
+  // of the DuckDB files attached. Equal across restarts when nothing changed.
+  uint64_t load_version_ = 0;
+  std::map<std::string, uint64_t> loaded_versions_;  // materialized relations: the version of their data
+  std::filesystem::path state_file_;
+  mutable std::optional<StateLedger> ledger_;  // with a state file
+  std::vector<std::string> reused_relations_;
+  mutable std::mutex state_mutex_;      // guards ledger_ after build
+  // Whether the stored pre-aggregates are in use in this process (built here, or handed out by
+  // stored_rollups()); if not, storing others drops their tables at once.
+  mutable bool stored_rollups_handed_out_ = false;
   // Sources read at query time: name and the absolute file, folder or glob they read.
   std::vector<std::pair<std::string, std::filesystem::path>> live_sources_;
   std::set<std::string> view_models_;  // models that are views (they may read a live source)

@@ -95,7 +95,8 @@ class Rollups {
   Rollups() = default;
   Rollups(const Rollups&) = delete;
   Rollups& operator=(const Rollups&) = delete;
-  // Drops the rollup tables from the engine.
+  // Drops the rollup tables from the engine, unless its state file keeps them (a restart with
+  // the same data and dashboards reuses them; see Engine::store_rollups).
   ~Rollups();
 
   // The smallest rollup of `relation` holding every column of `needs` at its grain or finer and
@@ -125,6 +126,13 @@ class Rollups {
   bool sample_serves_scatter(const std::string& relation) const { return scatter_samples_.count(relation) > 0; }
 
  private:
+  // The state file's copy (rollup_store.cpp): every table and what it holds, as JSON; and back,
+  // when every table named is still there.
+  std::string describe() const;
+  static std::shared_ptr<Rollups> restore(const std::string& description, std::shared_ptr<const engine::Engine> engine);
+  // Every table these rollups read.
+  std::vector<std::string> tables() const;
+
   std::vector<Rollup> rollups_;
   std::map<std::pair<std::string, std::string>, std::string> value_tables_;
   std::vector<std::string> code_tables_;
@@ -132,6 +140,7 @@ class Rollups {
   std::set<std::string> scatter_samples_;             // relations whose sample scatter plots sample
   std::shared_ptr<const engine::Engine> engine_;
   std::string signature_;
+  std::string key_;  // signature, settings and data versions: what the state file keeps them under
   std::string build_id_;
   engine::DataVersions built_on_;  // taken before the first read, so a change during the build counts as stale
 };
