@@ -58,7 +58,12 @@ DataVersions Engine::data_versions() const {
   }
   for (const auto& r : relations_) {
     if (v.relations.count(r.name)) continue;
-    v.relations[r.name] = !live_sources_.empty() && view_models_.count(r.name) ? live : load_version_;
+    // A materialized relation changes only with what it was made from.
+    auto loaded = loaded_versions_.find(r.name);
+    if (loaded != loaded_versions_.end())
+      v.relations[r.name] = loaded->second;
+    else
+      v.relations[r.name] = !live_sources_.empty() && view_models_.count(r.name) ? live : load_version_;
   }
   v.all = live;
   return v;
@@ -283,13 +288,20 @@ std::string hex(uint64_t v) {
   return text;
 }
 
-// What the loaded data depends on besides the files: the project's time zone, sources and models
-// (not the engine's settings, which change no answer).
-std::string data_recipe(const config::Project& project) {
+// Bumped whenever a version's meaning changes (what it hashes, how a table is made from it).
+constexpr std::string_view kVersionFormat = "relations/1";
+
+// What each source's data depends on besides its files: its entry in sightline.yaml and the
+// project's time zone (timestamps are read in it); by source, in the project's order.
+std::vector<std::string> source_recipes(const config::Project& project) {
   auto j = nlohmann::json::parse(project.engine_fingerprint(), nullptr, false);
-  if (j.is_discarded()) return project.engine_fingerprint();
-  for (const char* setting : {"threads", "memory_limit", "pool_size", "query_timeout_ms", "max_rows"}) j.erase(setting);
-  return j.dump();
+  std::vector<std::string> out;
+  for (size_t i = 0; i < project.sources.size(); ++i) {
+    const bool described = !j.is_discarded() && j.contains("sources") && i < j["sources"].size();
+    out.push_back(std::string(kVersionFormat) + "|" + project.timezone + "|" +
+                  (described ? j["sources"][i].dump() : project.sources[i].name + "|" + project.sources[i].path));
+  }
+  return out;
 }
 
 fs::path absolute_in(const config::Project& project, const std::string& path) {
@@ -314,10 +326,9 @@ Engine::~Engine() {
   }
 }
 
-Result<std::unique_ptr<Database>> Engine::open_database(const config::Project& project, const EngineOptions& options,
+Result<std::unique_ptr<Database>> Engine::open_database(const EngineOptions& options,
                                                         const DatabaseOptions& db_options, fs::path& state_file,
                                                         std::vector<config::Diagnostic>& diagnostics) {
-  (void)project;
   if (!options.state_dir.empty()) {
     const std::string fallback = "; the engine runs in memory and loads every source at each start";
     auto chosen = choose_state_file(options.state_dir, options.state_use);
@@ -410,7 +421,7 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
   // The project's files are only ever read. The engine's own database is in memory, or a file in
   // the state directory; spills go to a private temporary folder, never the working directory.
   options.temp_directory = (fs::temp_directory_path() / ("sightline-spill-" + std::to_string(::getpid()))).string();
-  auto db = open_database(project, engine_options, options, engine->state_file_, out.diagnostics);
+  auto db = open_database(engine_options, options, engine->state_file_, out.diagnostics);
   if (!db) {
     diag({"sightline.yaml", 0, 0}, db.error().for_author(), "check engine: settings");
     return out;
@@ -461,17 +472,22 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
     return true;
   };
 
-  const std::string recipe = data_recipe(project);
-  uint64_t loaded_version = hash_combine(0, recipe);
+  // Versions: a source's is its recipe and its files as they are now; a model's is its SQL and
+  // the versions of every source and model before it (it may read any of them). A materialized
+  // relation keeps the version it was made from (the state file reuses it while it holds);
+  // everything else has the version of the whole load (`loaded_version`).
+  const std::vector<std::string> recipes = source_recipes(project);
+  uint64_t loaded_version = hash_combine(0, kVersionFormat);
   auto made = [&](const std::string& name, const Result<Loaded>& loaded, uint64_t version, bool materialize) {
+    loaded_version = hash_combine(loaded_version, version);
     if (!materialize) return;
     engine->loaded_versions_[name] = version;
-    loaded_version = hash_combine(loaded_version, version);
     if (loaded->reused) engine->reused_relations_.push_back(name);
   };
-  for (const auto& s : project.sources) {
+  for (size_t i = 0; i < project.sources.size(); ++i) {
+    const auto& s = project.sources[i];
     std::string body;
-    uint64_t version = hash_combine(hash_combine(0, recipe), s.name);
+    uint64_t version = hash_combine(0, recipes[i]);
     if (s.format == config::SourceFormat::DuckDB) {
       fs::path p = absolute_in(project, s.path);
       std::error_code ec;
@@ -486,7 +502,6 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
       }
       body = "SELECT * FROM " + quote_identifier(alias) + "." + quote_identifier(s.table);
       version = hash_combine(version, fingerprint_files(p));
-      loaded_version = hash_combine(loaded_version, fingerprint_files(p));
     } else {
       body = "SELECT * FROM " + reader_sql(s, project.dir);
       if (s.format != config::SourceFormat::Csv && !s.types.empty()) {
@@ -496,7 +511,7 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
                      quote_identifier(col);
         body = "SELECT * REPLACE (" + replace + ") FROM (" + body + ")";
       }
-      if (s.materialize) version = hash_combine(version, fingerprint_files(absolute_in(project, s.path)));
+      version = hash_combine(version, fingerprint_files(absolute_in(project, s.path)));
     }
     std::string order;
     for (const auto& c : s.order_by) order += (order.empty() ? "" : ", ") + quote_identifier(c);
@@ -521,7 +536,7 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
     // would store tables made from its last good data under new versions.
     if (!sources_ok && engine->ledger_) break;
     // A materialized model may read any source or earlier model: its version follows all of them.
-    const uint64_t version = hash_combine(hash_combine(loaded_version, m.name), m.sql);
+    const uint64_t version = hash_combine(hash_combine(hash_combine(loaded_version, m.name), m.sql), m.materialize ? "table" : "view");
     auto loaded = engine->load_relation(conn, m.name, m.sql, "", m.materialize, hex(version));
     if (!loaded) {
       // Over a broken source, a model only repeats its error (or cannot find it at all).
@@ -596,35 +611,60 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
   return out;
 }
 
-std::optional<std::string> Engine::stored_rollups(const std::string& key) const {
+std::optional<std::string> Engine::stored_rollups() const {
   std::lock_guard lock(state_mutex_);
-  if (!ledger_ || !ledger_->rollups() || ledger_->rollups()->key != key) return std::nullopt;
-  stored_rollups_handed_out_ = true;
+  if (!ledger_ || !ledger_->rollups()) return std::nullopt;
   return ledger_->rollups()->description;
 }
 
-bool Engine::rollups_stored_under(const std::string& key) const {
-  std::lock_guard lock(state_mutex_);
-  return ledger_ && ledger_->rollups() && ledger_->rollups()->key == key;
-}
-
-Result<void> Engine::store_rollups(const std::string& key, const std::string& description, const std::vector<std::string>& tables) const {
-  std::lock_guard lock(state_mutex_);
-  if (!ledger_) return {};
-  std::vector<std::string> orphans;
-  if (ledger_->rollups() && !stored_rollups_handed_out_) {
-    std::set<std::string> now(tables.begin(), tables.end());
-    for (const auto& t : ledger_->rollups()->tables)
-      if (!now.count(t)) orphans.push_back(t);
-  }
-  auto stored = pool_->run<int>(std::chrono::minutes(1), [&](Connection& c) -> Result<int> {
-    if (auto r = ledger_->store_rollups(c, {key, description, tables}); !r) return fail(r.error());
-    for (const auto& t : orphans) (void)c.execute("DROP TABLE IF EXISTS " + quote_identifier(t));
+void Engine::drop_tables(const std::vector<std::string>& tables) const {
+  if (tables.empty() || !pool_) return;
+  (void)pool_->run<int>(std::chrono::minutes(1), [&](Connection& c) -> Result<int> {
+    for (const auto& t : tables) (void)c.execute("DROP TABLE IF EXISTS " + quote_identifier(t));
     return 0;
   });
-  if (!stored) return fail(stored.error());
-  stored_rollups_handed_out_ = true;  // its builder uses them
+}
+
+Result<void> Engine::store_rollups(const std::string& description, const std::vector<std::string>& tables) const {
+  std::vector<std::string> unused;
+  {
+    std::lock_guard lock(state_mutex_);
+    if (!ledger_) return {};
+    std::set<std::string> now(tables.begin(), tables.end());
+    std::vector<std::string> before = ledger_->rollups() ? ledger_->rollups()->tables : std::vector<std::string>();
+    auto stored = pool_->run<int>(std::chrono::minutes(1), [&](Connection& c) -> Result<int> {
+      if (auto r = ledger_->store_rollups(c, {"parts", description, tables}); !r) return fail(r.error());
+      return 0;
+    });
+    if (!stored) return fail(stored.error());
+    for (const auto& t : before) {
+      auto users = table_users_.find(t);
+      if (!now.count(t) && (users == table_users_.end() || users->second <= 0)) unused.push_back(t);
+    }
+  }
+  drop_tables(unused);
   return {};
+}
+
+void Engine::claim_tables(const std::vector<std::string>& tables) const {
+  std::lock_guard lock(state_mutex_);
+  for (const auto& t : tables) ++table_users_[t];
+}
+
+void Engine::release_tables(const std::vector<std::string>& tables) const {
+  std::vector<std::string> unused;
+  {
+    std::lock_guard lock(state_mutex_);
+    std::set<std::string> kept;
+    if (ledger_ && ledger_->rollups()) kept.insert(ledger_->rollups()->tables.begin(), ledger_->rollups()->tables.end());
+    for (const auto& t : tables) {
+      auto users = table_users_.find(t);
+      if (users != table_users_.end() && --users->second > 0) continue;
+      if (users != table_users_.end()) table_users_.erase(users);
+      if (!kept.count(t)) unused.push_back(t);
+    }
+  }
+  drop_tables(unused);
 }
 
 }  // namespace sightline::engine

@@ -113,23 +113,27 @@ class Engine {
   // earlier run left them, their data unchanged; the others were read anew.
   const std::vector<std::string>& reused_relations() const { return reused_relations_; }
 
-  // Pre-aggregates kept in the state file (query/rollup.h describes them; the engine only stores
-  // the description and keeps its tables): the description stored under `key`, if that is the
-  // key stored. Thread-safe.
-  std::optional<std::string> stored_rollups(const std::string& key) const;
-  // Stores a description of pre-aggregates and the tables it names, replacing the one stored. The
-  // replaced one's tables are dropped unless stored_rollups() handed it out (then whoever uses
-  // them drops them when done). Does nothing in memory. Thread-safe.
-  Result<void> store_rollups(const std::string& key, const std::string& description, const std::vector<std::string>& tables) const;
-  // Whether pre-aggregates stored under `key` are the ones kept (their tables must stay). Thread-safe.
-  bool rollups_stored_under(const std::string& key) const;
+  // Pre-aggregate tables (query/rollup.h) and the state file. The rollups describe themselves
+  // (opaque JSON); the engine stores the description with the tables it keeps, and counts who
+  // uses which table, so that a table goes when neither a user nor the state file needs it.
+  // All thread-safe.
+  //
+  // The description stored, if any (and if the engine has a state file).
+  std::optional<std::string> stored_rollups() const;
+  // Stores `description` and the tables it keeps, replacing what was stored; the tables kept
+  // before that are no longer kept nor claimed are dropped. Does nothing in memory.
+  Result<void> store_rollups(const std::string& description, const std::vector<std::string>& tables) const;
+  // One more user of each table.
+  void claim_tables(const std::vector<std::string>& tables) const;
+  // One user fewer; a table with none left that the state file does not keep is dropped.
+  void release_tables(const std::vector<std::string>& tables) const;
 
  private:
   Engine() = default;
   struct Loaded;
   Result<Loaded> load_relation(Connection& conn, const std::string& name, const std::string& body, const std::string& order_by,
                                bool materialize, const std::string& version);
-  static Result<std::unique_ptr<Database>> open_database(const config::Project& project, const EngineOptions& options,
+  static Result<std::unique_ptr<Database>> open_database(const EngineOptions& options,
                                                         const DatabaseOptions& db_options, std::filesystem::path& state_file,
                                                         std::vector<config::Diagnostic>& diagnostics);
   static void warn_if_memory_is_short(Connection& conn, std::vector<config::Diagnostic>& diagnostics);
@@ -138,17 +142,16 @@ class Engine {
   std::vector<Relation> relations_;
   std::chrono::milliseconds query_timeout_{30'000};
   int64_t max_rows_ = 100'000;
-  // The version of everything loaded: of the materialized relations' data (recipe + files) and
-  // of the DuckDB files attached. Equal across restarts when nothing changed.
+  // The version of everything loaded: every source's recipe and files at load, every model's SQL.
+  // Equal across restarts when nothing changed.
   uint64_t load_version_ = 0;
-  std::map<std::string, uint64_t> loaded_versions_;  // materialized relations: the version of their data
+  std::map<std::string, uint64_t> loaded_versions_;  // materialized relations: the version they were made from
   std::filesystem::path state_file_;
   mutable std::optional<StateLedger> ledger_;  // with a state file
   std::vector<std::string> reused_relations_;
-  mutable std::mutex state_mutex_;      // guards ledger_ after build
-  // Whether the stored pre-aggregates are in use in this process (built here, or handed out by
-  // stored_rollups()); if not, storing others drops their tables at once.
-  mutable bool stored_rollups_handed_out_ = false;
+  mutable std::mutex state_mutex_;  // guards ledger_ and table_users_ after build
+  mutable std::map<std::string, int> table_users_;
+  void drop_tables(const std::vector<std::string>& tables) const;
   // Sources read at query time: name and the absolute file, folder or glob they read.
   std::vector<std::pair<std::string, std::filesystem::path>> live_sources_;
   std::set<std::string> view_models_;  // models that are views (they may read a live source)

@@ -272,7 +272,10 @@ std::map<std::string, std::string> narrow_sum_types(const engine::Engine& engine
 
 Rollups::~Rollups() {
   if (!engine_) return;
-  if (!key_.empty() && engine_->rollups_stored_under(key_)) return;  // kept for the next start
+  if (claimed_) {
+    engine_->release_tables(tables());
+    return;
+  }
   for (const auto& r : rollups_) (void)exec(*engine_, "DROP TABLE IF EXISTS " + quote_identifier(r.table));
   for (const auto& [key, table] : value_tables_) (void)exec(*engine_, "DROP TABLE IF EXISTS " + quote_identifier(table));
   for (const auto& table : code_tables_) (void)exec(*engine_, "DROP TABLE IF EXISTS " + quote_identifier(table));
@@ -392,16 +395,18 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     plans.push_back({&d, rel, candidates, aggregates, time_grains, hourly});
   }
   std::string signature;
+  std::vector<std::string> plan_signatures;
   for (const auto& p : plans) {
-    signature += p.rel->name + ":";
-    for (const auto& c : p.candidates) signature += c + ",";
-    for (const auto& [c, g] : p.time_grains) signature += c + ":" + grain_name(g) + (p.hourly.count(c) ? "+hour" : "") + ",";
-    for (const auto& a : p.aggregates) signature += a.function + "(" + a.column + "),";
-    for (const auto& f : p.dashboard->filters) signature += std::string(config::filter_type_name(f.type)) + ":" + f.column + ",";
+    std::string s = p.rel->name + ":";
+    for (const auto& c : p.candidates) s += c + ",";
+    for (const auto& [c, g] : p.time_grains) s += c + ":" + grain_name(g) + (p.hourly.count(c) ? "+hour" : "") + ",";
+    for (const auto& a : p.aggregates) s += a.function + "(" + a.column + "),";
+    for (const auto& f : p.dashboard->filters) s += std::string(config::filter_type_name(f.type)) + ":" + f.column + ",";
     for (const auto& pg : p.dashboard->pages)
       for (const auto& w : pg.widgets)
-        for (const auto& m : w.measures) signature += m.expr + ";";
-    signature += "|";
+        for (const auto& m : w.measures) s += m.expr + ";";
+    signature += s + "|";
+    plan_signatures.push_back(std::move(s));
   }
   if (previous && previous->engine_ == engine_ptr && previous->signature_ == signature && previous->stale(result->built_on_).empty()) {
     if (options.progress) {
@@ -413,34 +418,32 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
   }
   if (options.progress) options.progress->dashboards = static_cast<int>(plans.size());
   result->signature_ = signature;
+  // What a restart must find unchanged to reuse a relation's rollups from the state file: the
+  // plans of its dashboards, the settings, its data's version and its bins.
+  std::map<std::string, std::string> relation_keys;
   {
-    // What a restart must find unchanged to reuse these from the state file: the plan, the
-    // settings, the data of each relation summarized and its bins.
-    std::string key = "rollups/2|" + signature + "|" + std::to_string(options.min_source_rows) + "," +
-                      std::to_string(options.min_reduction) + "," + std::to_string(options.max_cardinality) + "," +
-                      std::to_string(options.sample_rows) + "|" + project.timezone;
-    for (const auto& p : plans) {
-      key += "|" + p.rel->name + "@" + std::to_string(result->built_on_.of(p.rel->name));
-      for (const auto& [column, bins] : p.rel->bins) key += ";" + column + ":" + bins.key_sql("x");
-    }
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(engine::hash_combine(0, key)));
-    result->key_ = hex;
-  }
-  if (!engine.state_file().empty()) {
-    if (auto stored = engine.stored_rollups(result->key_)) {
-      if (auto restored = restore(*stored, engine_ptr)) {
-        restored->key_ = result->key_;
-        restored->built_on_ = result->built_on_;
-        if (options.progress) {
-          options.progress->dashboards_done = static_cast<int>(plans.size());
-          options.progress->built = static_cast<int>(restored->all().size());
-        }
-        log.info("rollups_reused", {{"rollups", restored->all().size()}, {"tables", restored->tables().size()}});
-        return restored;
+    const std::string settings = "rollups/3|" + std::to_string(options.min_source_rows) + "," + std::to_string(options.min_reduction) +
+                                 "," + std::to_string(options.max_cardinality) + "," + std::to_string(options.sample_rows) + "|" +
+                                 project.timezone;
+    std::map<std::string, std::string> texts;
+    for (size_t i = 0; i < plans.size(); ++i) {
+      const engine::Relation* rel = plans[i].rel;
+      std::string& text = texts[rel->name];
+      if (text.empty()) {
+        text = settings + "|" + rel->name + "@" + std::to_string(result->built_on_.of(rel->name));
+        for (const auto& [column, bins] : rel->bins) text += ";" + column + ":" + bins.key_sql("x");
       }
+      text += "|" + plan_signatures[i];
+    }
+    for (const auto& [relation, text] : texts) {
+      char hex[17];
+      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(engine::hash_combine(0, text)));
+      relation_keys[relation] = hex;
     }
   }
+  const auto stored = engine.state_file().empty() ? std::map<std::string, std::pair<std::string, std::string>>()
+                                                  : stored_parts(engine.stored_rollups().value_or(""));
+  std::set<std::string> adopted, building;
 
   for (const auto& plan : plans) {
     // Counted when this dashboard's iteration ends, whichever way it does.
@@ -452,6 +455,23 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     } count_done{options.progress};
     const config::DashboardSpec& d = *plan.dashboard;
     const engine::Relation* rel = plan.rel;
+    // A relation's rollups are taken from the state file whole, or all built here.
+    if (adopted.count(rel->name)) continue;
+    if (!building.count(rel->name)) {
+      const std::string& key = relation_keys[rel->name];
+      auto part = stored.find(rel->name);
+      const size_t before = result->rollups_.size();
+      if (part != stored.end() && part->second.first == key && result->adopt(part->second.second, engine)) {
+        adopted.insert(rel->name);
+        result->part_keys_[rel->name] = key;
+        const size_t reused = result->rollups_.size() - before;
+        if (options.progress) options.progress->built += static_cast<int>(reused);
+        log.info("rollups_reused", {{"source", rel->name}, {"rollups", reused}});
+        continue;
+      }
+      building.insert(rel->name);
+      result->part_keys_[rel->name] = key;
+    }
     const std::set<std::string>& candidates = plan.candidates;
     const std::set<AggregateCall>& aggregates = plan.aggregates;
     // A column as a rollup keeps it: as it is, truncated in its own type, or by its bin key.
@@ -761,9 +781,11 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       if (options.progress) ++options.progress->built;
     }
   }
+  engine.claim_tables(result->tables());
+  result->claimed_ = true;
   if (!engine.state_file().empty()) {
-    if (auto stored = engine.store_rollups(result->key_, result->describe(), result->tables()); !stored)
-      log.warn("rollups_not_kept", {{"reason", stored.error().for_author()}});
+    if (auto kept = engine.store_rollups(result->describe(), result->tables()); !kept)
+      log.warn("rollups_not_kept", {{"reason", kept.error().for_author()}});
   }
   return result;
 }

@@ -95,8 +95,8 @@ class Rollups {
   Rollups() = default;
   Rollups(const Rollups&) = delete;
   Rollups& operator=(const Rollups&) = delete;
-  // Drops the rollup tables from the engine, unless its state file keeps them (a restart with
-  // the same data and dashboards reuses them; see Engine::store_rollups).
+  // Lets go of its tables: each is dropped unless another build uses it or the engine's state file
+  // keeps it (a restart with the same data and dashboards reuses them; see Engine::store_rollups).
   ~Rollups();
 
   // The smallest rollup of `relation` holding every column of `needs` at its grain or finer and
@@ -126,10 +126,13 @@ class Rollups {
   bool sample_serves_scatter(const std::string& relation) const { return scatter_samples_.count(relation) > 0; }
 
  private:
-  // The state file's copy (rollup_store.cpp): every table and what it holds, as JSON; and back,
-  // when every table named is still there.
+  // The state file's copy (rollup_store.cpp): per relation summarized, the key its rollups were
+  // made under and every table with what it holds, as JSON.
   std::string describe() const;
-  static std::shared_ptr<Rollups> restore(const std::string& description, std::shared_ptr<const engine::Engine> engine);
+  // The parts of a stored description: relation -> {key, the part as JSON}.
+  static std::map<std::string, std::pair<std::string, std::string>> stored_parts(const std::string& description);
+  // Takes a stored part's tables as this build's, when every one of them is still there.
+  bool adopt(const std::string& part, const engine::Engine& engine);
   // Every table these rollups read.
   std::vector<std::string> tables() const;
 
@@ -140,7 +143,10 @@ class Rollups {
   std::set<std::string> scatter_samples_;             // relations whose sample scatter plots sample
   std::shared_ptr<const engine::Engine> engine_;
   std::string signature_;
-  std::string key_;  // signature, settings and data versions: what the state file keeps them under
+  // Per relation summarized: its plan, the settings, its data's version and bins; what the state
+  // file keeps its tables under.
+  std::map<std::string, std::string> part_keys_;
+  bool claimed_ = false;  // its tables are counted as used (Engine::claim_tables)
   std::string build_id_;
   engine::DataVersions built_on_;  // taken before the first read, so a change during the build counts as stale
 };

@@ -72,42 +72,77 @@ std::vector<std::string> Rollups::tables() const {
 }
 
 std::string Rollups::describe() const {
-  nlohmann::json rollups = nlohmann::json::array();
-  for (const auto& r : rollups_) rollups.push_back(describe_rollup(r));
-  nlohmann::json values = nlohmann::json::array();
-  for (const auto& [key, table] : value_tables_) values.push_back({key.first, key.second, table});
-  nlohmann::json samples = nlohmann::json::array();
-  for (const auto& [relation, table] : sample_tables_) samples.push_back({relation, table, scatter_samples_.count(relation) > 0});
-  nlohmann::json j = {{"rollups", rollups},         {"value_tables", values},     {"code_tables", code_tables_},
-                      {"samples", samples},         {"signature", signature_},    {"build_id", build_id_}};
-  return j.dump();
+  nlohmann::json parts = nlohmann::json::array();
+  for (const auto& [relation, key] : part_keys_) {
+    nlohmann::json rollups = nlohmann::json::array(), values = nlohmann::json::array(), codes = nlohmann::json::array();
+    std::set<std::string> code_tables;
+    for (const auto& r : rollups_) {
+      if (r.relation != relation) continue;
+      rollups.push_back(describe_rollup(r));
+      for (const auto& [column, table] : r.code_tables) code_tables.insert(table);
+    }
+    for (const auto& t : code_tables) codes.push_back(t);
+    for (const auto& [k, table] : value_tables_)
+      if (k.first == relation) values.push_back({k.second, table});
+    nlohmann::json sample = nullptr;
+    if (auto it = sample_tables_.find(relation); it != sample_tables_.end())
+      sample = {{"table", it->second}, {"scatter", scatter_samples_.count(relation) > 0}};
+    parts.push_back({{"relation", relation}, {"key", key}, {"rollups", rollups}, {"value_tables", values}, {"code_tables", codes},
+                     {"sample", sample}});
+  }
+  return nlohmann::json({{"parts", parts}}).dump();
 }
 
-std::shared_ptr<Rollups> Rollups::restore(const std::string& description, std::shared_ptr<const engine::Engine> engine) {
+std::map<std::string, std::pair<std::string, std::string>> Rollups::stored_parts(const std::string& description) {
+  std::map<std::string, std::pair<std::string, std::string>> out;
   auto j = nlohmann::json::parse(description, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return nullptr;
-  auto out = std::make_shared<Rollups>();
-  try {
-    for (const auto& r : j.at("rollups")) {
-      auto rollup = restore_rollup(r);
-      if (!rollup) return nullptr;
-      out->rollups_.push_back(std::move(*rollup));
-    }
-    for (const auto& v : j.at("value_tables"))
-      out->value_tables_[{v.at(0).get<std::string>(), v.at(1).get<std::string>()}] = v.at(2).get<std::string>();
-    out->code_tables_ = j.at("code_tables").get<std::vector<std::string>>();
-    for (const auto& s : j.at("samples")) {
-      out->sample_tables_[s.at(0).get<std::string>()] = s.at(1).get<std::string>();
-      if (s.at(2).get<bool>()) out->scatter_samples_.insert(s.at(0).get<std::string>());
-    }
-    out->signature_ = j.at("signature").get<std::string>();
-    out->build_id_ = j.at("build_id").get<std::string>();
-  } catch (const nlohmann::json::exception&) {
-    return nullptr;  // written by another release: built again
+  if (j.is_discarded() || !j.is_object() || !j.contains("parts") || !j["parts"].is_array()) return out;
+  for (const auto& part : j["parts"]) {
+    if (!part.is_object() || !part.contains("relation") || !part.contains("key") || !part["relation"].is_string() ||
+        !part["key"].is_string())
+      continue;
+    out[part["relation"].get<std::string>()] = {part["key"].get<std::string>(), part.dump()};
   }
-  if (!all_present(*engine, out->tables())) return nullptr;
-  out->engine_ = std::move(engine);
   return out;
+}
+
+bool Rollups::adopt(const std::string& text, const engine::Engine& engine) {
+  auto part = nlohmann::json::parse(text, nullptr, false);
+  if (part.is_discarded()) return false;
+  std::vector<Rollup> rollups;
+  std::vector<std::pair<std::string, std::string>> values;  // column, table
+  std::vector<std::string> codes, names;
+  std::string relation, sample;
+  bool scatter = false;
+  try {
+    relation = part.at("relation").get<std::string>();
+    for (const auto& r : part.at("rollups")) {
+      auto rollup = restore_rollup(r);
+      if (!rollup || rollup->relation != relation) return false;
+      names.push_back(rollup->table);
+      rollups.push_back(std::move(*rollup));
+    }
+    for (const auto& v : part.at("value_tables")) values.emplace_back(v.at(0).get<std::string>(), v.at(1).get<std::string>());
+    codes = part.at("code_tables").get<std::vector<std::string>>();
+    if (!part.at("sample").is_null()) {
+      sample = part["sample"].at("table").get<std::string>();
+      scatter = part["sample"].at("scatter").get<bool>();
+    }
+  } catch (const nlohmann::json::exception&) {
+    return false;  // written by another release: built again
+  }
+  for (const auto& [column, table] : values) names.push_back(table);
+  names.insert(names.end(), codes.begin(), codes.end());
+  if (!sample.empty()) names.push_back(sample);
+  if (!all_present(engine, names)) return false;
+  for (auto& r : rollups) rollups_.push_back(std::move(r));
+  for (const auto& [column, table] : values) value_tables_[{relation, column}] = table;
+  code_tables_.insert(code_tables_.end(), codes.begin(), codes.end());
+  if (!sample.empty()) {
+    sample_tables_[relation] = sample;
+    if (scatter) scatter_samples_.insert(relation);
+  }
+  return true;
 }
 
 }  // namespace sightline::query

@@ -54,6 +54,15 @@ widgets:
   - { id: by_region, type: bar, x: region, y: 'count(DISTINCT customer)' }
   - { id: by_day, type: line, x: day, y: sum(amount) }
 )yaml");
+    write("dashboards/big.yaml", R"yaml(id: big
+title: Big orders
+source: big_orders
+filters:
+  - { id: region, type: select, column: region }
+widgets:
+  - { id: revenue, type: kpi, measure: sum(amount) }
+  - { id: by_manager, type: bar, x: manager, y: count(*) }
+)yaml");
   }
   void TearDown() override { fs::remove_all(dir_); }
   void write(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
@@ -94,6 +103,16 @@ widgets:
     for (const auto& r : rows(e, "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND database_name = "
                                  "current_database() ORDER BY 1"))
       out.push_back(r[0].get<std::string>());
+    return out;
+  }
+  // The log lines of one event since the sink was last cleared.
+  std::vector<json> events(const std::string& name) {
+    std::vector<json> out;
+    std::istringstream lines(sink_.str());
+    for (std::string line; std::getline(lines, line);) {
+      auto j = json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j.value("event", "") == name) out.push_back(j);
+    }
     return out;
   }
   std::shared_ptr<const query::Rollups> rollups(std::shared_ptr<const Engine> e) {
@@ -158,6 +177,7 @@ TEST_F(EngineState, LeftoversOfEarlierRunsAreDropped) {
     ASSERT_TRUE(testing::run_statement(*built.engine, query::Statement{"CREATE TABLE __sightline_subset_x_1 AS SELECT 1 AS a", {}, 1})
                     .is_object());
   }
+  fs::remove(dir_ / "dashboards" / "big.yaml");
   write("sightline.yaml", R"yaml(sources:
   orders: { path: data/orders.parquet, materialize: true, order_by: day }
   regions: data/regions.csv
@@ -165,6 +185,7 @@ dashboards: dashboards/*.yaml
 )yaml");
   auto again = build();
   ASSERT_TRUE(again.engine);
+  EXPECT_EQ(again.engine->reused_relations(), std::vector<std::string>{"orders"}) << "edits of other entries do not reload it";
   EXPECT_EQ(tables(*again.engine), std::vector<std::string>{"orders"}) << "a subset, a removed model, a source now read live: gone";
   EXPECT_EQ(rows(*again.engine, "SELECT count(*) FROM regions")[0][0], 2) << "the view that replaced the table reads the file";
   EXPECT_EQ(rows(*again.engine, "SELECT count(*) FROM sightline_state.relations")[0][0], 1);
@@ -209,6 +230,47 @@ TEST_F(EngineState, RollupsAreReusedAfterARestartAndAnswerTheSame) {
   ASSERT_FALSE(rebuilt->all().empty());
   EXPECT_NE(rebuilt->all()[0].table, first_tables[0]);
   for (const auto& t : tables(*third.engine)) EXPECT_EQ(std::find(first_tables.begin(), first_tables.end(), t), first_tables.end()) << t;
+}
+
+// Rollups are kept per relation: a changed file rebuilds those of the relations that depend on it.
+TEST_F(EngineState, AChangedFileRebuildsOnlyTheRollupsOfWhatDependsOnIt) {
+  std::vector<std::string> orders_tables;
+  {
+    auto built = build();
+    ASSERT_TRUE(built.engine);
+    auto r = rollups(built.engine);
+    for (const auto& x : r->all())
+      if (x.relation == "orders") orders_tables.push_back(x.table);
+    ASSERT_FALSE(orders_tables.empty());
+    ASSERT_TRUE(std::any_of(r->all().begin(), r->all().end(), [](const auto& x) { return x.relation == "big_orders"; }));
+  }
+  write("data/regions.csv", "region,manager\nNorth,Cy\nSouth,Bo\n");
+  sink_.str("");
+  auto again = build();
+  ASSERT_TRUE(again.engine);
+  auto r = rollups(again.engine);
+  std::set<std::string> reused, built;
+  for (const auto& e : events("rollups_reused")) reused.insert(e["source"].get<std::string>());
+  for (const auto& e : events("rollup_built")) built.insert(e["source"].get<std::string>());
+  EXPECT_EQ(reused, std::set<std::string>{"orders"}) << sink_.str();
+  EXPECT_EQ(built, std::set<std::string>{"big_orders"}) << "big_orders reads the changed regions: rebuilt";
+  std::vector<std::string> now;
+  bool big_rebuilt = false;
+  for (const auto& x : r->all()) {
+    if (x.relation == "orders") now.push_back(x.table);
+    if (x.relation == "big_orders") big_rebuilt = std::find(orders_tables.begin(), orders_tables.end(), x.table) == orders_tables.end();
+  }
+  EXPECT_EQ(now, orders_tables) << "orders did not change: its rollups are the same tables";
+  EXPECT_TRUE(big_rebuilt);
+  // The answers of the rebuilt ones are the new data's.
+  const auto& d = *project_.find_dashboard("big");
+  auto req = query::parse_query_request(json::object());
+  ASSERT_TRUE(req.has_value());
+  auto plan = query::plan_widget(d, *d.find_widget("by_manager"), *again.engine, *req, query::Scope::local_development(), r.get());
+  ASSERT_TRUE(plan.has_value());
+  EXPECT_TRUE(plan->read_from.starts_with("__sightline_rollup_")) << plan->read_from;
+  EXPECT_EQ(testing::run_statement(*again.engine, plan->data)["rows"][0][0], "Bo");
+  EXPECT_EQ(testing::run_statement(*again.engine, plan->data)["rows"][1][0], "Cy");
 }
 
 TEST_F(EngineState, ADamagedStateFileIsReplaced) {
