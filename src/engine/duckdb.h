@@ -37,7 +37,7 @@ using Param = std::variant<std::nullptr_t, bool, int64_t, double, std::string>;
 
 struct DatabaseOptions {
   int threads = 0;             // 0: DuckDB's default (all cores)
-  std::string memory_limit;    // e.g. "4GB"; empty: DuckDB's default (80% of RAM)
+  std::string memory_limit;    // e.g. "4GB"; empty: DuckDB's default (80% of RAM; Engine::build sets its own)
   std::string temp_directory;  // spill location; empty: DuckDB's default
 };
 

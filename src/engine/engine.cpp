@@ -11,6 +11,7 @@
 
 #include "arrow/json_writer.h"
 #include "engine/bitmap_functions.h"
+#include "engine/memory_limit.h"
 #include "engine/result_rows.h"
 #include "engine/source_files.h"
 
@@ -233,7 +234,7 @@ void Engine::warn_if_memory_is_short(Connection& conn, std::vector<config::Diagn
   char text[160];
   std::snprintf(text, sizeof text, "the loaded data takes %.1f GiB of the engine's %.1f GiB memory limit", used / (1 << 30), limit / (1 << 30));
   diagnostics.push_back({config::Diagnostic::Severity::Warning, {"sightline.yaml", 0, 0}, text,
-                         "queries and rollups need room too: raise engine.memory_limit (default: 80% of the machine's memory), or "
+                         "queries and rollups need room too: raise engine.memory_limit (default: 60% of the machine's or container's memory), or "
                          "materialize fewer sources"});
 }
 
@@ -417,7 +418,8 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
   const auto& spec = project.engine;
   DatabaseOptions options;
   options.threads = spec.threads;
-  options.memory_limit = spec.memory_limit;
+  // Unset: sized from the machine or container (engine/memory_limit.h), not DuckDB's 80 %.
+  options.memory_limit = spec.memory_limit.empty() ? default_memory_limit(read_machine_memory()) : spec.memory_limit;
   // The project's files are only ever read. The engine's own database is in memory, or a file in
   // the state directory; spills go to a private temporary folder, never the working directory.
   options.temp_directory = (fs::temp_directory_path() / ("sightline-spill-" + std::to_string(::getpid()))).string();
@@ -556,7 +558,8 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
       out.diagnostics.push_back(warning("the state file could not be tidied: " + r.error().for_author()));
     (void)conn.execute("CHECKPOINT");
   }
-  warn_if_memory_is_short(conn, out.diagnostics);
+  // Tables in a state file are read block by block and need not fit; in memory they must.
+  if (engine->state_file_.empty()) warn_if_memory_is_short(conn, out.diagnostics);
   auto no_errors = [&] {
     return std::none_of(out.diagnostics.begin(), out.diagnostics.end(),
                         [](const Diagnostic& d) { return d.severity == Diagnostic::Severity::Error; });

@@ -1,0 +1,60 @@
+#include "engine/memory_limit.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <string>
+
+namespace sightline::engine {
+
+namespace {
+
+// A cgroup limit file's number; nullopt for "max", a missing file or text.
+std::optional<uint64_t> limit_in(const std::string& file) {
+  std::ifstream in(file);
+  std::string text;
+  if (!(in >> text) || text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  try {
+    return std::stoull(text);
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+// The process's cgroup v2 path ("0::/system.slice/x.service" -> "/system.slice/x.service").
+std::string cgroup_v2_path() {
+  std::ifstream in("/proc/self/cgroup");
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("0::")) return line.substr(3);
+  return "";
+}
+
+}  // namespace
+
+MachineMemory read_machine_memory() {
+  MachineMemory m;
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  if (pages > 0 && page > 0) m.physical_bytes = static_cast<uint64_t>(pages) * static_cast<uint64_t>(page);
+  const std::string own = cgroup_v2_path();
+  for (const std::string& file : {"/sys/fs/cgroup" + own + "/memory.max", std::string("/sys/fs/cgroup/memory.max"),
+                                  std::string("/sys/fs/cgroup/memory/memory.limit_in_bytes")}) {
+    if (auto limit = limit_in(file)) {
+      m.cgroup_bytes = limit;
+      break;
+    }
+  }
+  return m;
+}
+
+std::string default_memory_limit(const MachineMemory& memory, double share) {
+  uint64_t available = memory.physical_bytes;
+  // cgroup v1 reports "no limit" as a huge number; any limit above physical memory is none.
+  if (memory.cgroup_bytes && *memory.cgroup_bytes > 0 && (available == 0 || *memory.cgroup_bytes < available))
+    available = *memory.cgroup_bytes;
+  if (available == 0) return "";
+  const uint64_t mib = std::max<uint64_t>(256, static_cast<uint64_t>(static_cast<double>(available) * share) >> 20);
+  return std::to_string(mib) + "MiB";
+}
+
+}  // namespace sightline::engine

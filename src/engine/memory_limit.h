@@ -1,0 +1,31 @@
+// The engine's memory limit when the project sets none, sized from the machine: a share of its
+// memory, or of the container's (cgroup) limit when that is smaller. DuckDB's own default (80 %
+// of the machine's memory, blind to containers) left too little beside it: the result cache,
+// Arrow buffers and the HTTP server live outside DuckDB's limit, and at 100M rows the process
+// peaked above 17 GiB on a 24 GiB machine.
+//
+//   auto limit = default_memory_limit(read_machine_memory());   // e.g. "14463MiB"
+//
+// Pure functions except read_machine_memory(), which reads the system; all thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace sightline::engine {
+
+struct MachineMemory {
+  uint64_t physical_bytes = 0;              // 0: unknown
+  std::optional<uint64_t> cgroup_bytes;     // the container's limit, when it has one
+};
+
+// What this process may use: physical memory and the cgroup (v2 memory.max, or v1
+// memory.limit_in_bytes) limit of the process's cgroup.
+MachineMemory read_machine_memory();
+
+// The share of the memory available (the smaller of physical and cgroup) DuckDB gets, in MiB as
+// DuckDB reads it ("14463MiB"); empty when nothing is known (DuckDB then uses its own default).
+std::string default_memory_limit(const MachineMemory& memory, double share = 0.6);
+
+}  // namespace sightline::engine
