@@ -159,6 +159,9 @@ int run_serve(const ServeOptions& options) {
   if (first.snapshot) {
     auto marked = std::make_shared<api::Snapshot>(*first.snapshot);
     marked->rollups_enabled = !options.no_rollups;
+    // Pending from the first request on: /readyz must not report the rollups ready in the moment
+    // between listening and the background build taking over.
+    marked->rollups_pending = !options.no_rollups;
     first.snapshot = std::move(marked);
   }
   for (const auto& d : first.diagnostics) {

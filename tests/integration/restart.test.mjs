@@ -23,7 +23,10 @@ async function ready(server) {
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     const r = await (await fetch(new URL('/readyz', server.url))).json();
-    if (r.status === 'ready' && !String(r.rollups).includes('building')) return r;
+    // The rollups_ready line is written after the swap readyz reports, so once it has arrived every
+    // earlier line of the build has too (the log pipe and the HTTP socket are read independently).
+    const logged = server.jsonLogs().some((l) => l.event === 'rollups_ready');
+    if (r.status === 'ready' && !String(r.rollups).includes('building') && logged) return r;
     await new Promise((res) => setTimeout(res, 100));
   }
   assert.fail('the server did not become ready');
@@ -69,8 +72,9 @@ test('a restart over unchanged data reuses the state file and answers the same',
   const loaded = second.jsonLogs().find((l) => l.event === 'project_loaded');
   assert.equal(loaded.state, 'file');
   assert.deepEqual(loaded.reused, ['orders'], 'the materialized source is not read again');
-  assert.ok(second.jsonLogs().some((l) => l.event === 'rollups_reused'), 'rollups come from the state file');
-  assert.ok(!second.jsonLogs().some((l) => l.event === 'rollup_built'), 'no rollup is built again');
+  const events = second.jsonLogs().map((l) => l.event).join(', ');
+  assert.ok(second.jsonLogs().some((l) => l.event === 'rollups_reused'), `rollups come from the state file (events: ${events})`);
+  assert.ok(!second.jsonLogs().some((l) => l.event === 'rollup_built'), `no rollup is built again (events: ${events})`);
   assert.ok(Date.now() - started < 15_000, 'full speed within seconds');
   assert.deepEqual(await answers(second), expected);
   await second.stop();
