@@ -53,6 +53,10 @@ export async function startBenchServer(bin, project, extraArgs = [], env = {}) {
     stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env },
   });
   const tail = [];
+  // BENCH_SERVER_LOG=FILE keeps every server's log lines (appended), e.g. to see which query read
+  // a rollup and which the rows (the `query` event's read_from and duration_ms).
+  const logFile = process.env.BENCH_SERVER_LOG ? fs.openSync(process.env.BENCH_SERVER_LOG, 'a') : null;
+  if (logFile !== null) child.stderr.on('data', (d) => fs.writeSync(logFile, d));
   child.stderr.on('data', (d) => { tail.push(...String(d).split('\n').filter(Boolean)); tail.splice(0, Math.max(0, tail.length - 40)); });
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
   const started = Date.now();
