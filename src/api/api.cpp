@@ -428,10 +428,12 @@ HttpResponse Api::handle(const HttpRequest& request) {
       return fail(ErrorKind::Internal, e.what());
     }
   }();
+  const std::string route = route_template(std::string_view(request.target).substr(0, request.target.find('?')));
   if (r) {
     auto snap = snapshots_.get();
     add_security_headers(*r, snap.get(), request.tls);
     r->log_user = user;
+    r->route = route;
     return std::move(*r);
   }
   log_failure(request, user, r.error());
@@ -446,7 +448,48 @@ HttpResponse Api::handle(const HttpRequest& request) {
   }
   add_security_headers(p, snapshots_.get().get(), request.tls);
   p.log_user = user;
+  p.route = route;
   return p;
+}
+
+std::optional<HttpResponse> Api::handle_inline(const HttpRequest& request) {
+  if (request.method != "GET" && request.method != "HEAD") return std::nullopt;
+  std::string_view path = std::string_view(request.target).substr(0, request.target.find('?'));
+  if (path == "/healthz" || path == "/readyz" || (path == "/metrics" && metrics_here_)) return handle(request);
+  return std::nullopt;
+}
+
+bool Api::is_heavy(const HttpRequest& request) {
+  std::string_view path = std::string_view(request.target).substr(0, request.target.find('?'));
+  std::string route = route_template(path);
+  return route == "/api/v1/dashboards/{dashboard}/widgets/{widget}/query" ||
+         route == "/api/v1/dashboards/{dashboard}/filters/{filter}/options";
+}
+
+std::string route_template(std::string_view path) {
+  std::vector<std::string_view> seg;
+  for (size_t at = 0; at < path.size();) {
+    size_t slash = path.find('/', at);
+    if (slash == std::string_view::npos) slash = path.size();
+    if (slash > at) seg.push_back(path.substr(at, slash - at));
+    at = slash + 1;
+  }
+  if (seg.empty()) return "/";
+  const std::string_view first = seg[0];
+  if (seg.size() == 1 && (first == "healthz" || first == "readyz" || first == "metrics" || first == "index.html"))
+    return "/" + std::string(first);
+  if (first == "d" && seg.size() == 2) return "/d/{dashboard}";
+  if (first == "assets") return "/assets/{file}";
+  if (first == "auth" && seg.size() == 2 && (seg[1] == "login" || seg[1] == "callback" || seg[1] == "logout"))
+    return "/auth/" + std::string(seg[1]);
+  if (first != "api" || seg.size() < 3 || seg[1] != "v1") return "other";
+  if (seg.size() == 3 && seg[2] == "me") return "/api/v1/me";
+  if (seg[2] != "dashboards") return "other";
+  if (seg.size() == 3) return "/api/v1/dashboards";
+  if (seg.size() == 4) return "/api/v1/dashboards/{dashboard}";
+  if (seg.size() == 7 && seg[4] == "widgets" && seg[6] == "query") return "/api/v1/dashboards/{dashboard}/widgets/{widget}/query";
+  if (seg.size() == 7 && seg[4] == "filters" && seg[6] == "options") return "/api/v1/dashboards/{dashboard}/filters/{filter}/options";
+  return "other";
 }
 
 Result<HttpResponse> Api::route(const HttpRequest& req, std::string& user_for_log) {
@@ -471,7 +514,7 @@ Result<HttpResponse> Api::route(const HttpRequest& req, std::string& user_for_lo
   }
 
   // The browser UI: the page at "/" and "/d/<dashboard>", and its hashed assets.
-  if (seg.empty() || (seg[0] != "api" && seg[0] != "healthz" && seg[0] != "readyz")) {
+  if (seg.empty() || (seg[0] != "api" && seg[0] != "healthz" && seg[0] != "readyz" && !(seg[0] == "metrics" && metrics_here_))) {
     std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
     bool page = path == "/" || path == "/index.html" || path.starts_with("/d/");
     if (page && get) {
@@ -515,6 +558,14 @@ Result<HttpResponse> Api::route(const HttpRequest& req, std::string& user_for_lo
     r.headers.emplace_back("Cache-Control", "no-cache");
     return r;
   }
+  if (seg.size() == 1 && seg[0] == "metrics" && metrics_here_) {
+    // The problem documents of metrics_response are made by handle(), like every other error.
+    if (!get) return method_not_allowed("GET");
+    if (!metrics_allow_.empty() &&
+        std::none_of(metrics_allow_.begin(), metrics_allow_.end(), [&](const std::string& cidr) { return address_in(req.peer, cidr); }))
+      return fail(ErrorKind::Forbidden, "metrics are not served to this address", "see --metrics-allow");
+    return *metrics_response(req);
+  }
   if (seg.size() == 1 && seg[0] == "healthz") {
     if (!get) return method_not_allowed("GET");
     return json_response({{"status", "ok"}});
@@ -522,10 +573,10 @@ Result<HttpResponse> Api::route(const HttpRequest& req, std::string& user_for_lo
   auto snap = snapshots_.get();
   if (seg.size() == 1 && seg[0] == "readyz") {
     if (!get) return method_not_allowed("GET");
+    // Answered from the server's state, never by waiting for the engine: under load the
+    // engine is busy, not broken, and a probe that queues behind queries would fail the check.
+    if (draining_) return fail(ErrorKind::Unavailable, "the server is shutting down");
     if (!snap) return fail(ErrorKind::Unavailable, "the project is still loading");
-    auto probe = snap->engine->pool().run<engine::QueryOutput>(std::chrono::milliseconds(2000),
-                                                               [](engine::Connection& c) { return c.query("SELECT 1", 1); });
-    if (!probe) return fail_with_detail(ErrorKind::Unavailable, "the engine does not answer", "", probe.error().for_author());
     json j = {{"status", "ready"},
               {"project", snap->project.name},
               {"generation", snap->generation},
@@ -640,8 +691,18 @@ Result<HttpResponse> Api::query_widget(const HttpRequest& req, const Target& tar
   if (!body) return fail(body.error());
   auto request = query::parse_query_request(*body);
   if (!request) return fail(request.error());
+  auto started = std::chrono::steady_clock::now();
   auto answer = query::answer_widget(service_, data_view(snap), ctx, dash, widget, std::move(*request));
   if (!answer) return fail(answer.error());
+  if (widget_seconds_) {
+    // What answered: the cache, a rollup, a subset, or the rows (tables, models, own SQL).
+    const std::string& from = answer->read_from;
+    const char* by = answer->cache_hit                           ? "cache"
+                     : from.find("__sightline_rollup") != std::string::npos ? "rollup"
+                     : from.find("__sightline_subset") != std::string::npos ? "subset"
+                                                                            : "table";
+    widget_seconds_->with({dash.id, widget.id, by}).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  }
   auto response = encode(*answer->output, *format, widget.id);
   if (!response) return fail(response.error());
   response->headers.emplace_back("X-Sightline-Cache", answer->cache_hit ? "hit" : "miss");
@@ -672,6 +733,91 @@ Result<HttpResponse> Api::filter_options(const HttpRequest& req, const Target& t
   if (snap.project.auth.enabled())
     gate_.audit("filter_options", req, &user, {{"dashboard", dash.id}, {"filter", filter.id}, {"policies", ctx.scope.policies()}});
   return r;
+}
+
+}  // namespace sightline::api
+
+namespace sightline::api {
+
+namespace {
+std::vector<metrics::Sample> one(double v) { return {{{}, v}}; }
+}  // namespace
+
+std::optional<HttpResponse> Api::metrics_response(const HttpRequest& request) const {
+  auto answer = [&]() -> Result<HttpResponse> {
+    std::string_view path = std::string_view(request.target).substr(0, request.target.find('?'));
+    if (path != "/metrics" || !metrics_) return fail(ErrorKind::NotFound, "this port serves /metrics only");
+    if (request.method != "GET" && request.method != "HEAD") return api::method_not_allowed(request, "GET");
+    if (!metrics_allow_.empty() && std::none_of(metrics_allow_.begin(), metrics_allow_.end(),
+                                                [&](const std::string& cidr) { return address_in(request.peer, cidr); }))
+      return fail(ErrorKind::Forbidden, "metrics are not served to this address", "see --metrics-allow");
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = metrics_->render();
+    r.headers.emplace_back("Cache-Control", "no-store");
+    return r;
+  }();
+  HttpResponse r = answer ? std::move(*answer) : problem_response(answer.error(), request.request_id);
+  r.route = "/metrics";
+  return r;
+}
+
+void Api::enable_metrics(metrics::Registry& registry, std::vector<std::string> allow, bool on_this_port) {
+  metrics_ = &registry;
+  metrics_allow_ = std::move(allow);
+  metrics_here_ = on_this_port;
+  widget_seconds_ = &registry.histogram("sightline_widget_query_duration_seconds",
+                                        "Time to answer a widget query, by dashboard, widget and what answered it (cache, rollup, subset, table).",
+                                        {"dashboard", "widget", "answered_by"});
+  gate_.register_metrics(registry);
+
+  query::QueryService& service = service_;
+  registry.counter_function("sightline_query_cache_hits_total", "Statements answered from the result cache (or by joining the same statement running).",
+                            {}, [&service] { return one(static_cast<double>(service.cache_counts().hits)); });
+  registry.counter_function("sightline_query_cache_misses_total", "Statements run on the engine.", {},
+                            [&service] { return one(static_cast<double>(service.cache_counts().misses)); });
+  registry.counter_function("sightline_query_cache_evictions_total", "Cached results evicted to make room.", {},
+                            [&service] { return one(static_cast<double>(service.cache_counts().evictions)); });
+  registry.gauge_function("sightline_query_cache_bytes", "Estimated bytes held by the result cache.", {},
+                          [&service] { return one(static_cast<double>(service.cached_bytes())); });
+  registry.gauge_function("sightline_query_cache_entries", "Results held by the result cache.", {},
+                          [&service] { return one(static_cast<double>(service.cached_entries())); });
+
+  // Of the snapshot being served: an empty sample list before the project is loaded.
+  const SnapshotHolder& holder = snapshots_;
+  auto of_snapshot = [&holder](std::function<std::optional<double>(const Snapshot&)> read) {
+    return [&holder, read] {
+      auto snap = holder.get();
+      std::vector<metrics::Sample> out;
+      if (snap && snap->engine)
+        if (auto v = read(*snap)) out.push_back({{}, *v});
+      return out;
+    };
+  };
+  registry.gauge_function("sightline_engine_connections", "Engine connections in the pool.", {},
+                          of_snapshot([](const Snapshot& s) { return std::optional<double>(s.engine->pool().size()); }));
+  registry.gauge_function("sightline_engine_connections_in_use", "Engine connections running a statement.", {},
+                          of_snapshot([](const Snapshot& s) { return std::optional<double>(s.engine->pool().in_use()); }));
+  registry.gauge_function("sightline_engine_waiting", "Statements waiting for a free engine connection.", {},
+                          of_snapshot([](const Snapshot& s) { return std::optional<double>(s.engine->pool().waiting()); }));
+  registry.gauge_function("sightline_duckdb_memory_bytes", "Bytes DuckDB's buffer manager holds in memory.", {},
+                          of_snapshot([](const Snapshot& s) -> std::optional<double> {
+                            auto bytes = s.engine->memory_in_use();
+                            return bytes ? std::optional<double>(static_cast<double>(*bytes)) : std::nullopt;
+                          }));
+  registry.gauge_function("sightline_project_generation", "The loaded project version: 1 at start, +1 per successful reload.", {},
+                          of_snapshot([](const Snapshot& s) { return std::optional<double>(static_cast<double>(s.generation)); }));
+  registry.gauge_function("sightline_rollups", "Rollups (pre-aggregates) in use.", {}, of_snapshot([](const Snapshot& s) {
+                            return std::optional<double>(s.rollups ? static_cast<double>(s.rollups->all().size()) : 0);
+                          }));
+  registry.gauge_function("sightline_rollup_rows", "Rows of all rollups in use.", {}, of_snapshot([](const Snapshot& s) {
+                            double rows = 0;
+                            if (s.rollups)
+                              for (const auto& r : s.rollups->all()) rows += static_cast<double>(r.rows);
+                            return std::optional<double>(rows);
+                          }));
+  registry.gauge_function("sightline_rollups_building", "1 while rollups are being built in the background, else 0.", {},
+                          of_snapshot([](const Snapshot& s) { return std::optional<double>(s.rollups_pending ? 1 : 0); }));
 }
 
 }  // namespace sightline::api

@@ -7,11 +7,15 @@
 // Thread-safe: handle() may run on many threads at once.
 #pragma once
 
+#include <atomic>
+#include <optional>
+
 #include "api/auth_gate.h"
 #include "api/http.h"
 #include "api/snapshot.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "query/planner.h"
 #include "query/service.h"
 #include "query/widget_query.h"
@@ -28,6 +32,23 @@ class Api {
   Api(const SnapshotHolder& snapshots, query::QueryService& service, Logger& log,
       std::span<const web::Asset> ui_assets = web::embedded_assets());
   HttpResponse handle(const HttpRequest& request);
+  // Health, readiness and metrics (GET/HEAD), which never wait for the engine: the server answers
+  // them on its I/O thread, never behind queued queries. nullopt for every other request.
+  std::optional<HttpResponse> handle_inline(const HttpRequest& request);
+  // Whether a request runs queries (widget answers, filter options): it passes the server's
+  // admission queue.
+  static bool is_heavy(const HttpRequest& request);
+
+  // Serves GET /metrics from `registry` to callers whose address is in one of `allow` (CIDR
+  // blocks or addresses; empty: anyone), and records widget and cache metrics there. Call
+  // before serving.
+  // `on_this_port`: false when /metrics has a port of its own (see metrics_response).
+  void enable_metrics(metrics::Registry& registry, std::vector<std::string> allow, bool on_this_port = true);
+  // The /metrics answer for a request to the metrics port: the metrics (GET/HEAD /metrics, from
+  // an allowed address), 403, 405 or 404. Only after enable_metrics.
+  std::optional<HttpResponse> metrics_response(const HttpRequest& request) const;
+  // From now on /readyz answers 503 "draining" (shutdown began: load balancers stop sending).
+  void set_draining() { draining_ = true; }
 
  private:
   // `user`: set to the caller's subject once they are known (for the request log).
@@ -44,7 +65,16 @@ class Api {
   Logger& log_;
   std::span<const web::Asset> ui_assets_;
   mutable AuthGate gate_;
+  std::atomic<bool> draining_{false};
+  metrics::Registry* metrics_ = nullptr;
+  std::vector<std::string> metrics_allow_;
+  bool metrics_here_ = false;  // served on the API's port
+  metrics::Family<metrics::Histogram>* widget_seconds_ = nullptr;
 };
+
+// The route template of a request path, for metrics: "/api/v1/dashboards/{dashboard}" and the
+// like, "other" for paths the server does not serve (bounded label values).
+std::string route_template(std::string_view path);
 
 // HTTP status for an error kind.
 int http_status(ErrorKind kind);

@@ -1,5 +1,7 @@
 #include "api/auth_gate.h"
 
+#include <array>
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -183,6 +185,8 @@ std::vector<std::string> cookie_values(std::string_view header, std::string_view
   return out;
 }
 
+bool valid_address_or_cidr(const std::string& text) { return address_in(text.substr(0, text.find('/')), text); }
+
 bool address_in(const std::string& address, const std::string& cidr) {
   std::string net = cidr;
   int bits = -1;
@@ -302,7 +306,29 @@ std::shared_ptr<AuthGate::State> AuthGate::state_for(const config::Project& proj
   return s;
 }
 
+namespace {
+// The audit events counted as metrics (a fixed set: label values stay bounded).
+constexpr std::array<std::string_view, 6> kCountedAuthEvents = {"sign_in",     "sign_in_failed", "sign_in_rate_limited",
+                                                                "sign_out",    "token_used",     "token_rejected"};
+}  // namespace
+
+void AuthGate::register_metrics(metrics::Registry& registry) {
+  auth_events_ = &registry.counter("sightline_auth_events_total",
+                                   "Sign-in events: sign_in, sign_in_failed, sign_in_rate_limited, sign_out, token_used, token_rejected.",
+                                   {"event"});
+  for (auto e : kCountedAuthEvents) auth_events_->with({std::string(e)});
+  registry.gauge_function("sightline_active_sessions", "Browser sessions signed in and not expired.", {}, [this] {
+    std::lock_guard lock(mutex_);
+    double n = 0;
+    for (const auto& st : states_)
+      if (st->sessions) n += static_cast<double>(st->sessions->size());
+    return std::vector<metrics::Sample>{{{}, n}};
+  });
+}
+
 void AuthGate::audit(std::string_view event, const HttpRequest& req, const auth::User* user, json fields) const {
+  if (auth_events_ && std::find(kCountedAuthEvents.begin(), kCountedAuthEvents.end(), event) != kCountedAuthEvents.end())
+    auth_events_->with({std::string(event)}).inc();
   json j = std::move(fields);
   j["action"] = event;
   j["request_id"] = req.request_id;

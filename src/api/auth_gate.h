@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "api/http.h"
+#include "core/metrics.h"
 #include "api/snapshot.h"
 #include "auth/policies.h"
 #include "auth/sessions.h"
@@ -33,6 +34,9 @@ class AuthGate {
  public:
   AuthGate(Logger& log, auth::Clock clock);
   ~AuthGate();
+
+  // Counts sign-in events and reports live sessions in `registry` (call before serving).
+  void register_metrics(metrics::Registry& registry);
 
   // Answers /auth/login, /auth/callback, /auth/logout and /api/v1/me; nullopt for other paths.
   std::optional<Result<HttpResponse>> route(const HttpRequest& req, const Snapshot& snap);
@@ -63,12 +67,15 @@ class AuthGate {
   auth::Clock clock_;
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<State>> states_;  // the current auth settings' state, and the one before
+  metrics::Family<metrics::Counter>* auth_events_ = nullptr;
 };
 
 // Values of cookie `name` in a Cookie header (a browser may send several).
 std::vector<std::string> cookie_values(std::string_view cookie_header, std::string_view name);
 // True when `address` is `cidr` or inside it ("10.0.0.0/8", "127.0.0.1", "::1", "fd00::/8").
 bool address_in(const std::string& address, const std::string& cidr);
+// True when `text` is an IP address or a CIDR block ("10.0.0.0/8", "::1").
+bool valid_address_or_cidr(const std::string& text);
 // The client's address: the peer, or, when the peer is a configured load balancer or proxy
 // (auth.forwarded_by, or proxy mode's trusted_proxies), the last X-Forwarded-For hop that is not.
 std::string client_address(const HttpRequest& req, const config::AuthSpec& auth);

@@ -40,6 +40,9 @@ struct HttpResponse {
   std::string body;
   int64_t rows = -1;  // rows of data returned, for the request log (-1: not a data request)
   std::string log_user;  // who asked (the subject), for the request log; "" before sign-in
+  // The route template that answered ("/api/v1/dashboards/{id}"), for metrics: from a fixed set,
+  // never the raw path. "" counts as "other".
+  std::string route;
 };
 
 }  // namespace sightline::api

@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +17,8 @@
 #include "engine/engine.h"
 #include "query/check.h"
 #include "query/rollup.h"
+#include "core/metrics.h"
+#include "core/process_stats.h"
 #include "server/server.h"
 
 namespace sightline::cli {
@@ -53,6 +56,40 @@ void read_live_relations(const config::Project& project, const engine::Engine& e
     if (!m.materialize) read(m.name, "model", m.pos);
   if (relations)
     summary += "; read " + std::to_string(rows) + " rows of " + std::to_string(relations) + " source(s) and model(s) read at query time";
+}
+
+// "500ms", "2s", "1m" (a whole number and a unit) for an option named `what`.
+std::optional<std::chrono::milliseconds> parse_cli_duration(const std::string& text, const char* what) {
+  size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  std::string unit = text.substr(digits);
+  if (digits == 0 || digits > 9 || (unit != "ms" && unit != "s" && unit != "m")) {
+    std::cerr << "error: " << what << " must be a duration such as 500ms, 2s or 1m, got '" << text.substr(0, 32) << "'\n";
+    return std::nullopt;
+  }
+  int64_t n = std::stoll(text.substr(0, digits));
+  return std::chrono::milliseconds(unit == "ms" ? n : unit == "s" ? n * 1000 : n * 60'000);
+}
+
+// Metrics of the process itself: memory, descriptors, start time and uptime, and what runs.
+void register_process_metrics(metrics::Registry& registry) {
+  auto one = [](std::optional<int64_t> v) {
+    std::vector<metrics::Sample> out;
+    if (v) out.push_back({{}, static_cast<double>(*v)});
+    return out;
+  };
+  registry.gauge_function("process_resident_memory_bytes", "Resident memory of the process.", {}, [one] { return one(process_resident_bytes()); });
+  registry.gauge_function("process_open_fds", "Open file descriptors.", {}, [one] { return one(process_open_fds()); });
+  registry.gauge_function("process_max_fds", "The file descriptor limit.", {}, [one] { return one(process_max_fds()); });
+  const double started_unix = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const auto started = std::chrono::steady_clock::now();
+  registry.gauge_function("process_start_time_seconds", "When the process started, in seconds since the Unix epoch.", {},
+                          [started_unix] { return std::vector<metrics::Sample>{{{}, std::floor(started_unix)}}; });
+  registry.gauge_function("sightline_uptime_seconds", "Seconds since the server started.", {}, [started] {
+    return std::vector<metrics::Sample>{{{}, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
+  });
+  registry.gauge_function("sightline_build_info", "Always 1; the labels say which Sightline and DuckDB run.", {"version", "duckdb_version"},
+                          [] { return std::vector<metrics::Sample>{{{SIGHTLINE_VERSION, engine::duckdb_version()}, 1}}; });
 }
 
 }  // namespace
@@ -193,6 +230,23 @@ int run_serve(const ServeOptions& options) {
                         {"policies", first.snapshot->project.policies.size()}});
     }
   }
+  auto queue_timeout = parse_cli_duration(options.queue_timeout, "--queue-timeout");
+  auto drain_delay = parse_cli_duration(options.drain_delay, "--drain-delay");
+  auto shutdown_timeout = parse_cli_duration(options.shutdown_timeout, "--shutdown-timeout");
+  if (!queue_timeout || !drain_delay || !shutdown_timeout) return 2;
+  for (const auto& a : options.metrics_allow) {
+    if (!api::valid_address_or_cidr(a)) {
+      std::cerr << "error: --metrics-allow: '" << a.substr(0, 64) << "' is not an address or CIDR block\n";
+      return 2;
+    }
+  }
+  // Declared before the server and the API, which record into it, so it outlives both.
+  metrics::Registry registry;
+  register_process_metrics(registry);
+  auto& rollup_build_seconds =
+      registry.gauge("sightline_rollup_build_seconds", "Duration of the last background rollup build (at start), in seconds.").with({});
+  auto& rollup_builds = registry.counter("sightline_rollup_builds_total", "Background rollup builds finished (at start).", {"result"});
+
   api::SnapshotHolder holder;
   holder.set(first.snapshot);
   {
@@ -206,6 +260,14 @@ int run_serve(const ServeOptions& options) {
 
   query::QueryService service(static_cast<size_t>(options.cache_mb) << 20, log);
   api::Api api(holder, service, log);
+  {
+    std::vector<std::string> allow = options.metrics_allow;
+    // Metrics name the project's dashboards and widgets: with sign-in on, the main port serves
+    // them to this machine and private networks only, unless the operator says otherwise.
+    if (allow.empty() && first.snapshot->project.auth.enabled() && options.metrics_port < 0)
+      allow = {"127.0.0.0/8", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"};
+    api.enable_metrics(registry, allow, options.metrics_port < 0);
+  }
   server::ServerOptions so;
   so.host = options.host;
   so.port = static_cast<uint16_t>(port);
@@ -215,8 +277,19 @@ int run_serve(const ServeOptions& options) {
   so.max_body_bytes = api::kMaxBodyBytes;
   so.tls_cert_file = options.tls_cert;
   so.tls_key_file = options.tls_key;
-  auto srv = server::Server::start(
-      so, [&api](const api::HttpRequest& r) { return api.handle(r); }, log);
+  // Queries are CPU-bound and DuckDB runs each on every core: more at once than cores adds no
+  // throughput, only latency (bench/load.mjs: the same completed queries per second with 1, 2
+  // or 4 at once on 2 cores).
+  so.heavy_workers = static_cast<int>(std::max(2u, cores));
+  so.max_queued = static_cast<size_t>(options.max_queued);
+  so.queue_timeout = *queue_timeout;
+  so.shutdown_timeout = *shutdown_timeout;
+  so.metrics = &registry;
+  auto srv = server::Server::start(so,
+                                   server::Handlers{[&api](const api::HttpRequest& r) { return api.handle(r); },
+                                                    [&api](const api::HttpRequest& r) { return api.handle_inline(r); },
+                                                    [](const api::HttpRequest& r) { return api::Api::is_heavy(r); }},
+                                   log);
   if (!srv) {
     std::cerr << "error: " << srv.error().message << (srv.error().hint.empty() ? "" : "\n  hint: " + srv.error().hint) << "\n";
     return 1;
@@ -228,6 +301,26 @@ int run_serve(const ServeOptions& options) {
   std::cout << "Sightline is serving " << first.snapshot->project.name << " at " << (options.tls_cert.empty() ? "http" : "https") << "://"
             << shown_host << ":" << bound << "/" << std::endl;
   log.info("listening", {{"host", options.host}, {"port", bound}});
+  // /metrics on its own port: nothing else is served there.
+  std::unique_ptr<server::Server> metrics_server;
+  if (options.metrics_port >= 0) {
+    server::ServerOptions mo;
+    mo.host = options.host;
+    mo.port = static_cast<uint16_t>(options.metrics_port);
+    mo.worker_threads = 1;
+    mo.heavy_workers = 1;
+    auto only_metrics = [&api](const api::HttpRequest& r) -> std::optional<api::HttpResponse> { return api.metrics_response(r); };
+    auto started_metrics = server::Server::start(
+        mo, server::Handlers{[&api](const api::HttpRequest& r) { return *api.metrics_response(r); }, only_metrics, nullptr}, log);
+    if (!started_metrics) {
+      std::cerr << "error: " << started_metrics.error().message << "\n";
+      (*srv)->stop();
+      return 1;
+    }
+    metrics_server = std::move(*started_metrics);
+    std::cout << "Metrics at http://" << shown_host << ":" << metrics_server->port() << "/metrics" << std::endl;
+    log.info("metrics_listening", {{"host", options.host}, {"port", metrics_server->port()}});
+  }
 
   // In the background, once serving: read the sources whose values convert at query time
   // completely (a bad value is found now, not by a viewer), then build the rollups.
@@ -240,7 +333,7 @@ int run_serve(const ServeOptions& options) {
     pending->rollup_progress = progress;
     std::shared_ptr<const api::Snapshot> serving = pending;
     holder.set(serving);
-    rollup_builder = std::thread([&holder, &log, serving, rollups, progress] {
+    rollup_builder = std::thread([&holder, &log, serving, rollups, progress, &rollup_build_seconds, &rollup_builds] {
       auto started = std::chrono::steady_clock::now();
       auto ready = std::make_shared<api::Snapshot>(*serving);
       ready->unreadable_sources = find_unreadable_sources(*serving->engine, log);
@@ -249,7 +342,11 @@ int run_serve(const ServeOptions& options) {
       ready->rollup_progress.reset();
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       bool swapped = holder.replace_if(serving, ready);
-      if (rollups) log.info("rollups_ready", {{"rollups", ready->rollups->all().size()}, {"seconds", secs}, {"applied", swapped}});
+      if (rollups) {
+        log.info("rollups_ready", {{"rollups", ready->rollups->all().size()}, {"seconds", secs}, {"applied", swapped}});
+        rollup_build_seconds.set(secs);
+        rollup_builds.with({swapped ? "applied" : "superseded"}).inc();
+      }
     });
   }
   std::unique_ptr<Reloader> reloader;
@@ -263,9 +360,15 @@ int run_serve(const ServeOptions& options) {
     int sig = 0;
     sigwait(&signals, &sig);
     log.info("shutdown", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+    // Readiness turns 503 at once, so load balancers stop sending; new requests are still
+    // served for the drain delay (while they notice); then the server stops accepting and lets
+    // what is in flight finish (up to --shutdown-timeout).
+    api.set_draining();
+    if (drain_delay->count() > 0) std::this_thread::sleep_for(*drain_delay);
     (*srv)->stop();
   });
   (*srv)->wait();
+  if (metrics_server) metrics_server->stop();
   reloader.reset();
   if (rollup_builder.joinable()) {
     // Requests are answered by now: stop building rollups rather than wait for it.

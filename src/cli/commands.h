@@ -22,6 +22,14 @@ struct ServeOptions {
   bool no_state = false;  // keep everything in memory; load every source at each start
   std::string tls_cert;  // PEM certificate chain: serve HTTPS natively
   std::string tls_key;   // PEM private key
+  // Operations (docs/operations.md): where /metrics is served and to whom; the admission queue;
+  // shutdown. Durations as "500ms", "2s", "1m".
+  int metrics_port = -1;                  // -1: /metrics on the main port
+  std::vector<std::string> metrics_allow;  // CIDR blocks or addresses; empty: see run_serve
+  int max_queued = 64;
+  std::string queue_timeout = "10s";
+  std::string drain_delay = "0s";
+  std::string shutdown_timeout = "30s";
 };
 
 // `sightline token create|list|revoke DIR ...`: API tokens in the project's tokens file.

@@ -69,6 +69,23 @@ int main(int argc, char** argv) {
   auto* tls_key = serve_cmd->add_option("--tls-key", serve.tls_key, "The PEM private key for --tls-cert")->check(CLI::ExistingFile);
   tls_cert->needs(tls_key);
   tls_key->needs(tls_cert);
+  serve_cmd->add_option("--metrics-port", serve.metrics_port, "Serve /metrics on this port instead of the main one (0: any free port)")
+      ->check(CLI::Range(0, 65535));
+  serve_cmd->add_option("--metrics-allow", serve.metrics_allow,
+                        "Addresses or CIDR blocks that may read /metrics, comma-separated (default: anyone; with sign-in on and no "
+                        "--metrics-port, loopback and private networks)")
+      ->delimiter(',');
+  serve_cmd->add_option("--max-queued", serve.max_queued, "Queries waiting for the engine beyond which new ones are answered 503 at once")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  serve_cmd->add_option("--queue-timeout", serve.queue_timeout, "A query that waited this long for the engine is answered 503")
+      ->capture_default_str();
+  serve_cmd->add_option("--drain-delay", serve.drain_delay,
+                        "On SIGTERM: how long /readyz says 503 while new requests are still served, before the server stops accepting")
+      ->capture_default_str();
+  serve_cmd->add_option("--shutdown-timeout", serve.shutdown_timeout,
+                        "On SIGTERM: how long requests in flight may take before they are interrupted (answered 503)")
+      ->capture_default_str();
 
   std::string check_dir;
   auto* check_cmd = app.add_subcommand("check", "Validate a project without serving it (exit 0 when clean)");

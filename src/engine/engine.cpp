@@ -595,6 +595,7 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
     return out;
   }
   engine->pool_ = std::move(*pool);
+  if (auto stats = Connection::open(*engine->db_)) engine->stats_conn_ = std::move(*stats);
   engine->query_timeout_ = std::chrono::milliseconds(spec.query_timeout_ms);
   engine->max_rows_ = spec.max_rows;
   engine->load_version_ = loaded_version;
@@ -668,6 +669,17 @@ void Engine::release_tables(const std::vector<std::string>& tables) const {
     }
   }
   drop_tables(unused);
+}
+
+std::optional<int64_t> Engine::memory_in_use() const {
+  std::unique_lock lock(stats_mutex_, std::try_to_lock);
+  if (!lock || !stats_conn_) return std::nullopt;
+  auto out = stats_conn_->query("SELECT CAST(sum(memory_usage_bytes) AS BIGINT) FROM duckdb_memory()", 1);
+  if (!out) return std::nullopt;
+  auto rows = rows_of(*out);
+  if (!rows || !rows->is_array() || rows->empty() || !(*rows)[0].is_array() || (*rows)[0].empty() || !(*rows)[0][0].is_number_integer())
+    return std::nullopt;
+  return (*rows)[0][0].get<int64_t>();
 }
 
 }  // namespace sightline::engine

@@ -97,6 +97,9 @@ class Engine {
   const Relation* relation(std::string_view name) const;
   const std::vector<Relation>& relations() const { return relations_; }
   ConnectionPool& pool() const { return *pool_; }
+  // Bytes DuckDB holds in memory (its buffer manager), for metrics; nullopt when another caller
+  // is asking at the same moment (never waits) or DuckDB cannot tell.
+  std::optional<int64_t> memory_in_use() const;
   std::chrono::milliseconds query_timeout() const { return query_timeout_; }
   int64_t max_rows() const { return max_rows_; }
   // The data's version now. Costs a walk of the folders of the sources read at query time (a
@@ -139,6 +142,8 @@ class Engine {
   static void warn_if_memory_is_short(Connection& conn, std::vector<config::Diagnostic>& diagnostics);
   std::unique_ptr<Database> db_;
   std::unique_ptr<ConnectionPool> pool_;
+  std::unique_ptr<Connection> stats_conn_;  // memory_in_use() only
+  mutable std::mutex stats_mutex_;
   std::vector<Relation> relations_;
   std::chrono::milliseconds query_timeout_{30'000};
   int64_t max_rows_ = 100'000;

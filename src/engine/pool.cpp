@@ -29,6 +29,11 @@ Error ConnectionPool::cancelled() {
   return Error{ErrorKind::Cancelled, "the request was cancelled: its client went away", "", ""};
 }
 
+int ConnectionPool::waiting() const {
+  std::lock_guard lock(mutex_);
+  return waiting_;
+}
+
 int ConnectionPool::in_use() const {
   std::lock_guard lock(mutex_);
   return static_cast<int>(all_.size() - free_.size());
@@ -37,7 +42,10 @@ int ConnectionPool::in_use() const {
 Result<Connection*> ConnectionPool::acquire() {
   std::unique_lock lock(mutex_);
   if (closed_) return fail(ErrorKind::Unavailable, "the server is shutting down");
-  if (!available_.wait_for(lock, queue_timeout_, [&] { return closed_ || !free_.empty(); })) {
+  ++waiting_;
+  bool got = available_.wait_for(lock, queue_timeout_, [&] { return closed_ || !free_.empty(); });
+  --waiting_;
+  if (!got) {
     return fail(ErrorKind::Unavailable,
                 "the server is busy: every query slot stayed taken for " + std::to_string(queue_timeout_.count()) + " ms", "retry shortly");
   }

@@ -61,6 +61,8 @@ class ConnectionPool {
   // (Unavailable) at once, so background work such as building rollups ends promptly.
   void close();
   int in_use() const;
+  // Callers waiting for a free connection.
+  int waiting() const;
 
  private:
   ConnectionPool() = default;
@@ -75,6 +77,7 @@ class ConnectionPool {
   std::vector<Connection*> free_;
   std::chrono::milliseconds queue_timeout_{0};
   bool closed_ = false;
+  int waiting_ = 0;
   mutable std::mutex mutex_;
   std::condition_variable available_;
 

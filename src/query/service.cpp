@@ -27,6 +27,8 @@ size_t QueryService::cached_bytes() const {
   return bytes_;
 }
 
+QueryService::CacheCounts QueryService::cache_counts() const { return {hits_.load(), misses_.load(), evictions_.load()}; }
+
 size_t QueryService::cached_entries() const {
   std::lock_guard lock(mutex_);
   return entries_.size();
@@ -44,6 +46,7 @@ void QueryService::insert(const std::string& key, std::shared_ptr<const engine::
     bytes_ -= victim->second.bytes;
     entries_.erase(victim);
     lru_.pop_back();
+    ++evictions_;
   }
 }
 
@@ -60,6 +63,7 @@ Result<RunResult> QueryService::run(const engine::Engine& engine, const Statemen
       lru_.splice(lru_.begin(), lru_, it->second.lru);
       auto output = it->second.output;
       lock.unlock();
+      ++hits_;
       log_.info("query", {{"statement", label}, {"duration_ms", elapsed()}, {"rows", output->table.num_rows}, {"cache", "hit"}},
                 &context.log);
       return RunResult{output, true, elapsed()};
@@ -83,12 +87,14 @@ Result<RunResult> QueryService::run(const engine::Engine& engine, const Statemen
       }
       auto output = *flight->result;
       lock.unlock();
+      ++hits_;
       log_.info("query", {{"statement", label}, {"duration_ms", elapsed()}, {"rows", output->table.num_rows}, {"cache", "hit"}},
                 &context.log);
       return RunResult{output, true, elapsed()};
     }
   }
 
+  ++misses_;
   auto out = engine.pool().run<engine::QueryOutput>(engine.query_timeout(), [&](engine::Connection& c) -> Result<engine::QueryOutput> {
     auto stmt = c.prepare(st.sql);
     if (!stmt) return fail(stmt.error());

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <atomic>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -51,6 +52,12 @@ class QueryService {
 
   size_t cached_bytes() const;
   size_t cached_entries() const;
+  // Since start: answers from the cache (or a statement already running), statements run, and
+  // answers evicted to make room.
+  struct CacheCounts {
+    uint64_t hits = 0, misses = 0, evictions = 0;
+  };
+  CacheCounts cache_counts() const;
 
  private:
   struct Entry {
@@ -72,6 +79,7 @@ class QueryService {
   std::list<std::string> lru_;  // front: most recent
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;
   size_t bytes_ = 0;
+  std::atomic<uint64_t> hits_{0}, misses_{0}, evictions_{0};
 };
 
 // Rough memory held by a result (for cache accounting).

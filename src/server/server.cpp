@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include "server/admission.h"
+
 #include <array>
 #include <cstring>
 #include <atomic>
@@ -10,6 +12,7 @@
 #include <boost/beast/ssl.hpp>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -20,6 +23,33 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+// A problem document the server writes itself (the API layer writes all others).
+std::string problem_json(int status, const std::string& title, const char* type, const std::string& detail, const std::string& request_id) {
+  nlohmann::json j = {{"type", std::string("urn:sightline:problem:") + type},
+                      {"title", title},
+                      {"status", status},
+                      {"detail", detail},
+                      {"request_id", request_id}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// 503 with Retry-After: shed by the admission queue, or refused while shutting down.
+api::HttpResponse unavailable(const std::string& detail, const std::string& request_id, const char* retry_after = "1") {
+  api::HttpResponse r;
+  r.status = 503;
+  r.content_type = "application/problem+json";
+  r.body = problem_json(503, "Service Unavailable", "unavailable", detail, request_id);
+  r.headers.emplace_back("Retry-After", retry_after);
+  r.headers.emplace_back("Cache-Control", "no-store");
+  return r;
+}
+
+// Methods as metric labels: the known ones, everything else "other" (bounded cardinality).
+std::string method_label(const std::string& m) {
+  static const std::set<std::string> known = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+  return known.count(m) ? m : "other";
+}
 
 bool valid_request_id(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
@@ -73,6 +103,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::chrono::steady_clock::time_point started_;
   std::string method_, path_, request_id_;
   int64_t rows_ = -1;
+  std::string route_;  // the route template, for metrics
   std::string user_;  // the caller's subject, for the request log
   bool counted_ = false;  // this request is counted in the server's in-flight total
   // Hang-up watch (see watch_hangup).
@@ -85,13 +116,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
 class ServerImpl final : public Server {
  public:
-  ServerImpl(const ServerOptions& o, Handler h, Logger& log)
+  ServerImpl(const ServerOptions& o, Handlers h, Logger& log)
       : options_(o),
-        handler_(std::move(h)),
+        handlers_(std::move(h)),
         log_(log),
         acceptor_(io_),
         workers_(static_cast<size_t>(std::max(1, o.worker_threads))),
-        rng_(std::random_device{}()) {}
+        heavy_(AdmissionOptions{.workers = o.heavy_workers, .max_queued = o.max_queued, .timeout = o.queue_timeout}),
+        rng_(std::random_device{}()) {
+    register_metrics();
+  }
 
   ~ServerImpl() override {
     stop();
@@ -156,10 +190,21 @@ class ServerImpl final : public Server {
       beast::error_code ec;
       acceptor_.close(ec);
     });
-    // Let in-flight handlers finish and their answers reach the clients, then stop the I/O loop.
+    // Let in-flight requests (running or queued) finish and their answers reach the clients, up
+    // to the deadline; then interrupt their queries (they are answered 503) and give the answers
+    // a moment to be written.
+    auto wait_until_idle = [&](std::chrono::steady_clock::time_point deadline) {
+      while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    };
+    wait_until_idle(std::chrono::steady_clock::now() + options_.shutdown_timeout);
+    if (in_flight_.load() > 0) {
+      log_.warn("shutdown_interrupting", {{"requests", in_flight_.load()}});
+      interrupted_ = true;
+      cancel_all();
+      wait_until_idle(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+    }
+    heavy_.stop();
     workers_.join();
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     io_.stop();
     std::lock_guard lock(stopped_mutex_);
     stopped_ = true;
@@ -187,7 +232,33 @@ class ServerImpl final : public Server {
   }
 
   const ServerOptions& options() const { return options_; }
-  const Handler& handler() const { return handler_; }
+  const Handlers& handlers() const { return handlers_; }
+  AdmissionQueue& heavy() { return heavy_; }
+  bool stopping() const { return stopping_.load(); }
+  bool interrupted() const { return interrupted_.load(); }
+
+  // Requests in flight, so that stop() can interrupt them at its deadline.
+  void track(const std::shared_ptr<Cancellation>& cancel) {
+    std::lock_guard lock(active_mutex_);
+    if (active_.size() >= 1024) std::erase_if(active_, [](const auto& w) { return w.expired(); });
+    active_.push_back(cancel);
+  }
+  void cancel_all() {
+    std::lock_guard lock(active_mutex_);
+    for (auto& w : active_)
+      if (auto c = w.lock()) c->cancel();
+  }
+
+  void record(const std::string& route, const std::string& method, int status, double seconds) {
+    if (!requests_) return;
+    std::string r = route.empty() ? "other" : route;
+    std::string m = method_label(method);
+    requests_->with({r, m, std::to_string(status)}).inc();
+    durations_->with({r, m}).observe(seconds);
+  }
+  void count_shed(ShedReason why) {
+    if (shed_) shed_->with({shed_reason_name(why)}).inc();
+  }
   Logger& log() { return log_; }
   asio::thread_pool& workers() { return workers_; }
   std::atomic<size_t>& connections() { return connections_; }
@@ -212,8 +283,28 @@ class ServerImpl final : public Server {
     });
   }
 
+  void register_metrics() {
+    metrics::Registry* m = options_.metrics;
+    if (!m) return;
+    requests_ = &m->counter("sightline_http_requests_total", "HTTP requests answered, by route template, method and status code.",
+                            {"route", "method", "code"});
+    durations_ = &m->histogram("sightline_http_request_duration_seconds",
+                               "Time from reading a request to writing its answer, by route template and method.", {"route", "method"});
+    shed_ = &m->counter("sightline_requests_shed_total", "Requests answered 503 without running: queue full, queued too long, or shutting down.",
+                        {"reason"});
+    for (auto reason : {ShedReason::QueueFull, ShedReason::QueueTimeout, ShedReason::ShuttingDown}) shed_->with({shed_reason_name(reason)});
+    m->gauge_function("sightline_http_open_connections", "Open client connections.", {},
+                      [this] { return std::vector<metrics::Sample>{{{}, static_cast<double>(connections_.load())}}; });
+    m->gauge_function("sightline_http_requests_in_flight", "Requests read whose answer is not written yet (running or queued).", {},
+                      [this] { return std::vector<metrics::Sample>{{{}, static_cast<double>(in_flight_.load())}}; });
+    m->gauge_function("sightline_admission_queue_length", "Heavy requests (queries) waiting for a worker.", {},
+                      [this] { return std::vector<metrics::Sample>{{{}, static_cast<double>(heavy_.queued())}}; });
+    m->gauge_function("sightline_admission_running", "Heavy requests (queries) running.", {},
+                      [this] { return std::vector<metrics::Sample>{{{}, static_cast<double>(heavy_.running())}}; });
+  }
+
   ServerOptions options_;
-  Handler handler_;
+  Handlers handlers_;
   Logger& log_;
   asio::io_context io_;
   // Keeps the I/O threads running while no socket operation is pending (e.g. after the acceptor
@@ -222,9 +313,16 @@ class ServerImpl final : public Server {
   tcp::acceptor acceptor_;
   std::optional<asio::ssl::context> tls_;
   asio::thread_pool workers_;
+  AdmissionQueue heavy_;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> interrupted_{false};  // stop() passed its deadline and cancelled requests
+  std::mutex active_mutex_;
+  std::vector<std::weak_ptr<Cancellation>> active_;
+  metrics::Family<metrics::Counter>* requests_ = nullptr;
+  metrics::Family<metrics::Histogram>* durations_ = nullptr;
+  metrics::Family<metrics::Counter>* shed_ = nullptr;
   std::atomic<size_t> connections_{0};
   std::atomic<int> in_flight_{0};  // requests handed to workers whose answer is not written yet
   std::mutex stopped_mutex_;
@@ -331,19 +429,39 @@ void Session<Stream>::on_read(beast::error_code ec, size_t) {
   path_ = req.target.substr(0, req.target.find('?')).substr(0, 512);
   request_id_ = req.request_id;
   bool keep_alive = msg.keep_alive();
+  if (server_.stopping()) {
+    ++server_.in_flight();
+    counted_ = true;
+    return respond(unavailable("the server is shutting down", request_id_), false);
+  }
+  // Health, readiness and metrics: answered here, never behind queued work.
+  if (const auto& answer_inline = server_.handlers().inline_handle) {
+    if (auto r = answer_inline(req)) return respond(std::move(*r), keep_alive);
+  }
   ++server_.in_flight();
   counted_ = true;
+  cancel_ = std::make_shared<Cancellation>();
+  req.cancel = cancel_;
+  server_.track(cancel_);
   if constexpr (!kIsTls<Stream>) {
-    cancel_ = std::make_shared<Cancellation>();
-    req.cancel = cancel_;
     handling_ = true;
     watch_hangup();
   }
-  // Handlers may block on the engine: run them on the worker pool, then write on our strand.
-  asio::post(server_.workers(), [self = this->shared_from_this(), req = std::move(req), keep_alive]() mutable {
+  const bool heavy = server_.handlers().is_heavy && server_.handlers().is_heavy(req);
+  auto self = this->shared_from_this();
+  // Handlers may block on the engine: run them on a worker, then write on our strand.
+  auto run = [self, req = std::move(req), keep_alive]() mutable {
+    if (req.cancel && req.cancel->cancelled() && !self->server_.interrupted()) {
+      // The client hung up while this waited: nobody reads an answer; end the request quietly.
+      api::HttpResponse gone;
+      gone.status = 499;
+      gone.content_type = "";
+      asio::dispatch(self->stream_.get_executor(), [self, gone = std::move(gone)]() mutable { self->respond(std::move(gone), false); });
+      return;
+    }
     api::HttpResponse response;
     try {
-      response = self->server_.handler()(req);
+      response = self->server_.handlers().handle(req);
     } catch (const std::exception& e) {
       self->server_.log().error("handler_exception", {{"request_id", req.request_id}, {"message", e.what()}});
       response.status = 500;
@@ -352,7 +470,21 @@ void Session<Stream>::on_read(beast::error_code ec, size_t) {
     }
     asio::dispatch(self->stream_.get_executor(),
                    [self, response = std::move(response), keep_alive]() mutable { self->respond(std::move(response), keep_alive); });
-  });
+  };
+  if (!heavy) {
+    asio::post(server_.workers(), std::move(run));
+    return;
+  }
+  std::string id = request_id_;
+  auto shed = [self, id, keep_alive](ShedReason why) {
+    self->server_.count_shed(why);
+    const char* detail = why == ShedReason::ShuttingDown ? "the server is shutting down"
+                         : why == ShedReason::QueueFull  ? "the server is busy: too many queries are waiting; retry shortly"
+                                                         : "the server is busy: this query waited too long for its turn; retry shortly";
+    asio::dispatch(self->stream_.get_executor(),
+                   [self, r = unavailable(detail, id), keep_alive]() mutable { self->respond(std::move(r), keep_alive); });
+  };
+  if (!server_.heavy().submit(std::move(run), shed)) shed(ShedReason::QueueFull);
 }
 
 template <class Stream>
@@ -422,6 +554,11 @@ void Session<Stream>::close() {
 
 template <class Stream>
 void Session<Stream>::respond(api::HttpResponse r, bool keep_alive) {
+  if (server_.interrupted() && r.status == 499) {
+    // Interrupted by shutdown, not by its client: say so.
+    r = unavailable("the server is shutting down; this request was interrupted", request_id_);
+  }
+  if (server_.stopping()) keep_alive = false;
   auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), 11);
   res->set(http::field::server, "sightline/" SIGHTLINE_VERSION);
   if (!r.content_type.empty()) res->set(http::field::content_type, r.content_type);
@@ -430,6 +567,7 @@ void Session<Stream>::respond(api::HttpResponse r, bool keep_alive) {
   res->set("Referrer-Policy", "no-referrer");
   for (const auto& [k, v] : r.headers) res->insert(k, v);  // insert: Set-Cookie may repeat
   rows_ = r.rows;
+  route_ = std::move(r.route);
   user_ = std::move(r.log_user);
   if (r.status == 304) {
     // Not modified: no body and no length (the length would describe the unsent representation).
@@ -463,6 +601,7 @@ void Session<Stream>::on_write(bool keep_alive, beast::error_code ec, size_t byt
   if (!user_.empty()) fields["user"] = user_;
   if (ec) fields["error"] = ec.message();
   server_.log().info("request", fields);
+  server_.record(route_, method_, response_ ? response_->result_int() : 0, ms / 1000);
   response_.reset();
   if (counted_) {
     counted_ = false;
@@ -492,7 +631,11 @@ void Session<Stream>::on_write(bool keep_alive, beast::error_code ec, size_t byt
 }  // namespace
 
 Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options, Handler handler, Logger& log) {
-  auto server = std::make_unique<ServerImpl>(options, std::move(handler), log);
+  return start(options, Handlers{std::move(handler), nullptr, nullptr}, log);
+}
+
+Result<std::unique_ptr<Server>> Server::start(const ServerOptions& options, Handlers handlers, Logger& log) {
+  auto server = std::make_unique<ServerImpl>(options, std::move(handlers), log);
   if (auto r = server->listen(); !r) return fail(r.error());
   return std::unique_ptr<Server>(std::move(server));
 }

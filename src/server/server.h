@@ -14,11 +14,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "api/http.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/metrics.h"
 
 namespace sightline::server {
 
@@ -33,17 +35,43 @@ struct ServerOptions {
   // Native TLS (PEM files); both empty: plain HTTP (e.g. behind a TLS-terminating proxy).
   std::string tls_cert_file;
   std::string tls_key_file;
+
+  // Heavy requests (is_heavy: those that run queries) wait in the admission queue for one of
+  // `heavy_workers`; beyond `max_queued` waiting, or after waiting `queue_timeout`, they are
+  // answered 503 with Retry-After at once. Other requests run on the worker pool.
+  int heavy_workers = 4;
+  size_t max_queued = 64;
+  std::chrono::milliseconds queue_timeout{10000};
+  // stop(): requests in flight may finish until this deadline; then their queries are
+  // interrupted and they are answered 503.
+  std::chrono::milliseconds shutdown_timeout{30000};
+  // HTTP metrics (requests, latency, connections, queue, shed) are recorded here when set.
+  metrics::Registry* metrics = nullptr;
 };
 
 using Handler = std::function<api::HttpResponse(const api::HttpRequest&)>;
+// Answers a request on the I/O thread, never behind queued work (health, readiness, metrics), or
+// returns nullopt to pass it on. Must not block.
+using InlineHandler = std::function<std::optional<api::HttpResponse>(const api::HttpRequest&)>;
+// Whether a request runs queries (and so passes the admission queue).
+using HeavyPredicate = std::function<bool(const api::HttpRequest&)>;
+
+struct Handlers {
+  Handler handle;
+  InlineHandler inline_handle;  // optional
+  HeavyPredicate is_heavy;      // optional: no request is heavy
+};
 
 class Server {
  public:
   // Binds and starts serving; fails (Unavailable) when the address cannot be bound.
   static Result<std::unique_ptr<Server>> start(const ServerOptions& options, Handler handler, Logger& log);
+  static Result<std::unique_ptr<Server>> start(const ServerOptions& options, Handlers handlers, Logger& log);
   virtual ~Server() = default;
   virtual uint16_t port() const = 0;
-  // Stops accepting, lets in-flight requests finish, and ends wait().
+  // Stops accepting; a request that arrives on an open connection is answered 503 (and the
+  // connection closed); requests in flight finish and are delivered, up to shutdown_timeout,
+  // then are interrupted and answered 503. Ends wait().
   virtual void stop() = 0;
   virtual void wait() = 0;
 };

@@ -132,3 +132,65 @@ describe('queryWidget', () => {
     expect(optionsUrl('sales', 'units')).toBe('/api/v1/dashboards/sales/filters/units/options');
   });
 });
+
+describe('busy answers', () => {
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('retries a 503 with Retry-After with backoff, then answers', async () => {
+    const { setRetrySleep } = await import('../src/api/client');
+    const waits: number[] = [];
+    const before = setRetrySleep(async (ms) => { waits.push(ms); });
+    try {
+      const ipc = tableToIPC(tableFromArrays({ n: Int32Array.from([7]) }), 'stream');
+      let calls = 0;
+      vi.stubGlobal('fetch', async () => {
+        calls += 1;
+        if (calls <= 2)
+          return new Response(JSON.stringify({ type: 'urn:sightline:problem:unavailable', status: 503, detail: 'the server is busy' }), {
+            status: 503, headers: { 'Content-Type': 'application/problem+json', 'Retry-After': '1' },
+          });
+        return new Response(ipc.slice() as unknown as BodyInit, { status: 200, headers: { 'Content-Type': 'application/vnd.apache.arrow.stream' } });
+      });
+      const r = await queryWidget('sales', 'revenue', {});
+      expect(r.table.getChild('n')?.get(0)).toBe(7);
+      expect(calls).toBe(3);
+      expect(waits.length).toBe(2);
+      expect(waits[1]).toBeGreaterThan(waits[0] ?? Infinity);
+    } finally {
+      setRetrySleep(before);
+    }
+  });
+
+  it('gives up after a few tries with the server\'s words, and never retries a 503 without Retry-After', async () => {
+    const { setRetrySleep, BUSY_RETRIES } = await import('../src/api/client');
+    const before = setRetrySleep(async () => undefined);
+    try {
+      let calls = 0;
+      vi.stubGlobal('fetch', async () => {
+        calls += 1;
+        return new Response(JSON.stringify({ status: 503, detail: 'the server is busy' }), {
+          status: 503, headers: { 'Content-Type': 'application/problem+json', 'Retry-After': '1' },
+        });
+      });
+      await expect(queryWidget('sales', 'x', {})).rejects.toMatchObject({ status: 503, detail: 'the server is busy' });
+      expect(calls).toBe(BUSY_RETRIES + 1);
+      calls = 0;
+      vi.stubGlobal('fetch', async () => {
+        calls += 1;
+        return new Response(JSON.stringify({ status: 503, detail: 'still loading' }), { status: 503, headers: { 'Content-Type': 'application/problem+json' } });
+      });
+      await expect(queryWidget('sales', 'x', {})).rejects.toMatchObject({ status: 503 });
+      expect(calls).toBe(1);
+    } finally {
+      setRetrySleep(before);
+    }
+  });
+
+  it('backs off from the server\'s Retry-After, doubling, within 8 s', async () => {
+    const { retryDelayMs } = await import('../src/api/client');
+    expect(retryDelayMs('1', 0, () => 0.5)).toBe(1000);
+    expect(retryDelayMs('1', 2, () => 0.5)).toBe(4000);
+    expect(retryDelayMs('2', 5, () => 0.5)).toBe(8000);
+    expect(retryDelayMs('nonsense', 0, () => 0.5)).toBe(500);
+  });
+});

@@ -120,13 +120,50 @@ function withSession(init: RequestInit): RequestInit {
   return out;
 }
 
+/** How many times a request the server shed (503 with Retry-After: busy) is sent again. */
+export const BUSY_RETRIES = 4;
+
+/** Waits `ms`, or rejects with the AbortError when `signal` aborts first. */
+let sleep = (ms: number, signal?: AbortSignal | null): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new DOMException('aborted', 'AbortError'));
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(new DOMException('aborted', 'AbortError'));
+    }, { once: true });
+  });
+
+/** For tests: replaces the wait between retries (returns the previous one). */
+export function setRetrySleep(fn: typeof sleep): typeof sleep {
+  const before = sleep;
+  sleep = fn;
+  return before;
+}
+
+/** The wait before retry `attempt` (0-based): the server's Retry-After, doubled per attempt, with jitter, at most 8 s. */
+export function retryDelayMs(retryAfter: string | null, attempt: number, random: () => number = Math.random): number {
+  const seconds = Number(retryAfter);
+  const base = Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 500;
+  return Math.min(8000, base * 2 ** attempt * (0.75 + random() * 0.5));
+}
+
 async function send(url: string, init: RequestInit): Promise<Response> {
   let res: Response;
-  try {
-    res = await fetch(url, withSession(init));
-  } catch (e) {
-    if (e instanceof DOMException && e.name === 'AbortError') throw e;
-    throw new ApiError(0, 'The server could not be reached', 'check that sightline is running');
+  for (let attempt = 0; ; attempt++) {
+    try {
+      res = await fetch(url, withSession(init));
+    } catch (e) {
+      if (e instanceof DOMException && e.name === 'AbortError') throw e;
+      throw new ApiError(0, 'The server could not be reached', 'check that sightline is running');
+    }
+    // Shed under load (or a server going away behind a load balancer): the request ran nothing,
+    // so it is sent again after the wait the server asks for, with backoff; the widget keeps
+    // showing that it is loading meanwhile.
+    const retryAfter = res.headers.get('Retry-After');
+    if (res.status !== 503 || retryAfter === null || attempt >= BUSY_RETRIES) break;
+    await res.body?.cancel().catch(() => undefined);
+    await sleep(retryDelayMs(retryAfter, attempt), init.signal);
   }
   if (!res.ok) {
     const err = await failure(res);
