@@ -15,6 +15,7 @@
 #include "cli/reloader.h"
 #include "config/project.h"
 #include "engine/engine.h"
+#include "engine/memory_limit.h"
 #include "query/check.h"
 #include "query/rollup.h"
 #include "core/metrics.h"
@@ -187,6 +188,23 @@ int run_serve(const ServeOptions& options) {
     return 2;
   }
 
+  // Options are checked before the project is loaded (which can take minutes).
+  auto queue_timeout = parse_cli_duration(options.queue_timeout, "--queue-timeout");
+  auto drain_delay = parse_cli_duration(options.drain_delay, "--drain-delay");
+  auto shutdown_timeout = parse_cli_duration(options.shutdown_timeout, "--shutdown-timeout");
+  if (!queue_timeout || !drain_delay || !shutdown_timeout) return 2;
+  auto memory_guard = engine::parse_memory_guard(options.memory_guard, engine::usable_memory(engine::read_machine_memory()));
+  if (!memory_guard) {
+    std::cerr << "error: --memory-guard: " << memory_guard.error().message
+              << (memory_guard.error().hint.empty() ? "" : "\n  hint: " + memory_guard.error().hint) << "\n";
+    return 2;
+  }
+  for (const auto& a : options.metrics_allow) {
+    if (!api::valid_address_or_cidr(a)) {
+      std::cerr << "error: --metrics-allow: '" << a.substr(0, 64) << "' is not an address or CIDR block\n";
+      return 2;
+    }
+  }
   // Serve at once; rollups are built in the background and swapped in when ready.
   auto loaded_at = std::filesystem::file_time_type::clock::now();
   const std::filesystem::path state_dir = options.no_state            ? std::filesystem::path()
@@ -228,16 +246,6 @@ int run_serve(const ServeOptions& options) {
       log.info("auth", {{"mode", config::auth_mode_name(auth.mode)},
                         {"roles", first.snapshot->project.roles.size()},
                         {"policies", first.snapshot->project.policies.size()}});
-    }
-  }
-  auto queue_timeout = parse_cli_duration(options.queue_timeout, "--queue-timeout");
-  auto drain_delay = parse_cli_duration(options.drain_delay, "--drain-delay");
-  auto shutdown_timeout = parse_cli_duration(options.shutdown_timeout, "--shutdown-timeout");
-  if (!queue_timeout || !drain_delay || !shutdown_timeout) return 2;
-  for (const auto& a : options.metrics_allow) {
-    if (!api::valid_address_or_cidr(a)) {
-      std::cerr << "error: --metrics-allow: '" << a.substr(0, 64) << "' is not an address or CIDR block\n";
-      return 2;
     }
   }
   // Declared before the server and the API, which record into it, so it outlives both.
@@ -285,6 +293,9 @@ int run_serve(const ServeOptions& options) {
   so.queue_timeout = *queue_timeout;
   so.shutdown_timeout = *shutdown_timeout;
   so.metrics = &registry;
+  so.memory_guard_bytes = *memory_guard;
+  so.resident_bytes = [] { return process_resident_bytes(); };
+  log.info("memory_guard", {{"bytes", *memory_guard}});
   auto srv = server::Server::start(so,
                                    server::Handlers{[&api](const api::HttpRequest& r) { return api.handle(r); },
                                                     [&api](const api::HttpRequest& r) { return api.handle_inline(r); },

@@ -30,6 +30,7 @@ struct ServeOptions {
   std::string queue_timeout = "10s";
   std::string drain_delay = "0s";
   std::string shutdown_timeout = "30s";
+  std::string memory_guard = "90%";  // of the machine's or container's memory; a size; "off"
 };
 
 // `sightline token create|list|revoke DIR ...`: API tokens in the project's tokens file.

@@ -80,6 +80,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 100000));
   serve_cmd->add_option("--queue-timeout", serve.queue_timeout, "A query that waited this long for the engine is answered 503")
       ->capture_default_str();
+  serve_cmd->add_option("--memory-guard", serve.memory_guard,
+                        "Shed queries (503) while the process's resident memory is above this: a share of the machine's or "
+                        "container's memory (90%), a size (12GiB), or off")
+      ->capture_default_str();
   serve_cmd->add_option("--drain-delay", serve.drain_delay,
                         "On SIGTERM: how long /readyz says 503 while new requests are still served, before the server stops accepting")
       ->capture_default_str();

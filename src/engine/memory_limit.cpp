@@ -1,5 +1,8 @@
 #include "engine/memory_limit.h"
 
+#include <cctype>
+#include <limits>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,11 +50,39 @@ MachineMemory read_machine_memory() {
   return m;
 }
 
-std::string default_memory_limit(const MachineMemory& memory, double share) {
+uint64_t usable_memory(const MachineMemory& memory) {
   uint64_t available = memory.physical_bytes;
   // cgroup v1 reports "no limit" as a huge number; any limit above physical memory is none.
   if (memory.cgroup_bytes && *memory.cgroup_bytes > 0 && (available == 0 || *memory.cgroup_bytes < available))
     available = *memory.cgroup_bytes;
+  return available;
+}
+
+Result<uint64_t> parse_memory_guard(const std::string& text, uint64_t usable_bytes) {
+  if (text == "off") return uint64_t{0};
+  size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  const std::string unit = text.substr(digits);
+  if (digits == 0 || digits > 12)
+    return fail(ErrorKind::InvalidInput, "the memory guard must be a share such as 90%, a size such as 12GiB, or off");
+  const uint64_t n = std::stoull(text.substr(0, digits));
+  if (unit == "%") {
+    if (n < 1 || n > 100) return fail(ErrorKind::InvalidInput, "the memory guard's share must be from 1% to 100%");
+    return usable_bytes * n / 100;  // 0 (off) when the machine's memory is unknown
+  }
+  static const std::pair<const char*, uint64_t> units[] = {{"B", 1},          {"KiB", 1ull << 10}, {"MiB", 1ull << 20},
+                                                           {"GiB", 1ull << 30}, {"KB", 1000},       {"MB", 1000'000},
+                                                           {"GB", 1000'000'000}};
+  for (const auto& [name, factor] : units) {
+    if (unit != name) continue;
+    if (n > std::numeric_limits<uint64_t>::max() / factor) return fail(ErrorKind::InvalidInput, "the memory guard is too large");
+    return n * factor;
+  }
+  return fail(ErrorKind::InvalidInput, "unknown unit '" + unit.substr(0, 8) + "' in the memory guard", "use %, B, KiB, MiB, GiB, KB, MB or GB");
+}
+
+std::string default_memory_limit(const MachineMemory& memory, double share) {
+  const uint64_t available = usable_memory(memory);
   if (available == 0) return "";
   const uint64_t mib = std::max<uint64_t>(256, static_cast<uint64_t>(static_cast<double>(available) * share) >> 20);
   return std::to_string(mib) + "MiB";

@@ -13,6 +13,8 @@
 #include <optional>
 #include <string>
 
+#include "core/error.h"
+
 namespace sightline::engine {
 
 struct MachineMemory {
@@ -27,5 +29,13 @@ MachineMemory read_machine_memory();
 // The share of the memory available (the smaller of physical and cgroup) DuckDB gets, in MiB as
 // DuckDB reads it ("14463MiB"); empty when nothing is known (DuckDB then uses its own default).
 std::string default_memory_limit(const MachineMemory& memory, double share = 0.6);
+
+// The memory this process may use: the smaller of physical memory and the cgroup limit; 0 when
+// unknown.
+uint64_t usable_memory(const MachineMemory& memory);
+
+// `serve --memory-guard`: "90%" (of `usable_bytes`), a size ("12GiB", "500MB", "1048576B") or
+// "off"; the resident size beyond which queries are shed. 0 means off.
+Result<uint64_t> parse_memory_guard(const std::string& text, uint64_t usable_bytes);
 
 }  // namespace sightline::engine

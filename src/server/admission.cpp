@@ -12,6 +12,8 @@ const char* shed_reason_name(ShedReason r) {
       return "queue_timeout";
     case ShedReason::ShuttingDown:
       return "shutting_down";
+    case ShedReason::LowMemory:
+      return "memory";
   }
   return "unknown";
 }

@@ -24,7 +24,7 @@
 
 namespace sightline::server {
 
-enum class ShedReason { QueueFull, QueueTimeout, ShuttingDown };
+enum class ShedReason { QueueFull, QueueTimeout, ShuttingDown, LowMemory };
 const char* shed_reason_name(ShedReason r);
 
 struct AdmissionOptions {

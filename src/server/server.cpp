@@ -256,6 +256,13 @@ class ServerImpl final : public Server {
     requests_->with({r, m, std::to_string(status)}).inc();
     durations_->with({r, m}).observe(seconds);
   }
+  // Whether the process uses more memory than the guard allows (read per heavy request: one
+  // small read of /proc).
+  bool above_memory_guard() const {
+    if (options_.memory_guard_bytes == 0 || !options_.resident_bytes) return false;
+    auto rss = options_.resident_bytes();
+    return rss && static_cast<uint64_t>(*rss) > options_.memory_guard_bytes;
+  }
   void count_shed(ShedReason why) {
     if (shed_) shed_->with({shed_reason_name(why)}).inc();
   }
@@ -292,7 +299,8 @@ class ServerImpl final : public Server {
                                "Time from reading a request to writing its answer, by route template and method.", {"route", "method"});
     shed_ = &m->counter("sightline_requests_shed_total", "Requests answered 503 without running: queue full, queued too long, or shutting down.",
                         {"reason"});
-    for (auto reason : {ShedReason::QueueFull, ShedReason::QueueTimeout, ShedReason::ShuttingDown}) shed_->with({shed_reason_name(reason)});
+    for (auto reason : {ShedReason::QueueFull, ShedReason::QueueTimeout, ShedReason::ShuttingDown, ShedReason::LowMemory})
+      shed_->with({shed_reason_name(reason)});
     m->gauge_function("sightline_http_open_connections", "Open client connections.", {},
                       [this] { return std::vector<metrics::Sample>{{{}, static_cast<double>(connections_.load())}}; });
     m->gauge_function("sightline_http_requests_in_flight", "Requests read whose answer is not written yet (running or queued).", {},
@@ -480,10 +488,12 @@ void Session<Stream>::on_read(beast::error_code ec, size_t) {
     self->server_.count_shed(why);
     const char* detail = why == ShedReason::ShuttingDown ? "the server is shutting down"
                          : why == ShedReason::QueueFull  ? "the server is busy: too many queries are waiting; retry shortly"
+                         : why == ShedReason::LowMemory  ? "the server is low on memory: queries are refused until it has freed some; retry shortly"
                                                          : "the server is busy: this query waited too long for its turn; retry shortly";
     asio::dispatch(self->stream_.get_executor(),
                    [self, r = unavailable(detail, id), keep_alive]() mutable { self->respond(std::move(r), keep_alive); });
   };
+  if (server_.above_memory_guard()) return shed(ShedReason::LowMemory);
   if (!server_.heavy().submit(std::move(run), shed)) shed(ShedReason::QueueFull);
 }
 

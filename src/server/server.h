@@ -45,6 +45,10 @@ struct ServerOptions {
   // stop(): requests in flight may finish until this deadline; then their queries are
   // interrupted and they are answered 503.
   std::chrono::milliseconds shutdown_timeout{30000};
+  // Heavy requests are shed (503) while the process's resident memory (as `resident_bytes`
+  // reports it) is above this many bytes, before the kernel's OOM killer acts; 0: off.
+  uint64_t memory_guard_bytes = 0;
+  std::function<std::optional<int64_t>()> resident_bytes;
   // HTTP metrics (requests, latency, connections, queue, shed) are recorded here when set.
   metrics::Registry* metrics = nullptr;
 };

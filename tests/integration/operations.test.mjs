@@ -184,3 +184,23 @@ test('SIGTERM under load: readiness turns 503 at once, every request in flight i
   for (const a of answers.filter((x) => x.status === 503)) assert.match(a.body, /shutting down|busy/);
   assert.equal(await exited, 0);
 });
+
+test('memory guard: above it queries are shed with 503 and a reason, health and pages stay up; nonsense is refused', async () => {
+  const server = await start(slowProject(1000), ['--memory-guard', '1MiB']);
+  const res = await post(server, '/api/v1/dashboards/slow/widgets/heavy/query', {}, { accept: 'application/json' });
+  assert.equal(res.status, 503);
+  assert.equal(res.headers.get('retry-after'), '1');
+  const problem = await res.json();
+  assert.equal(problem.type, 'urn:sightline:problem:unavailable');
+  assert.match(problem.detail, /low on memory/);
+  assert.equal((await fetch(new URL('/healthz', server.url))).status, 200);
+  assert.equal((await fetch(new URL('/api/v1/dashboards/slow', server.url))).status, 200, 'light requests still served');
+  const metrics = await (await fetch(new URL('/metrics', server.url))).text();
+  assert.equal(metricValue(metrics, 'sightline_requests_shed_total{reason="memory"}'), 1);
+
+  const off = await start(slowProject(1000), ['--memory-guard', 'off']);
+  assert.equal((await post(off, '/api/v1/dashboards/slow/widgets/heavy/query', {}, { accept: 'application/json' })).status, 200);
+  const bad = spawnSync(process.env.SIGHTLINE_BIN, ['serve', slowProject(10), '--memory-guard', '12TB'], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--memory-guard: unknown unit 'TB'/);
+});

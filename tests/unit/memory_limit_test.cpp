@@ -52,3 +52,29 @@ TEST(DefaultMemoryLimit, AnEngineWithoutALimitGetsItAndOneWithALimitKeepsIt) {
 
 }  // namespace
 }  // namespace sightline::engine
+
+namespace sightline::engine {
+namespace {
+
+TEST(MemoryGuard, ParsesSharesSizesAndOff) {
+  constexpr uint64_t usable = uint64_t{10} << 30;
+  EXPECT_EQ(*parse_memory_guard("90%", usable), usable * 9 / 10);
+  EXPECT_EQ(*parse_memory_guard("12GiB", usable), uint64_t{12} << 30);
+  EXPECT_EQ(*parse_memory_guard("500MB", usable), 500'000'000u);
+  EXPECT_EQ(*parse_memory_guard("1048576B", usable), 1048576u);
+  EXPECT_EQ(*parse_memory_guard("off", usable), 0u);
+  EXPECT_EQ(*parse_memory_guard("90%", 0), 0u) << "unknown machine memory: a share means off";
+  EXPECT_EQ(usable_memory({uint64_t{24} << 30, uint64_t{4} << 30}), uint64_t{4} << 30);
+  EXPECT_EQ(usable_memory({uint64_t{24} << 30, uint64_t{9223372036854771712u}}), uint64_t{24} << 30);
+}
+
+TEST(MemoryGuard, RefusesNonsenseWithAReason) {
+  for (const char* bad : {"", "%", "0%", "101%", "12 GiB", "12TB", "lots", "-5GiB", "99999999999999GiB", "999999999999GiB"}) {
+    auto r = parse_memory_guard(bad, uint64_t{1} << 30);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().kind, ErrorKind::InvalidInput) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace sightline::engine
