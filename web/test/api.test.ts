@@ -151,10 +151,12 @@ describe('busy answers', () => {
           });
         return new Response(ipc.slice() as unknown as BodyInit, { status: 200, headers: { 'Content-Type': 'application/vnd.apache.arrow.stream' } });
       });
-      const r = await queryWidget('sales', 'revenue', {});
+      const told: number[] = [];
+      const r = await queryWidget('sales', 'revenue', {}, undefined, null, (ms) => told.push(ms));
       expect(r.table.getChild('n')?.get(0)).toBe(7);
       expect(calls).toBe(3);
       expect(waits.length).toBe(2);
+      expect(told).toEqual(waits);
       expect(waits[1]).toBeGreaterThan(waits[0] ?? Infinity);
     } finally {
       setRetrySleep(before);

@@ -148,7 +148,10 @@ export function retryDelayMs(retryAfter: string | null, attempt: number, random:
   return Math.min(8000, base * 2 ** attempt * (0.75 + random() * 0.5));
 }
 
-async function send(url: string, init: RequestInit): Promise<Response> {
+/** Told before each retry of a shed request, with the wait in milliseconds. */
+export type BusyListener = (retryInMs: number) => void;
+
+async function send(url: string, init: RequestInit, onBusy?: BusyListener): Promise<Response> {
   let res: Response;
   for (let attempt = 0; ; attempt++) {
     try {
@@ -163,7 +166,9 @@ async function send(url: string, init: RequestInit): Promise<Response> {
     const retryAfter = res.headers.get('Retry-After');
     if (res.status !== 503 || retryAfter === null || attempt >= BUSY_RETRIES) break;
     await res.body?.cancel().catch(() => undefined);
-    await sleep(retryDelayMs(retryAfter, attempt), init.signal);
+    const wait = retryDelayMs(retryAfter, attempt);
+    onBusy?.(wait);
+    await sleep(wait, init.signal);
   }
   if (!res.ok) {
     const err = await failure(res);
@@ -395,13 +400,18 @@ export async function queryWidget(
   body: QueryBody,
   signal?: AbortSignal,
   previous?: QueryResult | null,
+  onBusy?: BusyListener,
 ): Promise<QueryResult> {
-  const res = await send(queryUrl(dashboard, widget), {
-    method: 'POST',
-    headers: { Accept: 'application/vnd.apache.arrow.stream', 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
-    signal: signal ?? null,
-  });
+  const res = await send(
+    queryUrl(dashboard, widget),
+    {
+      method: 'POST',
+      headers: { Accept: 'application/vnd.apache.arrow.stream', 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: signal ?? null,
+    },
+    onBusy,
+  );
   const bytes = new Uint8Array(await res.arrayBuffer());
   let table: Table;
   if (previous && sameBytes(previous.bytes, bytes)) {

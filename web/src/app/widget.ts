@@ -68,6 +68,8 @@ export class WidgetFrame {
   private requestKey: string | null = null;
   private controller: AbortController | null = null;
   private status: 'loading' | 'ready' | 'error' = 'loading';
+  /** "Server busy, retrying": shown while a shed query waits to be sent again. */
+  private readonly busyEl = h('span', { class: 'server-busy', role: 'status', hidden: true }, 'Server busy, retrying…');
   private stateKey = '';
   private state: ViewState | null = null;
   private selection: Selection | undefined;
@@ -132,6 +134,7 @@ export class WidgetFrame {
       head.appendChild(tools);
     }
     head.appendChild(h('span', { class: 'refreshing', 'aria-hidden': 'true' }));
+    head.appendChild(this.busyEl);
 
     this.viewEl = h('div', { class: 'widget-view' });
     this.errorEl = h('div', { class: 'widget-error', hidden: true });
@@ -205,8 +208,16 @@ export class WidgetFrame {
     return ctx;
   }
 
+  /** The server shed this widget's query (it is busy): say so while the query is retried. */
+  private showBusy(): void {
+    this.busyEl.hidden = false;
+    this.el.classList.add('is-server-busy');
+  }
+
   private setStatus(s: 'loading' | 'ready' | 'error'): void {
     this.status = s;
+    this.busyEl.hidden = true;
+    this.el.classList.remove('is-server-busy');
     this.el.dataset.state = s;
     this.el.setAttribute('aria-busy', s === 'loading' ? 'true' : 'false');
     const hasDrawing = this.data !== null || (this.table !== null && this.el.classList.contains('has-data'));
@@ -256,7 +267,9 @@ export class WidgetFrame {
     this.controller = ctl;
     this.requestKey = key;
     this.setStatus('loading');
-    queryWidget(this.host.spec.id, this.widget.id, body, ctl.signal, this.result).then(
+    queryWidget(this.host.spec.id, this.widget.id, body, ctl.signal, this.result, () => {
+      if (this.controller === ctl) this.showBusy();
+    }).then(
       (r) => {
         if (this.controller !== ctl) return;
         if (CHART_TYPES.has(this.widget.type) && !chartModule) {
