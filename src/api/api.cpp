@@ -412,6 +412,7 @@ void Api::log_failure(const HttpRequest& request, const std::string& user, const
   if (!server_side && error.detail.empty()) return;
   json fields = {{"request_id", request.request_id}, {"kind", error_kind_name(error.kind)}, {"message", error.message}};
   if (!user.empty()) fields["user"] = user;
+  if (request.trace) fields["trace_id"] = request.trace->trace_hex();
   if (!error.detail.empty()) fields["detail"] = error.detail;
   if (error.kind == ErrorKind::Internal)
     log_.error("request_failed", fields);
@@ -662,8 +663,11 @@ Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& sna
   const query::Scope& scope = *scoped;
   auto admitted = gate_.admit(user, project);
   if (!admitted) return fail(admitted.error());
-  const query::QueryContext ctx =
-      query::QueryContext::begin(data_view(snap), scope, {{"request_id", req.request_id}, {"user", user.identity.subject}}, req.cancel);
+  LogContext log_fields = {{"request_id", req.request_id}, {"user", user.identity.subject}};
+  if (req.trace) log_fields.emplace_back("trace_id", req.trace->trace_hex());
+  query::QueryContext ctx = query::QueryContext::begin(data_view(snap), scope, std::move(log_fields), req.cancel);
+  ctx.run.trace = req.trace;
+  ctx.run.tracer = tracer_;
 
   if (seg.size() == 7 && seg[4] == "widgets" && seg[6] == "query") {
     const config::WidgetSpec* widget = nullptr;
@@ -692,7 +696,15 @@ Result<HttpResponse> Api::query_widget(const HttpRequest& req, const Target& tar
   auto request = query::parse_query_request(*body);
   if (!request) return fail(request.error());
   auto started = std::chrono::steady_clock::now();
-  auto answer = query::answer_widget(service_, data_view(snap), ctx, dash, widget, std::move(*request));
+  // Planning and every statement of the answer, as one span with the statements under it.
+  std::optional<ScopedSpan> answering(std::in_place, tracer_, ctx.run.trace, "sightline.widget");
+  answering->attr("sightline.dashboard", dash.id);
+  answering->attr("sightline.widget", widget.id);
+  query::QueryContext traced = ctx;
+  if (auto c = answering->context()) traced.run.trace = c;
+  auto answer = query::answer_widget(service_, data_view(snap), traced, dash, widget, std::move(*request));
+  if (!answer) answering->fail(error_kind_name(answer.error().kind));
+  answering.reset();
   if (!answer) return fail(answer.error());
   if (widget_seconds_) {
     // What answered: the cache, a rollup, a subset, or the rows (tables, models, own SQL).
@@ -703,7 +715,11 @@ Result<HttpResponse> Api::query_widget(const HttpRequest& req, const Target& tar
                                                                             : "table";
     widget_seconds_->with({dash.id, widget.id, by}).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   }
-  auto response = encode(*answer->output, *format, widget.id);
+  auto response = [&] {
+    ScopedSpan encoding(tracer_, ctx.run.trace, "sightline.encode");
+    encoding.attr("sightline.rows", static_cast<int64_t>(answer->output->table.num_rows));
+    return encode(*answer->output, *format, widget.id);
+  }();
   if (!response) return fail(response.error());
   response->headers.emplace_back("X-Sightline-Cache", answer->cache_hit ? "hit" : "miss");
   if (answer->total) response->headers.emplace_back("X-Total-Count", std::to_string(*answer->total));

@@ -47,6 +47,8 @@ class Api {
   // The /metrics answer for a request to the metrics port: the metrics (GET/HEAD /metrics, from
   // an allowed address), 403, 405 or 404. Only after enable_metrics.
   std::optional<HttpResponse> metrics_response(const HttpRequest& request) const;
+  // Widget queries are traced under each request's span (HttpRequest::trace). Call before serving.
+  void enable_tracing(Tracer* tracer) { tracer_ = tracer; }
   // From now on /readyz answers 503 "draining" (shutdown began: load balancers stop sending).
   void set_draining() { draining_ = true; }
 
@@ -69,6 +71,7 @@ class Api {
   metrics::Registry* metrics_ = nullptr;
   std::vector<std::string> metrics_allow_;
   bool metrics_here_ = false;  // served on the API's port
+  Tracer* tracer_ = nullptr;
   metrics::Family<metrics::Histogram>* widget_seconds_ = nullptr;
 };
 

@@ -332,6 +332,7 @@ void AuthGate::audit(std::string_view event, const HttpRequest& req, const auth:
   json j = std::move(fields);
   j["action"] = event;
   j["request_id"] = req.request_id;
+  if (req.trace) j["trace_id"] = req.trace->trace_hex();
   {
     std::lock_guard lock(mutex_);
     j["client"] = !states_.empty() ? client_address(req, states_.back()->spec) : req.peer;

@@ -4,11 +4,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "core/cancel.h"
+#include "core/trace.h"
 
 namespace sightline::api {
 
@@ -24,6 +26,8 @@ struct HttpRequest {
   // superseded request closes its connection), so the request's queries stop; null when the
   // connection cannot be watched (TLS served by Sightline itself).
   std::shared_ptr<Cancellation> cancel;
+  // The request's span when tracing is on (the server's root span; see core/trace.h).
+  std::optional<TraceContext> trace;
 
   // The first header named `name` (lower-case), or "".
   std::string header(std::string_view name) const {

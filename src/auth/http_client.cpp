@@ -89,13 +89,20 @@ class CurlHttpClient final : public HttpClient {
     return perform(url, &body, basic_auth);
   }
 
+  Result<OutgoingResponse> post_json(const std::string& url, const std::string& body) override {
+    return perform(url, &body, std::nullopt, "Content-Type: application/json", "trace collector");
+  }
+
  private:
   // One exchange on a fresh easy handle. `form` null means GET.
+  // `peer` names the other side in errors.
   Result<OutgoingResponse> perform(const std::string& url, const std::string* form,
-                                   const std::optional<std::pair<std::string, std::string>>& basic_auth) {
+                                   const std::optional<std::pair<std::string, std::string>>& basic_auth,
+                                   const char* content_type_header = "Content-Type: application/x-www-form-urlencoded",
+                                   const std::string& peer = "identity provider") {
     auto host = host_of(url);
-    if (!host) return fail(ErrorKind::Unavailable, "identity provider URL is not a valid http(s) URL");
-    auto unavailable = [&](const std::string& what) { return fail(ErrorKind::Unavailable, "identity provider at " + *host + ": " + what); };
+    if (!host) return fail(ErrorKind::Unavailable, peer + " URL is not a valid http(s) URL");
+    auto unavailable = [&](const std::string& what) { return fail(ErrorKind::Unavailable, peer + " at " + *host + ": " + what); };
 
     ensure_curl_initialised();
     EasyPtr curl(curl_easy_init());
@@ -131,7 +138,7 @@ class CurlHttpClient final : public HttpClient {
     if (ok && form) {
       ok = curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(form->size())) == CURLE_OK &&
            curl_easy_setopt(h, CURLOPT_POSTFIELDS, form->c_str()) == CURLE_OK &&
-           add_header("Content-Type: application/x-www-form-urlencoded");
+           add_header(content_type_header);
     }
     if (ok && basic_auth) {
       // RFC 6749 section 2.3.1: client id and secret are form-urlencoded, then joined by ':' and

@@ -41,6 +41,12 @@ class HttpClient {
   // RFC 6749 section 2.3.1 requires for client credentials. Same error contract as get().
   virtual Result<OutgoingResponse> post_form(const std::string& url, const std::vector<std::pair<std::string, std::string>>& fields,
                                              const std::optional<std::pair<std::string, std::string>>& basic_auth) = 0;
+
+  // POST `body` as application/json (an OTLP/HTTP export). Same error contract as get(). The
+  // default refuses: clients that never send JSON need not implement it.
+  virtual Result<OutgoingResponse> post_json(const std::string& /*url*/, const std::string& /*body*/) {
+    return fail(ErrorKind::Unavailable, "this HTTP client cannot POST JSON");
+  }
 };
 
 // A libcurl client: one easy handle per call (no shared state), TLS certificates and host names

@@ -18,7 +18,9 @@
 #include "engine/memory_limit.h"
 #include "query/check.h"
 #include "query/rollup.h"
+#include "auth/http_client.h"
 #include "core/metrics.h"
+#include "core/trace.h"
 #include "core/process_stats.h"
 #include "server/server.h"
 
@@ -199,6 +201,10 @@ int run_serve(const ServeOptions& options) {
               << (memory_guard.error().hint.empty() ? "" : "\n  hint: " + memory_guard.error().hint) << "\n";
     return 2;
   }
+  if (!options.otlp_endpoint.empty() && !options.otlp_endpoint.starts_with("http://") && !options.otlp_endpoint.starts_with("https://")) {
+    std::cerr << "error: --otlp-endpoint must be an http:// or https:// URL\n";
+    return 2;
+  }
   for (const auto& a : options.metrics_allow) {
     if (!api::valid_address_or_cidr(a)) {
       std::cerr << "error: --metrics-allow: '" << a.substr(0, 64) << "' is not an address or CIDR block\n";
@@ -268,6 +274,33 @@ int run_serve(const ServeOptions& options) {
 
   query::QueryService service(static_cast<size_t>(options.cache_mb) << 20, log);
   api::Api api(holder, service, log);
+  // Tracing, when an endpoint is given: spans leave through one background thread.
+  std::unique_ptr<Tracer> tracer;
+  std::shared_ptr<auth::HttpClient> trace_client;
+  if (!options.otlp_endpoint.empty()) {
+    trace_client = auth::make_curl_http_client(std::chrono::seconds(5), 64 * 1024);
+    auto warned = std::make_shared<std::atomic<bool>>(false);
+    tracer = std::make_unique<Tracer>(
+        Tracer::Options{.sample_ratio = options.trace_sample, .service_version = SIGHTLINE_VERSION},
+        [client = trace_client, url = options.otlp_endpoint, warned, &log](const std::string& body) {
+          auto r = client->post_json(url, body);
+          bool ok = r && r->status >= 200 && r->status < 300;
+          // Said once, not per batch: a collector that is down must not flood the log.
+          if (!ok && !warned->exchange(true))
+            log.warn("trace_export_failed", {{"reason", r ? "HTTP " + std::to_string(r->status) : r.error().message}});
+          return ok;
+        });
+    api.enable_tracing(tracer.get());
+    Tracer* t = tracer.get();
+    registry.counter_function("sightline_trace_spans_exported_total", "Spans sent to the trace collector.", {},
+                              [t] { return std::vector<metrics::Sample>{{{}, static_cast<double>(t->exported())}}; });
+    registry.counter_function("sightline_trace_spans_dropped_total",
+                              "Spans not sent: the export queue was full, or the collector refused or could not be reached.", {},
+                              [t] { return std::vector<metrics::Sample>{{{}, static_cast<double>(t->dropped() + t->failed())}}; });
+    log.info("tracing", {{"endpoint_host", options.otlp_endpoint.substr(0, options.otlp_endpoint.find('/', 8))},
+                         {"sample", options.trace_sample},
+                         {"trust_traceparent", options.trust_traceparent}});
+  }
   {
     std::vector<std::string> allow = options.metrics_allow;
     // Metrics name the project's dashboards and widgets: with sign-in on, the main port serves
@@ -293,6 +326,8 @@ int run_serve(const ServeOptions& options) {
   so.queue_timeout = *queue_timeout;
   so.shutdown_timeout = *shutdown_timeout;
   so.metrics = &registry;
+  so.tracer = tracer.get();
+  so.trust_traceparent = options.trust_traceparent;
   so.memory_guard_bytes = *memory_guard;
   so.resident_bytes = [] { return process_resident_bytes(); };
   log.info("memory_guard", {{"bytes", *memory_guard}});

@@ -30,7 +30,11 @@ struct ServeOptions {
   std::string queue_timeout = "10s";
   std::string drain_delay = "0s";
   std::string shutdown_timeout = "30s";
-  std::string memory_guard = "90%";  // of the machine's or container's memory; a size; "off"
+  std::string memory_guard = "90%";
+  // Tracing: OTLP/HTTP JSON to this URL (e.g. http://collector:4318/v1/traces); empty: off.
+  std::string otlp_endpoint;
+  double trace_sample = 1.0;       // share of new traces recorded
+  bool trust_traceparent = false;  // continue callers' W3C traceparent  // of the machine's or container's memory; a size; "off"
 };
 
 // `sightline token create|list|revoke DIR ...`: API tokens in the project's tokens file.

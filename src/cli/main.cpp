@@ -84,6 +84,13 @@ int main(int argc, char** argv) {
                         "Shed queries (503) while the process's resident memory is above this: a share of the machine's or "
                         "container's memory (90%), a size (12GiB), or off")
       ->capture_default_str();
+  serve_cmd->add_option("--otlp-endpoint", serve.otlp_endpoint,
+                        "Export traces as OTLP/HTTP JSON to this URL (e.g. http://collector:4318/v1/traces)");
+  serve_cmd->add_option("--trace-sample", serve.trace_sample, "Share of new traces recorded, 0 to 1")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  serve_cmd->add_flag("--trust-traceparent", serve.trust_traceparent,
+                      "Continue the trace of a caller's W3C traceparent header (only behind a proxy or caller you trust)");
   serve_cmd->add_option("--drain-delay", serve.drain_delay,
                         "On SIGTERM: how long /readyz says 503 while new requests are still served, before the server stops accepting")
       ->capture_default_str();

@@ -54,6 +54,11 @@ Result<RunResult> QueryService::run(const engine::Engine& engine, const Statemen
                                     const std::string& label, const std::string& read_from) {
   auto started = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count(); };
+  // One span per statement: the cache lookup and, on a miss, the engine's run.
+  ScopedSpan span(context.tracer, context.trace, "sightline.statement");
+  span.attr("sightline.statement", label);
+  span.attr("db.system", std::string("duckdb"));
+  if (!read_from.empty()) span.attr("sightline.read_from", read_from);
   std::string key = st.cache_key(scope, context.data_version);
   std::shared_ptr<Flight> flight;
   bool leader = false;
@@ -66,6 +71,7 @@ Result<RunResult> QueryService::run(const engine::Engine& engine, const Statemen
       ++hits_;
       log_.info("query", {{"statement", label}, {"duration_ms", elapsed()}, {"rows", output->table.num_rows}, {"cache", "hit"}},
                 &context.log);
+      span.attr("sightline.cache", std::string("hit"));
       return RunResult{output, true, elapsed()};
     }
     if (auto f = flights_.find(key); f != flights_.end()) {
@@ -112,10 +118,13 @@ Result<RunResult> QueryService::run(const engine::Engine& engine, const Statemen
   }
   flight_done_.notify_all();
   double ms = elapsed();
+  span.attr("sightline.cache", std::string("miss"));
   if (!shared) {
     log_.warn("query", {{"statement", label}, {"duration_ms", ms}, {"error", error_kind_name(shared.error().kind)}}, &context.log);
+    span.fail(error_kind_name(shared.error().kind));
     return fail(shared.error());
   }
+  span.attr("sightline.rows", static_cast<int64_t>((*shared)->table.num_rows));
   nlohmann::json fields = {{"statement", label}, {"duration_ms", ms}, {"rows", (*shared)->table.num_rows}, {"cache", "miss"}};
   if (!read_from.empty()) fields["read_from"] = read_from;
   log_.info("query", fields, &context.log);

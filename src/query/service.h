@@ -19,6 +19,7 @@
 
 #include "core/cancel.h"
 #include "core/log.h"
+#include "core/trace.h"
 #include "engine/engine.h"
 #include "query/planner.h"
 
@@ -39,6 +40,9 @@ struct RunContext {
   // Set when the request's client can go away before the answer (see HttpRequest::cancel): its
   // statements are then interrupted and fail with ErrorKind::Cancelled.
   std::shared_ptr<Cancellation> cancel;
+  // Tracing: statements are spans under `trace` (null tracer: not traced).
+  std::optional<TraceContext> trace;
+  Tracer* tracer = nullptr;
 };
 
 class QueryService {

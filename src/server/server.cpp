@@ -104,6 +104,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::string method_, path_, request_id_;
   int64_t rows_ = -1;
   std::string route_;  // the route template, for metrics
+  std::optional<TraceContext> trace_, trace_parent_;  // this request's server span, when traced
+  int64_t trace_start_ns_ = 0;
   std::string user_;  // the caller's subject, for the request log
   bool counted_ = false;  // this request is counted in the server's in-flight total
   // Hang-up watch (see watch_hangup).
@@ -448,6 +450,14 @@ void Session<Stream>::on_read(beast::error_code ec, size_t) {
   }
   ++server_.in_flight();
   counted_ = true;
+  trace_.reset();
+  if (Tracer* tracer = server_.options().tracer) {
+    trace_parent_.reset();
+    if (server_.options().trust_traceparent) trace_parent_ = parse_traceparent(req.header("traceparent"));
+    trace_ = tracer->start_trace(trace_parent_);
+    trace_start_ns_ = tracer->now_unix_ns();
+    req.trace = trace_;
+  }
   cancel_ = std::make_shared<Cancellation>();
   req.cancel = cancel_;
   server_.track(cancel_);
@@ -573,6 +583,7 @@ void Session<Stream>::respond(api::HttpResponse r, bool keep_alive) {
   res->set(http::field::server, "sightline/" SIGHTLINE_VERSION);
   if (!r.content_type.empty()) res->set(http::field::content_type, r.content_type);
   res->set("X-Request-Id", request_id_);
+  if (trace_) res->set("traceparent", format_traceparent(*trace_));
   res->set("X-Content-Type-Options", "nosniff");
   res->set("Referrer-Policy", "no-referrer");
   for (const auto& [k, v] : r.headers) res->insert(k, v);  // insert: Set-Cookie may repeat
@@ -609,9 +620,31 @@ void Session<Stream>::on_write(bool keep_alive, beast::error_code ec, size_t byt
                            {"bytes", bytes}};
   if (rows_ >= 0) fields["rows"] = rows_;
   if (!user_.empty()) fields["user"] = user_;
+  if (trace_) fields["trace_id"] = trace_->trace_hex();
   if (ec) fields["error"] = ec.message();
   server_.log().info("request", fields);
   server_.record(route_, method_, response_ ? response_->result_int() : 0, ms / 1000);
+  if (trace_) {
+    Tracer* tracer = server_.options().tracer;
+    SpanRecord span;
+    const int status = response_ ? static_cast<int>(response_->result_int()) : 0;
+    span.name = method_label(method_) + " " + (route_.empty() ? "other" : route_);
+    span.context = *trace_;
+    span.parent = trace_parent_;
+    span.kind = 2;  // server
+    span.start_unix_ns = trace_start_ns_;
+    span.end_unix_ns = tracer->now_unix_ns();
+    span.attributes = {{"http.request.method", method_label(method_)},
+                       {"http.route", route_.empty() ? "other" : route_},
+                       {"http.response.status_code", static_cast<int64_t>(status)},
+                       {"sightline.request_id", request_id_}};
+    if (status >= 500 || ec) {
+      span.error = true;
+      span.status_message = ec ? "the answer could not be written" : "HTTP " + std::to_string(status);
+    }
+    tracer->finish(std::move(span));
+    trace_.reset();
+  }
   response_.reset();
   if (counted_) {
     counted_ = false;

@@ -49,6 +49,10 @@ struct ServerOptions {
   // reports it) is above this many bytes, before the kernel's OOM killer acts; 0: off.
   uint64_t memory_guard_bytes = 0;
   std::function<std::optional<int64_t>()> resident_bytes;
+  // Tracing: a server span per request (not for health, readiness and metrics) when set; with
+  // trust_traceparent, a caller's W3C `traceparent` header becomes its parent.
+  Tracer* tracer = nullptr;
+  bool trust_traceparent = false;
   // HTTP metrics (requests, latency, connections, queue, shed) are recorded here when set.
   metrics::Registry* metrics = nullptr;
 };
