@@ -11,7 +11,7 @@ DEMO_DATA := $(DEMO_DIR)/data
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo Ninja || echo "Unix Makefiles")
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps deps-browser build demo demo-data test bench clean
+.PHONY: all deps deps-browser build demo demo-data test container-test bench clean
 
 all: build
 
@@ -39,6 +39,11 @@ demo: demo-data
 
 test: deps-browser build
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900 -j $(JOBS)
+	scripts/container-test.sh
+
+# The container image alone: build it from a local Debian base and prove it (see deploy/).
+container-test: deps-browser
+	scripts/container-test.sh
 
 bench: deps-browser build
 	bench/run.sh

@@ -4,8 +4,9 @@
 #  - the pinned DuckDB C library and header (npm lockfile in third_party/duckdb);
 #  - the web UI's packages (npm lockfile in web/) and the JavaScript packages the tests use
 #    (tests/js);
-#  - with --browser (make test): Debian's Chromium, which the end-to-end tests drive, and
-#    Prometheus (its server scrapes /metrics in a test; promtool checks the exposition).
+#  - with --browser (make test): Debian's Chromium, which the end-to-end tests drive,
+#    Prometheus (its server scrapes /metrics in a test; promtool checks the exposition), and
+#    podman, debootstrap and curl (scripts/container-test.sh builds and proves the image).
 # Safe to run repeatedly: each step checks first and does nothing when already satisfied.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +22,7 @@ packages=(build-essential cmake ninja-build pkg-config git ca-certificates opens
   libboost-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev libcurl4-openssl-dev
   libflatbuffers-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libexpected-dev libroaring-dev
   nodejs npm)
-if ((with_browser)); then packages+=(chromium fonts-liberation prometheus); fi
+if ((with_browser)); then packages+=(chromium fonts-liberation prometheus podman debootstrap curl); fi
 
 missing=()
 for p in "${packages[@]}"; do
