@@ -297,7 +297,10 @@ int run_serve(const ServeOptions& options) {
     registry.counter_function("sightline_trace_spans_dropped_total",
                               "Spans not sent: the export queue was full, or the collector refused or could not be reached.", {},
                               [t] { return std::vector<metrics::Sample>{{{}, static_cast<double>(t->dropped() + t->failed())}}; });
-    log.info("tracing", {{"endpoint_host", options.otlp_endpoint.substr(0, options.otlp_endpoint.find('/', 8))},
+    // Scheme, host and port only: never credentials written into the URL (user:password@).
+    std::string shown = options.otlp_endpoint.substr(0, options.otlp_endpoint.find('/', 8));
+    if (size_t at = shown.find('@'); at != std::string::npos) shown = shown.substr(0, shown.find("//") + 2) + shown.substr(at + 1);
+    log.info("tracing", {{"endpoint_host", shown},
                          {"sample", options.trace_sample},
                          {"trust_traceparent", options.trust_traceparent}});
   }

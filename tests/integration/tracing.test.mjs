@@ -128,7 +128,9 @@ test('a widget query is a server span with the answer, its statements and the en
 test('an untrusted traceparent starts a new trace; health checks are not traced', async () => {
   const r2 = await startReceiver();
   try {
-    const server = await startServer(salesProject(20_000), ['--no-reload', '--no-state', '--otlp-endpoint', r2.url]);
+    // Credentials in the endpoint's URL are sent (curl's basic auth) but never logged.
+    const withCredentials = r2.url.replace('http://', 'http://collector:hunter2-secret@');
+    const server = await startServer(salesProject(20_000), ['--no-reload', '--no-state', '--otlp-endpoint', withCredentials]);
     servers.push(server);
     await fetch(new URL('/healthz', server.url));
     const res = await post(server, '/api/v1/dashboards/sales/widgets/orders/query', {},
@@ -141,6 +143,9 @@ test('an untrusted traceparent starts a new trace; health checks are not traced'
     assert.equal(root.traceId, own);
     assert.equal(root.parentSpanId, undefined);
     assert.ok(!spans.some((s) => s.name.includes('healthz')), 'no span for /healthz');
+    const tracing = server.jsonLogs().find((l) => l.event === 'tracing');
+    assert.equal(tracing.endpoint_host, new URL(r2.url).origin);
+    assert.ok(!server.logs.some((l) => l.includes('hunter2')), 'the password is in no log line');
   } finally {
     r2.close();
   }
