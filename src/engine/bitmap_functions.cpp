@@ -242,6 +242,8 @@ Result<void> register_bitmap_functions(Connection& conn) {
   if (auto r = register_one(conn, "sightline_bitmap_count", DUCKDB_TYPE_BLOB, DUCKDB_TYPE_BIGINT, kBitmapState, add_bitmaps, finalize_count);
       !r)
     return r;
+  if (auto r = register_one(conn, "sightline_bitmap_union", DUCKDB_TYPE_BLOB, DUCKDB_TYPE_BLOB, kBitmapState, add_bitmaps, finalize_blob); !r)
+    return r;
   return register_one(conn, "sightline_hll_count", DUCKDB_TYPE_UBIGINT, DUCKDB_TYPE_BIGINT, kHllState, hll_add, hll_finalize);
 }
 

@@ -1,8 +1,10 @@
-// Exact distinct counts without scanning rows: two aggregate functions, registered in DuckDB,
+// Exact distinct counts without scanning rows: aggregate functions, registered in DuckDB,
 // over compressed bitmaps (Roaring) of dictionary codes.
 //
 //   sightline_bitmap(code UINTEGER) -> BLOB        the set of codes of a group, serialized
 //   sightline_bitmap_count(bitmap BLOB) -> BIGINT  how many codes the union of the bitmaps holds
+//   sightline_bitmap_union(bitmap BLOB) -> BLOB    the union of the bitmaps, serialized (a rollup
+//                                                  made from a finer rollup)
 //
 // A rollup keeps, per group, the bitmap of the codes of a column's distinct values; a widget's
 // count(DISTINCT column) over any set of groups is then the size of the union of their bitmaps:

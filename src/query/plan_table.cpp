@@ -111,7 +111,7 @@ Result<WidgetPlan> plan_table(WidgetInput in) {
       // exact threshold: the page query sorts the few extra rows away.
       AggregateCall extreme{sort[0].descending ? "max" : "min", first_key->column};
       std::string extreme_expr = extreme.function + "(" + quote_identifier(first_key->column) + ")";
-      const Rollup* bound = rollups && unscoped ? rollups->match(rel->name, predicate_needs, {extreme_expr}) : nullptr;
+      const Rollup* bound = rollups && unscoped ? rollups->match_with_groups(rel->name, predicate_needs, {extreme_expr}, 100 * reach) : nullptr;
       std::vector<engine::Param> bound_params;  // the predicates as they read over the rollup (bin keys)
       if (bound) {
         plan.prelude_fallback = threshold;  // when the rollup has fewer groups than the page reaches

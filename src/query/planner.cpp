@@ -25,11 +25,16 @@ std::string and_all(const std::vector<SqlFragment>& preds, std::vector<engine::P
 }
 
 // The FROM clause for a relation under the caller's scope.
-std::string scoped_from(const std::string& relation, const Scope& scope, std::vector<engine::Param>& params) {
+std::string scoped_rows(const std::string& relation, const Scope& scope, std::vector<engine::Param>& params) {
   SqlFragment rp = scope.predicate_for(relation);
   if (rp.empty()) return quote_identifier(relation);
   params.insert(params.end(), rp.params.begin(), rp.params.end());
-  return "(SELECT * FROM " + quote_identifier(relation) + " WHERE " + rp.sql + ") AS " + quote_identifier(relation);
+  return "(SELECT * FROM " + quote_identifier(relation) + " WHERE " + rp.sql + ")";
+}
+
+std::string scoped_from(const std::string& relation, const Scope& scope, std::vector<engine::Param>& params) {
+  std::string rows = scoped_rows(relation, scope, params);
+  return rows.front() == '(' ? rows + " AS " + quote_identifier(relation) : rows;
 }
 
 std::string dimension_sql(const config::DimensionSpec& d, const engine::Relation& rel) {
@@ -265,24 +270,32 @@ bool WidgetInput::split_by_months(const std::map<std::string, Grain>& needs, con
   std::string sql = "SELECT " + keys + stored_names + " FROM " + month_from + " WHERE " + month_where;
   params.insert(params.end(), month_params.begin(), month_params.end());
   sql += " AND " + between(split->months_begin, split->months_end, params);
-  std::string rows_from = scoped_from(rel->name, scope, params);
-  if (!months->code_tables.empty()) {
-    // The rows with the codes of the values counted distinct, as the rollup was made.
-    std::string joins, codes;
-    int n = 0;
-    for (const auto& [column, table] : months->code_tables) {
-      std::string alias = "c" + std::to_string(n++) + "_";
-      codes += ", " + alias + ".code AS " + quote_identifier("__code__" + column);
-      joins += " LEFT JOIN " + quote_identifier(table) + " AS " + alias + " ON r_." + quote_identifier(column) + " = " + alias + ".v";
+  // The days before and after the whole months, from the rows: each part one plain range, so
+  // the scan skips the row groups outside it (DuckDB does not skip by an OR of two ranges).
+  auto rows_part = [&](const std::string& lo, const std::string& hi) {
+    std::string rows_from;
+    if (months->code_tables.empty()) {
+      rows_from = scoped_from(rel->name, scope, params);
+    } else {
+      // The rows with the codes of the values counted distinct, as the rollup was made.
+      std::string joins, codes;
+      int n = 0;
+      for (const auto& [column, table] : months->code_tables) {
+        std::string alias = "c" + std::to_string(n++) + "_";
+        codes += ", " + alias + ".code AS " + quote_identifier("__code__" + column);
+        joins += " LEFT JOIN " + quote_identifier(table) + " AS " + alias + " ON r_." + quote_identifier(column) + " = " + alias + ".v";
+      }
+      rows_from = "(SELECT r_.*" + codes + " FROM " + scoped_rows(rel->name, scope, params) + " AS r_" + joins + ") AS " +
+                  quote_identifier(rel->name);
     }
-    rows_from = "(SELECT r_.*" + codes + " FROM " + rows_from + " AS r_" + joins + ") AS " + quote_identifier(rel->name);
-  }
-  sql += " UNION ALL SELECT " + row_keys + stored_of_rows + " FROM " + rows_from + " WHERE " + other_where;
-  params.insert(params.end(), other_params.begin(), other_params.end());
-  // One at a time: the order of the parameters is the order of the text.
-  const std::string before = between(split->first, split->months_begin, params);
-  const std::string after = between(split->months_end, split->after_last, params);
-  sql += " AND (" + before + " OR " + after + ") GROUP BY ALL";
+    std::string part = " UNION ALL SELECT " + row_keys + stored_of_rows + " FROM " + rows_from + " WHERE " + other_where;
+    params.insert(params.end(), other_params.begin(), other_params.end());
+    // The order of the parameters is the order of the text.
+    part += " AND " + between(lo, hi, params) + " GROUP BY ALL";
+    return part;
+  };
+  if (split->first != split->months_begin) sql += rows_part(split->first, split->months_begin);
+  if (split->months_end != split->after_last) sql += rows_part(split->months_end, split->after_last);
   rollup = months;
   from = "(" + sql + ") AS parts";
   from_params = std::move(params);

@@ -13,6 +13,9 @@ namespace sightline::query::detail {
 
 // "(a) AND (b)", appending the fragments' parameters to `params`; "TRUE" for none.
 std::string and_all(const std::vector<SqlFragment>& preds, std::vector<engine::Param>& params);
+// The relation as the caller may read it: its name, or a subquery of the rows the scope grants
+// (without an alias; its parameters appended to `params`).
+std::string scoped_rows(const std::string& relation, const Scope& scope, std::vector<engine::Param>& params);
 // The FROM clause for a relation under the caller's scope (its parameters appended to `params`).
 std::string scoped_from(const std::string& relation, const Scope& scope, std::vector<engine::Param>& params);
 // A dimension's SQL: the column, or its truncation to the dimension's grain.

@@ -9,6 +9,7 @@
 
 #include "arrow/json_writer.h"
 #include "engine/source_files.h"
+#include "query/rollup_lattice.h"
 
 namespace sightline::query {
 using engine::quote_identifier;
@@ -130,6 +131,15 @@ std::string stored_name(const AggregateCall& c) {
   return c.function + "__" + c.column;
 }
 
+// What a rollup made from another rollup stores for `c`: the parent's stored values aggregated
+// again (sums and counts summed, extremes of extremes, unions of distinct-value bitmaps).
+std::string reaggregate_sql(const AggregateCall& c) {
+  const std::string stored = quote_identifier(stored_name(c));
+  if (c.function == "count_distinct") return "sightline_bitmap_union(" + stored + ")";
+  if (c.function == "min" || c.function == "max") return c.function + "(" + stored + ")";
+  return "sum(" + stored + ")";  // sum, count(*), count(x)
+}
+
 std::vector<AggregateCall> stored_for(const AggregateCall& c) {
   if (c.function == "avg") return {{"sum", c.column}, {"count", c.column}};
   return {c};
@@ -203,6 +213,21 @@ const Rollup* Rollups::match(const std::string& relation, const std::map<std::st
   return best;
 }
 
+const Rollup* Rollups::match_with_groups(const std::string& relation, const std::map<std::string, Grain>& needs,
+                                         const std::vector<std::string>& measures, int64_t min_rows) const {
+  const Rollup* best = nullptr;
+  for (const auto& r : rollups_) {
+    if (r.relation != relation) continue;
+    if (!std::all_of(needs.begin(), needs.end(),
+                     [&](const auto& need) { return r.columns.count(need.first) > 0 && r.grain_of(need.first) <= need.second; }))
+      continue;
+    if (!std::all_of(measures.begin(), measures.end(), [&](const std::string& m) { return r.rewrite(m).has_value(); })) continue;
+    const bool enough = r.rows >= min_rows, best_enough = best && best->rows >= min_rows;
+    if (!best || (enough && (!best_enough || r.rows < best->rows)) || (!enough && !best_enough && r.rows > best->rows)) best = &r;
+  }
+  return best;
+}
+
 namespace {
 
 Result<nlohmann::json> query_rows(const engine::Engine& engine, const std::string& sql) {
@@ -265,6 +290,155 @@ std::map<std::string, std::string> narrow_sum_types(const engine::Engine& engine
     if (bound < 0 || bound * std::pow(10.0, scale) >= 9.0e17) continue;
     out[column] = scale == 0 ? "BIGINT" : "DECIMAL(18, " + std::to_string(scale) + ")";
   }
+  return out;
+}
+
+// The grains a rollup may keep each column at, by column (only the columns a rollup can hold).
+using AdmissibleGrains = std::map<std::string, std::vector<Grain>>;
+
+// The grain a rollup keeps `column` at to answer a need of grain `need`: the coarsest admissible
+// one at `need` or finer; nullopt when none is.
+std::optional<Grain> kept_grain_for(const AdmissibleGrains& admissible, const std::string& column, Grain need) {
+  auto it = admissible.find(column);
+  if (it == admissible.end()) return std::nullopt;
+  std::optional<Grain> best;
+  for (Grain g : it->second)
+    if (g <= need && (!best || g > *best)) best = g;
+  return best;
+}
+
+// The coarsest grain that answers a dimension shown at `grain` (as the planner asks).
+Grain need_of_dimension(const std::string& grain) {
+  if (grain == "month" || grain == "quarter" || grain == "year") return Grain::Month;
+  if (grain == "day" || grain == "week") return Grain::Day;
+  if (grain == "hour") return Grain::Hour;
+  return Grain::Exact;
+}
+
+// What the widgets of dashboard `d` ask of `rel`, as lattice queries: per widget that a rollup
+// can answer, its own columns plus every subset of the optional filters (the dashboard's filters,
+// each active with some probability, and cross-filter selections on its dimensions, less often),
+// weighted by that subset's probability. Filters on columns no rollup can hold (a text search on
+// addresses, a range on an unbinned float) are left out: whichever rollups are built, a state
+// with them reads the rows, so they do not change the choice.
+std::vector<LatticeQuery> dashboard_workload(const config::DashboardSpec& d, const engine::Relation& rel,
+                                             const AdmissibleGrains& admissible) {
+  // How often each kind of filter is set (a prior: date ranges most, then choices, ranges and
+  // searches; a filter with a default mostly keeps it), and each cross-filter selection.
+  auto active = [](const config::FilterSpec& f) {
+    if (!f.default_value.is_null()) return 0.7;
+    switch (f.type) {
+      case config::FilterType::DateRange: return 0.6;
+      case config::FilterType::Range: return 0.2;
+      case config::FilterType::Text: return 0.15;
+      default: return 0.3;
+    }
+  };
+  constexpr double kSelectionActive = 0.1;
+  constexpr size_t kMaxOptional = 10;
+  struct Optional {
+    std::string column;
+    Grain grain;
+    double p;
+    bool date_range = false;
+  };
+  std::vector<Optional> optional;
+  auto add_optional = [&](const std::string& column, Grain need, double p, bool date_range = false) {
+    auto kept = kept_grain_for(admissible, column, need);
+    if (!kept) return;
+    for (auto& o : optional)
+      if (o.column == column) {  // a filter and a selection on one column: either makes it needed
+        o.grain = std::min(o.grain, *kept);
+        o.p = 1 - (1 - o.p) * (1 - p);
+        o.date_range = o.date_range || date_range;
+        return;
+      }
+    optional.push_back({column, *kept, p, date_range});
+  };
+  auto is_time = [&](const std::string& column) {
+    const auto* c = rel.column(column);
+    if (!c) return false;
+    auto kind = engine::value_kind(c->type);
+    return kind == engine::ValueKind::Date || kind == engine::ValueKind::Timestamp;
+  };
+  for (const auto& f : d.filters) {
+    const double p = active(f);
+    if (f.type == config::FilterType::DateRange)
+      add_optional(f.column, Grain::Day, p, true);
+    else if (f.type == config::FilterType::Range)
+      add_optional(f.column, rel.bins_of(f.column) ? Grain::Bins : Grain::Exact, p);
+    else
+      add_optional(f.column, Grain::Exact, p);
+  }
+  for (const auto& dim : d.dimensions)  // a brushed time axis selects days, a brushed histogram bins
+    add_optional(dim, is_time(dim) ? Grain::Day : rel.bins_of(dim) ? Grain::Bins : Grain::Exact, kSelectionActive);
+  std::sort(optional.begin(), optional.end(), [](const Optional& a, const Optional& b) { return a.p > b.p; });
+  if (optional.size() > kMaxOptional) optional.resize(kMaxOptional);
+
+  std::vector<LatticeQuery> out;
+  for (const auto& page : d.pages)
+    for (const auto& w : page.widgets) {
+      if (!w.sql.empty() || (!w.source.empty() && w.source != d.source)) continue;
+      double weight = 1;
+      ColumnGrains base;
+      bool answerable = true;
+      auto need = [&](const std::string& column, Grain g) {
+        auto kept = kept_grain_for(admissible, column, g);
+        if (!kept) {
+          answerable = false;
+          return;
+        }
+        auto [it, fresh] = base.emplace(column, *kept);
+        if (!fresh) it->second = std::min(it->second, *kept);
+      };
+      switch (w.type) {
+        case config::WidgetType::Kpi:
+          break;
+        case config::WidgetType::Histogram:
+          if (!w.x || !rel.bins_of(w.x->column)) answerable = false;
+          else need(w.x->column, Grain::Bins);
+          break;
+        case config::WidgetType::Table:
+          if (w.measures.empty()) {
+            weight = 0.5;  // only the bound of its first page reads a rollup (its per-group extremes)
+          } else {
+            for (const auto& c : w.columns) need(c.column, need_of_dimension(c.grain));
+          }
+          break;
+        case config::WidgetType::Scatter:
+        case config::WidgetType::Text:
+          answerable = false;
+          break;
+        default:
+          for (const auto* dim : {&w.x, &w.y_dim, &w.color})
+            if (*dim) need((*dim)->column, need_of_dimension((*dim)->grain));
+      }
+      for (const auto& m : w.measures) {
+        auto calls = decompose_measure(m.expr);
+        answerable = answerable && calls.has_value();
+        if (calls)
+          for (const auto& c : *calls) answerable = answerable && (c.column.empty() || rel.column(c.column));
+      }
+      if (!answerable) continue;
+      for (size_t mask = 0; mask < (size_t{1} << optional.size()); ++mask) {
+        ColumnGrains needs = base;
+        double p = weight;
+        std::string split_column;
+        for (size_t i = 0; i < optional.size(); ++i) {
+          if (!(mask & (size_t{1} << i))) {
+            p *= 1 - optional[i].p;
+            continue;
+          }
+          p *= optional[i].p;
+          auto shown = base.find(optional[i].column);
+          // A date range over a column the widget does not show by the day can be split into months and days.
+          if (optional[i].date_range && (shown == base.end() || shown->second >= Grain::Month)) split_column = optional[i].column;
+          auto [it, fresh] = needs.emplace(optional[i].column, optional[i].grain);
+          if (!fresh) it->second = std::min(it->second, optional[i].grain);
+        }
+        out.push_back({std::move(needs), p, std::move(split_column)});
+      }
+    }
   return out;
 }
 
@@ -422,8 +596,9 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
   // plans of its dashboards, the settings, its data's version and its bins.
   std::map<std::string, std::string> relation_keys;
   {
-    const std::string settings = "rollups/3|" + std::to_string(options.min_source_rows) + "," + std::to_string(options.min_reduction) +
-                                 "," + std::to_string(options.max_cardinality) + "," + std::to_string(options.sample_rows) + "|" +
+    const std::string settings = "rollups/4|" + std::to_string(options.min_source_rows) + "," + std::to_string(options.min_reduction) +
+                                 "," + std::to_string(options.max_cardinality) + "," + std::to_string(options.sample_rows) + "," +
+                                 std::to_string(options.max_rollups) + "," + std::to_string(options.space_budget) + "|" +
                                  project.timezone;
     std::map<std::string, std::string> texts;
     for (size_t i = 0; i < plans.size(); ++i) {
@@ -528,114 +703,95 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
         log.warn("value_table_skipped", {{"dashboard", d.id}, {"column", f.column}, {"reason", made.error().for_author()}});
     }
 
-    // Dates and timestamps (a rollup's time axis), and the rest.
-    std::vector<std::string> dates, others;
+    // The lattice: each column a rollup may hold, at the grains it may keep it (timestamps by the
+    // day or month, and by the hour when a chart shows them so; dates as they are or by the month;
+    // numbers with fixed bins by their bin; the rest as they are). At most 12 columns besides
+    // the dates, the fewest values first.
+    AdmissibleGrains admissible;
+    std::vector<std::string> dates;  // rollups are ordered by these, so date filters skip row groups
+    size_t non_time = 0;
     for (const auto& [card, c] : by_card) {
       auto kind = engine::value_kind(rel->column(c)->type);
-      (kind == engine::ValueKind::Date || kind == engine::ValueKind::Timestamp ? dates : others).push_back(c);
+      if (kind == engine::ValueKind::Timestamp) {
+        dates.push_back(c);
+        admissible[c] = plan.hourly.count(c) ? std::vector<Grain>{Grain::Hour, Grain::Day, Grain::Month}
+                                             : std::vector<Grain>{Grain::Day, Grain::Month};
+      } else if (kind == engine::ValueKind::Date) {
+        dates.push_back(c);
+        admissible[c] = {Grain::Exact, Grain::Month};
+      } else if (non_time++ < 12) {
+        admissible[c] = {base_grain(c)};
+      }
     }
-
-    // Candidate column sets: the dates plus the k lowest-cardinality other columns (k = all..0);
-    // then, for each column the widest small-enough set left out, the dates plus that column plus
-    // the lowest-cardinality rest. Sizes are estimated with HyperLogLog over the hash of each
-    // column tuple, one scan per round.
-    auto with = [&](std::vector<std::string> base, const std::vector<std::string>& more) {
-      base.insert(base.end(), more.begin(), more.end());
-      return base;
-    };
-    // The grain a rollup whose time axis is at `time_grain` keeps column `c` at: Day means each
-    // column's own (dates as they are, timestamps by the day); Hour applies to hourly columns.
-    auto grain_in = [&](const std::string& c, Grain time_grain) {
-      if (std::find(dates.begin(), dates.end(), c) == dates.end()) return base_grain(c) == Grain::Bins ? Grain::Bins : Grain::Exact;
-      if (time_grain == Grain::Month) return Grain::Month;
-      if (time_grain == Grain::Hour && plan.hourly.count(c)) return Grain::Hour;
-      return base_grain(c);
-    };
-    // Estimated row counts of grouping by each set, the time axis at `time_grain`.
-    auto estimate = [&](const std::vector<std::vector<std::string>>& sets, Grain time_grain) -> Result<std::vector<int64_t>> {
-      std::string sql = "SELECT ";
-      for (size_t i = 0; i < sets.size(); ++i) {
+    const std::vector<LatticeQuery> workload = dashboard_workload(d, *rel, admissible);
+    // Group counts: every column at each grain and every pair of columns, in one scan.
+    GroupCounts counts(source_rows);
+    {
+      std::vector<std::pair<std::string, Grain>> levels;
+      for (const auto& [c, grains] : admissible)
+        for (Grain g : grains) levels.emplace_back(c, g);
+      std::string sql = "SELECT count(*)";
+      for (const auto& [c, g] : levels) sql += ", approx_count_distinct(" + key_sql(c, g) + ")";
+      for (size_t i = 0; i < levels.size(); ++i)
+        for (size_t j = i + 1; j < levels.size(); ++j)
+          if (levels[i].first != levels[j].first)
+            sql += ", approx_count_distinct(hash(" + key_sql(levels[i].first, levels[i].second) + ", " +
+                   key_sql(levels[j].first, levels[j].second) + "))";
+      auto measured = query_rows(engine, sql + " FROM " + quote_identifier(rel->name));
+      if (!measured) {
+        log.warn("rollup_skipped", {{"dashboard", d.id}, {"reason", measured.error().for_author()}});
+        continue;
+      }
+      const auto& row = (*measured)[0];
+      size_t at = 1;
+      for (const auto& [c, g] : levels) counts.set_column(c, g, row[at++].get<int64_t>());
+      for (size_t i = 0; i < levels.size(); ++i)
+        for (size_t j = i + 1; j < levels.size(); ++j)
+          if (levels[i].first != levels[j].first)
+            counts.set_pair(levels[i].first, levels[i].second, levels[j].first, levels[j].second, row[at++].get<int64_t>());
+    }
+    // Choose; then measure the chosen sets whose size matters and choose again with the
+    // measurements, until the choice rests on measured sizes (at most three rounds).
+    LatticeOptions lattice_options;
+    lattice_options.min_reduction = kMinReduction;
+    lattice_options.max_rollups = options.max_rollups;
+    lattice_options.space_budget = options.space_budget;
+    // A month split reads the days around the whole months from the rows (which are ordered by
+    // time, so only those days' row groups): about a month's rows in all, on average.
+    if (!dates.empty()) {
+      const std::string& first = dates.front();
+      const int64_t days = counts.estimate({{first, admissible[first].front() == Grain::Hour ? Grain::Day : admissible[first].front()}});
+      lattice_options.split_rows = static_cast<double>(source_rows) * std::min(1.0, 30.0 / static_cast<double>(std::max<int64_t>(1, days)));
+    }
+    std::vector<ChosenRollup> chosen;
+    for (int round = 0; round < 3; ++round) {
+      chosen = choose_rollups(workload, counts, lattice_options);
+      std::vector<ColumnGrains> unmeasured;
+      for (const auto& c : chosen)
+        if (c.columns.size() > 1 && !counts.measured(c.columns) && c.estimated_rows * kMinReduction * 20 > source_rows)
+          unmeasured.push_back(c.columns);
+      if (unmeasured.empty()) break;
+      std::string sql = "SELECT 0";
+      for (const auto& set : unmeasured) {
         std::string tuple;
-        for (const auto& c : sets[i]) tuple += (tuple.empty() ? "" : ", ") + key_sql(c, grain_in(c, time_grain));
-        sql += (i ? ", " : "") + (tuple.empty() ? std::string("1") : "approx_count_distinct(hash(" + tuple + "))");
+        for (const auto& [c, g] : set) tuple += (tuple.empty() ? "" : ", ") + key_sql(c, g);
+        sql += ", approx_count_distinct(hash(" + tuple + "))";
       }
-      auto rows = query_rows(engine, sql + " FROM " + quote_identifier(rel->name));
-      if (!rows) return fail(rows.error());
-      std::vector<int64_t> out;
-      for (const auto& v : (*rows)[0]) out.push_back(v.get<int64_t>());
-      return out;
-    };
-    // For each column of `columns`: the dates plus that column plus the k lowest-cardinality
-    // others (k = all..0). `first_of[j]` is where column j's sets start (one extra end entry).
-    auto sets_for_each = [&](const std::vector<std::string>& columns, std::vector<size_t>& first_of) {
-      std::vector<std::vector<std::string>> sets;
-      for (const auto& c : columns) {
-        std::vector<std::string> rest;
-        for (const auto& o : others)
-          if (o != c) rest.push_back(o);
-        first_of.push_back(sets.size());
-        for (size_t k = rest.size() + 1; k-- > 0;) sets.push_back(with(with(dates, {c}), {rest.begin(), rest.begin() + k}));
-      }
-      first_of.push_back(sets.size());
-      return sets;
-    };
-    auto small_enough = [&](int64_t estimated_rows) { return estimated_rows * kMinReduction <= source_rows; };
+      auto measured = query_rows(engine, sql + " FROM " + quote_identifier(rel->name));
+      if (!measured) break;
+      for (size_t i = 0; i < unmeasured.size(); ++i) counts.set_measured(unmeasured[i], (*measured)[0][i + 1].get<int64_t>());
+    }
+    {
+      const LatticeCoverage coverage = lattice_coverage(workload, chosen, source_rows, lattice_options.split_rows);
+      log.info("rollups_planned", {{"dashboard", d.id},
+                                   {"source", rel->name},
+                                   {"columns", admissible.size()},
+                                   {"questions", workload.size()},
+                                   {"rollups", chosen.size()},
+                                   {"answered_share", std::round(coverage.answered * 1000) / 1000},
+                                   {"rows_per_question", std::llround(coverage.rows_per_query)}});
+    }
 
-    std::vector<std::vector<std::string>> prefixes;
-    for (size_t k = others.size() + 1; k-- > 0;) prefixes.push_back(with(dates, {others.begin(), others.begin() + k}));
-    auto prefix_sizes = estimate(prefixes, Grain::Day);
-    if (!prefix_sizes) {
-      log.warn("rollup_skipped", {{"dashboard", d.id}, {"reason", prefix_sizes.error().for_author()}});
-      continue;
-    }
-    std::vector<std::vector<std::string>> chosen;
-    for (size_t i = 0; i < prefixes.size(); ++i)
-      if (small_enough((*prefix_sizes)[i])) {
-        chosen.push_back(prefixes[i]);
-        break;
-      }
-    std::vector<std::string> left_out;
-    for (const auto& c : others)
-      if (chosen.empty() || std::find(chosen[0].begin(), chosen[0].end(), c) == chosen[0].end()) left_out.push_back(c);
-    // Month-grain sets: for a column no day-grain set can hold (a product for a top-N widget,
-    // say), the dates truncated to months make room for it; widgets use such a rollup when their
-    // date filters cover whole months.
-    std::vector<std::string> need_month;
-    std::vector<size_t> first_of;
-    std::vector<std::vector<std::string>> alternates = sets_for_each(left_out, first_of);
-    if (!alternates.empty()) {
-      auto sizes = estimate(alternates, Grain::Day);
-      if (sizes) {
-        for (size_t j = 0; j + 1 < first_of.size(); ++j) {
-          bool found = false;
-          for (size_t i = first_of[j]; i < first_of[j + 1]; ++i) {
-            if (!small_enough((*sizes)[i])) continue;
-            if (alternates[i].size() > dates.size() + 1) {  // more than the column alone
-              chosen.push_back(alternates[i]);
-              found = true;
-            }
-            break;
-          }
-          if (!found) need_month.push_back(left_out[j]);
-        }
-      }
-    }
-    std::vector<std::vector<std::string>> month_chosen;
-    if (!dates.empty() && !need_month.empty()) {
-      std::vector<size_t> month_first;
-      std::vector<std::vector<std::string>> month_sets = sets_for_each(need_month, month_first);
-      auto sizes = estimate(month_sets, Grain::Month);
-      if (sizes) {
-        for (size_t j = 0; j + 1 < month_first.size(); ++j)
-          for (size_t i = month_first[j]; i < month_first[j + 1]; ++i)
-            if (small_enough((*sizes)[i])) {
-              month_chosen.push_back(month_sets[i]);
-              break;
-            }
-      }
-    }
-    if (chosen.size() > 3) chosen.resize(3);
-    if (month_chosen.size() > 2) month_chosen.resize(2);
     // A uniform sample, made once: scatter plots sample it (far fewer rows to filter per state),
     // deep table pages take their pivots from it (query/table_pages.h). A quarter of a source
     // less than twice the sample's size (scatter plots then sample the rows themselves).
@@ -655,24 +811,6 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       } else {
         log.warn("sample_skipped", {{"dashboard", d.id}, {"reason", made.error().for_author()}});
       }
-    }
-
-    std::vector<std::pair<std::vector<std::string>, Grain>> to_build;  // columns, time axis grain
-    for (const auto& c : chosen) to_build.emplace_back(c, Grain::Day);
-    // Month-grain twins of the day-grain sets: about 30x fewer rows again, for the common case
-    // of date filters that cover whole months (or no date filter at all).
-    if (!dates.empty())
-      for (const auto& c : chosen) to_build.emplace_back(c, Grain::Month);
-    for (const auto& c : month_chosen) to_build.emplace_back(c, Grain::Month);
-    // For charts by the hour: the hours plus as many of the other columns as fit.
-    if (!plan.hourly.empty()) {
-      auto sizes = estimate(prefixes, Grain::Hour);
-      if (sizes)
-        for (size_t i = 0; i < prefixes.size(); ++i)
-          if (small_enough((*sizes)[i])) {
-            to_build.emplace_back(prefixes[i], Grain::Hour);
-            break;
-          }
     }
 
     std::map<std::string, std::string> measure_types;
@@ -723,13 +861,21 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
           "(SELECT r_.*" + codes + " FROM " + quote_identifier(rel->name) + " AS r_" + joins + ") AS " + quote_identifier(rel->name);
     }
 
-    for (const auto& [columns, time_grain] : to_build) {
+    // Largest first: each rollup is made from the smallest one already made that holds it (far
+    // fewer rows than the relation), or from the rows.
+    std::stable_sort(chosen.begin(), chosen.end(),
+                     [](const ChosenRollup& a, const ChosenRollup& b) { return a.estimated_rows > b.estimated_rows; });
+    auto kept_grains = [](const Rollup& r) {
+      ColumnGrains out;
+      for (const auto& c : r.columns) out[c] = r.grain_of(c);
+      return out;
+    };
+    for (const auto& node : chosen) {
       Rollup r;
       r.relation = rel->name;
       r.source_rows = source_rows;
-      r.columns.insert(columns.begin(), columns.end());
-      for (const auto& c : columns) {
-        Grain g = grain_in(c, time_grain);
+      for (const auto& [c, g] : node.columns) {
+        r.columns.insert(c);
         if (g != Grain::Exact) r.grains[c] = g;
       }
       r.aggregates = kept;
@@ -739,24 +885,34 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
         return o.relation == r.relation && o.columns == r.columns && o.aggregates == r.aggregates && o.grains == r.grains;
       });
       if (duplicate) continue;
+      std::optional<size_t> parent;
+      for (size_t i = 0; i < result->rollups_.size(); ++i) {
+        const Rollup& o = result->rollups_[i];
+        if (o.relation == r.relation && o.aggregates == r.aggregates && rollup_covers(kept_grains(o), node.columns) &&
+            (!parent || o.rows < result->rollups_[*parent].rows))
+          parent = i;
+      }
       r.table = "__sightline_rollup_" + result->build_id_ + "_" + std::to_string(result->rollups_.size() + 1);
-      std::string group, select;
-      for (const auto& c : columns) {
-        group += (group.empty() ? "" : ", ") + quote_identifier(c);
-        std::string expr = key_sql(c, r.grain_of(c)) + " AS " + quote_identifier(c);
-        select += (select.empty() ? "" : ", ") + expr;
+      std::string select;
+      for (const auto& [c, g] : node.columns) {
+        // From a parent: its column as it is at the same grain, else truncated further.
+        const bool same = parent && result->rollups_[*parent].grain_of(c) == g;
+        select += (select.empty() ? "" : ", ") + (same ? quote_identifier(c) : key_sql(c, g)) + " AS " + quote_identifier(c);
       }
       for (const auto& a : kept) {
         auto narrow = a.function == "sum" ? sum_types.find(a.column) : sum_types.end();
-        const std::string sql = Rollup::aggregate_sql(a);
-        select += ", " + (narrow == sum_types.end() ? sql : "CAST(" + sql + " AS " + narrow->second + ")") + " AS " +
-                  quote_identifier(stored_name(a));
+        const std::string sql = parent ? reaggregate_sql(a) : Rollup::aggregate_sql(a);
+        std::string typed = narrow != sum_types.end() ? "CAST(" + sql + " AS " + narrow->second + ")"
+                            : parent && a.function == "count" ? "CAST(" + sql + " AS BIGINT)"
+                                                              : sql;
+        select += (select.empty() ? "" : ", ") + typed + " AS " + quote_identifier(stored_name(a));
       }
-      // Ordered by the date column(s), so date filters skip whole row groups.
       std::string order;
-      for (const auto& c : dates) order += (order.empty() ? "" : ", ") + quote_identifier(c);
-      std::string ddl = "CREATE OR REPLACE TABLE " + quote_identifier(r.table) + " AS SELECT " + select + " FROM " + rows_with_codes +
-                        (group.empty() ? "" : " GROUP BY ALL") + (order.empty() ? "" : " ORDER BY " + order);
+      for (const auto& c : dates)
+        if (node.columns.count(c)) order += (order.empty() ? "" : ", ") + quote_identifier(c);
+      const std::string from = parent ? quote_identifier(result->rollups_[*parent].table) : rows_with_codes;
+      std::string ddl = "CREATE OR REPLACE TABLE " + quote_identifier(r.table) + " AS SELECT " + select + " FROM " + from +
+                        (node.columns.empty() ? "" : " GROUP BY ALL") + (order.empty() ? "" : " ORDER BY " + order);
       if (auto made = exec(engine, ddl); !made) {
         log.warn("rollup_skipped", {{"dashboard", d.id}, {"reason", made.error().for_author()}});
         continue;
@@ -765,17 +921,16 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       r.rows = counted ? (*counted)[0][0].get<int64_t>() : 0;
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       nlohmann::json column_list = nlohmann::json::array();
-      for (const auto& c : columns) column_list.push_back(c);
+      for (const auto& [c, g] : node.columns) column_list.push_back(g == Grain::Exact ? c : c + " (" + grain_name(g) + ")");
       log.info("rollup_built", {{"dashboard", d.id},
                                 {"source", rel->name},
                                 {"table", r.table},
                                 {"rows", r.rows},
+                                {"estimated_rows", node.estimated_rows},
                                 {"source_rows", source_rows},
                                 {"columns", column_list},
-                                {"date_grain", time_grain == Grain::Month  ? "month"
-                                               : time_grain == Grain::Hour ? "hour"
-                                                                           : "day"},
-                                {"aggregates", aggregates.size()},
+                                {"from", parent ? result->rollups_[*parent].table : rel->name},
+                                {"aggregates", kept.size()},
                                 {"seconds", secs}});
       result->rollups_.push_back(std::move(r));
       if (options.progress) ++options.progress->built;

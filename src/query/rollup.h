@@ -80,6 +80,8 @@ struct RollupOptions {
   int64_t min_source_rows = 100'000;  // smaller sources are fast enough as they are
   int64_t min_reduction = 5;          // a rollup must be at least this many times smaller than its source
   int64_t max_cardinality = 10'000;   // a column with more distinct values is not rolled up
+  size_t max_rollups = 16;            // per relation
+  double space_budget = 0.6;          // the rollups of a relation hold at most this many times its rows
   int64_t sample_rows = 200'000;      // rows of a relation's sample (a quarter of a relation less than twice as large)
   BuildProgress* progress = nullptr;  // optional: updated as the build goes; must outlive it
 };
@@ -104,6 +106,10 @@ class Rollups {
   // still answers (Exact: its values as they are).
   const Rollup* match(const std::string& relation, const std::map<std::string, Grain>& needs,
                       const std::vector<std::string>& measures) const;
+  // As match(), but the smallest such rollup with at least `min_rows` groups (else the largest):
+  // for bounds that are only tight over many groups (a table page's sort value).
+  const Rollup* match_with_groups(const std::string& relation, const std::map<std::string, Grain>& needs,
+                                  const std::vector<std::string>& measures, int64_t min_rows) const;
   const std::vector<Rollup>& all() const { return rollups_; }
 
   // The relations summarized here whose data has changed since (their rollups and value tables

@@ -75,7 +75,13 @@ export async function startServer(dir, extraArgs = [], env = {}) {
   child.stderr.on('data', (d) => {
     stderrBuf += d.toString();
     let i;
-    while ((i = stderrBuf.indexOf('\n')) >= 0) { logs.push(stderrBuf.slice(0, i)); stderrBuf = stderrBuf.slice(i + 1); }
+    while ((i = stderrBuf.indexOf('\n')) >= 0) {
+      const line = stderrBuf.slice(0, i);
+      logs.push(line);
+      // SIGHTLINE_TEST_LOGS=1: the servers' log lines on this process's stderr, to debug a test.
+      if (process.env.SIGHTLINE_TEST_LOGS === '1') process.stderr.write(line + '\n');
+      stderrBuf = stderrBuf.slice(i + 1);
+    }
   });
   const url = await new Promise((resolve, reject) => {
     let out = '';

@@ -81,7 +81,7 @@ std::shared_ptr<LoadedProject> load(const std::string& name, int64_t rows) {
   return out;
 }
 
-// Rollup and value tables by what they hold, e.g. rollup[orders: channel order_date:month region].
+// Rollup, value and code tables by what they hold, e.g. rollup[orders: channel order_date:month region].
 std::string describe_tables(std::string text, const Rollups& rollups) {
   std::vector<const Rollup*> all;
   for (const auto& r : rollups.all()) all.push_back(&r);
@@ -97,7 +97,8 @@ std::string describe_tables(std::string text, const Rollups& rollups) {
     for (size_t at = text.find(r->table); at != std::string::npos; at = text.find(r->table, at)) text.replace(at, r->table.size(), name);
   }
   static const std::regex values(R"(__sightline_values_[0-9a-f]+_[0-9]+)");
-  return std::regex_replace(text, values, "values[...]");
+  static const std::regex codes(R"(__sightline_codes_[0-9a-f]+_[0-9]+)");
+  return std::regex_replace(std::regex_replace(text, values, "values[...]"), codes, "codes[...]");
 }
 
 std::string params_text(const std::vector<engine::Param>& params) {
