@@ -48,12 +48,17 @@ Result<void> resolve_text_matches(QueryService& service, const DataView& data, c
     auto found = service.run(data.engine, search, ctx.scope, ctx.run, dash.id + "/filter:" + f.id + "#matches", "");
     if (!found) return fail(found.error());
     request.text_matches_relation = rel->name;
-    if (found->output->table.num_rows > static_cast<int64_t>(kMaxTextMatches)) {
-      request.text_match_tables[f.id] = *table;
-      continue;
-    }
     auto rows = rows_of(*found->output);
     if (!rows) return fail(rows.error());
+    if (found->output->table.num_rows > static_cast<int64_t>(kMaxTextMatches)) {
+      // Too many values for an IN list: the rows are selected by the search over the values. The
+      // rows they hold (summed over every match, not only the first ones) still bound the rows
+      // the state keeps, so a selective search still gets its subset.
+      request.text_match_tables[f.id] = *table;
+      if (!rows->empty())
+        if (auto matched = as_count((*rows)[0][1])) request.text_match_rows[f.id] = *matched;
+      continue;
+    }
     std::vector<std::string> matches;
     int64_t matched_rows = 0;
     for (const auto& row : *rows) {

@@ -269,6 +269,32 @@ TEST_F(RollupEquivalence, SubsetsOfFilteredRowsAnswerLikeTheSource) {
   // Two subsets at most: the first was evicted, and its table dropped once nobody held it.
   EXPECT_EQ(subsets.size(), 2u);
   EXPECT_FALSE(table_exists(first_table));
+
+  // A search with more matches than an IN list takes selects the rows by searching the distinct
+  // values (the server does so past kMaxTextMatches matches): a subset made with that predicate
+  // answers like the source too.
+  const std::string* values = (*rollups_)->value_table("orders", "product");
+  ASSERT_NE(values, nullptr);
+  auto req = parse_query_request({{"filters", {{"product", "e"}, {"region", "West"}}}});
+  ASSERT_TRUE(req.has_value());
+  QueryRequest searched = *req;
+  searched.text_match_tables["product"] = *values;
+  searched.text_matches_relation = "orders";
+  auto where = filter_predicate(d, orders, searched);
+  ASSERT_TRUE(where.has_value());
+  ASSERT_NE(where->sql.find(*values), std::string::npos) << "the predicate searches the value table: " << where->sql;
+  auto subset = subsets.get(orders, where->sql, where->params, Scope::local_development(), 0, "test");
+  ASSERT_TRUE(subset.has_value()) << subset.error().message;
+  EXPECT_GT((*subset)->rows(), 0);
+  QueryRequest narrowed = searched;
+  narrowed.text_matches_relation = (*subset)->relation().name;
+  for (const char* id : {"orders", "top_products", "orders_table"}) {
+    const auto& w = *d.find_widget(id);
+    auto from_subset = plan_widget(d, w, **engine_, narrowed, Scope::local_development(), nullptr, nullptr, &(*subset)->relation());
+    auto from_source = plan_widget(d, w, **engine_, *req, Scope::local_development(), nullptr);
+    ASSERT_TRUE(from_subset.has_value() && from_source.has_value()) << id;
+    EXPECT_EQ(run(from_subset->data), run(from_source->data)) << id;
+  }
 }
 
 TEST_F(RollupEquivalence, ValueTablesServeTextSearchAndOptions) {
