@@ -44,6 +44,18 @@ double filled(double combinations, double n) {
   return combinations * -std::expm1(-n / combinations);
 }
 
+// How many of `sets` no other of them holds (each is made from the relation's rows).
+size_t made_from_rows(const std::vector<ColumnGrains>& sets) {
+  size_t n = 0;
+  for (size_t i = 0; i < sets.size(); ++i) {
+    bool held = false;
+    for (size_t j = 0; j < sets.size() && !held; ++j)
+      held = j != i && sets[j] != sets[i] && rollup_covers(sets[j], sets[i]);
+    if (!held) ++n;
+  }
+  return n;
+}
+
 }  // namespace
 
 int64_t GroupCounts::estimate(const ColumnGrains& set) const {
@@ -150,12 +162,24 @@ std::vector<ChosenRollup> choose_rollups(const std::vector<LatticeQuery>& worklo
   while (chosen.size() < options.max_rollups) {
     size_t pick = candidates.size();
     double pick_gain = 0;
+    std::vector<ColumnGrains> sets;
+    for (const auto& c : chosen) sets.push_back(c.columns);
+    const size_t from_rows = made_from_rows(sets);
     for (size_t i = 0; i < candidates.size(); ++i) {
       if (taken[i] || space + candidates[i].size > options.space_budget * rows) continue;
+      if (from_rows >= options.max_from_rows) {  // only if it holds a set made from the rows now
+        sets.push_back(candidates[i].columns);
+        const bool more = made_from_rows(sets) > from_rows;
+        sets.pop_back();
+        if (more) continue;
+      }
       double gain = 0;
       for (const auto& [q, c] : candidates[i].answers) gain += weights[q] * std::max(0.0, cost[q] - read_cost(c));
       // Of two sets saving the same, the smaller (cheaper to build and keep).
-      if (gain > pick_gain * (1 + 1e-9) || (pick < candidates.size() && gain >= pick_gain * (1 - 1e-9) && candidates[i].size < candidates[pick].size)) {
+      const bool better = gain > pick_gain * (1 + 1e-9);
+      const bool as_good_and_smaller =
+          pick < candidates.size() && gain >= pick_gain * (1 - 1e-9) && candidates[i].size < candidates[pick].size;
+      if (better || as_good_and_smaller) {
         pick = i;
         pick_gain = gain;
       }

@@ -74,6 +74,9 @@ class GroupCounts {
 struct LatticeOptions {
   int64_t min_reduction = 5;   // a rollup has at most rows / min_reduction rows
   size_t max_rollups = 16;     // per relation
+  // Rollups that no other chosen rollup holds are made from the relation's rows (a full scan
+  // each, minutes at 100M rows); the rest from a larger rollup. At most this many of the first.
+  size_t max_from_rows = 8;
   double space_budget = 1.0;   // the chosen rollups together hold at most this many times the rows
   // Stop when the best remaining rollup saves less than this share of the workload's cost
   // without rollups (not worth building and keeping).

@@ -171,6 +171,25 @@ TEST(RollupLattice, ATightBudgetPrefersMonthsAndSmallSetsAndStaysWithinIt) {
   }
 }
 
+TEST(RollupLattice, AtMostSoManyRollupsAreMadeFromTheRowsTheRestFromLargerOnes) {
+  const auto queries = workload();
+  const auto counts = synthetic_counts();
+  for (size_t cap : {1u, 2u}) {
+    LatticeOptions options;
+    options.split_rows = 10'000'000 * 30.0 / 1461;
+    options.max_from_rows = cap;
+    const auto chosen = choose_rollups(queries, counts, options);
+    ASSERT_FALSE(chosen.empty());
+    size_t from_rows = 0;
+    for (const auto& r : chosen) {
+      bool held = false;
+      for (const auto& o : chosen) held = held || (&o != &r && o.columns != r.columns && rollup_covers(o.columns, r.columns));
+      if (!held) ++from_rows;
+    }
+    EXPECT_LE(from_rows, cap);
+  }
+}
+
 TEST(RollupLattice, NothingIsChosenWhenNoSetIsSmallEnoughOrNothingIsAsked) {
   GroupCounts counts(1000);
   counts.set_column("id", Grain::Exact, 1000);

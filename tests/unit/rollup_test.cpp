@@ -513,7 +513,9 @@ TEST_F(TimeBucketEquivalence, HourDayAndMonthBucketsAnswerLikeTheRowsAcrossDayli
             std::cerr << w.id << " " << filters.dump() << "\n";
           EXPECT_EQ(answer(*with), answer(*without)) << w.id << " " << filters.dump() << " via " << with->read_from << "\n"
                                                      << with->data.sql;
-          if (with->count) EXPECT_EQ(run(*with->count), run(*without->count)) << w.id << " " << filters.dump();
+          if (with->count) {
+            EXPECT_EQ(run(*with->count), run(*without->count)) << w.id << " " << filters.dump();
+          }
           ++compared;
         }
     }
