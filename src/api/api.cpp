@@ -816,9 +816,9 @@ void Api::enable_metrics(metrics::Registry& registry, std::vector<std::string> a
                           of_snapshot([](const Snapshot& s) { return std::optional<double>(s.engine->pool().in_use()); }));
   registry.gauge_function("sightline_engine_waiting", "Statements waiting for a free engine connection.", {},
                           of_snapshot([](const Snapshot& s) { return std::optional<double>(s.engine->pool().waiting()); }));
-  registry.gauge_function("sightline_duckdb_memory_bytes", "Bytes DuckDB's buffer manager holds in memory.", {},
+  registry.gauge_function("sightline_duckdb_memory_bytes", "Bytes DuckDB's buffer manager holds in memory (sampled every 5 s).", {},
                           of_snapshot([](const Snapshot& s) -> std::optional<double> {
-                            auto bytes = s.engine->memory_in_use();
+                            auto bytes = s.engine->memory_sample();
                             return bytes ? std::optional<double>(static_cast<double>(*bytes)) : std::nullopt;
                           }));
   registry.gauge_function("sightline_project_generation", "The loaded project version: 1 at start, +1 per successful reload.", {},

@@ -20,6 +20,7 @@
 #include "query/rollup.h"
 #include "auth/http_client.h"
 #include "core/metrics.h"
+#include "core/periodic.h"
 #include "core/trace.h"
 #include "core/process_stats.h"
 #include "server/server.h"
@@ -398,6 +399,12 @@ int run_serve(const ServeOptions& options) {
       }
     });
   }
+  // DuckDB's memory for /metrics, sampled here: its query can wait behind the engine, and
+  // /metrics is answered on the I/O thread. The first sample is taken before anyone can ask.
+  first.snapshot->engine->sample_memory();
+  PeriodicTask memory_sampler(std::chrono::seconds(5), [&holder] {
+    if (auto snap = holder.get(); snap && snap->engine) snap->engine->sample_memory();
+  });
   std::unique_ptr<Reloader> reloader;
   const std::string& h = options.host;
   bool beyond_loopback = !(h == "localhost" || h == "::1" || h.starts_with("127."));

@@ -300,15 +300,17 @@ class ProjectParser {
   void parse_engine(Reader& r, const YAML::Node& n, EngineSpec& e) {
     if (!n) return;
     if (!r.is_map(n, "engine")) return;
-    r.check_keys(n, {"threads", "memory_limit", "query_timeout", "max_rows", "pool_size"}, "engine");
+    r.check_keys(n, {"threads", "memory_limit", "max_spill", "query_timeout", "max_rows", "pool_size"}, "engine");
     if (n["threads"]) e.threads = static_cast<int>(r.integer(n["threads"], "engine.threads", 1, 256).value_or(0));
-    e.memory_limit = r.str(n["memory_limit"], "engine.memory_limit");
-    if (!e.memory_limit.empty()) {
+    // A size as DuckDB reads it: 4GB, 512MB, 1.5GiB.
+    auto size = [&](const char* key, std::string& out) {
+      out = r.str(n[key], std::string("engine.") + key);
       static const std::regex re(R"(\s*[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*)", std::regex::icase);
-      if (!std::regex_match(e.memory_limit, re)) {
-        r.error(n["memory_limit"], "engine.memory_limit must look like 4GB or 512MB, got '" + e.memory_limit + "'");
-      }
-    }
+      if (!out.empty() && !std::regex_match(out, re))
+        r.error(n[key], std::string("engine.") + key + " must look like 4GB or 512MB, got '" + out + "'");
+    };
+    size("memory_limit", e.memory_limit);
+    size("max_spill", e.max_spill);
     if (n["query_timeout"]) e.query_timeout_ms = r.duration_ms(n["query_timeout"], "engine.query_timeout").value_or(e.query_timeout_ms);
     if (n["max_rows"]) e.max_rows = r.integer(n["max_rows"], "engine.max_rows", 1, 10'000'000).value_or(e.max_rows);
     if (n["pool_size"]) e.pool_size = static_cast<int>(r.integer(n["pool_size"], "engine.pool_size", 1, 256).value_or(0));

@@ -169,6 +169,7 @@ struct DashboardSpec {
 struct EngineSpec {
   int threads = 0;           // 0: all cores
   std::string memory_limit;  // empty: DuckDB's default
+  std::string max_spill;     // the most a query may write to spill files, e.g. 20GB; empty: 90% of the free disk
   int64_t query_timeout_ms = 30'000;
   int64_t max_rows = 100'000;  // per response
   int pool_size = 0;           // connections; 0: 2 x threads (at least 4)

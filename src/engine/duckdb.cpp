@@ -268,6 +268,14 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, const 
     if (err) duckdb_free(err);
     return fail(ErrorKind::Unavailable, "could not open DuckDB database '" + path + "': " + message);
   }
+  if (!options.max_spill.empty()) {
+    // Set once the database is open: given with the other settings, DuckDB applies
+    // temp_directory after it, which puts the cap back to its default.
+    auto conn = Connection::open(*db);
+    if (!conn) return fail(conn.error());
+    if (auto r = (*conn)->execute("SET GLOBAL max_temp_directory_size = " + quote_literal(options.max_spill)); !r)
+      return fail(ErrorKind::InvalidInput, "invalid engine setting max_temp_directory_size: '" + options.max_spill + "'");
+  }
   return db;
 }
 

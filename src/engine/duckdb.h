@@ -39,6 +39,7 @@ struct DatabaseOptions {
   int threads = 0;             // 0: DuckDB's default (all cores)
   std::string memory_limit;    // e.g. "4GB"; empty: DuckDB's default (80% of RAM; Engine::build sets its own)
   std::string temp_directory;  // spill location; empty: DuckDB's default
+  std::string max_spill;       // e.g. "20GB": the most the spill files may hold; empty: DuckDB's default (90% of the free disk)
 };
 
 class Database {

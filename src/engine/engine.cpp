@@ -423,6 +423,7 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
   // The project's files are only ever read. The engine's own database is in memory, or a file in
   // the state directory; spills go to a private temporary folder, never the working directory.
   options.temp_directory = (fs::temp_directory_path() / ("sightline-spill-" + std::to_string(::getpid()))).string();
+  options.max_spill = spec.max_spill;
   auto db = open_database(engine_options, options, engine->state_file_, out.diagnostics);
   if (!db) {
     diag({"sightline.yaml", 0, 0}, db.error().for_author(), "check engine: settings");
@@ -671,15 +672,15 @@ void Engine::release_tables(const std::vector<std::string>& tables) const {
   drop_tables(unused);
 }
 
-std::optional<int64_t> Engine::memory_in_use() const {
-  std::unique_lock lock(stats_mutex_, std::try_to_lock);
-  if (!lock || !stats_conn_) return std::nullopt;
+void Engine::sample_memory() const {
+  std::lock_guard lock(stats_mutex_);
+  if (!stats_conn_) return;
   auto out = stats_conn_->query("SELECT CAST(sum(memory_usage_bytes) AS BIGINT) FROM duckdb_memory()", 1);
-  if (!out) return std::nullopt;
-  auto rows = rows_of(*out);
-  if (!rows || !rows->is_array() || rows->empty() || !(*rows)[0].is_array() || (*rows)[0].empty() || !(*rows)[0][0].is_number_integer())
-    return std::nullopt;
-  return (*rows)[0][0].get<int64_t>();
+  std::optional<int64_t> bytes;
+  if (out)
+    if (auto rows = rows_of(*out); rows && rows->is_array() && !rows->empty() && (*rows)[0].is_array() && !(*rows)[0].empty())
+      bytes = as_count((*rows)[0][0]);
+  memory_sample_.store(bytes && *bytes >= 0 ? *bytes : -1);
 }
 
 }  // namespace sightline::engine

@@ -97,9 +97,15 @@ class Engine {
   const Relation* relation(std::string_view name) const;
   const std::vector<Relation>& relations() const { return relations_; }
   ConnectionPool& pool() const { return *pool_; }
-  // Bytes DuckDB holds in memory (its buffer manager), for metrics; nullopt when another caller
-  // is asking at the same moment (never waits) or DuckDB cannot tell.
-  std::optional<int64_t> memory_in_use() const;
+  // Reads the bytes DuckDB holds in memory (its buffer manager) on a connection of its own and
+  // keeps them for memory_sample(). Can wait behind the engine (a checkpoint, say): call it from a
+  // background sampler, never from a thread that serves sockets. Thread-safe.
+  void sample_memory() const;
+  // What the last sample_memory() read; nullopt before the first one, or when DuckDB could not tell.
+  std::optional<int64_t> memory_sample() const {
+    const int64_t v = memory_sample_.load();
+    return v < 0 ? std::nullopt : std::optional<int64_t>(v);
+  }
   std::chrono::milliseconds query_timeout() const { return query_timeout_; }
   int64_t max_rows() const { return max_rows_; }
   // The data's version now. Costs a walk of the folders of the sources read at query time (a
@@ -142,8 +148,9 @@ class Engine {
   static void warn_if_memory_is_short(Connection& conn, std::vector<config::Diagnostic>& diagnostics);
   std::unique_ptr<Database> db_;
   std::unique_ptr<ConnectionPool> pool_;
-  std::unique_ptr<Connection> stats_conn_;  // memory_in_use() only
+  std::unique_ptr<Connection> stats_conn_;  // sample_memory() only
   mutable std::mutex stats_mutex_;
+  mutable std::atomic<int64_t> memory_sample_{-1};
   std::vector<Relation> relations_;
   std::chrono::milliseconds query_timeout_{30'000};
   int64_t max_rows_ = 100'000;

@@ -134,6 +134,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"duckdb_without_table", {{"sightline.yaml", "sources:\n  a: data/a.duckdb\n"}}, "names no table"},
         BadCase{"bad_threads", {{"sightline.yaml", "engine: {threads: lots}\nsources: {a: a.csv}\n"}}, "engine.threads must be a whole number, got 'lots'"},
         BadCase{"bad_memory", {{"sightline.yaml", "engine: {memory_limit: huge}\nsources: {a: a.csv}\n"}}, "engine.memory_limit must look like 4GB"},
+        BadCase{"bad_spill", {{"sightline.yaml", "engine: {max_spill: lots}\nsources: {a: a.csv}\n"}}, "engine.max_spill must look like 4GB"},
         BadCase{"missing_env", {{"sightline.yaml", "sources:\n  a: \"${env:NOPE_NOT_SET}.csv\"\n"}}, "environment variable 'NOPE_NOT_SET' is not set"},
         BadCase{"missing_secret_file", {{"sightline.yaml", "sources:\n  a: \"${file:nope.txt}.csv\"\n"}}, "cannot read secret file 'nope.txt'"},
         BadCase{"model_name_taken", {{"sightline.yaml", "sources: {a: a.csv}\nmodels: {a: SELECT 1}\n"}}, "already a source or model"},

@@ -114,6 +114,31 @@ TEST(EngineErrorClassification, DuckDBsTypeIsReadBackFromItsMessage) {
   EXPECT_EQ(engine_error_type_of(""), DUCKDB_ERROR_INVALID);
 }
 
+// engine.max_spill caps what a query may write to spill files: over it, the query fails as the
+// engine being short of memory (503, never a full disk), and its message names no path; with room
+// to spill, the same query answers.
+TEST_F(EngineErrors, ASpillOverTheCapFailsAsUnavailableAndRoomToSpillAnswers) {
+  const std::string spill = (dir_ / "spill").string();
+  // A sort of 4M strings (~100 MB) under a 48 MB limit: it spills.
+  const std::string sql =
+      "SELECT max(rn) FROM (SELECT row_number() OVER (ORDER BY s) AS rn FROM (SELECT 'value-number-' || ((i * 7919) % 2000003) AS s "
+      "FROM range(4000000) t(i)))";
+  for (const char* cap : {"1MB", "4GB"}) {
+    auto db = Database::open(":memory:", {.threads = 1, .memory_limit = "48MB", .temp_directory = spill, .max_spill = cap});
+    ASSERT_TRUE(db.has_value()) << db.error().for_author();
+    auto conn = Connection::open(**db);
+    ASSERT_TRUE(conn.has_value());
+    auto out = (*conn)->query(sql, 1);
+    if (std::string(cap) == "1MB") {
+      ASSERT_FALSE(out.has_value()) << "the query did not need to spill, so the cap was not tested";
+      EXPECT_EQ(out.error().kind, ErrorKind::Unavailable) << out.error().for_author();
+      EXPECT_EQ(out.error().message.find(spill), std::string::npos) << out.error().message;
+    } else {
+      EXPECT_TRUE(out.has_value()) << out.error().for_author();
+    }
+  }
+}
+
 TEST(EngineErrorClassification, ReadErrorsAreDescribedForTheAuthorWithRelativePaths) {
   const std::string duckdb_said =
       "Conversion Error: CSV Error on Line: 4\nOriginal Line: 3,South,\"SOUTH-SECRET-ROW\"\nError when converting column \"amount\". "
