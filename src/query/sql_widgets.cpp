@@ -102,7 +102,10 @@ std::optional<AggregateQuery> take_apart(const json& node, const engine::Engine&
   if (!node.is_object() || node.value("type", "") != "SELECT_NODE") return std::nullopt;
   if (!node["cte_map"]["map"].empty() || !node["having"].is_null() || !node["qualify"].is_null() || !node["sample"].is_null())
     return std::nullopt;
-  if (node.value("aggregate_handling", "") != "STANDARD_HANDLING") return std::nullopt;
+  // GROUP BY ALL (DuckDB's "force aggregates") groups by every select item without an aggregate.
+  const std::string handling = node.value("aggregate_handling", "");
+  const bool group_by_all = handling == "FORCE_AGGREGATES";
+  if (handling != "STANDARD_HANDLING" && !group_by_all) return std::nullopt;
   const json& from = node["from_table"];
   if (from.value("type", "") != "BASE_TABLE" || !from.value("schema_name", "").empty() || !from.value("catalog_name", "").empty() ||
       !from["sample"].is_null() || !from["column_name_alias"].empty())
@@ -123,6 +126,16 @@ std::optional<AggregateQuery> take_apart(const json& node, const engine::Engine&
   }
   const json& sets = node["group_sets"];
   if (!group.empty() && (sets.size() != 1 || sets[0].size() != group.size())) return std::nullopt;  // ROLLUP, CUBE, GROUPING SETS
+  if (group_by_all) {
+    // The keys are the leading plain columns; everything after them must be a measure (a plain
+    // column after a measure, or any other expression without an aggregate, is refused below).
+    if (!group.empty()) return std::nullopt;
+    for (const auto& item : node["select_list"]) {
+      std::string c = column_of(item, table, alias);
+      if (c.empty()) break;
+      group.push_back(c);
+    }
+  }
 
   // The keys first, then the measures.
   const json& list = node["select_list"];

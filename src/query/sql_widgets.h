@@ -10,7 +10,8 @@
 // What qualifies (anything else stays own SQL, answered as written):
 //   - one SELECT over one source or model by its plain name; no joins, CTEs, subqueries, windows,
 //     DISTINCT, HAVING, QUALIFY, SAMPLE or OFFSET; WHERE is exactly {{ filters }};
-//   - the select list is the GROUP BY columns (plain columns, optionally renamed) followed by
+//   - the select list is the GROUP BY columns (plain columns, optionally renamed; with GROUP BY
+//     ALL, the leading plain columns of the select list) followed by
 //     measures with an alias that a rollup can answer (sum, count, count(DISTINCT), min, max,
 //     avg of plain columns, and arithmetic over them);
 //   - per widget kind: a KPI has no GROUP BY and one measure; a bar, line, area or pie chart
