@@ -11,6 +11,7 @@
 
 #include "arrow/json_writer.h"
 #include "engine/bitmap_functions.h"
+#include "engine/zone_timeline.h"
 #include "engine/memory_limit.h"
 #include "engine/result_rows.h"
 #include "engine/source_files.h"
@@ -449,6 +450,19 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
     diag(project.timezone_pos.file.empty() ? config::Position{"sightline.yaml", 0, 0} : project.timezone_pos,
          "unknown timezone '" + project.timezone + "'", "use an IANA time zone name such as UTC, Europe/Berlin or America/New_York");
     return out;
+  }
+  // date_trunc over TIMESTAMP WITH TIME ZONE without a time zone computation per value
+  // (engine/zone_timeline.h): the zone's offsets are read once, here.
+  {
+    auto timeline = load_zone_timeline(conn);
+    if (!timeline) {
+      diag({"sightline.yaml", 0, 0}, "the time zone's offsets cannot be read: " + timeline.error().for_author());
+      return out;
+    }
+    if (auto r = register_local_trunc_functions(conn, *timeline); !r) {
+      diag({"sightline.yaml", 0, 0}, r.error().message);
+      return out;
+    }
   }
   if (!engine->state_file_.empty()) {
     auto ledger = StateLedger::open(conn);

@@ -5,6 +5,7 @@
 #include <regex>
 #include <set>
 
+#include "engine/zone_timeline.h"
 #include "query/planner_internal.h"
 
 #include <regex>
@@ -42,6 +43,11 @@ std::string dimension_sql(const config::DimensionSpec& d, const engine::Relation
   if (d.grain.empty()) return col;
   const auto* info = rel.column(d.column);
   bool is_date = info && engine::value_kind(info->type) == engine::ValueKind::Date;
+  // With a time zone, DuckDB truncates value by value through its time zone library; the
+  // engine's own functions give the same buckets as arithmetic (engine/zone_timeline.h).
+  const auto unit = engine::calendar_unit(d.grain);
+  if (unit && info && info->type == "TIMESTAMP WITH TIME ZONE")
+    return d.grain == "hour" ? engine::local_trunc_sql(*unit, col) : engine::local_date_sql(*unit, col);
   std::string trunc = "date_trunc('" + d.grain + "', " + col + ")";
   // Truncating a DATE yields a TIMESTAMP in DuckDB; keep calendar grains as DATE.
   if (d.grain != "hour" && (is_date || d.grain != "hour")) return "CAST(" + trunc + " AS DATE)";

@@ -9,6 +9,7 @@
 
 #include "arrow/json_writer.h"
 #include "engine/source_files.h"
+#include "engine/zone_timeline.h"
 #include "query/rollup_lattice.h"
 
 namespace sightline::query {
@@ -654,7 +655,9 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       const std::string col = quote_identifier(c);
       if (g == Grain::Exact) return col;
       if (g == Grain::Bins) return rel->bins_of(c)->key_sql(col);
-      return "CAST(date_trunc('" + std::string(grain_name(g)) + "', " + col + ") AS " + rel->column(c)->type + ")";
+      const std::string& type = rel->column(c)->type;
+      if (type == "TIMESTAMP WITH TIME ZONE") return engine::local_trunc_sql(*engine::calendar_unit(grain_name(g)), col);
+      return "CAST(date_trunc('" + std::string(grain_name(g)) + "', " + col + ") AS " + type + ")";
     };
     auto base_grain = [&](const std::string& c) {
       if (rel->bins_of(c)) return Grain::Bins;
