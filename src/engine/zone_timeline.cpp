@@ -71,6 +71,55 @@ const char* calendar_unit_name(CalendarUnit unit) {
   return "day";
 }
 
+std::optional<DatePart> date_part_of_grain(std::string_view grain) {
+  if (grain == "hour_of_day") return DatePart::HourOfDay;
+  if (grain == "day_of_week") return DatePart::DayOfWeek;
+  if (grain == "month_of_year") return DatePart::MonthOfYear;
+  return std::nullopt;
+}
+
+const char* date_part_grain(DatePart part) {
+  switch (part) {
+    case DatePart::HourOfDay: return "hour_of_day";
+    case DatePart::DayOfWeek: return "day_of_week";
+    case DatePart::MonthOfYear: return "month_of_year";
+  }
+  return "hour_of_day";
+}
+
+const char* date_part_function(DatePart part) {
+  switch (part) {
+    case DatePart::HourOfDay: return "hour";
+    case DatePart::DayOfWeek: return "isodow";
+    case DatePart::MonthOfYear: return "month";
+  }
+  return "hour";
+}
+
+namespace {
+
+// The part of a wall-clock time (no zone).
+int64_t wall_clock_part(DatePart part, int64_t wall_us) {
+  const int64_t day = floor_div(wall_us, kMicrosPerDay);
+  switch (part) {
+    case DatePart::HourOfDay: return (wall_us - day * kMicrosPerDay) / kMicrosPerHour;
+    case DatePart::DayOfWeek: return ((day + 3) % 7 + 7) % 7 + 1;  // 1970-01-01, a Thursday, is 4
+    case DatePart::MonthOfYear: {
+      const std::chrono::year_month_day date{std::chrono::sys_days{std::chrono::days{day}}};
+      return static_cast<unsigned>(date.month());
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::optional<int64_t> ZoneTimeline::part(DatePart part, int64_t instant_us) const {
+  auto stretch = stretch_at(instant_us);
+  if (!stretch) return std::nullopt;
+  return wall_clock_part(part, instant_us + stretch->offset_us);
+}
+
 ZoneTimeline::ZoneTimeline(std::vector<Segment> segments, int64_t end_us) : segments_(std::move(segments)), end_us_(end_us) {}
 
 ZoneTimeline ZoneTimeline::fixed(int64_t offset_us) {
@@ -275,6 +324,39 @@ void trunc_values(duckdb_function_info info, duckdb_data_chunk input, duckdb_vec
   }
 }
 
+struct PartFunction {
+  ZoneTimeline timeline;
+  DatePart part;
+};
+
+void part_values(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
+  const auto* fn = static_cast<const PartFunction*>(duckdb_scalar_function_get_extra_info(info));
+  const idx_t count = duckdb_data_chunk_get_size(input);
+  duckdb_vector values = duckdb_data_chunk_get_vector(input, 0);
+  const auto* in = static_cast<const int64_t*>(duckdb_vector_get_data(values));
+  uint64_t* in_valid = duckdb_vector_get_validity(values);
+  auto* out = static_cast<int64_t*>(duckdb_vector_get_data(output));
+  duckdb_vector_ensure_validity_writable(output);
+  uint64_t* out_valid = duckdb_vector_get_validity(output);
+  ZoneTimeline::Stretch stretch{1, 0, 0};
+  for (idx_t i = 0; i < count; ++i) {
+    if (in_valid && !duckdb_validity_row_is_valid(in_valid, i)) {
+      duckdb_validity_set_row_invalid(out_valid, i);
+      continue;
+    }
+    const int64_t v = in[i];
+    if (v < stretch.from_us || v >= stretch.to_us) {
+      auto found = fn->timeline.stretch_at(v);
+      if (!found) {
+        duckdb_validity_set_row_invalid(out_valid, i);
+        continue;
+      }
+      stretch = *found;
+    }
+    out[i] = wall_clock_part(fn->part, v + stretch.offset_us);
+  }
+}
+
 struct ScalarFunction {
   duckdb_scalar_function f = duckdb_create_scalar_function();
   ~ScalarFunction() { duckdb_destroy_scalar_function(&f); }
@@ -299,9 +381,26 @@ Result<void> register_one(Connection& conn, const std::string& name, const ZoneT
   return {};
 }
 
+Result<void> register_part(Connection& conn, const ZoneTimeline& timeline, DatePart part) {
+  ScalarFunction fn;
+  LogicalType in(DUCKDB_TYPE_TIMESTAMP_TZ), out(DUCKDB_TYPE_BIGINT);
+  const std::string name = std::string("sightline_part_") + date_part_function(part);
+  duckdb_scalar_function_set_name(fn.f, name.c_str());
+  duckdb_scalar_function_add_parameter(fn.f, in.t);
+  duckdb_scalar_function_set_return_type(fn.f, out.t);
+  auto extra = std::make_unique<PartFunction>(PartFunction{timeline, part});
+  duckdb_scalar_function_set_extra_info(fn.f, extra.release(), [](void* p) { delete static_cast<PartFunction*>(p); });
+  duckdb_scalar_function_set_function(fn.f, part_values);
+  if (duckdb_register_scalar_function(conn.handle(), fn.f) == DuckDBError)
+    return fail(ErrorKind::Internal, "could not register the engine function " + name);
+  return {};
+}
+
 }  // namespace
 
 Result<void> register_local_trunc_functions(Connection& conn, const ZoneTimeline& timeline) {
+  for (DatePart part : {DatePart::HourOfDay, DatePart::DayOfWeek, DatePart::MonthOfYear})
+    if (auto r = register_part(conn, timeline, part); !r) return r;
   for (CalendarUnit unit : {CalendarUnit::Hour, CalendarUnit::Day, CalendarUnit::Week, CalendarUnit::Month, CalendarUnit::Quarter,
                             CalendarUnit::Year}) {
     const std::string unit_name = calendar_unit_name(unit);
@@ -314,6 +413,11 @@ Result<void> register_local_trunc_functions(Connection& conn, const ZoneTimeline
 std::string local_trunc_sql(CalendarUnit unit, const std::string& column_sql) {
   const std::string name = calendar_unit_name(unit);
   return "coalesce(sightline_trunc_" + name + "(" + column_sql + "), date_trunc('" + name + "', " + column_sql + "))";
+}
+
+std::string local_part_sql(DatePart part, const std::string& column_sql) {
+  const std::string name = date_part_function(part);
+  return "coalesce(sightline_part_" + name + "(" + column_sql + "), " + name + "(" + column_sql + "))";
 }
 
 std::string local_date_sql(CalendarUnit unit, const std::string& column_sql) {

@@ -41,6 +41,15 @@ const char* calendar_unit_name(CalendarUnit unit);
 // A wall-clock time (microseconds since 1970-01-01 00:00 on the wall) truncated to the unit.
 int64_t truncate_wall_clock(CalendarUnit unit, int64_t wall_us);
 
+// Parts of a date or time that a dimension may show, as DuckDB's hour(), isodow() (Monday 1 to
+// Sunday 7) and month() give them. A DimensionSpec names them by grain: hour_of_day,
+// day_of_week, month_of_year (only own SQL translated by query/sql_widgets.h uses them).
+enum class DatePart { HourOfDay, DayOfWeek, MonthOfYear };
+std::optional<DatePart> date_part_of_grain(std::string_view grain);
+const char* date_part_grain(DatePart part);
+// DuckDB's function for the part: "hour", "isodow", "month".
+const char* date_part_function(DatePart part);
+
 class ZoneTimeline {
  public:
   // From `start_us` on, offset_us applies (until the next segment's start); the last one until
@@ -58,6 +67,9 @@ class ZoneTimeline {
   // date_trunc(unit, instant) in the zone, in microseconds since the epoch; nullopt when the
   // instant or its truncation is outside the span.
   std::optional<int64_t> truncate(CalendarUnit unit, int64_t instant_us) const;
+
+  // DuckDB's hour(), isodow() or month() of an instant in the zone; nullopt outside the span.
+  std::optional<int64_t> part(DatePart part, int64_t instant_us) const;
 
   // The offset in force at an instant (clamped to the span's ends).
   int64_t offset_at(int64_t instant_us) const;
@@ -86,7 +98,8 @@ Result<ZoneTimeline> load_zone_timeline(Connection& conn);
 // Registers, for every unit, over `timeline` (copied into the database's function catalog):
 //   sightline_trunc_<unit>(TIMESTAMP WITH TIME ZONE) -> TIMESTAMP WITH TIME ZONE  (date_trunc)
 //   sightline_date_<unit>(TIMESTAMP WITH TIME ZONE) -> DATE       (CAST(date_trunc(...) AS DATE))
-// Both give NULL for a NULL value or one outside the span. Call once per database, with the
+//   sightline_part_<hour|isodow|month>(TIMESTAMP WITH TIME ZONE) -> BIGINT  (hour(), ...)
+// All give NULL for a NULL value or one outside the span. Call once per database, with the
 // timeline of its TimeZone setting.
 Result<void> register_local_trunc_functions(Connection& conn, const ZoneTimeline& timeline);
 
@@ -96,5 +109,7 @@ Result<void> register_local_trunc_functions(Connection& conn, const ZoneTimeline
 std::string local_trunc_sql(CalendarUnit unit, const std::string& column_sql);
 // The same for CAST(date_trunc('<unit>', column) AS DATE), which also computes per value.
 std::string local_date_sql(CalendarUnit unit, const std::string& column_sql);
+// The same for hour(column), isodow(column) or month(column).
+std::string local_part_sql(DatePart part, const std::string& column_sql);
 
 }  // namespace sightline::engine

@@ -43,6 +43,11 @@ std::string dimension_sql(const config::DimensionSpec& d, const engine::Relation
   if (d.grain.empty()) return col;
   const auto* info = rel.column(d.column);
   bool is_date = info && engine::value_kind(info->type) == engine::ValueKind::Date;
+  // A part of the date or time (own SQL's hour(ts), isodow(ts), month(ts); see sql_widgets.h).
+  if (auto part = engine::date_part_of_grain(d.grain)) {
+    if (info && info->type == "TIMESTAMP WITH TIME ZONE") return engine::local_part_sql(*part, col);
+    return std::string(engine::date_part_function(*part)) + "(" + col + ")";
+  }
   // With a time zone, DuckDB truncates value by value through its time zone library; the
   // engine's own functions give the same buckets as arithmetic (engine/zone_timeline.h).
   const auto unit = engine::calendar_unit(d.grain);
@@ -320,11 +325,7 @@ void WidgetInput::prepare_source(bool aggregate) {
     std::map<std::string, Grain> needs = predicate_needs;
     for (const auto& c : policy.columns) needs[c] = Grain::Exact;
     for (const config::DimensionSpec* dim : shown_dimensions()) {
-      const std::string& g = dim->grain;
-      Grain coarsest = g == "month" || g == "quarter" || g == "year" ? Grain::Month
-                       : g == "day" || g == "week"                   ? Grain::Day
-                       : g == "hour"                                 ? Grain::Hour
-                                                                     : Grain::Exact;
+      Grain coarsest = need_of_dimension(dim->grain);
       auto [it, fresh] = needs.emplace(dim->column, coarsest);
       if (!fresh) it->second = std::min(it->second, coarsest);
     }

@@ -308,13 +308,6 @@ std::optional<Grain> kept_grain_for(const AdmissibleGrains& admissible, const st
   return best;
 }
 
-// The coarsest grain that answers a dimension shown at `grain` (as the planner asks).
-Grain need_of_dimension(const std::string& grain) {
-  if (grain == "month" || grain == "quarter" || grain == "year") return Grain::Month;
-  if (grain == "day" || grain == "week") return Grain::Day;
-  if (grain == "hour") return Grain::Hour;
-  return Grain::Exact;
-}
 
 // What the widgets of dashboard `d` ask of `rel`, as lattice queries: per widget that a rollup
 // can answer, its own columns plus every subset of the optional filters (the dashboard's filters,
@@ -534,7 +527,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
           for (const auto& c : w.columns) shown.push_back(&c);
         for (const auto* dim : shown) {
           add_column(dim->column);
-          if (dim->grain == "hour") hourly.insert(dim->column);
+          if (need_of_dimension(dim->grain) == Grain::Hour) hourly.insert(dim->column);
         }
         // Histograms: by the column's fixed bins when it has them (engine/bins.h), else per-group
         // extremes give the bounds of the bins (see planner).

@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "arrow/json_writer.h"
+#include "engine/zone_timeline.h"
 #include "query/rollup.h"
 
 namespace sightline::query {
@@ -45,6 +46,58 @@ std::string column_of(const json& e, const std::string& table, const std::string
     if (!same_name(q, table) && (alias.empty() || !same_name(q, alias))) return "";
   }
   return names.back().get<std::string>();
+}
+
+// The position an integer constant names (GROUP BY 1, ORDER BY 2), counted from 1; nullopt for
+// anything else.
+std::optional<size_t> position_of(const json& e) {
+  if (!e.is_object() || e.value("class", "") != "CONSTANT") return std::nullopt;
+  const json& v = e["value"];
+  if (v.value("is_null", false) || !v["value"].is_number_integer()) return std::nullopt;
+  const int64_t k = v["value"].get<int64_t>();
+  if (k < 1) return std::nullopt;
+  return static_cast<size_t>(k);
+}
+
+// A key of the query: a relation column, as it is or as a part of its date or time (grain
+// hour_of_day, day_of_week or month_of_year; see planner's dimension_sql).
+struct Key {
+  std::string column;
+  std::string grain;
+  bool operator==(const Key&) const = default;
+};
+
+// The key a select item or GROUP BY expression is: a plain column, or hour(), isodow() or
+// month() of one (hour() of a timestamp only); nullopt for anything else.
+std::optional<Key> key_of(const json& e, const engine::Relation& rel, const std::string& table, const std::string& alias) {
+  if (std::string c = column_of(e, table, alias); !c.empty()) return Key{c};
+  if (!e.is_object() || e.value("class", "") != "FUNCTION" || e.value("is_operator", false) || e.value("distinct", false) ||
+      !e["filter"].is_null() || !e.value("schema", "").empty() || !e["children"].is_array() || e["children"].size() != 1)
+    return std::nullopt;
+  const std::string name = e.value("function_name", "");
+  std::optional<engine::DatePart> part;
+  for (auto p : {engine::DatePart::HourOfDay, engine::DatePart::DayOfWeek, engine::DatePart::MonthOfYear})
+    if (same_name(name, engine::date_part_function(p))) part = p;
+  std::string c = column_of(e["children"][0], table, alias);
+  const engine::ColumnInfo* info = c.empty() ? nullptr : rel.column(c);
+  if (!part || !info) return std::nullopt;
+  const auto kind = engine::value_kind(info->type);
+  const bool fits = kind == engine::ValueKind::Timestamp || (kind == engine::ValueKind::Date && *part != engine::DatePart::HourOfDay);
+  if (!fits) return std::nullopt;
+  return Key{c, engine::date_part_grain(*part)};
+}
+
+// The key a GROUP BY expression groups by, as DuckDB binds it: a key expression; a position in
+// the select list (GROUP BY 1) whose item is a key; or the alias of such an item, when no column
+// has that name. nullopt for anything else.
+std::optional<Key> group_key(const json& g, const json& select_list, const engine::Relation& rel, const std::string& table,
+                             const std::string& alias) {
+  if (auto k = position_of(g)) return *k <= select_list.size() ? key_of(select_list[*k - 1], rel, table, alias) : std::nullopt;
+  std::string c = column_of(g, table, alias);
+  if (!c.empty() && !rel.column(c) && g["column_names"].size() == 1)
+    for (const auto& item : select_list)
+      if (same_name(item.value("alias", ""), c)) return key_of(item, rel, table, alias);
+  return key_of(g, rel, table, alias);
 }
 
 // SQL text of an expression a measure may hold (aggregates of columns, numbers, arithmetic and
@@ -118,11 +171,14 @@ std::optional<AggregateQuery> take_apart(const json& node, const engine::Engine&
   const json& where = node["where_clause"];
   if (where.value("function_name", "") != "__sightline_filters__" || !where["children"].empty()) return std::nullopt;
 
-  std::vector<std::string> group;
+  const json& list = node["select_list"];
+  const engine::Relation* rel = engine.relation(q.relation);
+  if (!rel) return std::nullopt;
+  std::vector<Key> group;
   for (const auto& g : node["group_expressions"]) {
-    std::string c = column_of(g, table, alias);
-    if (c.empty()) return std::nullopt;
-    group.push_back(c);
+    auto k = group_key(g, list, *rel, table, alias);
+    if (!k) return std::nullopt;
+    group.push_back(*k);
   }
   const json& sets = node["group_sets"];
   if (!group.empty() && (sets.size() != 1 || sets[0].size() != group.size())) return std::nullopt;  // ROLLUP, CUBE, GROUPING SETS
@@ -131,21 +187,22 @@ std::optional<AggregateQuery> take_apart(const json& node, const engine::Engine&
     // column after a measure, or any other expression without an aggregate, is refused below).
     if (!group.empty()) return std::nullopt;
     for (const auto& item : node["select_list"]) {
-      std::string c = column_of(item, table, alias);
-      if (c.empty()) break;
-      group.push_back(c);
+      auto k = key_of(item, *rel, table, alias);
+      if (!k) break;
+      group.push_back(*k);
     }
   }
 
   // The keys first, then the measures.
-  const json& list = node["select_list"];
   for (size_t i = 0; i < list.size(); ++i) {
     const json& item = list[i];
     const std::string name = item.value("alias", "");
     if (i < group.size()) {
-      std::string c = column_of(item, table, alias);
-      if (c.empty() || !same_name(c, group[i])) return std::nullopt;
-      q.keys.push_back({.column = group[i], .name = name.empty() ? c : name});
+      auto k = key_of(item, *rel, table, alias);
+      if (!k || !same_name(k->column, group[i].column) || k->grain != group[i].grain) return std::nullopt;
+      // A part of a date is named by its alias (DuckDB would name it by its text).
+      if (!k->grain.empty() && name.empty()) return std::nullopt;
+      q.keys.push_back({.column = group[i].column, .grain = k->grain, .name = name.empty() ? k->column : name});
       continue;
     }
     auto expr = print(item, table, alias);
@@ -161,6 +218,9 @@ std::optional<AggregateQuery> take_apart(const json& node, const engine::Engine&
       const json& o = m["orders"][0];
       if (o.value("null_order", "") != "ORDER_DEFAULT") return std::nullopt;
       std::string c = column_of(o["expression"], table, alias);
+      // ORDER BY 2: the second result column.
+      if (auto k = position_of(o["expression"]); k && *k <= q.keys.size() + q.measures.size())
+        c = *k <= q.keys.size() ? q.keys[*k - 1].name : q.measures[*k - 1 - q.keys.size()].name;
       bool result_column = std::any_of(q.keys.begin(), q.keys.end(), [&](const auto& k) { return k.name == c; }) ||
                            std::any_of(q.measures.begin(), q.measures.end(), [&](const auto& ms) { return ms.name == c; });
       if (c.empty() || !result_column) return std::nullopt;
@@ -205,9 +265,11 @@ std::optional<config::WidgetSpec> declarative_equivalent(const config::WidgetSpe
     case WidgetType::Line:
     case WidgetType::Area:
     case WidgetType::Pie: {
-      // The widget names its x (and color) result columns; the keys must be exactly those.
-      if (!widget.x || q->keys.empty() || q->keys.size() > 2) return std::nullopt;
-      if (q->keys[0].name != widget.x->column) return std::nullopt;
+      // The widget names its x (and color) result columns; the keys must be exactly those. A
+      // chart that names none shows its first column along x: one key, then the measures.
+      if (q->keys.empty() || q->keys.size() > 2) return std::nullopt;
+      if (!widget.x && (q->keys.size() != 1 || widget.color)) return std::nullopt;
+      if (widget.x && q->keys[0].name != widget.x->column) return std::nullopt;
       out.x = q->keys[0];
       out.color.reset();
       if (q->keys.size() == 2) {

@@ -16,7 +16,9 @@
 //     avg of plain columns, and arithmetic over them);
 //   - per widget kind: a KPI has no GROUP BY and one measure; a bar, line, area or pie chart
 //     groups by its x column (and, without LIMIT, its color column); a table has no LIMIT.
-//   - ORDER BY names result columns; LIMIT is a number.
+//   - GROUP BY names the key columns, their positions in the select list (GROUP BY 1, 2) or their
+//     aliases (when no column has that name), as DuckDB binds them;
+//   - ORDER BY names one result column or its position (ORDER BY 3 DESC); LIMIT is a number.
 // The SQL is parsed by DuckDB (json_serialize_sql), never by pattern matching on the text.
 #pragma once
 

@@ -97,6 +97,14 @@ TEST_F(SqlWidgets, OnlyPlainAggregatesOfOneRelationQualify) {
            {WidgetType::Bar, "SELECT sum(revenue) AS r, region FROM orders WHERE {{ filters }} GROUP BY ALL", "region"},  // key last
            {WidgetType::Table, "SELECT region, 1 AS one, sum(revenue) AS r FROM orders WHERE {{ filters }} GROUP BY ALL", ""},
            {WidgetType::Table, "SELECT upper(region) AS r, sum(revenue) AS s FROM orders WHERE {{ filters }} GROUP BY ALL", ""},
+           {WidgetType::Table, "SELECT upper(region) AS r, sum(revenue) AS s FROM orders WHERE {{ filters }} GROUP BY 1", ""},  // expression
+           {WidgetType::Table, "SELECT region, sum(revenue) AS s FROM orders WHERE {{ filters }} GROUP BY 2", ""},  // groups by the measure
+           {WidgetType::Table, "SELECT region, sum(revenue) AS s FROM orders WHERE {{ filters }} GROUP BY 3", ""},  // no such column
+           {WidgetType::Bar, "SELECT region, sum(revenue) AS s FROM orders WHERE {{ filters }} GROUP BY 1 ORDER BY 5", "region"},
+           {WidgetType::Bar, "SELECT hour(order_date) AS h, count(*) AS n FROM orders WHERE {{ filters }} GROUP BY 1", ""},  // a DATE has no hours
+           {WidgetType::Bar, "SELECT isodow(order_date), count(*) AS n FROM orders WHERE {{ filters }} GROUP BY 1", ""},   // no alias
+           {WidgetType::Bar, "SELECT dayofweek(order_date) AS d, count(*) AS n FROM orders WHERE {{ filters }} GROUP BY 1", ""},  // not a part kept
+           {WidgetType::Bar, "SELECT region, segment, count(*) AS n FROM orders WHERE {{ filters }} GROUP BY 1, 2", ""},  // no x, two keys
        }) {
     EXPECT_FALSE(declarative_equivalent(widget(type, sql, x), engine).has_value()) << sql;
   }
@@ -145,6 +153,19 @@ TEST_F(SqlWidgets, EquivalentsAnswerLikeTheSqlFromRowsAndRollups) {
       widget(WidgetType::Table,
              "SELECT region, \"segment\", count(*) AS n, sum(revenue) AS \"revenue (€)\", avg(units) AS \"Ø units\" "
              "FROM orders_enriched WHERE {{ filters }} GROUP BY ALL"),
+      // Positions and aliases, as analysts write them: GROUP BY 1, 2 / ORDER BY 3 DESC / GROUP BY an alias.
+      widget(WidgetType::Table,
+             "SELECT region, segment, sum(revenue) AS revenue FROM orders_enriched WHERE {{ filters }} GROUP BY 1, 2 ORDER BY 3 DESC"),
+      widget(WidgetType::Bar,
+             "SELECT account_manager AS manager, count(*) AS orders FROM orders_enriched WHERE {{ filters }} GROUP BY manager ORDER BY 1",
+             "manager"),
+      // Parts of a date, on a chart that names no x (its first column is the x).
+      widget(WidgetType::Bar,
+             "SELECT isodow(order_date) AS weekday, sum(revenue) AS revenue, count(DISTINCT customer) AS customers "
+             "FROM orders_enriched WHERE {{ filters }} GROUP BY isodow(order_date) ORDER BY weekday"),
+      widget(WidgetType::Table,
+             "SELECT month(order_date) AS \"month of year\", region, count(*) AS n FROM orders_enriched WHERE {{ filters }} "
+             "GROUP BY 1, 2"),
   };
   for (size_t i = 0; i < widgets.size(); ++i) widgets[i].id = "w" + std::to_string(i);
   config::Project planning = *project_;

@@ -56,7 +56,8 @@ std::string instants(const std::string& from, const std::string& to, int step) {
          to + "')::BIGINT, " + std::to_string(step) + ") AS r(s)";
 }
 
-// How many instants the engine's functions answer differently from date_trunc, or not at all.
+// How many instants the engine's functions answer differently from date_trunc (and hour(),
+// isodow(), month()), or not at all.
 int64_t mismatches(Connection& conn, const std::string& rows) {
   std::string differ;
   for (const char* u : kUnits) {
@@ -64,6 +65,8 @@ int64_t mismatches(Connection& conn, const std::string& rows) {
     differ += std::string(differ.empty() ? "" : " OR ") + "sightline_trunc_" + unit + "(t) IS DISTINCT FROM date_trunc('" + unit +
               "', t) OR sightline_date_" + unit + "(t) IS DISTINCT FROM CAST(date_trunc('" + unit + "', t) AS DATE)";
   }
+  for (const char* part : {"hour", "isodow", "month"})
+    differ += std::string(" OR sightline_part_") + part + "(t) IS DISTINCT FROM " + part + "(t)";
   int64_t n = scalar(conn, "SELECT count(*) FROM (" + rows + ") WHERE " + differ);
   if (n > 0)
     ADD_FAILURE() << "first instant answered differently (microseconds since the epoch): "
