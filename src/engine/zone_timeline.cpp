@@ -270,31 +270,27 @@ Result<ZoneTimeline> load_zone_timeline(Connection& conn) {
 
 namespace {
 
-struct TruncFunction {
-  ZoneTimeline timeline;
-  CalendarUnit unit;
+// What an engine function computes with: the zone's timeline (shared by all the functions of
+// a database) and which unit or part it gives.
+struct ZoneFunction {
+  std::shared_ptr<const ZoneTimeline> timeline;
+  CalendarUnit unit = CalendarUnit::Day;
+  DatePart part = DatePart::HourOfDay;
 };
 
-// kDates: the wall-clock date of the bucket (DATE, days) rather than its first instant.
-template <bool kDates>
-void trunc_values(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
-  const auto* fn = static_cast<const TruncFunction*>(duckdb_scalar_function_get_extra_info(info));
+// Runs `compute(instant, offset)` over a chunk of TIMESTAMP WITH TIME ZONE values into `output`
+// (of type Out): NULL stays NULL, and an instant outside the span or a nullopt result is NULL.
+// Neighbouring values mostly share their offset, so the stretch found last is tried first.
+template <typename Out, typename Compute>
+void map_instants(const ZoneTimeline& timeline, duckdb_data_chunk input, duckdb_vector output, Compute&& compute) {
   const idx_t count = duckdb_data_chunk_get_size(input);
   duckdb_vector values = duckdb_data_chunk_get_vector(input, 0);
   const auto* in = static_cast<const int64_t*>(duckdb_vector_get_data(values));
   uint64_t* in_valid = duckdb_vector_get_validity(values);
-  using Out = std::conditional_t<kDates, int32_t, int64_t>;
   auto* out = static_cast<Out*>(duckdb_vector_get_data(output));
   duckdb_vector_ensure_validity_writable(output);
   uint64_t* out_valid = duckdb_vector_get_validity(output);
-  // Neighbouring values mostly share their offset and their bucket: both are remembered, so a
-  // value costs a range check and a division, and a search only when either changes. (A quarter
-  // depends on the month's first instant: see ZoneTimeline::truncate.)
-  const CalendarUnit key_unit = fn->unit == CalendarUnit::Quarter ? CalendarUnit::Month : fn->unit;
   ZoneTimeline::Stretch stretch{1, 0, 0};
-  int64_t last_key = 0;
-  std::optional<int64_t> last_result;
-  bool have_last = false;
   for (idx_t i = 0; i < count; ++i) {
     if (in_valid && !duckdb_validity_row_is_valid(in_valid, i)) {
       duckdb_validity_set_row_invalid(out_valid, i);
@@ -302,59 +298,49 @@ void trunc_values(duckdb_function_info info, duckdb_data_chunk input, duckdb_vec
     }
     const int64_t v = in[i];
     if (v < stretch.from_us || v >= stretch.to_us) {
-      auto found = fn->timeline.stretch_at(v);
+      auto found = timeline.stretch_at(v);
       if (!found) {
         duckdb_validity_set_row_invalid(out_valid, i);
         continue;
       }
       stretch = *found;
     }
-    const int64_t key = truncate_wall_clock(key_unit, v + stretch.offset_us);
-    if (!have_last || key != last_key) {
-      last_result = fn->unit == CalendarUnit::Quarter ? fn->timeline.truncate(fn->unit, v) : fn->timeline.instant_of(key);
-      // The bucket's date is its first instant's, on the zone's wall clock (as CAST AS DATE).
-      if (kDates && last_result) last_result = floor_div(*last_result + fn->timeline.offset_at(*last_result), kMicrosPerDay);
-      last_key = key;
-      have_last = true;
-    }
-    if (last_result)
-      out[i] = static_cast<Out>(*last_result);
+    if (std::optional<int64_t> r = compute(v, stretch.offset_us))
+      out[i] = static_cast<Out>(*r);
     else
       duckdb_validity_set_row_invalid(out_valid, i);
   }
 }
 
-struct PartFunction {
-  ZoneTimeline timeline;
-  DatePart part;
-};
+// kDates: the wall-clock date of the bucket (DATE, days) rather than its first instant.
+template <bool kDates>
+void trunc_values(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
+  const auto& fn = *static_cast<const ZoneFunction*>(duckdb_scalar_function_get_extra_info(info));
+  const ZoneTimeline& timeline = *fn.timeline;
+  // Neighbouring values mostly share their bucket too: the last one is remembered, so a value
+  // costs a division and a search only when the bucket changes. (A quarter depends on the
+  // month's first instant: see ZoneTimeline::truncate.)
+  const CalendarUnit key_unit = fn.unit == CalendarUnit::Quarter ? CalendarUnit::Month : fn.unit;
+  int64_t last_key = 0;
+  std::optional<int64_t> last_result;
+  bool have_last = false;
+  map_instants<std::conditional_t<kDates, int32_t, int64_t>>(timeline, input, output, [&](int64_t v, int64_t offset) {
+    const int64_t key = truncate_wall_clock(key_unit, v + offset);
+    if (!have_last || key != last_key) {
+      last_result = fn.unit == CalendarUnit::Quarter ? timeline.truncate(fn.unit, v) : timeline.instant_of(key);
+      // The bucket's date is its first instant's, on the zone's wall clock (as CAST AS DATE).
+      if (kDates && last_result) last_result = floor_div(*last_result + timeline.offset_at(*last_result), kMicrosPerDay);
+      last_key = key;
+      have_last = true;
+    }
+    return last_result;
+  });
+}
 
 void part_values(duckdb_function_info info, duckdb_data_chunk input, duckdb_vector output) {
-  const auto* fn = static_cast<const PartFunction*>(duckdb_scalar_function_get_extra_info(info));
-  const idx_t count = duckdb_data_chunk_get_size(input);
-  duckdb_vector values = duckdb_data_chunk_get_vector(input, 0);
-  const auto* in = static_cast<const int64_t*>(duckdb_vector_get_data(values));
-  uint64_t* in_valid = duckdb_vector_get_validity(values);
-  auto* out = static_cast<int64_t*>(duckdb_vector_get_data(output));
-  duckdb_vector_ensure_validity_writable(output);
-  uint64_t* out_valid = duckdb_vector_get_validity(output);
-  ZoneTimeline::Stretch stretch{1, 0, 0};
-  for (idx_t i = 0; i < count; ++i) {
-    if (in_valid && !duckdb_validity_row_is_valid(in_valid, i)) {
-      duckdb_validity_set_row_invalid(out_valid, i);
-      continue;
-    }
-    const int64_t v = in[i];
-    if (v < stretch.from_us || v >= stretch.to_us) {
-      auto found = fn->timeline.stretch_at(v);
-      if (!found) {
-        duckdb_validity_set_row_invalid(out_valid, i);
-        continue;
-      }
-      stretch = *found;
-    }
-    out[i] = wall_clock_part(fn->part, v + stretch.offset_us);
-  }
+  const auto& fn = *static_cast<const ZoneFunction*>(duckdb_scalar_function_get_extra_info(info));
+  map_instants<int64_t>(*fn.timeline, input, output,
+                        [&](int64_t v, int64_t offset) { return std::optional<int64_t>(wall_clock_part(fn.part, v + offset)); });
 }
 
 struct ScalarFunction {
@@ -367,30 +353,17 @@ struct LogicalType {
   ~LogicalType() { duckdb_destroy_logical_type(&t); }
 };
 
-Result<void> register_one(Connection& conn, const std::string& name, const ZoneTimeline& timeline, CalendarUnit unit, bool dates) {
+// Registers `name`(TIMESTAMP WITH TIME ZONE) -> `result` computed by `run` over `function`.
+Result<void> register_function(Connection& conn, const std::string& name, duckdb_type result, ZoneFunction function,
+                               duckdb_scalar_function_t run) {
   ScalarFunction fn;
-  LogicalType in(DUCKDB_TYPE_TIMESTAMP_TZ), out(dates ? DUCKDB_TYPE_DATE : DUCKDB_TYPE_TIMESTAMP_TZ);
+  LogicalType in(DUCKDB_TYPE_TIMESTAMP_TZ), out(result);
   duckdb_scalar_function_set_name(fn.f, name.c_str());
   duckdb_scalar_function_add_parameter(fn.f, in.t);
   duckdb_scalar_function_set_return_type(fn.f, out.t);
-  auto extra = std::make_unique<TruncFunction>(TruncFunction{timeline, unit});
-  duckdb_scalar_function_set_extra_info(fn.f, extra.release(), [](void* p) { delete static_cast<TruncFunction*>(p); });
-  duckdb_scalar_function_set_function(fn.f, dates ? trunc_values<true> : trunc_values<false>);
-  if (duckdb_register_scalar_function(conn.handle(), fn.f) == DuckDBError)
-    return fail(ErrorKind::Internal, "could not register the engine function " + name);
-  return {};
-}
-
-Result<void> register_part(Connection& conn, const ZoneTimeline& timeline, DatePart part) {
-  ScalarFunction fn;
-  LogicalType in(DUCKDB_TYPE_TIMESTAMP_TZ), out(DUCKDB_TYPE_BIGINT);
-  const std::string name = std::string("sightline_part_") + date_part_function(part);
-  duckdb_scalar_function_set_name(fn.f, name.c_str());
-  duckdb_scalar_function_add_parameter(fn.f, in.t);
-  duckdb_scalar_function_set_return_type(fn.f, out.t);
-  auto extra = std::make_unique<PartFunction>(PartFunction{timeline, part});
-  duckdb_scalar_function_set_extra_info(fn.f, extra.release(), [](void* p) { delete static_cast<PartFunction*>(p); });
-  duckdb_scalar_function_set_function(fn.f, part_values);
+  auto extra = std::make_unique<ZoneFunction>(std::move(function));
+  duckdb_scalar_function_set_extra_info(fn.f, extra.release(), [](void* p) { delete static_cast<ZoneFunction*>(p); });
+  duckdb_scalar_function_set_function(fn.f, run);
   if (duckdb_register_scalar_function(conn.handle(), fn.f) == DuckDBError)
     return fail(ErrorKind::Internal, "could not register the engine function " + name);
   return {};
@@ -399,13 +372,19 @@ Result<void> register_part(Connection& conn, const ZoneTimeline& timeline, DateP
 }  // namespace
 
 Result<void> register_local_trunc_functions(Connection& conn, const ZoneTimeline& timeline) {
+  auto shared = std::make_shared<const ZoneTimeline>(timeline);
   for (DatePart part : {DatePart::HourOfDay, DatePart::DayOfWeek, DatePart::MonthOfYear})
-    if (auto r = register_part(conn, timeline, part); !r) return r;
+    if (auto r = register_function(conn, std::string("sightline_part_") + date_part_function(part), DUCKDB_TYPE_BIGINT,
+                                   {shared, CalendarUnit::Day, part}, part_values);
+        !r)
+      return r;
   for (CalendarUnit unit : {CalendarUnit::Hour, CalendarUnit::Day, CalendarUnit::Week, CalendarUnit::Month, CalendarUnit::Quarter,
                             CalendarUnit::Year}) {
     const std::string unit_name = calendar_unit_name(unit);
-    if (auto r = register_one(conn, "sightline_trunc_" + unit_name, timeline, unit, false); !r) return r;
-    if (auto r = register_one(conn, "sightline_date_" + unit_name, timeline, unit, true); !r) return r;
+    if (auto r = register_function(conn, "sightline_trunc_" + unit_name, DUCKDB_TYPE_TIMESTAMP_TZ, {shared, unit}, trunc_values<false>); !r)
+      return r;
+    if (auto r = register_function(conn, "sightline_date_" + unit_name, DUCKDB_TYPE_DATE, {shared, unit}, trunc_values<true>); !r)
+      return r;
   }
   return {};
 }

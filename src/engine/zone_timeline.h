@@ -95,7 +95,7 @@ class ZoneTimeline {
 // About 60 ms; a fixed-offset zone yields one segment.
 Result<ZoneTimeline> load_zone_timeline(Connection& conn);
 
-// Registers, for every unit, over `timeline` (copied into the database's function catalog):
+// Registers, for every unit, over one copy of `timeline` that they share:
 //   sightline_trunc_<unit>(TIMESTAMP WITH TIME ZONE) -> TIMESTAMP WITH TIME ZONE  (date_trunc)
 //   sightline_date_<unit>(TIMESTAMP WITH TIME ZONE) -> DATE       (CAST(date_trunc(...) AS DATE))
 //   sightline_part_<hour|isodow|month>(TIMESTAMP WITH TIME ZONE) -> BIGINT  (hour(), ...)
