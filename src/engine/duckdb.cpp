@@ -1,5 +1,6 @@
 #include "engine/duckdb.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace sightline::engine {
@@ -507,14 +508,40 @@ int64_t PreparedStatement::parameter_count() const {
   return static_cast<int64_t>(duckdb_nparams(stmt_));
 }
 
-std::vector<ColumnInfo> PreparedStatement::columns() const {
+namespace {
+
+// An ENUM type's values when they are sorted (Sightline's own ENUMs are), with the type's SQL
+// spelling in `type_sql`; null for any other type. Sorted values let a comparison with a value of
+// the type stand for text order (query/filters.cpp).
+std::shared_ptr<const std::vector<std::string>> sorted_enum_values(duckdb_logical_type t, std::string& type_sql) {
+  if (duckdb_get_type_id(t) != DUCKDB_TYPE_ENUM) return nullptr;
+  auto values = std::make_shared<std::vector<std::string>>();
+  const uint32_t n = duckdb_enum_dictionary_size(t);
+  values->reserve(n);
+  std::string sql = "ENUM(";
+  for (uint32_t i = 0; i < n; ++i) {
+    char* v = duckdb_enum_dictionary_value(t, i);
+    values->push_back(v ? v : "");
+    duckdb_free(v);
+    sql += (i ? ", " : "") + quote_literal(values->back());
+  }
+  if (n == 0 || !std::is_sorted(values->begin(), values->end())) return nullptr;
+  type_sql = sql + ")";
+  return values;
+}
+
+}  // namespace
+
+std::vector<ColumnInfo> PreparedStatement::columns(bool dictionaries) const {
   std::vector<ColumnInfo> cols;
   idx_t n = duckdb_prepared_statement_column_count(stmt_);
   for (idx_t i = 0; i < n; ++i) {
     LogicalType t;
     t.t = duckdb_prepared_statement_column_logical_type(stmt_, i);
     const char* name = duckdb_prepared_statement_column_name(stmt_, i);
-    cols.push_back({name ? name : "", t.t ? type_name(t.t) : "UNKNOWN"});
+    ColumnInfo c{name ? name : "", t.t ? type_name(t.t) : "UNKNOWN", "", nullptr};
+    if (dictionaries && t.t) c.dictionary = sorted_enum_values(t.t, c.enum_type);
+    cols.push_back(std::move(c));
   }
   return cols;
 }

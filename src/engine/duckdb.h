@@ -56,9 +56,17 @@ class Database {
   duckdb_database db_ = nullptr;
 };
 
+// The prefix of the ENUM types Sightline creates for repeated text (their values sorted).
+inline constexpr std::string_view kEnumTypePrefix = "__sightline_enum_";
+
 struct ColumnInfo {
   std::string name;
   std::string type;  // DuckDB's SQL name of the type, e.g. "BIGINT", "DECIMAL(10,2)"
+  // For text kept as an ENUM whose values are sorted (Sightline's own, see encode_repeated_text in
+  // engine.cpp): the type as SQL ("ENUM('East', 'North')") and its values in order. Empty
+  // otherwise, and always in query results (only PreparedStatement::columns(true) reads them).
+  std::string enum_type;
+  std::shared_ptr<const std::vector<std::string>> dictionary;
 };
 
 // A fully materialized query result in Arrow form.
@@ -77,7 +85,8 @@ class PreparedStatement {
 
   int64_t parameter_count() const;
   // Columns the statement returns (known after prepare, before execution).
-  std::vector<ColumnInfo> columns() const;
+  // The result's columns; with `dictionaries`, also the values of Sightline's ENUM types.
+  std::vector<ColumnInfo> columns(bool dictionaries = false) const;
   // Binds `params` (must match parameter_count) and runs. At most max_rows rows are kept;
   // if more exist, `truncated` is set. A run stopped by Connection::interrupt() fails with
   // ErrorKind::Timeout.

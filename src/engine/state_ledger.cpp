@@ -50,7 +50,7 @@ Result<void> drop_everything(Connection& conn) {
 
 // "__sightline_enum_<table>_<n>" -> "<table>"; "" for any other name.
 std::string enum_owner(const std::string& type) {
-  constexpr std::string_view prefix = "__sightline_enum_";
+  constexpr std::string_view prefix = kEnumTypePrefix;
   if (!type.starts_with(prefix)) return "";
   auto underscore = type.rfind('_');
   if (underscore <= prefix.size() || underscore + 1 == type.size()) return "";

@@ -426,6 +426,7 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
     in.sample_serves_scatter = rollups->sample_serves_scatter(in.rel->name);
     in.sampled_relation = in.rel->name;
     in.sample_policy = scope.predicate_for(in.rel->name);
+    in.unique_columns = &rollups->unique_columns(in.rel->name);
   }
   if (subset && in.rel && w.sql.empty()) {
     in.rel = subset;
@@ -438,6 +439,18 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
   // Custom SQL places the predicate over the dashboard's source columns.
   const engine::Relation* pred_rel = in.rel ? in.rel : engine.relation(d.source);
   engine::Relation empty;  // no relation to check against: still validate the filters named
+  // Own SQL may give a filtered column another meaning (an expression, another table's column of
+  // the same name), so its predicate compares text as text, not as values of the relation's ENUM.
+  engine::Relation as_text;
+  if (!w.sql.empty() && pred_rel) {
+    as_text.name = pred_rel->name;
+    as_text.columns = pred_rel->columns;
+    for (auto& c : as_text.columns) {
+      c.dictionary.reset();
+      c.enum_type.clear();
+    }
+    pred_rel = &as_text;
+  }
   auto preds = compile_predicates(d, pred_rel ? *pred_rel : empty, request, w.id);
   if (!preds) return fail(preds.error());
   if (pred_rel) in.preds = std::move(*preds);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,10 @@ struct WidgetInput {
   // stale), kept when a subset is read: the sample's rows that pass the predicates are a uniform
   // sample of the rows the widget reads either way.
   const std::string* sample = nullptr;
+  // Columns of the widget's relation holding a different, non-NULL value in every row
+  // (Rollups::unique_columns; null without rollups or when they are stale), kept when a subset
+  // is read: a table page's tie-breakers end at one.
+  const std::set<std::string>* unique_columns = nullptr;
   bool sample_serves_scatter = false;  // see Rollups::sample_serves_scatter
   std::string sampled_relation;
   SqlFragment sample_policy;  // the caller's row policy on the sampled relation

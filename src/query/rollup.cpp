@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "arrow/json_writer.h"
+#include "engine/result_rows.h"
 #include "engine/source_files.h"
 #include "engine/zone_timeline.h"
 #include "query/rollup_lattice.h"
@@ -250,6 +251,40 @@ Result<void> exec(const engine::Engine& engine, const std::string& sql) {
   return {};
 }
 
+// The columns of `rel` among `columns` that hold a different, non-NULL value in every row: a
+// table page's tie-breakers stop at the first of them (query/plan_table.cpp). Whole numbers,
+// dates, timestamps and text whose estimated distinct count is at least half the row count are
+// counted exactly, at most two of them (the estimate rules out the rest in one pass).
+std::set<std::string> find_unique_columns(const engine::Engine& engine, const engine::Relation& rel, const std::vector<std::string>& columns) {
+  std::vector<std::string> candidates;
+  for (const auto& c : columns) {
+    const engine::ColumnInfo* info = rel.column(c);
+    if (!info || info->dictionary) continue;  // an ENUM repeats its values
+    const engine::ValueKind kind = engine::value_kind(info->type);
+    if (kind == engine::ValueKind::Integer || kind == engine::ValueKind::Date || kind == engine::ValueKind::Timestamp ||
+        (kind == engine::ValueKind::Text && info->type == "VARCHAR"))
+      if (std::find(candidates.begin(), candidates.end(), c) == candidates.end()) candidates.push_back(c);
+  }
+  std::set<std::string> unique;
+  if (candidates.empty()) return unique;
+  std::string estimate = "SELECT count(*)";
+  for (const auto& c : candidates) estimate += ", approx_count_distinct(" + quote_identifier(c) + ")";
+  auto estimated = query_rows(engine, estimate + " FROM " + quote_identifier(rel.name));
+  if (!estimated || estimated->empty()) return unique;
+  const auto& row = (*estimated)[0];
+  const double rows = static_cast<double>(engine::as_count(row[0]).value_or(0));
+  int checked = 0;
+  for (size_t i = 0; i < candidates.size() && checked < 2; ++i) {
+    // DuckDB's estimate is low by 10% for 10M distinct values: a wide margin.
+    if (static_cast<double>(engine::as_count(row[i + 1]).value_or(0)) < 0.5 * rows) continue;
+    ++checked;
+    const std::string col = quote_identifier(candidates[i]);
+    auto exact = query_rows(engine, "SELECT count(DISTINCT " + col + ") = count(*) FROM " + quote_identifier(rel.name));
+    if (exact && !exact->empty() && (*exact)[0][0] == true) unique.insert(candidates[i]);
+  }
+  return unique;
+}
+
 }  // namespace
 
 namespace {
@@ -462,6 +497,12 @@ const std::string* Rollups::value_table(const std::string& relation, const std::
   return it == value_tables_.end() ? nullptr : &it->second;
 }
 
+const std::set<std::string>& Rollups::unique_columns(const std::string& relation) const {
+  static const std::set<std::string> none;
+  auto it = unique_columns_.find(relation);
+  return it == unique_columns_.end() ? none : it->second;
+}
+
 const std::string* Rollups::sample_table(const std::string& relation) const {
   auto it = sample_tables_.find(relation);
   return it == sample_tables_.end() ? nullptr : &it->second;
@@ -590,7 +631,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
   // plans of its dashboards, the settings, its data's version and its bins.
   std::map<std::string, std::string> relation_keys;
   {
-    const std::string settings = "rollups/4|" + std::to_string(options.min_source_rows) + "," + std::to_string(options.min_reduction) +
+    const std::string settings = "rollups/5|" + std::to_string(options.min_source_rows) + "," + std::to_string(options.min_reduction) +
                                  "," + std::to_string(options.max_cardinality) + "," + std::to_string(options.sample_rows) + "," +
                                  std::to_string(options.max_rollups) + "," + std::to_string(options.space_budget) + "|" +
                                  project.timezone;
@@ -807,6 +848,17 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       } else {
         log.warn("sample_skipped", {{"dashboard", d.id}, {"reason", made.error().for_author()}});
       }
+    }
+
+    // Unique columns of the ungrouped tables (their pages' tie-breakers stop at one).
+    if (!result->unique_columns_.count(rel->name)) {
+      std::vector<std::string> table_columns;
+      for (const auto& p : d.pages)
+        for (const auto& w : p.widgets)
+          if (w.sql.empty() && (w.source.empty() || w.source == d.source) && w.type == config::WidgetType::Table && w.measures.empty())
+            for (const auto& c : w.columns)
+              if (c.grain.empty()) table_columns.push_back(c.column);
+      if (!table_columns.empty()) result->unique_columns_[rel->name] = find_unique_columns(engine, *rel, table_columns);
     }
 
     std::map<std::string, std::string> measure_types;

@@ -130,6 +130,9 @@ class Rollups {
   // Whether scatter plots sample the sample: only when it is a small part of its relation (at
   // most half), so that a scatter plot of a smaller relation samples its rows directly.
   bool sample_serves_scatter(const std::string& relation) const { return scatter_samples_.count(relation) > 0; }
+  // The columns of `relation`'s ungrouped tables that hold a different, non-NULL value in every
+  // row (checked when the rollups were built): a table page's tie-breakers end at one of them.
+  const std::set<std::string>& unique_columns(const std::string& relation) const;
 
  private:
   // The state file's copy (rollup_store.cpp): per relation summarized, the key its rollups were
@@ -147,6 +150,7 @@ class Rollups {
   std::vector<std::string> code_tables_;
   std::map<std::string, std::string> sample_tables_;  // relation -> table
   std::set<std::string> scatter_samples_;             // relations whose sample scatter plots sample
+  std::map<std::string, std::set<std::string>> unique_columns_;  // relation -> see unique_columns()
   std::shared_ptr<const engine::Engine> engine_;
   std::string signature_;
   // Per relation summarized: its plan, the settings, its data's version and bins; what the state

@@ -87,8 +87,10 @@ std::string Rollups::describe() const {
     nlohmann::json sample = nullptr;
     if (auto it = sample_tables_.find(relation); it != sample_tables_.end())
       sample = {{"table", it->second}, {"scatter", scatter_samples_.count(relation) > 0}};
+    nlohmann::json unique = nlohmann::json::array();
+    if (auto it = unique_columns_.find(relation); it != unique_columns_.end()) unique = it->second;
     parts.push_back({{"relation", relation}, {"key", key}, {"rollups", rollups}, {"value_tables", values}, {"code_tables", codes},
-                     {"sample", sample}});
+                     {"sample", sample}, {"unique_columns", unique}});
   }
   return nlohmann::json({{"parts", parts}}).dump();
 }
@@ -113,6 +115,7 @@ bool Rollups::adopt(const std::string& text, const engine::Engine& engine) {
   std::vector<std::pair<std::string, std::string>> values;  // column, table
   std::vector<std::string> codes, names;
   std::string relation, sample;
+  std::set<std::string> unique;
   bool scatter = false;
   try {
     relation = part.at("relation").get<std::string>();
@@ -124,6 +127,7 @@ bool Rollups::adopt(const std::string& text, const engine::Engine& engine) {
     }
     for (const auto& v : part.at("value_tables")) values.emplace_back(v.at(0).get<std::string>(), v.at(1).get<std::string>());
     codes = part.at("code_tables").get<std::vector<std::string>>();
+    unique = part.at("unique_columns").get<std::set<std::string>>();
     if (!part.at("sample").is_null()) {
       sample = part["sample"].at("table").get<std::string>();
       scatter = part["sample"].at("scatter").get<bool>();
@@ -138,6 +142,7 @@ bool Rollups::adopt(const std::string& text, const engine::Engine& engine) {
   for (auto& r : rollups) rollups_.push_back(std::move(r));
   for (const auto& [column, table] : values) value_tables_[{relation, column}] = table;
   code_tables_.insert(code_tables_.end(), codes.begin(), codes.end());
+  if (!unique.empty()) unique_columns_[relation] = std::move(unique);
   if (!sample.empty()) {
     sample_tables_[relation] = sample;
     if (scatter) scatter_samples_.insert(relation);
