@@ -470,6 +470,36 @@ Result<QueryOutput> Connection::query(std::string_view sql, int64_t max_rows) {
   return out;
 }
 
+namespace {
+
+// Results carry an ENUM column as an Arrow dictionary holding every value of its type, copied
+// into each batch: for a type of millions of values (street names) a ten-row answer would weigh
+// tens of megabytes. Such columns are turned back into text after the query's own work (which
+// groups, sorts and filters by the codes).
+constexpr uint32_t kMaxResultDictionary = 256;
+
+// `sql` wrapped so that its ENUM columns of more than kMaxResultDictionary values come out as
+// VARCHAR, by position (names may repeat); "" when none does. The wrapper only projects, so
+// rows keep the statement's order.
+std::string with_large_enums_as_text(duckdb_prepared_statement stmt, const std::string& sql) {
+  const idx_t n = duckdb_prepared_statement_column_count(stmt);
+  bool any = false;
+  std::string select;
+  for (idx_t i = 0; i < n; ++i) {
+    duckdb_logical_type t = duckdb_prepared_statement_column_logical_type(stmt, i);
+    const bool large = t && duckdb_get_type_id(t) == DUCKDB_TYPE_ENUM && duckdb_enum_dictionary_size(t) > kMaxResultDictionary;
+    if (t) duckdb_destroy_logical_type(&t);
+    const char* name = duckdb_prepared_statement_column_name(stmt, i);
+    const std::string position = "#" + std::to_string(i + 1);
+    select += std::string(i ? ", " : "") + (large ? "CAST(" + position + " AS VARCHAR)" : position) + " AS " +
+              quote_identifier(name ? name : "");
+    any = any || large;
+  }
+  return any ? "SELECT " + select + " FROM (" + sql + ") AS sightline_result" : "";
+}
+
+}  // namespace
+
 Result<PreparedStatement> Connection::prepare(std::string_view sql) {
   duckdb_prepared_statement stmt = nullptr;
   std::string text(sql);
@@ -481,6 +511,13 @@ Result<PreparedStatement> Connection::prepare(std::string_view sql) {
   PreparedStatement prepared(stmt);
   if (restricted_) {
     if (auto allowed = check_restricted(stmt); !allowed) return fail(allowed.error());
+  }
+  if (duckdb_prepared_statement_type(stmt) == DUCKDB_STATEMENT_TYPE_SELECT) {
+    if (std::string wrapped = with_large_enums_as_text(stmt, text); !wrapped.empty()) {
+      duckdb_prepared_statement as_text = nullptr;
+      if (duckdb_prepare(conn_, wrapped.c_str(), &as_text) == DuckDBSuccess) return PreparedStatement(as_text);
+      duckdb_destroy_prepare(&as_text);  // kept as it is: correct, only heavier
+    }
   }
   return prepared;
 }

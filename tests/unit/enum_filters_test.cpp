@@ -26,6 +26,7 @@ using nlohmann::json;
 const std::vector<std::string> kKinds = {"", "Alpha", "O'Brien", "Zürich", "東京", "émile", "a,b", "UPPER", "lower",
                                          "with \"quote\"", " padded", "Ölpreis", "Z", "z", "Alpha2", "beta"};
 constexpr int kRows = 30'000;
+constexpr int kStreets = 4'000;  // values of the DuckDB file's own ENUM: more than an answer's dictionary may hold
 
 std::string csv_field(const std::string& v) {
   if (v.find_first_of(",\"") == std::string::npos) return v;
@@ -48,7 +49,28 @@ class EnumFilters : public ::testing::Test {
         csv << i << ',' << csv_field(kKinds[(i * 7 + i / 13) % kKinds.size()]) << ',' << (i % 3 == 0 ? "left" : i % 3 == 1 ? "right" : "")
             << ',' << (i % 11) << '\n';
     }
-    std::ofstream(*dir_ / "sightline.yaml") << "sources:\n  items: { path: data/items.csv, materialize: true }\n";
+    {
+      // A DuckDB file whose table has its own ENUM of kStreets values.
+      auto db = engine::Database::open((*dir_ / "data" / "streets.duckdb").string(), {.threads = 1});
+      ASSERT_TRUE(db.has_value());
+      auto conn = engine::Connection::open(**db);
+      ASSERT_TRUE(conn.has_value());
+      ASSERT_TRUE((*conn)->execute("CREATE TYPE street_name AS ENUM (SELECT 'Straße ' || range || CASE WHEN range % 5 = 0 THEN ', Süd' ELSE '' END "
+                                   "FROM range(" + std::to_string(kStreets) + ") ORDER BY 1)"));
+      ASSERT_TRUE((*conn)->execute("CREATE TABLE streets AS SELECT range AS id, CASE WHEN range % 17 = 0 THEN NULL ELSE CAST('Straße ' || "
+                                   "(range * 7919 % " + std::to_string(kStreets) + ") || CASE WHEN (range * 7919 % " + std::to_string(kStreets) +
+                                   ") % 5 = 0 THEN ', Süd' ELSE '' END AS street_name) END AS street, range % 11 AS units FROM range(30000)"));
+      ASSERT_TRUE((*conn)->execute("COPY streets TO " + engine::quote_literal((*dir_ / "data" / "streets.csv").string()) + " (HEADER)"));
+    }
+    std::ofstream(*dir_ / "sightline.yaml") << "sources:\n  items: { path: data/items.csv, materialize: true }\n"
+                                               "  streets: { path: data/streets.duckdb, table: streets }\n";
+    std::ofstream(*dir_ / "dashboards" / "s.yaml") << R"(id: streets
+source: streets
+dimensions: [street]
+widgets:
+  - {id: top_streets, type: bar, x: street, y: {expr: sum(units), as: units}, sort: -y, limit: 20}
+  - {id: by_street, type: table, columns: [street, id], sort: street}
+)";
     std::ofstream(*dir_ / "dashboards" / "d.yaml") << R"(source: items
 dimensions: [kind, side]
 filters:
@@ -213,6 +235,56 @@ TEST_F(EnumFilters, OwnSqlComparesTheTextItComputes) {
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0][0], want[0][0]);
   EXPECT_GT(rows[0][0].get<int64_t>(), 0);
+}
+
+// Text with many values is kept as an ENUM too (grouped and sorted by its codes); answers carry it
+// as text, not as a dictionary of every street name, in the order the statement gives.
+TEST_F(EnumFilters, AnEnumWithManyValuesIsAnsweredAsText) {
+  auto stored = (*engine_)->pool().run<engine::QueryOutput>(std::chrono::seconds(10), [](engine::Connection& c) {
+    return c.query("SELECT typeof(street) FROM streets LIMIT 1", 1);
+  });
+  ASSERT_TRUE(stored.has_value()) << stored.error().message;
+  EXPECT_TRUE(json::parse(*arrow::write_json_rows(stored->table))["rows"][0][0].get<std::string>().starts_with("ENUM(")) << "kept as codes";
+  const engine::ColumnInfo* street = (*engine_)->relation("streets")->column("street");
+  ASSERT_NE(street, nullptr);
+  EXPECT_EQ(street->type, "VARCHAR");
+  EXPECT_FALSE(street->dictionary) << "too many values to spell out in a filter";
+  const config::DashboardSpec& streets = *project_->find_dashboard("streets");
+  auto answer_of = [&](const std::string& widget, const json& body) {
+    auto plan = plan_widget(streets, *streets.find_widget(widget), **engine_, *parse_query_request(body), Scope::local_development(), nullptr);
+    EXPECT_TRUE(plan.has_value()) << (plan ? "" : plan.error().message);
+    auto out = (*engine_)->pool().run<engine::QueryOutput>(std::chrono::seconds(10), [&](engine::Connection& c) -> Result<engine::QueryOutput> {
+      auto st = c.prepare(plan->data.sql);
+      if (!st) return fail(st.error());
+      return st->execute(plan->data.params, plan->data.max_rows);
+    });
+    EXPECT_TRUE(out.has_value()) << (out ? "" : out.error().message) << "\n" << plan->data.sql;
+    return out ? std::move(*out) : engine::QueryOutput{};
+  };
+  auto rows_of = [](const engine::QueryOutput& out) { return json::parse(*arrow::write_json_rows(out.table))["rows"]; };
+  // The top 20 by a measure, as plain text (no dictionary of 4,000 values), in the order the
+  // statement gives.
+  engine::QueryOutput top = answer_of("top_streets", json::object());
+  ASSERT_EQ(top.columns.size(), 2u);
+  EXPECT_EQ(top.columns[0].type, "VARCHAR");
+  EXPECT_STREQ(top.table.schema->children[0]->format, "u") << "plain text";
+  EXPECT_EQ(top.table.schema->children[0]->dictionary, nullptr);
+  auto want = oracle_->query("SELECT street, sum(units) AS units FROM read_csv(" +
+                                 engine::quote_literal((*dir_ / "data" / "streets.csv").string()) +
+                                 ") GROUP BY ALL ORDER BY units DESC LIMIT 20",
+                             20);
+  ASSERT_TRUE(want.has_value());
+  json got = rows_of(top), expected = rows_of(*want);
+  ASSERT_EQ(got.size(), 20u);
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i][1], expected[i][1]) << i;  // the same totals in the same order
+  // A table sorted by the street (the ENUM's order is the text's), a page deep in.
+  engine::QueryOutput page = answer_of("by_street", json{{"offset", 7'000}, {"limit", 300}});
+  EXPECT_STREQ(page.table.schema->children[0]->format, "u");
+  auto oracle_page = oracle_->query("SELECT street, id FROM read_csv(" + engine::quote_literal((*dir_ / "data" / "streets.csv").string()) +
+                                        ") ORDER BY street NULLS LAST, id LIMIT 300 OFFSET 7000",
+                                    300);
+  ASSERT_TRUE(oracle_page.has_value());
+  EXPECT_EQ(rows_of(page), rows_of(*oracle_page));
 }
 
 }  // namespace
