@@ -655,6 +655,16 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
                                                   : stored_parts(engine.stored_rollups().value_or(""));
   std::set<std::string> adopted, building;
 
+  // The plain columns of every dashboard's ungrouped tables, by relation: checked for uniqueness
+  // once per relation, whichever dashboard shows them.
+  std::map<std::string, std::vector<std::string>> table_columns;
+  for (const auto& dash : project.dashboards)
+    for (const auto& p : dash.pages)
+      for (const auto& w : p.widgets)
+        if (w.sql.empty() && (w.source.empty() || w.source == dash.source) && w.type == config::WidgetType::Table && w.measures.empty())
+          for (const auto& c : w.columns)
+            if (c.grain.empty()) table_columns[dash.source].push_back(c.column);
+
   for (const auto& plan : plans) {
     // Counted when this dashboard's iteration ends, whichever way it does.
     struct CountDone {
@@ -850,16 +860,9 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       }
     }
 
-    // Unique columns of the ungrouped tables (their pages' tie-breakers stop at one).
-    if (!result->unique_columns_.count(rel->name)) {
-      std::vector<std::string> table_columns;
-      for (const auto& p : d.pages)
-        for (const auto& w : p.widgets)
-          if (w.sql.empty() && (w.source.empty() || w.source == d.source) && w.type == config::WidgetType::Table && w.measures.empty())
-            for (const auto& c : w.columns)
-              if (c.grain.empty()) table_columns.push_back(c.column);
-      if (!table_columns.empty()) result->unique_columns_[rel->name] = find_unique_columns(engine, *rel, table_columns);
-    }
+    // Unique columns of the relation's ungrouped tables (their pages' tie-breakers stop at one).
+    if (auto t = table_columns.find(rel->name); t != table_columns.end() && !result->unique_columns_.count(rel->name))
+      result->unique_columns_[rel->name] = find_unique_columns(engine, *rel, t->second);
 
     std::map<std::string, std::string> measure_types;
     for (const auto& p : d.pages)

@@ -81,6 +81,13 @@ widgets:
   - {id: by_kind, type: bar, x: kind, y: {expr: sum(units), as: units}}
   - {id: total, type: kpi, measure: {expr: count(*), as: n}}
   - {id: shouting, type: kpi, sql: "SELECT count(*) AS n FROM (SELECT upper(kind) AS kind, side FROM items) AS t WHERE {{ filters }}"}
+  - {id: kinds_table, type: table, columns: [kind, units]}
+)";
+    // A second dashboard over the same source whose table shows the unique id.
+    std::ofstream(*dir_ / "dashboards" / "e.yaml") << R"(id: items_by_id
+source: items
+widgets:
+  - {id: rows, type: table, columns: [id, kind], sort: kind}
 )";
     auto loaded = config::load_project(*dir_, config::system_environment());
     ASSERT_TRUE(loaded.ok()) << (loaded.diagnostics.empty() ? "" : config::format_diagnostic(loaded.diagnostics[0]));
@@ -186,6 +193,11 @@ TEST_F(EnumFilters, TheColumnIsASortedEnumSoTheComparisonsAreUsed) {
   std::string read_from;
   answer({{"filters", {{"kinds", {"Alpha", "Z"}}}}}, true, &read_from);
   EXPECT_NE(read_from.find("rollup"), std::string::npos) << read_from;
+}
+
+// Uniqueness is looked for in the tables of every dashboard over a source, not only the first's.
+TEST_F(EnumFilters, UniqueColumnsComeFromEveryDashboardsTables) {
+  EXPECT_EQ((*rollups_)->unique_columns("items"), std::set<std::string>{"id"});
 }
 
 TEST_F(EnumFilters, RandomSetsSelectTheRowsAnInListOfTextSelects) {
