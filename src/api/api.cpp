@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/placeholder_page.h"
+#include "arrow/batch_writer.h"
 #include "arrow/csv_writer.h"
 #include "arrow/ipc_writer.h"
 #include "arrow/json_writer.h"
@@ -695,6 +696,12 @@ Result<HttpResponse> Api::query_widget(const HttpRequest& req, const Target& tar
   if (!body) return fail(body.error());
   auto request = query::parse_query_request(*body);
   if (!request) return fail(request.error());
+  // More rows than an answer holds: a download, written to a spool file as the engine produces it.
+  if (request->limit && *request->limit > snap.engine->max_rows())
+    return download_widget(req, snap, ctx, user, dash, widget, *format == Format::Csv ? arrow::Encoding::Csv
+                                                                  : *format == Format::Json ? arrow::Encoding::Json
+                                                                                            : arrow::Encoding::ArrowIpc,
+                           std::move(*request));
   auto started = std::chrono::steady_clock::now();
   // Planning and every statement of the answer, as one span with the statements under it.
   std::optional<ScopedSpan> answering(std::in_place, tracer_, ctx.run.trace, "sightline.widget");
@@ -728,6 +735,70 @@ Result<HttpResponse> Api::query_widget(const HttpRequest& req, const Target& tar
     gate_.audit("query", req, &user,
                 {{"dashboard", dash.id}, {"widget", widget.id}, {"policies", ctx.scope.policies()}, {"rows", response->rows}});
   return response;
+}
+
+Result<HttpResponse> Api::download_widget(const HttpRequest& req, const Snapshot& snap, const query::QueryContext& ctx, const auth::User& user,
+                                          const config::DashboardSpec& dash, const config::WidgetSpec& widget, arrow::Encoding encoding,
+                                          query::QueryRequest request) {
+  ScopedSpan answering(tracer_, ctx.run.trace, "sightline.widget");
+  answering.attr("sightline.dashboard", dash.id);
+  answering.attr("sightline.widget", widget.id);
+  query::QueryContext traced = ctx;
+  if (auto c = answering.context()) traced.run.trace = c;
+  auto spool = SpoolFile::create(spool_dir_);
+  if (!spool) return fail(spool.error());
+  // Batches are encoded into `pending` and moved to the spool file in blocks of about a MiB.
+  std::string pending;
+  std::unique_ptr<arrow::BatchWriter> writer;
+  auto spill = [&]() -> Result<void> {
+    auto ok = spool->append(pending);
+    pending.clear();
+    return ok;
+  };
+  engine::BatchSink sink{
+      .start = [&](const std::vector<engine::ColumnInfo>&, const ArrowSchema& schema) -> Result<void> {
+        auto started = arrow::start_batch_writer(encoding, schema, pending);
+        if (!started) return fail(started.error());
+        writer = std::move(*started);
+        return {};
+      },
+      .batch = [&](const ArrowArray& batch) -> Result<void> {
+        if (auto ok = writer->write_batch(batch); !ok) return ok;
+        return pending.size() >= (1u << 20) ? spill() : Result<void>();
+      }};
+  auto exported = query::export_widget(service_, data_view(snap), traced, dash, widget, std::move(request), sink);
+  if (!exported) {
+    answering.fail(error_kind_name(exported.error().kind));
+    return fail(exported.error());
+  }
+  if (!writer) return fail(ErrorKind::Internal, "the download's statement returned no schema");
+  writer->finish();
+  if (auto ok = spill(); !ok) return fail(ok.error());
+  auto file = spool->finish();
+  if (!file) return fail(file.error());
+  HttpResponse r;
+  r.rows = exported->rows;
+  r.file_body = std::move(*file);
+  switch (encoding) {
+    case arrow::Encoding::ArrowIpc: r.content_type = "application/vnd.apache.arrow.stream"; break;
+    case arrow::Encoding::Json: r.content_type = "application/json"; break;
+    case arrow::Encoding::Csv:
+      r.content_type = "text/csv; charset=utf-8";
+      r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + widget.id + ".csv\"");
+      break;
+  }
+  if (exported->truncated) {
+    r.headers.emplace_back("X-Sightline-Truncated", "true");
+    r.headers.emplace_back("X-Sightline-Row-Limit", std::to_string(snap.engine->max_export_rows()));
+  }
+  if (exported->total) r.headers.emplace_back("X-Total-Count", std::to_string(*exported->total));
+  r.headers.emplace_back("X-Sightline-Cache", "bypass");
+  r.headers.emplace_back("Cache-Control", "no-store");
+  if (snap.project.auth.enabled())
+    gate_.audit("download", req, &user,
+                {{"dashboard", dash.id}, {"widget", widget.id}, {"policies", ctx.scope.policies()}, {"rows", r.rows},
+                 {"bytes", r.file_body->size()}, {"truncated", exported->truncated}});
+  return r;
 }
 
 Result<HttpResponse> Api::filter_options(const HttpRequest& req, const Target& target, const Snapshot& snap, const query::QueryContext& ctx,

@@ -10,7 +10,10 @@
 #include <atomic>
 #include <optional>
 
+#include <filesystem>
+
 #include "api/auth_gate.h"
+#include "arrow/batch_writer.h"
 #include "api/http.h"
 #include "api/snapshot.h"
 #include "core/error.h"
@@ -51,6 +54,15 @@ class Api {
   void enable_tracing(Tracer* tracer) { tracer_ = tracer; }
   // From now on /readyz answers 503 "draining" (shutdown began: load balancers stop sending).
   void set_draining() { draining_ = true; }
+  // Where downloads are spooled (anonymous files; default: the system's temporary folder,
+  // $TMPDIR). Call before serving.
+  void set_spool_dir(std::filesystem::path dir) { spool_dir_ = std::move(dir); }
+  // $TMPDIR, else /tmp (never throws: a missing folder shows when a download is made).
+  static std::filesystem::path default_spool_dir() {
+    std::error_code ec;
+    auto dir = std::filesystem::temp_directory_path(ec);
+    return ec ? std::filesystem::path("/tmp") : dir;
+  }
 
  private:
   // `user`: set to the caller's subject once they are known (for the request log).
@@ -60,6 +72,11 @@ class Api {
   void log_failure(const HttpRequest& request, const std::string& user, const Error& error) const;
   Result<HttpResponse> query_widget(const HttpRequest& req, const Target& target, const Snapshot& snap, const query::QueryContext& ctx,
                                     const auth::User& user, const config::DashboardSpec& dash, const config::WidgetSpec& widget);
+  // A widget query asking for more rows than engine.max_rows: every row up to
+  // engine.max_export_rows, spooled to a file and sent from there (HttpResponse::file_body).
+  Result<HttpResponse> download_widget(const HttpRequest& req, const Snapshot& snap, const query::QueryContext& ctx, const auth::User& user,
+                                       const config::DashboardSpec& dash, const config::WidgetSpec& widget, arrow::Encoding encoding,
+                                       query::QueryRequest request);
   Result<HttpResponse> filter_options(const HttpRequest& req, const Target& target, const Snapshot& snap, const query::QueryContext& ctx,
                                       const auth::User& user, const config::DashboardSpec& dash, const config::FilterSpec& filter);
   const SnapshotHolder& snapshots_;
@@ -72,6 +89,7 @@ class Api {
   std::vector<std::string> metrics_allow_;
   bool metrics_here_ = false;  // served on the API's port
   Tracer* tracer_ = nullptr;
+  std::filesystem::path spool_dir_ = default_spool_dir();
   metrics::Family<metrics::Histogram>* widget_seconds_ = nullptr;
 };
 

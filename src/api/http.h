@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/cancel.h"
+#include "core/spool.h"
 #include "core/trace.h"
 
 namespace sightline::api {
@@ -42,6 +43,9 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // A body too large to hold in memory (a download of many rows), in a spool file: the server
+  // sends it from there in pieces, with its length. `body` is then empty.
+  std::shared_ptr<const SpooledBody> file_body;
   int64_t rows = -1;  // rows of data returned, for the request log (-1: not a data request)
   std::string log_user;  // who asked (the subject), for the request log; "" before sign-in
   // The route template that answered ("/api/v1/dashboards/{id}"), for metrics: from a fixed set,

@@ -71,50 +71,67 @@ void append_field(std::string& out, std::string_view text, bool is_text) {
   }
 }
 
-}  // namespace
-
-Result<std::string> write_csv(const Table& table) {
-  if (!table.schema.valid()) return fail(ErrorKind::Internal, "the result has no schema");
-  auto schema = parse_schema(*table.schema);
-  if (!schema) return fail(schema.error());
-  const auto& fields = schema->fields;
-  std::vector<CellKind> kinds;
-  for (const Field& field : fields) kinds.push_back(cell_kind(field));
-
-  std::string out;
-  out.reserve(256 + static_cast<size_t>(table.num_rows) * (2 + fields.size() * 8));
-  std::string cell;
-  for (size_t c = 0; c < fields.size(); ++c) {
-    if (c) out.push_back(',');
-    cell.clear();
-    append_valid_utf8(cell, fields[c].name);
-    append_field(out, cell, true);
+class CsvBatchWriter final : public BatchWriter {
+ public:
+  CsvBatchWriter(Schema schema, std::string& out) : schema_(std::move(schema)), out_(&out) {
+    for (const Field& field : schema_.fields) kinds_.push_back(cell_kind(field));
   }
-  out += "\r\n";
 
-  ValueRenderer render;
-  for (const OwnedArray& owned : table.batches) {
-    const ArrowArray& batch = *owned;
-    if (auto ok = validate_batch(batch, *schema); !ok) return fail(ok.error());
+  void write_header() {
+    const auto& fields = schema_.fields;
+    for (size_t c = 0; c < fields.size(); ++c) {
+      if (c) out_->push_back(',');
+      cell_.clear();
+      append_valid_utf8(cell_, fields[c].name);
+      append_field(*out_, cell_, true);
+    }
+    *out_ += "\r\n";
+  }
+
+  Result<void> write_batch(const ArrowArray& batch) override {
+    if (auto ok = validate_batch(batch, schema_); !ok) return fail(ok.error());
+    const auto& fields = schema_.fields;
+    std::string& out = *out_;
     for (int64_t r = 0; r < batch.length; ++r) {
       for (size_t c = 0; c < fields.size(); ++c) {
         if (c) out.push_back(',');
         const ArrowArray& column = *batch.children[c];
         const int64_t index = batch.offset + r;
         if (is_null(column, fields[c], index)) continue;
-        if (kinds[c] == CellKind::Plain) {
-          render.append(out, column, fields[c], index, TextStyle::Csv);
+        if (kinds_[c] == CellKind::Plain) {
+          render_.append(out, column, fields[c], index, TextStyle::Csv);
           continue;
         }
-        cell.clear();
-        render.append(cell, column, fields[c], index, TextStyle::Csv);
-        append_field(out, cell, kinds[c] == CellKind::Text);
+        cell_.clear();
+        render_.append(cell_, column, fields[c], index, TextStyle::Csv);
+        append_field(out, cell_, kinds_[c] == CellKind::Text);
       }
       out += "\r\n";
     }
-    if (render.error()) return fail(*render.error());
+    if (render_.error()) return fail(*render_.error());
+    return {};
   }
-  return out;
+
+  void finish() override {}
+
+ private:
+  Schema schema_;
+  std::string* out_;
+  std::vector<CellKind> kinds_;
+  std::string cell_;
+  ValueRenderer render_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<BatchWriter>> start_csv_writer(const ArrowSchema& schema, std::string& out) {
+  auto parsed = parse_schema(schema);
+  if (!parsed) return fail(parsed.error());
+  auto writer = std::make_unique<CsvBatchWriter>(std::move(*parsed), out);
+  writer->write_header();
+  return std::unique_ptr<BatchWriter>(std::move(writer));
 }
+
+Result<std::string> write_csv(const Table& table) { return write_table(table, start_csv_writer); }
 
 }  // namespace sightline::arrow

@@ -14,6 +14,8 @@
 // - Text is UTF-8; invalid bytes become U+FFFD. Other bytes (including NUL) are kept.
 #pragma once
 
+#include "arrow/batch_writer.h"
+
 #include <string>
 
 #include "arrow/c_data.h"
@@ -24,5 +26,8 @@ namespace sightline::arrow {
 // Renders `table` as CSV. Fails (ErrorKind::Internal) on a schema type it cannot read or
 // malformed data.
 Result<std::string> write_csv(const Table& table);
+
+// The same, batch by batch (see arrow/batch_writer.h); appends the CSV header to `out`.
+Result<std::unique_ptr<BatchWriter>> start_csv_writer(const ArrowSchema& schema, std::string& out);
 
 }  // namespace sightline::arrow

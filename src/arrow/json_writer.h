@@ -23,6 +23,8 @@
 //   - nulls as null.
 #pragma once
 
+#include "arrow/batch_writer.h"
+
 #include <string>
 
 #include "arrow/c_data.h"
@@ -33,5 +35,8 @@ namespace sightline::arrow {
 // Renders every row of `table`. Fails (ErrorKind::Internal) on a schema type it cannot read or
 // malformed data.
 Result<std::string> write_json_rows(const Table& table);
+
+// The same, batch by batch (see arrow/batch_writer.h); appends the JSON rows header to `out`.
+Result<std::unique_ptr<BatchWriter>> start_json_writer(const ArrowSchema& schema, std::string& out);
 
 }  // namespace sightline::arrow

@@ -300,7 +300,9 @@ class ProjectParser {
   void parse_engine(Reader& r, const YAML::Node& n, EngineSpec& e) {
     if (!n) return;
     if (!r.is_map(n, "engine")) return;
-    r.check_keys(n, {"threads", "memory_limit", "max_spill", "query_timeout", "max_rows", "pool_size"}, "engine");
+    r.check_keys(n, {"threads", "memory_limit", "max_spill", "query_timeout", "max_rows", "pool_size", "max_export_rows",
+                       "export_timeout"},
+                  "engine");
     if (n["threads"]) e.threads = static_cast<int>(r.integer(n["threads"], "engine.threads", 1, 256).value_or(0));
     // A size as DuckDB reads it: 4GB, 512MB, 1.5GiB.
     auto size = [&](const char* key, std::string& out) {
@@ -313,6 +315,10 @@ class ProjectParser {
     size("max_spill", e.max_spill);
     if (n["query_timeout"]) e.query_timeout_ms = r.duration_ms(n["query_timeout"], "engine.query_timeout").value_or(e.query_timeout_ms);
     if (n["max_rows"]) e.max_rows = r.integer(n["max_rows"], "engine.max_rows", 1, 10'000'000).value_or(e.max_rows);
+    if (n["max_export_rows"])
+      e.max_export_rows = r.integer(n["max_export_rows"], "engine.max_export_rows", 1, 100'000'000).value_or(e.max_export_rows);
+    if (n["export_timeout"])
+      e.export_timeout_ms = r.duration_ms(n["export_timeout"], "engine.export_timeout").value_or(e.export_timeout_ms);
     if (n["pool_size"]) e.pool_size = static_cast<int>(r.integer(n["pool_size"], "engine.pool_size", 1, 256).value_or(0));
   }
 

@@ -172,6 +172,10 @@ struct EngineSpec {
   std::string max_spill;     // the most a query may write to spill files, e.g. 20GB; empty: 90% of the free disk
   int64_t query_timeout_ms = 30'000;
   int64_t max_rows = 100'000;  // per response
+  // Downloads (a request whose `limit` is above max_rows): at most this many rows, each run for
+  // at most export_timeout_ms (the rows are written to a spool file, then sent).
+  int64_t max_export_rows = 10'000'000;
+  int64_t export_timeout_ms = 300'000;
   int pool_size = 0;           // connections; 0: 2 x threads (at least 4)
 };
 

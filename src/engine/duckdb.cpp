@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 namespace sightline::engine {
 namespace {
@@ -171,68 +172,108 @@ Result<void> check_restricted(duckdb_prepared_statement stmt) {
               "the engine only reads the project's sources and creates its own in-memory tables");
 }
 
+// Reads a result's chunks as Arrow batches: the schema first, then each chunk in turn, at most
+// `max_rows` rows in all (the batch that reaches it is sliced; `truncated` says more existed).
+// For a streaming result, a chunk DuckDB could not produce (an interrupt, a failed read) is an
+// error, never a quiet end.
+class ArrowChunks {
+ public:
+  ArrowChunks(duckdb_result* result, int64_t max_rows) : result_(result), max_rows_(max_rows) {
+    options_ = duckdb_result_get_arrow_options(result);
+  }
+  ~ArrowChunks() { duckdb_destroy_arrow_options(&options_); }
+  ArrowChunks(const ArrowChunks&) = delete;
+  ArrowChunks& operator=(const ArrowChunks&) = delete;
+
+  // The result's columns and Arrow schema (into `columns` and `schema`).
+  Result<void> schema(std::vector<ColumnInfo>& columns, arrow::OwnedSchema& schema) {
+    idx_t ncols = duckdb_column_count(result_);
+    std::vector<LogicalType> types(ncols);
+    std::vector<duckdb_logical_type> raw_types(ncols);
+    std::vector<const char*> names(ncols);
+    for (idx_t i = 0; i < ncols; ++i) {
+      types[i].t = duckdb_column_logical_type(result_, i);
+      raw_types[i] = types[i].t;
+      names[i] = duckdb_column_name(result_, i);
+      columns.push_back({names[i] ? names[i] : "", type_name(types[i].t)});
+    }
+    ErrorData err;
+    err.e = duckdb_to_arrow_schema(options_, raw_types.data(), names.data(), ncols, schema.out());
+    if (duckdb_error_data_has_error(err.e))
+      return fail(ErrorKind::Internal, std::string("Arrow schema export failed: ") + duckdb_error_data_message(err.e));
+    return {};
+  }
+
+  // The next batch, or nullopt at the end (or once max_rows are taken).
+  Result<std::optional<arrow::OwnedArray>> next() {
+    while (!done_) {
+      duckdb_data_chunk chunk = duckdb_fetch_chunk(*result_);
+      if (!chunk) {
+        done_ = true;
+        if (const char* e = duckdb_result_error(result_); e && *e) return fail(error_from_result(result_));
+        break;
+      }
+      struct ChunkGuard {
+        duckdb_data_chunk c;
+        ~ChunkGuard() { duckdb_destroy_data_chunk(&c); }
+      } chunk_guard{chunk};
+      int64_t size = static_cast<int64_t>(duckdb_data_chunk_get_size(chunk));
+      if (size == 0) continue;
+      if (rows_ >= max_rows_) {
+        truncated_ = true;
+        done_ = true;
+        break;
+      }
+      arrow::OwnedArray array;
+      ErrorData err;
+      err.e = duckdb_data_chunk_to_arrow(options_, chunk, array.out());
+      if (duckdb_error_data_has_error(err.e))
+        return fail(ErrorKind::Internal, std::string("Arrow export failed: ") + duckdb_error_data_message(err.e));
+      int64_t keep = std::min(size, max_rows_ - rows_);
+      if (keep < size) {
+        // Slice in place: the C data interface allows buffers longer than `length`. Null counts
+        // of the shortened columns become unknown (-1) and are recomputed by consumers.
+        auto* raw = const_cast<ArrowArray*>(&*array);
+        raw->length = keep;
+        raw->null_count = -1;
+        for (int64_t c = 0; c < raw->n_children; ++c) {
+          raw->children[c]->length = keep;
+          raw->children[c]->null_count = -1;
+        }
+        truncated_ = true;
+        done_ = true;
+      }
+      rows_ += keep;
+      return std::optional<arrow::OwnedArray>(std::move(array));
+    }
+    return std::optional<arrow::OwnedArray>();
+  }
+
+  int64_t rows() const { return rows_; }
+  bool truncated() const { return truncated_; }
+
+ private:
+  duckdb_result* result_;
+  int64_t max_rows_;
+  duckdb_arrow_options options_;
+  int64_t rows_ = 0;
+  bool truncated_ = false;
+  bool done_ = false;
+};
+
 // Takes every chunk of `result` into Arrow, keeping at most max_rows rows.
 Result<QueryOutput> collect(duckdb_result* result, int64_t max_rows) {
   QueryOutput out;
-  idx_t ncols = duckdb_column_count(result);
-  std::vector<LogicalType> types(ncols);
-  std::vector<duckdb_logical_type> raw_types(ncols);
-  std::vector<const char*> names(ncols);
-  for (idx_t i = 0; i < ncols; ++i) {
-    types[i].t = duckdb_column_logical_type(result, i);
-    raw_types[i] = types[i].t;
-    names[i] = duckdb_column_name(result, i);
-    out.columns.push_back({names[i] ? names[i] : "", type_name(types[i].t)});
-  }
-  duckdb_arrow_options options = duckdb_result_get_arrow_options(result);
-  struct OptionsGuard {
-    duckdb_arrow_options o;
-    ~OptionsGuard() { duckdb_destroy_arrow_options(&o); }
-  } options_guard{options};
-
-  {
-    ErrorData err;
-    err.e = duckdb_to_arrow_schema(options, raw_types.data(), names.data(), ncols, out.table.schema.out());
-    if (duckdb_error_data_has_error(err.e)) {
-      return fail(ErrorKind::Internal, std::string("Arrow schema export failed: ") + duckdb_error_data_message(err.e));
-    }
-  }
+  ArrowChunks chunks(result, max_rows);
+  if (auto ok = chunks.schema(out.columns, out.table.schema); !ok) return fail(ok.error());
   while (true) {
-    duckdb_data_chunk chunk = duckdb_fetch_chunk(*result);
-    if (!chunk) break;
-    struct ChunkGuard {
-      duckdb_data_chunk c;
-      ~ChunkGuard() { duckdb_destroy_data_chunk(&c); }
-    } chunk_guard{chunk};
-    int64_t size = static_cast<int64_t>(duckdb_data_chunk_get_size(chunk));
-    if (size == 0) continue;
-    if (out.table.num_rows >= max_rows) {
-      out.truncated = true;
-      break;
-    }
-    arrow::OwnedArray array;
-    ErrorData err;
-    err.e = duckdb_data_chunk_to_arrow(options, chunk, array.out());
-    if (duckdb_error_data_has_error(err.e)) {
-      return fail(ErrorKind::Internal, std::string("Arrow export failed: ") + duckdb_error_data_message(err.e));
-    }
-    int64_t keep = std::min(size, max_rows - out.table.num_rows);
-    if (keep < size) {
-      // Slice in place: the C data interface allows buffers longer than `length`. Null counts
-      // of the shortened columns become unknown (-1) and are recomputed by consumers.
-      auto* raw = const_cast<ArrowArray*>(&*array);
-      raw->length = keep;
-      raw->null_count = -1;
-      for (int64_t c = 0; c < raw->n_children; ++c) {
-        raw->children[c]->length = keep;
-        raw->children[c]->null_count = -1;
-      }
-      out.truncated = true;
-    }
-    out.table.num_rows += keep;
-    out.table.batches.push_back(std::move(array));
-    if (out.truncated) break;
+    auto batch = chunks.next();
+    if (!batch) return fail(batch.error());
+    if (!*batch) break;
+    out.table.batches.push_back(std::move(**batch));
   }
+  out.table.num_rows = chunks.rows();
+  out.truncated = chunks.truncated();
   return out;
 }
 
@@ -583,7 +624,7 @@ std::vector<ColumnInfo> PreparedStatement::columns(bool dictionaries) const {
   return cols;
 }
 
-Result<QueryOutput> PreparedStatement::execute(const std::vector<Param>& params, int64_t max_rows) {
+Result<void> PreparedStatement::bind(const std::vector<Param>& params) {
   if (static_cast<int64_t>(params.size()) != parameter_count()) {
     return fail(ErrorKind::Internal,
                 "statement expects " + std::to_string(parameter_count()) + " parameters, got " + std::to_string(params.size()));
@@ -608,6 +649,11 @@ Result<QueryOutput> PreparedStatement::execute(const std::vector<Param>& params,
         params[i]);
     if (st == DuckDBError) return fail(ErrorKind::Internal, "could not bind parameter " + std::to_string(idx));
   }
+  return {};
+}
+
+Result<QueryOutput> PreparedStatement::execute(const std::vector<Param>& params, int64_t max_rows) {
+  if (auto ok = bind(params); !ok) return fail(ok.error());
   duckdb_result result;
   if (duckdb_execute_prepared(stmt_, &result) == DuckDBError) {
     Error e = error_from_result(&result);
@@ -617,6 +663,46 @@ Result<QueryOutput> PreparedStatement::execute(const std::vector<Param>& params,
   auto out = collect(&result, max_rows);
   duckdb_destroy_result(&result);
   return out;
+}
+
+Result<StreamedRows> PreparedStatement::execute_streaming(const std::vector<Param>& params, int64_t max_rows, const BatchSink& sink) {
+  if (auto ok = bind(params); !ok) return fail(ok.error());
+  duckdb_pending_result pending = nullptr;
+  struct PendingGuard {
+    duckdb_pending_result* p;
+    ~PendingGuard() {
+      if (*p) duckdb_destroy_pending(p);
+    }
+  } pending_guard{&pending};
+  // A streaming result: DuckDB hands out chunks as the pipeline produces them, so the whole
+  // answer never sits in memory (the only way in DuckDB 1.4's C API; marked deprecated there in
+  // favour of an API not released yet).
+  if (duckdb_pending_prepared_streaming(stmt_, &pending) == DuckDBError) {
+    const char* msg = duckdb_pending_error(pending);
+    return fail(error_from_prepare_message(msg));
+  }
+  duckdb_result result;
+  if (duckdb_execute_pending(pending, &result) == DuckDBError) {
+    Error e = error_from_result(&result);
+    duckdb_destroy_result(&result);
+    return fail(std::move(e));
+  }
+  struct ResultGuard {
+    duckdb_result* r;
+    ~ResultGuard() { duckdb_destroy_result(r); }
+  } result_guard{&result};
+  ArrowChunks chunks(&result, max_rows);
+  std::vector<ColumnInfo> columns;
+  arrow::OwnedSchema schema;
+  if (auto ok = chunks.schema(columns, schema); !ok) return fail(ok.error());
+  if (auto ok = sink.start(columns, *schema); !ok) return fail(ok.error());
+  while (true) {
+    auto batch = chunks.next();
+    if (!batch) return fail(batch.error());
+    if (!*batch) break;
+    if (auto ok = sink.batch(***batch); !ok) return fail(ok.error());
+  }
+  return StreamedRows{chunks.rows(), chunks.truncated()};
 }
 
 // --- helpers ------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -76,6 +77,18 @@ struct QueryOutput {
   bool truncated = false;  // more rows existed than max_rows; table holds max_rows of them
 };
 
+// What a streaming run (PreparedStatement::execute_streaming) hands over, in order: the columns
+// once, then each batch. A sink that fails stops the run with its error.
+struct BatchSink {
+  std::function<Result<void>(const std::vector<ColumnInfo>& columns, const ArrowSchema& schema)> start;
+  std::function<Result<void>(const ArrowArray& batch)> batch;
+};
+
+struct StreamedRows {
+  int64_t rows = 0;
+  bool truncated = false;  // more rows existed than max_rows
+};
+
 class PreparedStatement {
  public:
   ~PreparedStatement();
@@ -91,8 +104,14 @@ class PreparedStatement {
   // if more exist, `truncated` is set. A run stopped by Connection::interrupt() fails with
   // ErrorKind::Timeout.
   Result<QueryOutput> execute(const std::vector<Param>& params, int64_t max_rows);
+  // The same, handing each batch of the result to `sink` as DuckDB produces it instead of
+  // keeping them: memory stays at a few chunks whatever the result's size. A failure after the
+  // first batch (an interrupt at the deadline, a file that cannot be read) is an error like any
+  // other: the rows handed over so far are then not the whole answer.
+  Result<StreamedRows> execute_streaming(const std::vector<Param>& params, int64_t max_rows, const BatchSink& sink);
 
  private:
+  Result<void> bind(const std::vector<Param>& params);
   friend class Connection;
   explicit PreparedStatement(duckdb_prepared_statement s) : stmt_(s) {}
   duckdb_prepared_statement stmt_ = nullptr;

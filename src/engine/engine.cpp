@@ -621,6 +621,8 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
   if (auto stats = Connection::open(*engine->db_)) engine->stats_conn_ = std::move(*stats);
   engine->query_timeout_ = std::chrono::milliseconds(spec.query_timeout_ms);
   engine->max_rows_ = spec.max_rows;
+  engine->max_export_rows_ = spec.max_export_rows;
+  engine->export_timeout_ = std::chrono::milliseconds(spec.export_timeout_ms);
   engine->load_version_ = loaded_version;
   for (const auto& s : project.sources) {
     if (s.materialize || s.format == config::SourceFormat::DuckDB) continue;

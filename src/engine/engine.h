@@ -108,6 +108,9 @@ class Engine {
   }
   std::chrono::milliseconds query_timeout() const { return query_timeout_; }
   int64_t max_rows() const { return max_rows_; }
+  // Downloads: the most rows one may hold, and how long its statement may run.
+  int64_t max_export_rows() const { return std::max(max_export_rows_, max_rows_); }
+  std::chrono::milliseconds export_timeout() const { return std::max(export_timeout_, query_timeout_); }
   // The data's version now. Costs a walk of the folders of the sources read at query time (a
   // stat per file); nothing when every source is loaded. Take it once per request, before
   // reading: an answer is then never keyed by a version newer than the data it was read from.
@@ -154,6 +157,8 @@ class Engine {
   std::vector<Relation> relations_;
   std::chrono::milliseconds query_timeout_{30'000};
   int64_t max_rows_ = 100'000;
+  int64_t max_export_rows_ = 10'000'000;
+  std::chrono::milliseconds export_timeout_{300'000};
   // The version of everything loaded: every source's recipe and files at load, every model's SQL.
   // Equal across restarts when nothing changed.
   uint64_t load_version_ = 0;

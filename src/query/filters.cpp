@@ -254,7 +254,7 @@ Result<QueryRequest> parse_query_request(const json& body) {
   auto offset = read_int("offset", 0, kMaxOffset);
   if (!offset) return fail(offset.error());
   req.offset = offset->value_or(0);
-  auto limit = read_int("limit", 0, 10'000'000);
+  auto limit = read_int("limit", 0, kMaxLimit);
   if (!limit) return fail(limit.error());
   req.limit = *limit;
   return req;

@@ -454,7 +454,7 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
   auto preds = compile_predicates(d, pred_rel ? *pred_rel : empty, request, w.id);
   if (!preds) return fail(preds.error());
   if (pred_rel) in.preds = std::move(*preds);
-  in.cap = engine.max_rows();
+  in.cap = request.row_cap.value_or(engine.max_rows());
   if (!w.sql.empty()) return plan_own_sql(in, sql_columns);
 
   for (const auto& p : in.preds) {

@@ -48,6 +48,9 @@ struct QueryRequest {
   // Relations whose rollups and distinct-value tables were made from older data than they hold
   // now (the files of a source read at query time changed): the rows answer instead.
   std::set<std::string> stale_rollups;
+  // Filled by the server for a download (see export_widget): the most rows the answer may hold,
+  // above engine.max_rows. Absent: engine.max_rows.
+  std::optional<int64_t> row_cap;
 };
 
 // At most this many matches are turned into an IN list; more, and rows are searched directly.
@@ -58,6 +61,7 @@ inline constexpr size_t kMaxListValues = 1000;
 inline constexpr size_t kMaxTextBytes = 1024;
 inline constexpr size_t kMaxSelections = 32;
 inline constexpr int64_t kMaxOffset = 100'000'000;
+inline constexpr int64_t kMaxLimit = 100'000'000;
 
 // Parses a query body ({"filters":{}, "selections":[], "sort":[], "offset":0, "limit":100}).
 // Unknown top-level keys are errors, so a misspelt key is not silently ignored.

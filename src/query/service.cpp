@@ -131,4 +131,31 @@ Result<RunResult> QueryService::run(const engine::Engine& engine, const Statemen
   return RunResult{*shared, false, ms};
 }
 
+Result<engine::StreamedRows> QueryService::stream(const engine::Engine& engine, const Statement& st, const RunContext& context,
+                                                  const std::string& label, const std::string& read_from, const engine::BatchSink& sink) {
+  auto started = std::chrono::steady_clock::now();
+  ScopedSpan span(context.tracer, context.trace, "sightline.statement");
+  span.attr("sightline.statement", label);
+  span.attr("db.system", std::string("duckdb"));
+  span.attr("sightline.cache", std::string("bypass"));
+  if (!read_from.empty()) span.attr("sightline.read_from", read_from);
+  auto out = engine.pool().run<engine::StreamedRows>(engine.export_timeout(), [&](engine::Connection& c) -> Result<engine::StreamedRows> {
+    auto stmt = c.prepare(st.sql);
+    if (!stmt) return fail(stmt.error());
+    return stmt->execute_streaming(st.params, st.max_rows, sink);
+  }, context.cancel.get());
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  if (!out) {
+    log_.warn("query", {{"statement", label}, {"duration_ms", ms}, {"error", error_kind_name(out.error().kind)}, {"cache", "bypass"}},
+              &context.log);
+    span.fail(error_kind_name(out.error().kind));
+    return fail(out.error());
+  }
+  span.attr("sightline.rows", out->rows);
+  nlohmann::json fields = {{"statement", label}, {"duration_ms", ms}, {"rows", out->rows}, {"cache", "bypass"}};
+  if (!read_from.empty()) fields["read_from"] = read_from;
+  log_.info("query", fields, &context.log);
+  return out;
+}
+
 }  // namespace sightline::query

@@ -54,6 +54,11 @@ class QueryService {
   Result<RunResult> run(const engine::Engine& engine, const Statement& statement, const Scope& scope, const RunContext& context,
                         const std::string& label, const std::string& read_from);
 
+  // Runs `statement` past the cache, handing each batch of its result to `sink` as the engine
+  // produces it (a download: see engine::PreparedStatement::execute_streaming), for at most the
+  // engine's export_timeout. Logged and traced like run().
+  Result<engine::StreamedRows> stream(const engine::Engine& engine, const Statement& statement, const RunContext& context,
+                                      const std::string& label, const std::string& read_from, const engine::BatchSink& sink);
   size_t cached_bytes() const;
   size_t cached_entries() const;
   // Since start: answers from the cache (or a statement already running), statements run, and

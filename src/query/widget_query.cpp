@@ -155,18 +155,36 @@ Result<Statement> after_prelude(QueryService& service, const DataView& data, con
   return plan.data;
 }
 
+// An own-SQL widget that is a plain aggregate is planned as the declarative widget it equals.
+const config::WidgetSpec& planned_widget(const DataView& data, const config::DashboardSpec& dash, const config::WidgetSpec& asked) {
+  if (data.equivalents)
+    if (auto it = data.equivalents->find(dash.id + "/" + asked.id); it != data.equivalents->end()) return it->second;
+  return asked;
+}
+
+const std::vector<std::string>* own_sql_columns(const DataView& data, const config::DashboardSpec& dash, const config::WidgetSpec& widget) {
+  if (data.sql_columns)
+    if (auto it = data.sql_columns->find(dash.id + "/" + widget.id); it != data.sql_columns->end()) return &it->second;
+  return nullptr;
+}
+
+// A table's rows in all (its count statement), or nullopt for other widgets.
+Result<std::optional<int64_t>> count_rows(QueryService& service, const DataView& data, const QueryContext& ctx, const WidgetPlan& plan,
+                                          const std::string& label) {
+  if (!plan.count) return std::optional<int64_t>();
+  auto count = service.run(data.engine, *plan.count, ctx.scope, ctx.run, label + "#count", "");
+  if (!count) return fail(count.error());
+  auto rows = rows_of(*count->output);
+  if (rows && !rows->empty()) return as_count((*rows)[0][0]);
+  return std::optional<int64_t>();
+}
+
 Result<WidgetAnswer> answer(QueryService& service, const DataView& data, const QueryContext& ctx, const config::DashboardSpec& dash,
                             const config::WidgetSpec& asked, QueryRequest request) {
   request.stale_rollups = ctx.stale_rollups;
-  // An own-SQL widget that is a plain aggregate is planned as the declarative widget it equals.
-  const config::WidgetSpec* equivalent = nullptr;
-  if (data.equivalents)
-    if (auto it = data.equivalents->find(dash.id + "/" + asked.id); it != data.equivalents->end()) equivalent = &it->second;
-  const config::WidgetSpec& widget = equivalent ? *equivalent : asked;
+  const config::WidgetSpec& widget = planned_widget(data, dash, asked);
   if (auto r = resolve_text_matches(service, data, ctx, dash, request); !r) return fail(r.error());
-  const std::vector<std::string>* sql_columns = nullptr;
-  if (data.sql_columns)
-    if (auto it = data.sql_columns->find(dash.id + "/" + widget.id); it != data.sql_columns->end()) sql_columns = &it->second;
+  const std::vector<std::string>* sql_columns = own_sql_columns(data, dash, widget);
   auto plan = plan_widget(dash, widget, data.engine, request, ctx.scope, &data.rollups, sql_columns);
   if (!plan) return fail(plan.error());
   const std::string label = dash.id + "/" + widget.id;
@@ -180,13 +198,9 @@ Result<WidgetAnswer> answer(QueryService& service, const DataView& data, const Q
     if (!plan) return fail(plan.error());
   }
   // Tables count their rows first: a deep page is placed by it.
-  std::optional<int64_t> total;
-  if (plan->count) {
-    auto count = service.run(data.engine, *plan->count, ctx.scope, ctx.run, label + "#count", "");
-    if (!count) return fail(count.error());
-    auto rows = rows_of(*count->output);
-    if (rows && !rows->empty()) total = as_count((*rows)[0][0]);
-  }
+  auto counted = count_rows(service, data, ctx, *plan, label);
+  if (!counted) return fail(counted.error());
+  std::optional<int64_t> total = *counted;
   auto statement = after_prelude(service, data, ctx, *plan, label);
   if (!statement) return fail(statement.error());
   if (plan->pivot_paging && total) {
@@ -199,7 +213,41 @@ Result<WidgetAnswer> answer(QueryService& service, const DataView& data, const Q
   return WidgetAnswer{result->output, result->cache_hit, total, plan->read_from};
 }
 
+Result<WidgetExport> export_rows(QueryService& service, const DataView& data, const QueryContext& ctx, const config::DashboardSpec& dash,
+                                 const config::WidgetSpec& asked, QueryRequest request, const engine::BatchSink& sink) {
+  request.stale_rollups = ctx.stale_rollups;
+  const int64_t cap = data.engine.max_export_rows();
+  request.row_cap = cap;
+  const config::WidgetSpec& widget = planned_widget(data, dash, asked);
+  if (auto r = resolve_text_matches(service, data, ctx, dash, request); !r) return fail(r.error());
+  // No subset: one pass over the rows is what a download costs anyway. The plain data statement
+  // (not the two-step or pivot forms, which pay off for one page): the same rows in the same order.
+  auto plan = plan_widget(dash, widget, data.engine, request, ctx.scope, &data.rollups, own_sql_columns(data, dash, widget));
+  if (!plan) return fail(plan.error());
+  const std::string label = dash.id + "/" + widget.id;
+  auto total = count_rows(service, data, ctx, *plan, label);
+  if (!total) return fail(total.error());
+  auto streamed = service.stream(data.engine, plan->data, ctx.run, label + "#export", plan->read_from, sink);
+  if (!streamed) return fail(streamed.error());
+  WidgetExport out{streamed->rows, streamed->truncated, *total, plan->read_from};
+  // A table's page is cut to the cap without the engine seeing more rows: the count tells.
+  const bool asked_beyond_cap = request.limit && *request.limit > cap;
+  if (asked_beyond_cap && *total && request.offset + out.rows < **total) out.truncated = true;
+  return out;
+}
+
 }  // namespace
+
+Result<WidgetExport> export_widget(QueryService& service, const DataView& data, const QueryContext& ctx,
+                                   const config::DashboardSpec& dashboard, const config::WidgetSpec& widget, QueryRequest request,
+                                   const engine::BatchSink& sink) {
+  auto out = export_rows(service, data, ctx, dashboard, widget, std::move(request), sink);
+  if (!out) {
+    const engine::Relation* rel = widget_relation(dashboard, widget, data.engine);
+    return fail(naming_source(out.error(), rel ? rel->name : ""));
+  }
+  return out;
+}
 
 QueryContext QueryContext::begin(const DataView& data, const Scope& scope, LogContext log, std::shared_ptr<Cancellation> cancel) {
   // The data's version, taken once before anything is read (see RunContext).

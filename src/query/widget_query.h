@@ -58,6 +58,22 @@ struct WidgetAnswer {
 Result<WidgetAnswer> answer_widget(QueryService& service, const DataView& data, const QueryContext& ctx,
                                    const config::DashboardSpec& dashboard, const config::WidgetSpec& widget, QueryRequest request);
 
+struct WidgetExport {
+  int64_t rows = 0;              // rows handed to the sink
+  bool truncated = false;        // the answer had more rows than a download may hold
+  std::optional<int64_t> total;  // tables: rows of the whole result
+  std::string read_from;
+};
+
+// A download: the rows answer_widget would give for `request` (tables: from its offset, up to
+// its limit; other widgets: the whole answer), at most engine.max_export_rows of them, handed
+// batch by batch to `sink` as the engine produces them, past the result cache. The rows and
+// their order are answer_widget's. Errors as answer_widget's; an error after the first batch
+// means the batches handed over are not the whole answer.
+Result<WidgetExport> export_widget(QueryService& service, const DataView& data, const QueryContext& ctx,
+                                   const config::DashboardSpec& dashboard, const config::WidgetSpec& widget, QueryRequest request,
+                                   const engine::BatchSink& sink);
+
 struct FilterOptions {
   nlohmann::json body;  // {"values": [...], "truncated": bool} or {"min": v, "max": v}
   int64_t rows = 0;     // rows the statement returned

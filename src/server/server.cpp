@@ -14,6 +14,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 namespace sightline::server {
@@ -77,6 +78,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void on_read(beast::error_code ec, size_t bytes);
   void respond(api::HttpResponse response, bool keep_alive);
   void on_write(bool keep_alive, beast::error_code ec, size_t bytes);
+  // A body in a spool file: after the header, piece by piece, each piece with its own deadline
+  // (a slow client downloading gigabytes is fine; a stalled one is dropped after read_timeout).
+  void send_file_piece(bool keep_alive, size_t written);
   void send_error(http::status status, const std::string& detail);
   void drain_then_close();
   // While a handler runs (plain TCP only): a read that ends means the client hung up, and the
@@ -98,6 +102,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http::response<http::string_body>> response_;
+  // A body sent from a spool file (see api::HttpResponse::file_body): what was sent of it so far.
+  std::shared_ptr<const SpooledBody> file_body_;
+  std::optional<http::response_serializer<http::string_body>> header_serializer_;
+  std::vector<char> file_piece_;
+  uint64_t file_sent_ = 0;
   ServerImpl& server_;
   // For the request log.
   std::chrono::steady_clock::time_point started_;
@@ -590,10 +599,15 @@ void Session<Stream>::respond(api::HttpResponse r, bool keep_alive) {
   rows_ = r.rows;
   route_ = std::move(r.route);
   user_ = std::move(r.log_user);
+  const bool from_file = r.file_body && r.status != 304;
   if (r.status == 304) {
     // Not modified: no body and no length (the length would describe the unsent representation).
   } else if (method_ == "HEAD") {
-    res->content_length(r.body.size());
+    res->content_length(from_file ? r.file_body->size() : r.body.size());
+  } else if (from_file) {
+    res->content_length(r.file_body->size());
+    file_body_ = std::move(r.file_body);
+    file_sent_ = 0;
   } else {
     res->body() = std::move(r.body);
     res->prepare_payload();
@@ -606,7 +620,38 @@ void Session<Stream>::respond(api::HttpResponse r, bool keep_alive) {
     socket().cancel(ignored);  // ends the hang-up watch (operation_aborted)
   }
   lowest().expires_after(server_.options().read_timeout);
+  if (file_body_) {
+    header_serializer_.emplace(*response_);
+    http::async_write_header(stream_, *header_serializer_, [self = this->shared_from_this(), keep_alive](beast::error_code ec, size_t n) {
+      if (ec) return self->on_write(keep_alive, ec, n);
+      self->send_file_piece(keep_alive, n);
+    });
+    return;
+  }
   http::async_write(stream_, *response_, beast::bind_front_handler(&Session::on_write, this->shared_from_this(), keep_alive));
+}
+
+template <class Stream>
+void Session<Stream>::send_file_piece(bool keep_alive, size_t written) {
+  const uint64_t size = file_body_->size();
+  if (file_sent_ >= size) return on_write(keep_alive, {}, written);
+  constexpr size_t kPieceBytes = 256 * 1024;
+  file_piece_.resize(kPieceBytes);
+  const size_t want = static_cast<size_t>(std::min<uint64_t>(kPieceBytes, size - file_sent_));
+  ssize_t got = ::pread(file_body_->fd(), file_piece_.data(), want, static_cast<off_t>(file_sent_));
+  if (got <= 0) {
+    // The spool file cannot be read back: the answer stays short of its Content-Length, so the
+    // client sees a broken download, never a complete-looking one.
+    server_.log().error("spool_read_failed", {{"request_id", request_id_}, {"error", got < 0 ? std::strerror(errno) : "end of file"}});
+    return on_write(false, asio::error::make_error_code(asio::error::broken_pipe), written);
+  }
+  lowest().expires_after(server_.options().read_timeout);
+  asio::async_write(stream_, asio::buffer(file_piece_.data(), static_cast<size_t>(got)),
+                    [self = this->shared_from_this(), keep_alive, written](beast::error_code ec, size_t n) {
+                      self->file_sent_ += n;
+                      if (ec) return self->on_write(keep_alive, ec, written + n);
+                      self->send_file_piece(keep_alive, written + n);
+                    });
 }
 
 template <class Stream>
@@ -646,6 +691,9 @@ void Session<Stream>::on_write(bool keep_alive, beast::error_code ec, size_t byt
     trace_.reset();
   }
   response_.reset();
+  header_serializer_.reset();
+  file_body_.reset();
+  file_piece_ = {};
   if (counted_) {
     counted_ = false;
     --server_.in_flight();

@@ -11,6 +11,8 @@ import { serveAndBrowse } from './setup.mjs';
 import { tableFromIPC, Type } from '../js/node_modules/apache-arrow/Arrow.node.mjs';
 
 const ROWS = 100_000;
+const MAX_ROWS = 10_000;
+const MAX_EXPORT = 60_000;
 const scan = () => ordersScan(ROWS);
 const shot = screenshotter(BUILD_DIR, 'downloads');
 
@@ -75,6 +77,12 @@ async function apiCsv(dashboard, widget, body) {
 const app = serveAndBrowse(() => {
   // The demo project plus a dashboard whose only widget returns text a spreadsheet would run.
   return salesProject(ROWS, (d) => {
+    // Answers of at most 10,000 rows and downloads of at most 60,000: a filtered download is whole
+    // and more than one answer; the unfiltered one (100,000 rows) is cut, and the page says so.
+    const yaml = path.join(d, 'sightline.yaml');
+    const config = fs.readFileSync(yaml, 'utf8');
+    assert.match(config, /max_rows: 100000/);
+    fs.writeFileSync(yaml, config.replace('max_rows: 100000', `max_rows: ${MAX_ROWS}\n  max_export_rows: ${MAX_EXPORT}`));
     fs.writeFileSync(path.join(d, 'dashboards', 'formulas.yaml'), `title: Formulas
 source: orders
 filters:
@@ -98,6 +106,7 @@ test('the orders table downloads as CSV and Arrow under a filter, the same rows 
   await pickOption(page, 'region', 'nor', 'North');
   await shot(page, 'orders-north');
   const count = Number(oracle(`SELECT count(*) FROM ${scan()} WHERE region = 'North'`).rows[0][0]);
+  assert.ok(count > MAX_ROWS && count < MAX_EXPORT, `North has ${count} orders: more than one answer, fewer than a download's limit`);
   assert.equal(Number(await page.locator('[data-total-count]').getAttribute('data-value')), count);
 
   const csv = await downloadFrom(page, 'orders_table', 'csv');
@@ -118,6 +127,7 @@ test('the orders table downloads as CSV and Arrow under a filter, the same rows 
   const [[top]] = oracle(`SELECT max(revenue) FROM ${scan()} WHERE region = 'North'`).rows;
   assert.equal(rows[1][11], top);
   assert.match(await page.locator('[data-announcer]').innerText(), /Downloaded Orders as CSV/);
+  assert.equal(await page.locator('.widget[data-widget-id="orders_table"] [data-download-notice]').isVisible(), false, 'a whole download says nothing');
 
   const arrow = await downloadFrom(page, 'orders_table', 'arrow');
   assert.match(arrow.name, /^sales-orders_table-\d{4}-\d{2}-\d{2}\.arrows$/);
@@ -148,5 +158,29 @@ test('cells starting with = + - @ download neutralized in CSV and as they are in
   assert.equal(arrow.numRows, 1);
   assert.deepEqual(arrow.schema.fields.map((f) => f.name), ['formula', 'plus', 'minus', 'at', 'text', '=n']);
   assert.deepEqual(arrow.schema.fields.map((f) => String(arrow.getChild(f.name).get(0))), ['=1+1', '+SUM(A1)', '-2+3', '@cmd', 'plain', count]);
+  assert.deepEqual(problems, []);
+});
+
+test('a download cut at the server\'s limit says so on the page, and holds the first rows in order', async () => {
+  const { page, problems } = await openPage(app.browser);
+  await page.goto(app.url('/d/sales?page=orders'));
+  await waitForDrawn(page);
+  const csv = await downloadFrom(page, 'orders_table', 'csv');
+  const rows = parseCsv(csv.bytes.toString('utf8'));
+  assert.equal(rows.length - 1, MAX_EXPORT, 'the first rows up to the limit');
+  const notice = page.locator('.widget[data-widget-id="orders_table"] [data-download-notice]');
+  await notice.waitFor({ state: 'visible' });
+  await shot(page, 'download-cut');
+  assert.match(await notice.innerText(), /only the first 60,000 rows of 100,000/);
+  assert.match(await page.locator('[data-announcer]').innerText(), /only the first 60,000 rows/);
+  // The same rows, in the same order, as the API's first pages.
+  const first = parseCsv(await apiCsv('sales', 'orders_table', { offset: 0, limit: MAX_ROWS }));
+  const last = parseCsv(await apiCsv('sales', 'orders_table', { offset: MAX_EXPORT - MAX_ROWS, limit: MAX_ROWS }));
+  assert.deepEqual(rows.slice(0, MAX_ROWS + 1), first);
+  assert.deepEqual(rows.slice(MAX_EXPORT - MAX_ROWS + 1), last.slice(1));
+  // A whole download afterwards clears the notice.
+  await pickOption(page, 'region', 'nor', 'North');
+  await downloadFrom(page, 'orders_table', 'csv');
+  await notice.waitFor({ state: 'hidden' });
   assert.deepEqual(problems, []);
 });

@@ -434,14 +434,37 @@ export async function queryWidget(
   };
 }
 
-/** The widget's whole result as a CSV or Arrow file. */
+/** The most rows a download asks for; the server answers at most its own limit of them. */
+export const DOWNLOAD_ALL_ROWS = 100_000_000;
+
+export interface Download {
+  blob: Blob;
+  /** The server cut the answer at its download limit: the file is not the whole result. */
+  truncated: boolean;
+  /** That limit, when the server said it. */
+  rowLimit: number | null;
+  /** Rows of the whole result (tables), when the server said it. */
+  totalCount: number | null;
+}
+
+function headerNumber(res: Response, name: string): number | null {
+  const v = res.headers.get(name);
+  const n = v === null ? NaN : Number(v);
+  return Number.isFinite(n) ? n : null;
+}
+
+/**
+ * The widget's whole result as a CSV or Arrow file. `onProgress` hears the fraction received
+ * (0..1) as the body arrives, when the server says its length.
+ */
 export async function downloadWidget(
   dashboard: string,
   widget: string,
   body: QueryBody,
   format: 'csv' | 'arrow',
   signal?: AbortSignal,
-): Promise<Blob> {
+  onProgress?: (fraction: number) => void,
+): Promise<Download> {
   const res = await send(queryUrl(dashboard, widget, format), {
     method: 'POST',
     headers: {
@@ -452,7 +475,29 @@ export async function downloadWidget(
     signal: signal ?? null,
   });
   const type = format === 'csv' ? 'text/csv;charset=utf-8' : 'application/vnd.apache.arrow.stream';
-  return new Blob([await res.arrayBuffer()], { type });
+  const length = headerNumber(res, 'content-length');
+  const parts: BlobPart[] = [];
+  if (res.body && length && onProgress) {
+    // Read piece by piece for the progress; a Blob of parts is assembled once, at the end.
+    const reader = res.body.getReader();
+    let received = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+      received += value.byteLength;
+      onProgress(Math.min(1, received / length));
+    }
+    if (received !== length) throw new ApiError(0, 'The download was cut off before its end', 'try again');
+  } else {
+    parts.push(await res.arrayBuffer());
+  }
+  return {
+    blob: new Blob(parts, { type }),
+    truncated: res.headers.get('x-sightline-truncated') === 'true',
+    rowLimit: headerNumber(res, 'x-sightline-row-limit'),
+    totalCount: headerNumber(res, 'x-total-count'),
+  };
 }
 
 /** An aborted request, or one that ended with the session (SessionEndedError): nothing to show. */

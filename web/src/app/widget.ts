@@ -2,7 +2,7 @@
 // inside it (a chart or KPI view of the charts helper, the virtual table, or text).
 
 import type { Table } from 'apache-arrow';
-import { ApiError, buildQueryBody, downloadWidget, isAbort, queryWidget, toApiError, type QueryBody, type QueryResult } from '../api/client';
+import { ApiError, DOWNLOAD_ALL_ROWS, buildQueryBody, downloadWidget, isAbort, queryWidget, toApiError, type QueryBody, type QueryResult } from '../api/client';
 import { createKpiView } from '../kpi';
 import type { ViewState } from '../state/url';
 import { TableView } from '../table/table';
@@ -69,6 +69,8 @@ export class WidgetFrame {
   private controller: AbortController | null = null;
   private status: 'loading' | 'ready' | 'error' = 'loading';
   /** "Server busy, retrying": shown while a shed query waits to be sent again. */
+  // Says that the last download was cut at the server's limit (until the next download).
+  private readonly noticeEl = h('p', { class: 'widget-notice', role: 'status', hidden: true, 'data-download-notice': '' });
   private readonly busyEl = h('span', { class: 'server-busy', role: 'status', hidden: true }, 'Server busy, retrying…');
   private stateKey = '';
   private state: ViewState | null = null;
@@ -139,7 +141,7 @@ export class WidgetFrame {
     this.viewEl = h('div', { class: 'widget-view' });
     this.errorEl = h('div', { class: 'widget-error', hidden: true });
     this.skeleton = w.type === 'text' ? null : h('div', { class: `skeleton skeleton-${w.type}`, 'aria-hidden': 'true' });
-    this.body = h('div', { class: 'widget-body' }, this.viewEl, this.errorEl, this.skeleton);
+    this.body = h('div', { class: 'widget-body' }, this.noticeEl, this.viewEl, this.errorEl, this.skeleton);
     const height = w.layout.height ?? DEFAULT_HEIGHT[w.type] ?? 300;
     if (height > 0 && w.type !== 'table' && w.type !== 'text') this.body.style.height = `${height}px`;
 
@@ -356,24 +358,43 @@ export class WidgetFrame {
 
   private async download(format: 'csv' | 'arrow', button: HTMLButtonElement): Promise<void> {
     if (!this.state) return;
-    const body = this.table?.downloadBody() ?? buildQueryBody(this.host.spec, this.state, this.widget);
+    // Every row of the answer: the server sends at most its download limit and says when it cut.
+    const body = this.table?.downloadBody() ?? { ...buildQueryBody(this.host.spec, this.state, this.widget), limit: DOWNLOAD_ALL_ROWS };
+    const label = format === 'csv' ? 'CSV' : 'Arrow';
+    const title = button.title;
+    this.noticeEl.hidden = true;
     button.disabled = true;
     button.classList.add('is-busy');
     try {
-      const blob = await downloadWidget(this.host.spec.id, this.widget.id, body, format);
-      const url = URL.createObjectURL(blob);
+      const got = await downloadWidget(this.host.spec.id, this.widget.id, body, format, undefined, (fraction) => {
+        button.title = `Downloading ${label}: ${Math.floor(fraction * 100)}%`;
+        button.dataset.progress = String(Math.floor(fraction * 100));
+      });
+      const url = URL.createObjectURL(got.blob);
       const a = h('a', { href: url, download: downloadName(this.host.spec.id, this.widget.id, format), hidden: true });
       document.body.appendChild(a);
       a.click();
       a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 60_000);
-      this.host.announce(`Downloaded ${this.widget.title} as ${format === 'csv' ? 'CSV' : 'Arrow'}`);
+      button.title = title;
+      if (got.truncated) {
+        const limit = got.rowLimit !== null ? got.rowLimit.toLocaleString('en-US') : 'the server\'s limit of';
+        const of = got.totalCount !== null ? ` of ${got.totalCount.toLocaleString('en-US')}` : '';
+        const message = `Downloaded only the first ${limit} rows${of} of ${this.widget.title} as ${label}: that is the most one download may hold. Narrow the filters to get the rest.`;
+        this.host.announce(message);
+        button.title = message;
+        this.noticeEl.textContent = message;
+        this.noticeEl.hidden = false;
+      } else {
+        this.host.announce(`Downloaded ${this.widget.title} as ${label}`);
+      }
     } catch (e) {
       if (isAbort(e)) return;
       const err = toApiError(e);
       this.host.announce(`Download failed: ${err.detail}`);
       button.title = `Download failed: ${err.detail}`;
     } finally {
+      delete button.dataset.progress;
       button.disabled = false;
       button.classList.remove('is-busy');
     }

@@ -3,7 +3,7 @@
 // filled from pages of PAGE_SIZE rows fetched around the viewport and cached per query state.
 
 import type { DataType, Table } from 'apache-arrow';
-import { buildQueryBody, isAbort, queryWidget, toApiError, type ApiError, type QueryBody } from '../api/client';
+import { DOWNLOAD_ALL_ROWS, buildQueryBody, isAbort, queryWidget, toApiError, type ApiError, type QueryBody } from '../api/client';
 import { arrowTypeName, cellValue, formatCell, isNumericTypeName, type CellValue } from '../format';
 import type { FieldEncoding, SortKey, WidgetSpec } from '../types';
 import { clear, h } from '../app/dom';
@@ -322,7 +322,7 @@ export class TableView {
   downloadBody(): QueryBody | null {
     const e = this.current;
     if (!e) return null;
-    return { ...e.base, offset: 0, limit: Math.max(1, e.total ?? 1_000_000) };
+    return { ...e.base, offset: 0, limit: Math.max(1, e.total ?? DOWNLOAD_ALL_ROWS) };
   }
 
   dispose(): void {
