@@ -10,7 +10,7 @@
 //    completed and shed (503) queries per second, the longest any client waited for an answer
 //    or a 503, every other status, and /healthz latency (p50/p99/max).
 // 3. soak (`--soak-minutes N`): 50 clients with a mix of cached and uncached requests for N
-//    minutes; RSS and open descriptors from /metrics every 30 s.
+//    minutes; RSS, open descriptors, the result cache's and DuckDB's memory from /metrics every 30 s.
 // Prints a summary and writes it as JSON to bench/results/load-<time>.json.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -154,7 +154,10 @@ async function soak(s) {
   const sampler = (async () => {
     while (sampling) {
       samples.push({ minute: round((soakMinutes * 60_000 - (until - performance.now())) / 60_000),
-                     rss_mib: round((await metricValue('process_resident_memory_bytes')) / 2 ** 20), fds: await metricValue('process_open_fds') });
+                     rss_mib: round((await metricValue('process_resident_memory_bytes')) / 2 ** 20), fds: await metricValue('process_open_fds'),
+                     // What holds the memory: the result cache and DuckDB's buffer manager.
+                     cache_mib: round((await metricValue('sightline_query_cache_bytes')) / 2 ** 20),
+                     duckdb_mib: round((await metricValue('sightline_duckdb_memory_bytes')) / 2 ** 20) });
       await new Promise((r) => setTimeout(r, 30_000));
     }
   })();

@@ -89,8 +89,9 @@ class CurlHttpClient final : public HttpClient {
     return perform(url, &body, basic_auth);
   }
 
-  Result<OutgoingResponse> post_json(const std::string& url, const std::string& body) override {
-    return perform(url, &body, std::nullopt, "Content-Type: application/json", "trace collector");
+  Result<OutgoingResponse> post_body(const std::string& url, const std::string& body, const std::string& content_type) override {
+    const std::string header = "Content-Type: " + content_type;
+    return perform(url, &body, std::nullopt, header.c_str(), "trace collector");
   }
 
  private:

@@ -42,10 +42,11 @@ class HttpClient {
   virtual Result<OutgoingResponse> post_form(const std::string& url, const std::vector<std::pair<std::string, std::string>>& fields,
                                              const std::optional<std::pair<std::string, std::string>>& basic_auth) = 0;
 
-  // POST `body` as application/json (an OTLP/HTTP export). Same error contract as get(). The
-  // default refuses: clients that never send JSON need not implement it.
-  virtual Result<OutgoingResponse> post_json(const std::string& /*url*/, const std::string& /*body*/) {
-    return fail(ErrorKind::Unavailable, "this HTTP client cannot POST JSON");
+  // POST `body` with the given Content-Type (an OTLP/HTTP export: application/x-protobuf or
+  // application/json). Same error contract as get(). The default refuses: clients that never
+  // send such bodies need not implement it.
+  virtual Result<OutgoingResponse> post_body(const std::string& /*url*/, const std::string& /*body*/, const std::string& /*content_type*/) {
+    return fail(ErrorKind::Unavailable, "this HTTP client cannot POST a body");
   }
 };
 

@@ -281,10 +281,14 @@ int run_serve(const ServeOptions& options) {
   if (!options.otlp_endpoint.empty()) {
     trace_client = auth::make_curl_http_client(std::chrono::seconds(5), 64 * 1024);
     auto warned = std::make_shared<std::atomic<bool>>(false);
+    const bool json = options.otlp_protocol == "http/json";
     tracer = std::make_unique<Tracer>(
-        Tracer::Options{.sample_ratio = options.trace_sample, .service_version = SIGHTLINE_VERSION},
-        [client = trace_client, url = options.otlp_endpoint, warned, &log](const std::string& body) {
-          auto r = client->post_json(url, body);
+        Tracer::Options{.sample_ratio = options.trace_sample,
+                        .service_version = SIGHTLINE_VERSION,
+                        .encoding = json ? Tracer::Options::Encoding::Json : Tracer::Options::Encoding::Protobuf},
+        [client = trace_client, url = options.otlp_endpoint, warned, &log,
+         type = std::string(json ? "application/json" : "application/x-protobuf")](const std::string& body) {
+          auto r = client->post_body(url, body, type);
           bool ok = r && r->status >= 200 && r->status < 300;
           // Said once, not per batch: a collector that is down must not flood the log.
           if (!ok && !warned->exchange(true))
@@ -302,6 +306,7 @@ int run_serve(const ServeOptions& options) {
     std::string shown = options.otlp_endpoint.substr(0, options.otlp_endpoint.find('/', 8));
     if (size_t at = shown.find('@'); at != std::string::npos) shown = shown.substr(0, shown.find("//") + 2) + shown.substr(at + 1);
     log.info("tracing", {{"endpoint_host", shown},
+                         {"protocol", options.otlp_protocol},
                          {"sample", options.trace_sample},
                          {"trust_traceparent", options.trust_traceparent}});
   }

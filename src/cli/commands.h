@@ -31,8 +31,9 @@ struct ServeOptions {
   std::string drain_delay = "0s";
   std::string shutdown_timeout = "30s";
   std::string memory_guard = "90%";
-  // Tracing: OTLP/HTTP JSON to this URL (e.g. http://collector:4318/v1/traces); empty: off.
+  // Tracing: OTLP/HTTP to this URL (e.g. http://collector:4318/v1/traces); empty: off.
   std::string otlp_endpoint;
+  std::string otlp_protocol = "http/protobuf";  // or http/json
   double trace_sample = 1.0;       // share of new traces recorded
   bool trust_traceparent = false;  // continue callers' W3C traceparent  // of the machine's or container's memory; a size; "off"
 };

@@ -85,7 +85,10 @@ int main(int argc, char** argv) {
                         "container's memory (90%), a size (12GiB), or off")
       ->capture_default_str();
   serve_cmd->add_option("--otlp-endpoint", serve.otlp_endpoint,
-                        "Export traces as OTLP/HTTP JSON to this URL (e.g. http://collector:4318/v1/traces)");
+                        "Export traces over OTLP/HTTP to this URL (e.g. http://collector:4318/v1/traces)");
+  serve_cmd->add_option("--otlp-protocol", serve.otlp_protocol, "How traces are encoded: http/protobuf (OTLP's default) or http/json")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"http/protobuf", "http/json"}));
   serve_cmd->add_option("--trace-sample", serve.trace_sample, "Share of new traces recorded, 0 to 1")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));

@@ -1,5 +1,6 @@
 #include "core/trace.h"
 
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 namespace sightline {
@@ -49,7 +50,110 @@ nlohmann::json attribute_json(const std::string& key, const AttributeValue& v) {
   return {{"key", key}, {"value", value}};
 }
 
+// Protocol Buffers' wire format, as much as OTLP's trace messages need: varints, fixed 32/64-bit
+// values, and length-delimited fields (strings, bytes, nested messages).
+class ProtoWriter {
+ public:
+  void varint(uint64_t v) {
+    while (v >= 0x80) {
+      out_.push_back(static_cast<char>(v | 0x80));
+      v >>= 7;
+    }
+    out_.push_back(static_cast<char>(v));
+  }
+  void tag(int field, int wire_type) { varint(static_cast<uint64_t>(field) << 3 | static_cast<uint64_t>(wire_type)); }
+  void varint_field(int field, uint64_t v) {
+    tag(field, 0);
+    varint(v);
+  }
+  void fixed64_field(int field, uint64_t v) {
+    tag(field, 1);
+    for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>(v >> (8 * i)));
+  }
+  void fixed32_field(int field, uint32_t v) {
+    tag(field, 5);
+    for (int i = 0; i < 4; ++i) out_.push_back(static_cast<char>(v >> (8 * i)));
+  }
+  void double_field(int field, double v) {
+    uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    fixed64_field(field, bits);
+  }
+  void bytes_field(int field, std::string_view bytes) {
+    tag(field, 2);
+    varint(bytes.size());
+    out_.append(bytes);
+  }
+  // A nested message: written by `fill` into a writer of its own, then framed with its length.
+  template <class Fill>
+  void message_field(int field, Fill&& fill) {
+    ProtoWriter inner;
+    fill(inner);
+    bytes_field(field, inner.out_);
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+template <size_t N>
+std::string_view raw(const std::array<uint8_t, N>& bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), N};
+}
+
+// common.v1.KeyValue {key = 1; AnyValue value = 2}; AnyValue {string 1, bool 2, int64 3, double 4}.
+void key_value(ProtoWriter& w, const std::string& key, const AttributeValue& v) {
+  w.bytes_field(1, key);
+  w.message_field(2, [&](ProtoWriter& any) {
+    if (const auto* s = std::get_if<std::string>(&v))
+      any.bytes_field(1, *s);
+    else if (const auto* b = std::get_if<bool>(&v))
+      any.varint_field(2, *b ? 1 : 0);
+    else if (const auto* i = std::get_if<int64_t>(&v))
+      any.varint_field(3, static_cast<uint64_t>(*i));  // int64: two's complement as a varint
+    else
+      any.double_field(4, std::get<double>(v));
+  });
+}
+
+// trace.v1.Span, field numbers as in opentelemetry/proto/trace/v1/trace.proto.
+void span_message(ProtoWriter& w, const SpanRecord& s) {
+  w.bytes_field(1, raw(s.context.trace_id));
+  w.bytes_field(2, raw(s.context.span_id));
+  if (s.parent) w.bytes_field(4, raw(s.parent->span_id));
+  w.bytes_field(5, s.name);
+  w.varint_field(6, static_cast<uint64_t>(s.kind));
+  w.fixed64_field(7, static_cast<uint64_t>(s.start_unix_ns));
+  w.fixed64_field(8, static_cast<uint64_t>(s.end_unix_ns));
+  for (const auto& [k, v] : s.attributes) w.message_field(9, [&](ProtoWriter& kv) { key_value(kv, k, v); });
+  if (s.error)
+    w.message_field(15, [&](ProtoWriter& status) {
+      status.bytes_field(2, s.status_message);
+      status.varint_field(3, 2);  // STATUS_CODE_ERROR
+    });
+  else
+    w.message_field(15, [](ProtoWriter&) {});  // STATUS_CODE_UNSET: an empty Status
+  w.fixed32_field(16, (s.context.sampled ? 1u : 0u) | 0x100u | (s.parent && s.parent->remote ? 0x200u : 0u));
+}
+
 }  // namespace
+
+std::string Tracer::encode_protobuf(const std::vector<SpanRecord>& spans, const std::string& service_name,
+                                    const std::string& service_version) {
+  ProtoWriter request;
+  request.message_field(1, [&](ProtoWriter& resource_spans) {
+    resource_spans.message_field(1, [&](ProtoWriter& resource) {
+      resource.message_field(1, [&](ProtoWriter& kv) { key_value(kv, "service.name", service_name); });
+      if (!service_version.empty()) resource.message_field(1, [&](ProtoWriter& kv) { key_value(kv, "service.version", service_version); });
+    });
+    resource_spans.message_field(2, [&](ProtoWriter& scope_spans) {
+      scope_spans.message_field(1, [](ProtoWriter& scope) { scope.bytes_field(1, "sightline"); });
+      for (const auto& s : spans) scope_spans.message_field(2, [&](ProtoWriter& span) { span_message(span, s); });
+    });
+  });
+  return request.take();
+}
 
 std::string TraceContext::trace_hex() const { return to_hex(trace_id); }
 std::string TraceContext::span_hex() const { return to_hex(span_id); }
@@ -158,7 +262,9 @@ void Tracer::flush() {
     if (batch.empty()) return;
     bool ok = false;
     try {
-      ok = exporter_ && exporter_(encode(batch, options_.service_name, options_.service_version));
+      ok = exporter_ && exporter_(options_.encoding == Options::Encoding::Json
+                                      ? encode_json(batch, options_.service_name, options_.service_version)
+                                      : encode_protobuf(batch, options_.service_name, options_.service_version));
     } catch (const std::exception&) {
       ok = false;
     }
@@ -179,7 +285,8 @@ void Tracer::run() {
   }
 }
 
-std::string Tracer::encode(const std::vector<SpanRecord>& spans, const std::string& service_name, const std::string& service_version) {
+std::string Tracer::encode_json(const std::vector<SpanRecord>& spans, const std::string& service_name,
+                               const std::string& service_version) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& s : spans) {
     nlohmann::json attributes = nlohmann::json::array();

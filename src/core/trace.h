@@ -1,4 +1,5 @@
-// Distributed tracing: W3C trace context and spans exported as OTLP/HTTP JSON.
+// Distributed tracing: W3C trace context and spans exported over OTLP/HTTP, as binary protobuf
+// (the protocol's default, which every collector and backend reads) or as JSON.
 //
 //   Tracer tracer({.sample_ratio = 0.1}, [&](const std::string& body) { return post(url, body); });
 //   TraceContext request = tracer.start_trace(parse_traceparent(header));   // or a new trace
@@ -69,8 +70,11 @@ class Tracer {
     std::string service_version;
     std::function<int64_t()> now_unix_ns;  // injected clock; default: the system clock
     bool start_thread = true;               // false in tests that call flush()
+    // How request bodies are written: application/x-protobuf or application/json.
+    enum class Encoding { Protobuf, Json } encoding = Encoding::Protobuf;
   };
-  // Sends one OTLP/HTTP JSON request body; false when it was not accepted.
+  // Sends one OTLP/HTTP request body (an ExportTraceServiceRequest in the options' encoding);
+  // false when it was not accepted.
   using Export = std::function<bool(const std::string& body)>;
 
   Tracer(Options options, Export exporter);
@@ -92,8 +96,11 @@ class Tracer {
   uint64_t dropped() const { return dropped_.load(); }
   uint64_t failed() const { return failed_.load(); }
 
-  // The OTLP/HTTP JSON request for `spans` (ExportTraceServiceRequest).
-  static std::string encode(const std::vector<SpanRecord>& spans, const std::string& service_name, const std::string& service_version);
+  // The OTLP/HTTP request for `spans` (ExportTraceServiceRequest) as JSON, and as binary protobuf
+  // (opentelemetry/proto/collector/trace/v1; fields written in number order, defaults left out).
+  static std::string encode_json(const std::vector<SpanRecord>& spans, const std::string& service_name, const std::string& service_version);
+  static std::string encode_protobuf(const std::vector<SpanRecord>& spans, const std::string& service_name,
+                                     const std::string& service_version);
 
  private:
   void run();

@@ -51,7 +51,7 @@ struct Captured {
 TEST(Tracer, NestsSpansUnderTheirParentsAndEncodesOtlpJson) {
   Captured out;
   int64_t now = 1'700'000'000'000'000'000;
-  Tracer tracer({.service_version = "9.9", .now_unix_ns = [&] { return now += 1000; }, .start_thread = false}, out.exporter());
+  Tracer tracer({.service_version = "9.9", .now_unix_ns = [&] { return now += 1000; }, .start_thread = false, .encoding = Tracer::Options::Encoding::Json}, out.exporter());
   auto caller = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
   TraceContext request = tracer.start_trace(caller);
   EXPECT_EQ(request.trace_hex(), caller->trace_hex()) << "the caller's trace continues";
@@ -84,14 +84,14 @@ TEST(Tracer, NestsSpansUnderTheirParentsAndEncodesOtlpJson) {
 
 TEST(Tracer, UnsampledTracesRecordNothingAndAFullQueueDropsAndCounts) {
   Captured out;
-  Tracer none({.sample_ratio = 0.0, .start_thread = false}, out.exporter());
+  Tracer none({.sample_ratio = 0.0, .start_thread = false, .encoding = Tracer::Options::Encoding::Json}, out.exporter());
   TraceContext t = none.start_trace(std::nullopt);
   EXPECT_FALSE(t.sampled);
   { ScopedSpan s(&none, t, "x"); }
   none.flush();
   EXPECT_TRUE(out.bodies.empty());
 
-  Tracer small({.max_queue = 3, .batch = 2, .start_thread = false}, out.exporter());
+  Tracer small({.max_queue = 3, .batch = 2, .start_thread = false, .encoding = Tracer::Options::Encoding::Json}, out.exporter());
   TraceContext root = small.start_trace(std::nullopt);
   ASSERT_TRUE(root.sampled);
   for (int i = 0; i < 5; ++i) ScopedSpan s(&small, root, "s" + std::to_string(i));
