@@ -46,12 +46,19 @@ async function spec() {
 
 // A filter state no one asked before: a date range starting on a random day (or, without a date
 // filter, a page offset), so the result cache cannot answer.
-let counter = 0;
+// Where the request counter starts (--seed): a new one per run by default, so that a second run
+// against the same server does not find the first run's answers in its cache.
+const seed = Number(args.seed ?? Date.now() % 1_000_000);
+let counter = seed;
+// Each request's date range: start and length both scattered by the counter, so that every phase
+// (one at a time, overload, soak) draws from the same mix of short and long ranges. (A length
+// that grew with the counter gave the first phase the shortest, cheapest ranges and made the
+// overload look slower than it is.)
 function uncachedBody(s) {
   counter += 1;
   if (s.daterange) {
     const start = new Date(Date.UTC(2021, 0, 1) + ((counter * 7919) % 1400) * 86400000);
-    const end = new Date(start.getTime() + (30 + (counter % 300)) * 86400000);
+    const end = new Date(start.getTime() + (30 + ((counter * 104729) % 300)) * 86400000);
     return { filters: { [s.daterange.id]: { from: start.toISOString().slice(0, 10), to: end.toISOString().slice(0, 10) } } };
   }
   return { page: { offset: counter * 37, limit: 100 } };
@@ -175,7 +182,7 @@ async function soak(s) {
 }
 
 const s = await spec();
-const result = { url, started: new Date().toISOString() };
+const result = { url, seed, started: new Date().toISOString() };
 result.cached = await cached(s);
 console.log(`cached: ${result.cached.requests_per_second} requests/s with ${cachedConnections} connections`);
 result.unloaded = await unloaded(s);
