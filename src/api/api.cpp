@@ -745,7 +745,7 @@ Result<HttpResponse> Api::download_widget(const HttpRequest& req, const Snapshot
   answering.attr("sightline.widget", widget.id);
   query::QueryContext traced = ctx;
   if (auto c = answering.context()) traced.run.trace = c;
-  auto spool = SpoolFile::create(spool_dir_);
+  auto spool = SpoolFile::create(spool_dir_, spool_budget_);
   if (!spool) return fail(spool.error());
   // Batches are encoded into `pending` and moved to the spool file in blocks of about a MiB.
   std::string pending;

@@ -57,6 +57,9 @@ class Api {
   // Where downloads are spooled (anonymous files; default: the system's temporary folder,
   // $TMPDIR). Call before serving.
   void set_spool_dir(std::filesystem::path dir) { spool_dir_ = std::move(dir); }
+  // The most bytes downloads being prepared or sent may hold in spool files at once (null: no
+  // limit). Call before serving.
+  void set_spool_budget(std::shared_ptr<SpoolBudget> budget) { spool_budget_ = std::move(budget); }
   // $TMPDIR, else /tmp (never throws: a missing folder shows when a download is made).
   static std::filesystem::path default_spool_dir() {
     std::error_code ec;
@@ -90,6 +93,7 @@ class Api {
   bool metrics_here_ = false;  // served on the API's port
   Tracer* tracer_ = nullptr;
   std::filesystem::path spool_dir_ = default_spool_dir();
+  std::shared_ptr<SpoolBudget> spool_budget_;
   metrics::Family<metrics::Histogram>* widget_seconds_ = nullptr;
 };
 

@@ -275,6 +275,16 @@ int run_serve(const ServeOptions& options) {
 
   query::QueryService service(static_cast<size_t>(options.cache_mb) << 20, log);
   api::Api api(holder, service, log);
+  // Downloads are spooled in $TMPDIR, beside DuckDB's spill files: bounded so they cannot fill it.
+  auto spool_budget = std::make_shared<SpoolBudget>([&]() -> uint64_t {
+    if (options.spool_mb > 0) return static_cast<uint64_t>(options.spool_mb) << 20;
+    std::error_code ec;
+    auto space = std::filesystem::space(api::Api::default_spool_dir(), ec);
+    return ec ? uint64_t{1} << 30 : std::max<uint64_t>(space.available / 2, uint64_t{64} << 20);
+  }());
+  api.set_spool_budget(spool_budget);
+  registry.gauge_function("sightline_download_spool_bytes", "Bytes that downloads being prepared or sent hold in spool files.", {},
+                          [spool_budget] { return std::vector<metrics::Sample>{{{}, static_cast<double>(spool_budget->used())}}; });
   // Tracing, when an endpoint is given: spans leave through one background thread.
   std::unique_ptr<Tracer> tracer;
   std::shared_ptr<auth::HttpClient> trace_client;

@@ -15,6 +15,7 @@ struct ServeOptions {
   std::string host = "127.0.0.1";
   int threads = 0;
   int cache_mb = 256;
+  int64_t spool_mb = 0;  // downloads' spool files at once; 0: half the free space of $TMPDIR's disk at start
   bool no_reload = false;
   bool no_rollups = false;
   // Where the engine keeps its database (engine/state_dir.h); empty: DIR/.sightline/state.

@@ -58,6 +58,10 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--host", serve.host, "Address to bind")->capture_default_str();
   serve_cmd->add_option("--threads", serve.threads, "Concurrent request handlers (default: 2 x cores, at least 4)");
   serve_cmd->add_option("--cache-mb", serve.cache_mb, "Result cache size in MiB")->capture_default_str()->check(CLI::Range(0, 1 << 20));
+  serve_cmd->add_option("--spool-mb", serve.spool_mb,
+                        "Most MiB that downloads being prepared or sent may hold in $TMPDIR at once (0: half its disk's free space at start)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   serve_cmd->add_flag("--no-reload", serve.no_reload, "Do not watch the project files for changes");
   serve_cmd->add_flag("--no-rollups", serve.no_rollups, "Do not pre-aggregate (every query reads the sources)");
   auto* state_dir = serve_cmd->add_option("--state-dir", serve.state_dir,

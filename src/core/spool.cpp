@@ -38,11 +38,20 @@ int open_unlinked(const std::filesystem::path& dir) {
 
 }  // namespace
 
-SpooledBody::~SpooledBody() {
-  if (fd_ >= 0) ::close(fd_);
+bool SpoolBudget::reserve(uint64_t n) {
+  uint64_t used = used_.load();
+  do {
+    if (used + n > max_) return false;
+  } while (!used_.compare_exchange_weak(used, used + n));
+  return true;
 }
 
-Result<SpoolFile> SpoolFile::create(const std::filesystem::path& dir) {
+SpooledBody::~SpooledBody() {
+  if (fd_ >= 0) ::close(fd_);
+  if (budget_) budget_->release(size_);
+}
+
+Result<SpoolFile> SpoolFile::create(const std::filesystem::path& dir, std::shared_ptr<SpoolBudget> budget) {
   int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) fd = open_unlinked(dir);
   if (fd < 0) {
@@ -51,19 +60,29 @@ Result<SpoolFile> SpoolFile::create(const std::filesystem::path& dir) {
     return fail(Error{ErrorKind::Unavailable, "the server could not prepare this download", "retry later",
                       "cannot make a spool file in " + dir.string() + ": " + std::strerror(errno)});
   }
-  return SpoolFile(fd);
+  return SpoolFile(fd, std::move(budget));
 }
 
 SpoolFile::~SpoolFile() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ < 0) return;
+  ::close(fd_);
+  if (budget_) budget_->release(size_);
 }
 
 SpoolFile::SpoolFile(SpoolFile&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), buffer_(std::move(other.buffer_)), size_(other.size_), max_bytes_(other.max_bytes_) {}
+    : fd_(std::exchange(other.fd_, -1)),
+      buffer_(std::move(other.buffer_)),
+      size_(other.size_),
+      max_bytes_(other.max_bytes_),
+      budget_(std::move(other.budget_)) {}
 
 Result<void> SpoolFile::append(std::string_view bytes) {
   if (fd_ < 0) return fail(ErrorKind::Internal, "append to a finished spool file");
   if (size_ + bytes.size() > max_bytes_) return fail(no_room(EFBIG));
+  if (budget_ && !budget_->reserve(bytes.size()))
+    return fail(Error{ErrorKind::Unavailable, "the server is preparing too many downloads at once", "retry shortly",
+                      "the spool files hold " + std::to_string(budget_->used()) + " of " + std::to_string(budget_->max()) +
+                          " bytes (--spool-mb)"});
   buffer_.append(bytes);
   size_ += bytes.size();
   if (buffer_.size() >= kBlockBytes) return flush();
@@ -88,7 +107,7 @@ Result<std::shared_ptr<const SpooledBody>> SpoolFile::finish() {
   if (fd_ < 0) return fail(ErrorKind::Internal, "spool file finished twice");
   if (auto ok = flush(); !ok) return fail(ok.error());
   if (::lseek(fd_, 0, SEEK_SET) != 0) return fail(no_room(errno));
-  return std::make_shared<const SpooledBody>(std::exchange(fd_, -1), size_);
+  return std::make_shared<const SpooledBody>(std::exchange(fd_, -1), size_, std::move(budget_));
 }
 
 }  // namespace sightline

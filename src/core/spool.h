@@ -11,6 +11,7 @@
 // threads, never shared.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -21,11 +22,28 @@
 
 namespace sightline {
 
+// The most bytes all spool files of a process may hold at once (they share the temporary folder
+// with DuckDB's spill files: downloads must not fill that disk). Thread-safe.
+class SpoolBudget {
+ public:
+  explicit SpoolBudget(uint64_t max_bytes) : max_(max_bytes) {}
+  // Takes `n` bytes of the budget; false (and nothing taken) when that would pass the maximum.
+  bool reserve(uint64_t n);
+  void release(uint64_t n) { used_.fetch_sub(n); }
+  uint64_t used() const { return used_.load(); }
+  uint64_t max() const { return max_; }
+
+ private:
+  const uint64_t max_;
+  std::atomic<uint64_t> used_{0};
+};
+
 // A finished spool file: a read-only view of its bytes for the server. Closes the file when the
 // last owner lets go. Thread-safe to share (nothing in it changes).
 class SpooledBody {
  public:
-  SpooledBody(int fd, uint64_t size) : fd_(fd), size_(size) {}
+  // `budget`: the bytes it holds are given back to it when the file closes.
+  SpooledBody(int fd, uint64_t size, std::shared_ptr<SpoolBudget> budget = nullptr) : fd_(fd), size_(size), budget_(std::move(budget)) {}
   ~SpooledBody();
   SpooledBody(const SpooledBody&) = delete;
   SpooledBody& operator=(const SpooledBody&) = delete;
@@ -35,13 +53,16 @@ class SpooledBody {
  private:
   int fd_;
   uint64_t size_;
+  std::shared_ptr<SpoolBudget> budget_;
 };
 
 class SpoolFile {
  public:
   // Fails with ErrorKind::Unavailable (the message says why: no such folder, no permission) when
   // no file can be made in `dir`.
-  static Result<SpoolFile> create(const std::filesystem::path& dir);
+  // With `budget`, every byte appended is taken from it (and given back when the file closes);
+  // append() fails with ErrorKind::Unavailable when the budget is spent.
+  static Result<SpoolFile> create(const std::filesystem::path& dir, std::shared_ptr<SpoolBudget> budget = nullptr);
   ~SpoolFile();
   SpoolFile(SpoolFile&& other) noexcept;
   SpoolFile& operator=(SpoolFile&&) = delete;
@@ -59,13 +80,14 @@ class SpoolFile {
   void set_max_bytes(uint64_t max_bytes) { max_bytes_ = max_bytes; }
 
  private:
-  explicit SpoolFile(int fd) : fd_(fd) {}
+  SpoolFile(int fd, std::shared_ptr<SpoolBudget> budget) : fd_(fd), budget_(std::move(budget)) {}
   Result<void> flush();
 
   int fd_ = -1;
   std::string buffer_;
   uint64_t size_ = 0;
   uint64_t max_bytes_ = UINT64_MAX;
+  std::shared_ptr<SpoolBudget> budget_;
 };
 
 }  // namespace sightline

@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { oracle, post, startServer, tempDir, writeProject } from './harness.mjs';
 import { tableFromIPC } from '../js/node_modules/apache-arrow/Arrow.node.mjs';
@@ -158,11 +159,31 @@ test('downloads leave no file behind and no descriptor open, also when the clien
       return false;  // closed meanwhile
     }
   }).length;
+  // A client that reads the headers only, then closes its socket (a browser tab closed mid-download).
+  const hangUp = (format) => new Promise((resolve, reject) => {
+    const body = JSON.stringify({ limit: ROWS, sort: [{ column: 'grp' }] });
+    const socket = net.connect(Number(new URL(server.url).port), '127.0.0.1', () => {
+      socket.write(`POST ${url('rows', format)} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    });
+    let head = '';
+    socket.on('data', (d) => {
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      socket.destroy();
+      resolve(head.slice(0, head.indexOf('\r\n')));
+    });
+    socket.on('error', reject);
+  });
   for (let i = 0; i < 6; i += 1) {
-    const res = await post(server, url('rows', i % 2 ? 'arrow' : 'csv'), { limit: ROWS, sort: [{ column: 'grp' }] });
+    const format = i % 2 ? 'arrow' : 'csv';
+    if (i % 3 === 0) {
+      assert.equal(await hangUp(format), 'HTTP/1.1 200 OK');
+      continue;
+    }
+    const res = await post(server, url('rows', format), { limit: ROWS, sort: [{ column: 'grp' }] });
     assert.equal(res.status, 200);
-    if (i % 3 === 0) await res.body.cancel();  // read the headers only, then hang up
-    else await res.arrayBuffer();
+    await res.arrayBuffer();
   }
   assert.deepEqual(fs.readdirSync(spoolDir), [], 'spool files have no name');
   const deadline = Date.now() + 10_000;
@@ -172,4 +193,37 @@ test('downloads leave no file behind and no descriptor open, also when the clien
   assert.equal(res.status, 200, 'the server still answers');
   const downloads = server.jsonLogs().filter((l) => l.event === 'query' && l.statement === 'd/rows#export' && l.rows === MAX_EXPORT);
   assert.ok(downloads.length >= 6 && downloads.every((l) => l.cache === 'bypass'), JSON.stringify(downloads));
+});
+
+test('spool files share a budget (--spool-mb): a download that would pass it is a 503 to retry, and gives its room back', async () => {
+  const big = await startServer(writeProject({
+    'sightline.yaml': 'sources:\n  t:\n    path: data/t.csv\nengine:\n  max_rows: 1000\ndashboards: dashboards/*.yaml\n',
+    'data/t.csv': 'x\n1\n',
+    // 20,000 rows of about 500 bytes: 10 MB of CSV, ten times the budget.
+    'dashboards/d.yaml': `id: d\ntitle: D\nsource: t\nwidgets:\n  - { id: wide, type: table, sql: "SELECT i, repeat('x', 500) AS pad FROM range(0, 20000) t(i) WHERE {{ filters }} ORDER BY i" }\n`,
+  }), ['--no-reload', '--spool-mb', '1'], { TMPDIR: spoolDir });
+  try {
+    const wide = (limit) => post(big, '/api/v1/dashboards/d/widgets/wide/query?format=csv', { limit });
+    const refused = await wide(20_000);
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get('retry-after'), '1');
+    const problem = await refused.json();
+    assert.equal(problem.detail, 'the server is preparing too many downloads at once');
+    assert.ok(!JSON.stringify(problem).includes(spoolDir), 'the answer does not name the folder');
+    // The refused download's bytes were given back: one within the budget is whole.
+    const fits = await wide(1500);
+    assert.equal(fits.status, 200);
+    const text = await fits.text();
+    assert.equal(text.split('\r\n').length - 2, 1500);
+    assert.ok(Buffer.byteLength(text) > 700_000 && Buffer.byteLength(text) < 1 << 20);
+    // Once sent (the server's last write may end just after the client read the last byte).
+    let metrics = '';
+    for (const until = Date.now() + 5000; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
+      metrics = await (await fetch(new URL('/metrics', big.url))).text();
+      if (/^sightline_download_spool_bytes 0$/m.test(metrics)) break;
+    }
+    assert.match(metrics, /^sightline_download_spool_bytes 0$/m, 'sent downloads hold nothing');
+  } finally {
+    await big.stop();
+  }
 });

@@ -204,5 +204,28 @@ TEST_F(SpoolFiles, AMissingFolderIsUnavailableWithoutNamingIt) {
   EXPECT_NE(spool.error().detail.find("missing"), std::string::npos) << "the log detail should name it";
 }
 
+TEST_F(SpoolFiles, ShareABudgetThatClosedFilesGiveBack) {
+  auto budget = std::make_shared<SpoolBudget>(1000);
+  auto a = SpoolFile::create(dir_, budget);
+  auto b = SpoolFile::create(dir_, budget);
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  ASSERT_TRUE(a->append(std::string(600, 'a')).has_value());
+  auto over = b->append(std::string(500, 'b'));
+  ASSERT_FALSE(over.has_value()) << "two files may not hold more than the budget";
+  EXPECT_EQ(over.error().kind, ErrorKind::Unavailable);
+  EXPECT_EQ(over.error().message, "the server is preparing too many downloads at once");
+  EXPECT_EQ(budget->used(), 600u) << "a refused append takes nothing";
+  ASSERT_TRUE(b->append(std::string(400, 'b')).has_value());
+  EXPECT_EQ(budget->used(), 1000u);
+  {
+    auto body = a->finish();
+    ASSERT_TRUE(body.has_value());
+    EXPECT_EQ(budget->used(), 1000u) << "a finished file holds its bytes until it is sent";
+  }
+  EXPECT_EQ(budget->used(), 400u) << "the sent file gave its bytes back";
+  { SpoolFile dropped = std::move(*b); }
+  EXPECT_EQ(budget->used(), 0u) << "a file dropped before it was finished gave its bytes back";
+}
+
 }  // namespace
 }  // namespace sightline
