@@ -300,42 +300,40 @@ json dashboard_json(const config::DashboardSpec& d, const engine::Engine& engine
   return j;
 }
 
-enum class Format { Arrow, Json, Csv };
+using arrow::Encoding;
 
-Result<Format> negotiate(const HttpRequest& req, const Target& t) {
+Result<Encoding> negotiate(const HttpRequest& req, const Target& t) {
   std::string f = t.param("format");
-  if (f == "arrow") return Format::Arrow;
-  if (f == "json") return Format::Json;
-  if (f == "csv") return Format::Csv;
+  if (f == "arrow") return Encoding::ArrowIpc;
+  if (f == "json") return Encoding::Json;
+  if (f == "csv") return Encoding::Csv;
   if (!f.empty()) return fail(ErrorKind::InvalidInput, "unknown format '" + f.substr(0, 32) + "'", "use arrow, json or csv");
   std::string accept = req.header("accept");
-  if (accept.find("application/vnd.apache.arrow.stream") != std::string::npos) return Format::Arrow;
-  if (accept.find("application/json") != std::string::npos) return Format::Json;
-  if (accept.find("text/csv") != std::string::npos) return Format::Csv;
-  return Format::Arrow;
+  if (accept.find("application/vnd.apache.arrow.stream") != std::string::npos) return Encoding::ArrowIpc;
+  if (accept.find("application/json") != std::string::npos) return Encoding::Json;
+  if (accept.find("text/csv") != std::string::npos) return Encoding::Csv;
+  return Encoding::ArrowIpc;
 }
 
-Result<HttpResponse> encode(const engine::QueryOutput& out, Format format, const std::string& download_name) {
-  HttpResponse r;
-  r.rows = out.table.num_rows;
-  Result<std::string> body = std::string();
-  switch (format) {
-    case Format::Arrow:
-      body = arrow::write_ipc_stream(out.table);
-      r.content_type = "application/vnd.apache.arrow.stream";
-      break;
-    case Format::Json:
-      body = arrow::write_json_rows(out.table);
-      r.content_type = "application/json";
-      break;
-    case Format::Csv:
-      body = arrow::write_csv(out.table);
+// The Content-Type of an answer in `encoding` (and, for CSV, that it is a file named `name`.csv).
+void set_content_type(HttpResponse& r, Encoding encoding, const std::string& name) {
+  switch (encoding) {
+    case Encoding::ArrowIpc: r.content_type = "application/vnd.apache.arrow.stream"; break;
+    case Encoding::Json: r.content_type = "application/json"; break;
+    case Encoding::Csv:
       r.content_type = "text/csv; charset=utf-8";
-      r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + download_name + ".csv\"");
+      r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + name + ".csv\"");
       break;
   }
+}
+
+Result<HttpResponse> encode(const engine::QueryOutput& out, Encoding encoding, const std::string& download_name) {
+  HttpResponse r;
+  r.rows = out.table.num_rows;
+  auto body = arrow::write_table(out.table, encoding);
   if (!body) return fail(body.error());
   r.body = std::move(*body);
+  set_content_type(r, encoding, download_name);
   if (out.truncated) r.headers.emplace_back("X-Sightline-Truncated", "true");
   return r;
 }
@@ -698,10 +696,7 @@ Result<HttpResponse> Api::query_widget(const HttpRequest& req, const Target& tar
   if (!request) return fail(request.error());
   // More rows than an answer holds: a download, written to a spool file as the engine produces it.
   if (request->limit && *request->limit > snap.engine->max_rows())
-    return download_widget(req, snap, ctx, user, dash, widget, *format == Format::Csv ? arrow::Encoding::Csv
-                                                                  : *format == Format::Json ? arrow::Encoding::Json
-                                                                                            : arrow::Encoding::ArrowIpc,
-                           std::move(*request));
+    return download_widget(req, snap, ctx, user, dash, widget, *format, std::move(*request));
   auto started = std::chrono::steady_clock::now();
   // Planning and every statement of the answer, as one span with the statements under it.
   std::optional<ScopedSpan> answering(std::in_place, tracer_, ctx.run.trace, "sightline.widget");
@@ -779,14 +774,7 @@ Result<HttpResponse> Api::download_widget(const HttpRequest& req, const Snapshot
   HttpResponse r;
   r.rows = exported->rows;
   r.file_body = std::move(*file);
-  switch (encoding) {
-    case arrow::Encoding::ArrowIpc: r.content_type = "application/vnd.apache.arrow.stream"; break;
-    case arrow::Encoding::Json: r.content_type = "application/json"; break;
-    case arrow::Encoding::Csv:
-      r.content_type = "text/csv; charset=utf-8";
-      r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + widget.id + ".csv\"");
-      break;
-  }
+  set_content_type(r, encoding, widget.id);
   if (exported->truncated) {
     r.headers.emplace_back("X-Sightline-Truncated", "true");
     r.headers.emplace_back("X-Sightline-Row-Limit", std::to_string(snap.engine->max_export_rows()));

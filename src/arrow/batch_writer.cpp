@@ -30,11 +30,11 @@ Result<std::unique_ptr<BatchWriter>> start_batch_writer(Encoding encoding, const
   return std::unique_ptr<BatchWriter>(std::make_unique<IpcBatchWriter>(std::move(*writer)));
 }
 
-Result<std::string> write_table(const Table& table, StartWriter start) {
+Result<std::string> write_table(const Table& table, Encoding encoding) {
   if (!table.schema.valid()) return fail(ErrorKind::Internal, "the result has no schema");
   std::string out;
   out.reserve(256 + static_cast<size_t>(table.num_rows) * 16);
-  auto writer = start(*table.schema, out);
+  auto writer = start_batch_writer(encoding, *table.schema, out);
   if (!writer) return fail(writer.error());
   for (const OwnedArray& batch : table.batches)
     if (auto ok = (*writer)->write_batch(*batch); !ok) return fail(ok.error());

@@ -35,8 +35,7 @@ class BatchWriter {
 // CSV's header row) to `out`. Fails (ErrorKind::Internal) on a schema it cannot write.
 Result<std::unique_ptr<BatchWriter>> start_batch_writer(Encoding encoding, const ArrowSchema& schema, std::string& out);
 
-// A whole table through the writer `start` makes: its start, every batch, its end.
-using StartWriter = Result<std::unique_ptr<BatchWriter>> (*)(const ArrowSchema& schema, std::string& out);
-Result<std::string> write_table(const Table& table, StartWriter start);
+// A whole table in `encoding`: the writer's start, every batch, its end.
+Result<std::string> write_table(const Table& table, Encoding encoding);
 
 }  // namespace sightline::arrow

@@ -132,6 +132,6 @@ Result<std::unique_ptr<BatchWriter>> start_csv_writer(const ArrowSchema& schema,
   return std::unique_ptr<BatchWriter>(std::move(writer));
 }
 
-Result<std::string> write_csv(const Table& table) { return write_table(table, start_csv_writer); }
+Result<std::string> write_csv(const Table& table) { return write_table(table, Encoding::Csv); }
 
 }  // namespace sightline::arrow

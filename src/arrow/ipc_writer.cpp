@@ -1,5 +1,7 @@
 #include "arrow/ipc_writer.h"
 
+#include "arrow/batch_writer.h"
+
 #include <flatbuffers/flatbuffers.h>
 
 #include <bit>
@@ -606,16 +608,6 @@ void IpcStreamWriter::finish() {
   finished_ = true;
 }
 
-Result<std::string> write_ipc_stream(const Table& table) {
-  if (!table.schema.valid()) return fail(ErrorKind::Internal, "the result has no schema");
-  std::string out;
-  auto writer = IpcStreamWriter::start(*table.schema, out);
-  if (!writer) return fail(writer.error());
-  for (const OwnedArray& batch : table.batches) {
-    if (auto ok = writer->write_batch(*batch); !ok) return fail(ok.error());
-  }
-  writer->finish();
-  return out;
-}
+Result<std::string> write_ipc_stream(const Table& table) { return write_table(table, Encoding::ArrowIpc); }
 
 }  // namespace sightline::arrow

@@ -69,6 +69,6 @@ Result<std::unique_ptr<BatchWriter>> start_json_writer(const ArrowSchema& schema
   return std::unique_ptr<BatchWriter>(std::move(writer));
 }
 
-Result<std::string> write_json_rows(const Table& table) { return write_table(table, start_json_writer); }
+Result<std::string> write_json_rows(const Table& table) { return write_table(table, Encoding::Json); }
 
 }  // namespace sightline::arrow
