@@ -62,6 +62,8 @@ std::string_view buffer_bytes(const Message& m, size_t index) {
 }
 
 // Parses every message, checking the framing as it goes (gtest failures on violations).
+// The messages point into `bytes`, which must outlive them (a temporary would not).
+std::vector<Message> parse_stream(std::string&& bytes) = delete;
 std::vector<Message> parse_stream(const std::string& bytes) {
   std::vector<Message> messages;
   size_t pos = 0;
@@ -230,7 +232,8 @@ TEST_F(ArrowIpc, EveryTypeIsFramedAndAligned) {
 TEST_F(ArrowIpc, SchemaCarriesTypeParameters) {
   auto out = query("SELECT 12.34::DECIMAL(10,2) AS dec, TIMESTAMPTZ '2024-03-01 00:00:00+00' AS tz, "
                    "TIMESTAMP '2024-03-01' AS naive, 1::UTINYINT AS u8, TIME '01:00:00' AS t, INTERVAL 1 DAY AS iv");
-  auto messages = parse_stream(ipc(out.table));
+  const std::string bytes = ipc(out.table);  // the messages point into it
+  auto messages = parse_stream(bytes);
   ASSERT_FALSE(messages.empty());
   auto* fields = schema_fields(messages[0]);
   ASSERT_EQ(fields->size(), 6u);
@@ -267,7 +270,8 @@ TEST_F(ArrowIpc, SchemaCarriesTypeParameters) {
 
 TEST_F(ArrowIpc, ValuesAreCopiedVerbatim) {
   auto out = query("SELECT range::BIGINT AS i, 'v' || range AS s FROM range(5)");
-  auto messages = parse_stream(ipc(out.table));
+  const std::string bytes = ipc(out.table);  // the messages point into it
+  auto messages = parse_stream(bytes);
   ASSERT_EQ(messages.size(), 2u);
   const Message& batch = messages[1];
   // i: validity (empty: no nulls), values; s: validity, offsets, data.
@@ -286,7 +290,8 @@ TEST_F(ArrowIpc, ValuesAreCopiedVerbatim) {
 TEST_F(ArrowIpc, MultiBatchResultsKeepEveryRow) {
   auto out = query("SELECT range AS i, CASE WHEN range % 3 = 0 THEN NULL ELSE 'x' END AS s FROM range(5000)");
   ASSERT_GT(out.table.batches.size(), 1u);
-  auto messages = parse_stream(ipc(out.table));
+  const std::string bytes = ipc(out.table);  // the messages point into it
+  auto messages = parse_stream(bytes);
   auto batches = of_type(messages, kRecordBatchHeader);
   ASSERT_EQ(batches.size(), out.table.batches.size());
   int64_t rows = 0, nulls = 0;
@@ -303,7 +308,8 @@ TEST_F(ArrowIpc, EnumSendsItsDictionaryOnce) {
   auto out = query("SELECT CASE WHEN range % 5 = 0 THEN NULL ELSE (['sad', 'ok', 'happy'])[range % 3 + 1] END::mood AS m "
                    "FROM range(5000)");
   ASSERT_GT(out.table.batches.size(), 1u);
-  auto messages = parse_stream(ipc(out.table));
+  const std::string bytes = ipc(out.table);  // the messages point into it
+  auto messages = parse_stream(bytes);
   ASSERT_GE(messages.size(), 3u);
   EXPECT_EQ(messages[1].header_type, kDictionaryBatchHeader) << "the dictionary comes before the first batch";
   auto dictionaries = of_type(messages, kDictionaryBatchHeader);
@@ -332,7 +338,8 @@ TEST_F(ArrowIpc, ChangedDictionaryIsSentAgainBeforeItsBatch) {
   table.batches.push_back(std::move(second.table.batches.at(0)));
   table.batches.push_back(std::move(third.table.batches.at(0)));
   table.num_rows = 3;
-  auto messages = parse_stream(ipc(table));
+  const std::string bytes = ipc(table);  // the messages point into it
+  auto messages = parse_stream(bytes);
   std::vector<uint8_t> order;
   for (const Message& m : messages) order.push_back(m.header_type);
   // Schema, dict(a,b), batch, dict(x,y,z), batch, batch: the third batch's dictionary is the same.
@@ -350,7 +357,8 @@ TEST_F(ArrowIpc, SlicedResultWritesOnlyTheKeptRows) {
   auto full = query(sql);
   auto sliced = query(sql, 1000);
   ASSERT_TRUE(sliced.truncated);
-  auto messages = parse_stream(ipc(sliced.table));
+  const std::string bytes = ipc(sliced.table);  // the messages point into it
+  auto messages = parse_stream(bytes);
   auto batches = of_type(messages, kRecordBatchHeader);
   ASSERT_EQ(batches.size(), 1u);
   EXPECT_EQ(batch_length(*batches[0]), 1000);
@@ -544,7 +552,8 @@ TEST(ArrowIpcHandBuilt, MissingValidityMeansNoNulls) {
   auto writer = IpcStreamWriter::start(schema, bytes);
   ASSERT_TRUE(writer.has_value());
   ASSERT_TRUE(writer->write_batch(batch).has_value());
-  auto messages = parse_stream(bytes + std::string("\xFF\xFF\xFF\xFF\0\0\0\0", 8));
+  bytes += std::string("\xFF\xFF\xFF\xFF\0\0\0\0", 8);  // the end-of-stream marker
+  auto messages = parse_stream(bytes);
   ASSERT_EQ(messages.size(), 2u);
   EXPECT_EQ(nodes_of(messages[1])[0].null_count, 0);
   EXPECT_EQ(buffers_of(messages[1])[0].length, 0);
