@@ -74,6 +74,7 @@ Result<WidgetPlan> plan_grouped_chart(WidgetInput in) {
   }
   st.sql = "SELECT " + select + measure_list() + " FROM " + from + " WHERE " + where_clause + " GROUP BY ALL ORDER BY " + order_by(sort);
   if (w.limit > 0 && !(second && w.type != WidgetType::Heatmap)) st.sql += " LIMIT " + std::to_string(std::min(w.limit, cap));
+  answer_top_n_from_head(in, sort, plan);
   return plan;
 }
 

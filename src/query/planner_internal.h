@@ -108,6 +108,9 @@ struct WidgetInput {
 Result<WidgetPlan> plan_own_sql(const WidgetInput& in, const std::vector<std::string>* sql_columns);
 Result<WidgetPlan> plan_kpi(WidgetInput in);
 Result<WidgetPlan> plan_grouped_chart(WidgetInput in);  // bar, line, area, pie, heatmap
+// A top-N chart that would read the rows: adds a two-step plan over its column's head
+// (query/top_values.h) when one was built; `sort` is the chart's effective sort.
+void answer_top_n_from_head(const WidgetInput& in, const std::vector<SortKey>& sort, WidgetPlan& plan);
 Result<WidgetPlan> plan_scatter(WidgetInput in);
 Result<WidgetPlan> plan_histogram(WidgetInput in);
 Result<WidgetPlan> plan_table(WidgetInput in);

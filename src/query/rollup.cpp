@@ -12,6 +12,7 @@
 #include "engine/source_files.h"
 #include "engine/zone_timeline.h"
 #include "query/rollup_lattice.h"
+#include "query/top_values.h"
 
 namespace sightline::query {
 using engine::quote_identifier;
@@ -156,6 +157,15 @@ std::optional<std::vector<AggregateCall>> decompose_measure(std::string_view exp
       tokens, [&](const AggregateCall& c) { calls.push_back(c); }, [](const Token&) {});
   if (!ok || calls.empty()) return std::nullopt;
   return calls;
+}
+
+std::optional<AggregateCall> single_aggregate(std::string_view expr) {
+  std::vector<AggregateCall> calls;
+  bool other = false;
+  bool ok = walk(
+      tokenize(expr), [&](const AggregateCall& c) { calls.push_back(c); }, [&](const Token&) { other = true; });
+  if (!ok || other || calls.size() != 1) return std::nullopt;
+  return calls[0];
 }
 
 std::optional<std::string> Rollup::rewrite(std::string_view expr) const {
@@ -483,6 +493,13 @@ Rollups::~Rollups() {
   for (const auto& [key, table] : value_tables_) (void)exec(*engine_, "DROP TABLE IF EXISTS " + quote_identifier(table));
   for (const auto& table : code_tables_) (void)exec(*engine_, "DROP TABLE IF EXISTS " + quote_identifier(table));
   for (const auto& [relation, table] : sample_tables_) (void)exec(*engine_, "DROP TABLE IF EXISTS " + quote_identifier(table));
+  for (const auto& [key, top] : top_values_)
+    for (const auto* table : {&top->rows_table, &top->codes_table}) (void)exec(*engine_, "DROP TABLE IF EXISTS " + quote_identifier(*table));
+}
+
+const TopValues* Rollups::top_values(const std::string& relation, const std::string& column) const {
+  auto it = top_values_.find({relation, column});
+  return it == top_values_.end() ? nullptr : it->second.get();
 }
 
 int64_t Rollups::relation_rows(const std::string& relation) const {
@@ -516,6 +533,7 @@ std::set<std::string> Rollups::stale(const engine::DataVersions& now) const {
   for (const auto& r : rollups_) check(r.relation);
   for (const auto& [key, table] : value_tables_) check(key.first);
   for (const auto& [relation, table] : sample_tables_) check(relation);
+  for (const auto& [key, top] : top_values_) check(key.first);
   return out;
 }
 
@@ -631,7 +649,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
   // plans of its dashboards, the settings, its data's version and its bins.
   std::map<std::string, std::string> relation_keys;
   {
-    const std::string settings = "rollups/5|" + std::to_string(options.min_source_rows) + "," + std::to_string(options.min_reduction) +
+    const std::string settings = "rollups/6|" + std::to_string(options.min_source_rows) + "," + std::to_string(options.min_reduction) +
                                  "," + std::to_string(options.max_cardinality) + "," + std::to_string(options.sample_rows) + "," +
                                  std::to_string(options.max_rollups) + "," + std::to_string(options.space_budget) + "|" +
                                  project.timezone;
@@ -877,6 +895,38 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
           if (typed && typed->size() == 1 && (*typed)[0].type != "OTHER")
             measure_types[m.expr] = (*typed)[0].type == "ENUM" ? "VARCHAR" : (*typed)[0].type;
         }
+
+    // Heads of the columns with too many values for a rollup that top-N charts group by.
+    for (const auto& wanted : top_n_columns(d, *rel)) {
+      auto at = std::find(cols.begin(), cols.end(), wanted.column);
+      if (at == cols.end() || result->top_values(rel->name, wanted.column)) continue;
+      if (engine::as_count((*stats)[0][1 + (at - cols.begin())]).value_or(0) <= kMaxCardinality) continue;  // rollups hold it
+      const engine::ValueKind kind = engine::value_kind(rel->column(wanted.column)->type);
+      if (kind != engine::ValueKind::Text && kind != engine::ValueKind::Integer) continue;
+      TopValuesRequest request{.relation = rel,
+                               .column = wanted.column,
+                               .measures = wanted.measures,
+                               .measure_types = measure_types,
+                               .relation_rows = source_rows,
+                               .largest_limit = wanted.largest_limit,
+                               .order_by = dates.empty() ? "" : quote_identifier(dates.front()),
+                               .table_prefix = "__sightline_top_" + result->build_id_ + "_" + std::to_string(result->top_values_.size() + 1)};
+      std::string why_not;
+      auto built = build_top_values(engine, request, why_not);
+      if (!built) {
+        log.warn("top_values_skipped", {{"dashboard", d.id}, {"column", wanted.column}, {"reason", built.error().for_author()}});
+      } else if (!*built) {
+        log.info("top_values_skipped", {{"dashboard", d.id}, {"column", wanted.column}, {"reason", why_not}});
+      } else {
+        log.info("top_values_built", {{"dashboard", d.id},
+                                      {"source", rel->name},
+                                      {"column", wanted.column},
+                                      {"values", (*built)->values},
+                                      {"rows", (*built)->rows},
+                                      {"source_rows", source_rows}});
+        result->top_values_[{rel->name, wanted.column}] = std::make_shared<const TopValues>(std::move(**built));
+      }
+    }
 
     // Codes for the values of each column counted distinct: the rollups keep, per group, the
     // bitmap of the codes of the values its rows hold (engine/bitmap_functions.h).

@@ -39,6 +39,11 @@ struct AggregateCall {
 // The aggregate calls of a measure expression, or nullopt when the expression has anything a
 // rollup cannot answer exactly (median, a bare column, a subquery, an expression inside an aggregate, ...).
 std::optional<std::vector<AggregateCall>> decompose_measure(std::string_view expr);
+// The one aggregate call a measure is made of (`count(*)`, `sum("fare (€)")`), or nullopt when
+// it is anything more (arithmetic, several calls, a wrapper such as coalesce).
+std::optional<AggregateCall> single_aggregate(std::string_view expr);
+
+struct TopValues;  // query/top_values.h
 
 struct Rollup {
   std::string table;     // the rollup's table name in the engine
@@ -133,6 +138,8 @@ class Rollups {
   // The columns of `relation`'s ungrouped tables that hold a different, non-NULL value in every
   // row (checked when the rollups were built): a table page's tie-breakers end at one of them.
   const std::set<std::string>& unique_columns(const std::string& relation) const;
+  // The head of relation.column's most frequent values (query/top_values.h), when one was built.
+  const TopValues* top_values(const std::string& relation, const std::string& column) const;
 
  private:
   // The state file's copy (rollup_store.cpp): per relation summarized, the key its rollups were
@@ -151,6 +158,7 @@ class Rollups {
   std::map<std::string, std::string> sample_tables_;  // relation -> table
   std::set<std::string> scatter_samples_;             // relations whose sample scatter plots sample
   std::map<std::string, std::set<std::string>> unique_columns_;  // relation -> see unique_columns()
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<const TopValues>> top_values_;  // (relation, column)
   std::shared_ptr<const engine::Engine> engine_;
   std::string signature_;
   // Per relation summarized: its plan, the settings, its data's version and bins; what the state

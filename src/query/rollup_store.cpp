@@ -5,6 +5,7 @@
 
 #include "engine/result_rows.h"
 #include "query/rollup.h"
+#include "query/top_values.h"
 
 namespace sightline::query {
 
@@ -24,6 +25,24 @@ nlohmann::json describe_rollup(const Rollup& r) {
   return {{"table", r.table},         {"relation", r.relation},       {"columns", r.columns},
           {"grains", grains},         {"aggregates", aggregates},     {"measure_types", r.measure_types},
           {"rows", r.rows},           {"source_rows", r.source_rows}, {"code_tables", r.code_tables}};
+}
+
+nlohmann::json describe_top_values(const TopValues& t) {
+  return {{"column", t.column},         {"rows_table", t.rows_table}, {"codes_table", t.codes_table},       {"values", t.values},
+          {"rows", t.rows},             {"bounds", t.bounds},         {"measure_types", t.measure_types}};
+}
+
+TopValues restore_top_values(const std::string& relation, const nlohmann::json& j) {
+  TopValues t;
+  t.relation = relation;
+  t.column = j.at("column").get<std::string>();
+  t.rows_table = j.at("rows_table").get<std::string>();
+  t.codes_table = j.at("codes_table").get<std::string>();
+  t.values = j.at("values").get<int64_t>();
+  t.rows = j.at("rows").get<int64_t>();
+  t.bounds = j.at("bounds").get<std::map<std::string, std::string>>();
+  t.measure_types = j.at("measure_types").get<std::map<std::string, std::string>>();
+  return t;
 }
 
 std::optional<Rollup> restore_rollup(const nlohmann::json& j) {
@@ -68,6 +87,10 @@ std::vector<std::string> Rollups::tables() const {
   for (const auto& [key, table] : value_tables_) out.push_back(table);
   out.insert(out.end(), code_tables_.begin(), code_tables_.end());
   for (const auto& [relation, table] : sample_tables_) out.push_back(table);
+  for (const auto& [key, top] : top_values_) {
+    out.push_back(top->rows_table);
+    out.push_back(top->codes_table);
+  }
   return out;
 }
 
@@ -89,8 +112,11 @@ std::string Rollups::describe() const {
       sample = {{"table", it->second}, {"scatter", scatter_samples_.count(relation) > 0}};
     nlohmann::json unique = nlohmann::json::array();
     if (auto it = unique_columns_.find(relation); it != unique_columns_.end()) unique = it->second;
+    nlohmann::json tops = nlohmann::json::array();
+    for (const auto& [k, top] : top_values_)
+      if (k.first == relation) tops.push_back(describe_top_values(*top));
     parts.push_back({{"relation", relation}, {"key", key}, {"rollups", rollups}, {"value_tables", values}, {"code_tables", codes},
-                     {"sample", sample}, {"unique_columns", unique}});
+                     {"sample", sample}, {"unique_columns", unique}, {"top_values", tops}});
   }
   return nlohmann::json({{"parts", parts}}).dump();
 }
@@ -116,6 +142,7 @@ bool Rollups::adopt(const std::string& text, const engine::Engine& engine) {
   std::vector<std::string> codes, names;
   std::string relation, sample;
   std::set<std::string> unique;
+  std::vector<TopValues> tops;
   bool scatter = false;
   try {
     relation = part.at("relation").get<std::string>();
@@ -128,6 +155,7 @@ bool Rollups::adopt(const std::string& text, const engine::Engine& engine) {
     for (const auto& v : part.at("value_tables")) values.emplace_back(v.at(0).get<std::string>(), v.at(1).get<std::string>());
     codes = part.at("code_tables").get<std::vector<std::string>>();
     unique = part.at("unique_columns").get<std::set<std::string>>();
+    for (const auto& t : part.at("top_values")) tops.push_back(restore_top_values(relation, t));
     if (!part.at("sample").is_null()) {
       sample = part["sample"].at("table").get<std::string>();
       scatter = part["sample"].at("scatter").get<bool>();
@@ -138,7 +166,15 @@ bool Rollups::adopt(const std::string& text, const engine::Engine& engine) {
   for (const auto& [column, table] : values) names.push_back(table);
   names.insert(names.end(), codes.begin(), codes.end());
   if (!sample.empty()) names.push_back(sample);
+  for (const auto& t : tops) {
+    names.push_back(t.rows_table);
+    names.push_back(t.codes_table);
+  }
   if (!all_present(engine, names)) return false;
+  for (auto& t : tops) {
+    const std::string column = t.column;
+    top_values_[{relation, column}] = std::make_shared<const TopValues>(std::move(t));
+  }
   for (auto& r : rollups) rollups_.push_back(std::move(r));
   for (const auto& [column, table] : values) value_tables_[{relation, column}] = table;
   code_tables_.insert(code_tables_.end(), codes.begin(), codes.end());
