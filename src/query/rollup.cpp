@@ -599,10 +599,13 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
           }
         }
         // Tables sorted by a column: per-group extremes bound their first page (see planner).
-        if (w.type == config::WidgetType::Table && w.measures.empty() && w.sort && rel->column(w.sort->column)) {
-          aggregates.insert({"max", w.sort->column});
-          aggregates.insert({"min", w.sort->column});
-        }
+        // The sort names a result column: `fare` for the column "fare (€)" (config's derived names).
+        if (w.type == config::WidgetType::Table && w.measures.empty() && w.sort)
+          for (const auto& c : w.columns)
+            if (c.name == w.sort->column && c.grain.empty() && rel->column(c.column)) {
+              aggregates.insert({"max", c.column});
+              aggregates.insert({"min", c.column});
+            }
         for (const auto& m : w.measures) {
           auto calls = decompose_measure(m.expr);
           if (!calls) continue;

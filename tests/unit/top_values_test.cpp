@@ -91,6 +91,7 @@ widgets:
   - { id: by_driven, type: bar, x: Straße, y: { expr: count(driver), as: driven }, sort: -driven, limit: 15 }
   - { id: by_tips, type: bar, x: Straße, y: { expr: sum(tip), as: tips }, limit: 10 }
   - { id: fewest, type: bar, x: Straße, y: { expr: count(*), as: rides }, sort: y, limit: 10 }
+  - { id: recent, type: table, columns: [{ column: pickup at, as: pickup }, Straße, fare €], sort: -fare, limit: 25 }
 )yaml";
     auto loaded = config::load_project(*dir_, config::system_environment());
     ASSERT_TRUE(loaded.ok()) << (loaded.diagnostics.empty() ? "" : loaded.diagnostics[0].message);
@@ -187,6 +188,7 @@ TEST_F(TopValuesEquivalence, EveryTopNEqualsThePlainStatementOverTheRows) {
     auto request = parse_query_request(body);
     ASSERT_TRUE(request.has_value()) << request.error().message;
     for (const auto& w : d.pages.at(0).widgets) {
+      if (w.type == config::WidgetType::Table) continue;
       auto with = plan_widget(d, w, **engine_, *request, Scope::local_development(), rollups_->get());
       auto without = plan_widget(d, w, **engine_, *request, Scope::local_development(), nullptr);
       ASSERT_TRUE(with.has_value() && without.has_value()) << w.id;
@@ -224,6 +226,37 @@ TEST_F(TopValuesEquivalence, UnderARowPolicyTheHeadAnswersOnlyWithTheGrantedRows
   ASSERT_TRUE(plain.has_value());
   EXPECT_EQ(stable(a.rows["rows"], 1, 20), stable(run(plain->data)["rows"], 1, 20));
   EXPECT_NE(scoped->prelude->sql.find("zone = ?"), std::string::npos) << scoped->prelude->sql;
+}
+
+// A table sorted by a column shown under another name (`fare` for "fare €") takes its first
+// page's bound from a rollup keeping each group's largest fare, as one sorted by a plain name
+// does; nothing else here asks for the fares' extremes.
+TEST_F(TopValuesEquivalence, ATableSortedByARenamedColumnTakesItsPageBoundFromARollup) {
+  const auto& d = project_->dashboards.at(0);
+  const auto& w = *d.find_widget("recent");
+  ASSERT_TRUE(w.sort && w.sort->column == "fare");
+  for (const char* f : {"max", "min"})
+    EXPECT_TRUE(std::any_of((*rollups_)->all().begin(), (*rollups_)->all().end(),
+                            [&](const Rollup& r) { return r.aggregates.count({f, "fare €"}) > 0; }))
+        << f << ": the rollups keep each group's extremes of the column the table is sorted by";
+  for (json filters : {json::object(), json{{"zone", json::array({"Mitte"})}}, json{{"zone", json::array({"Pankow", "Spandau"})}}}) {
+    auto request = parse_query_request({{"filters", filters}});
+    ASSERT_TRUE(request.has_value());
+    auto with = plan_widget(d, w, **engine_, *request, Scope::local_development(), rollups_->get());
+    auto without = plan_widget(d, w, **engine_, *request, Scope::local_development(), nullptr);
+    ASSERT_TRUE(with.has_value() && without.has_value());
+    ASSERT_TRUE(with->prelude);
+    EXPECT_NE(with->prelude->sql.find("\"max__fare €\""), std::string::npos) << with->prelude->sql;
+    ASSERT_TRUE(with->prelude_fallback) << "the plain top-N stays for when the rollup has too few groups";
+    // The page: the second step with the bound found (or the fallback's), equal to the plain page.
+    json bound = run(*with->prelude)["rows"];
+    if (bound.empty()) bound = run(*with->prelude_fallback)["rows"];
+    ASSERT_EQ(bound.size(), 1u);
+    ASSERT_TRUE(bound[0][0].is_string());
+    Statement page = *with->data_after_prelude;
+    page.params.push_back(bound[0][0].get<std::string>());
+    EXPECT_EQ(run(page), run(without->data)) << filters.dump();
+  }
 }
 
 // A restart over the same data adopts the head from the state file: the same tables, the same
