@@ -270,7 +270,8 @@ int run_serve(const ServeOptions& options) {
                                 {"dashboards", first.snapshot->project.dashboards.size()},
                                 {"load_seconds", engine.load_seconds()},
                                 {"state", engine.state_file().empty() ? "memory" : "file"},
-                                {"reused", engine.reused_relations()}});
+                                {"reused", engine.reused_relations()},
+                                {"clustered_by", engine.clustered()}});
   }
 
   query::QueryService service(static_cast<size_t>(options.cache_mb) << 20, log);

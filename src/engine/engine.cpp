@@ -83,36 +83,91 @@ std::string bool_sql(bool b) {
   return b ? "true" : "false";
 }
 
-// A materialized source's text columns that repeat few values (regions, channels, products) are
-// stored as ENUMs: a filter or a GROUP BY on them then compares small integer codes instead of
-// strings, 4-10x faster over millions of rows. The ENUM's values are sorted, so ordering, min
-// and max are those of the text. Returns `body` with those columns cast, or `body` unchanged
-// when nothing qualifies or anything fails (the source is then stored as read).
-std::string encode_repeated_text(Connection& conn, const std::string& source, const std::string& body) {
+// DuckDB's rows per row group (its default): the unit whose statistics let a scan skip rows.
+constexpr int64_t kRowGroupRows = 122'880;
+
+// The columns `project`'s dashboards over `relation` filter on by value: its select and
+// multiselect filters (set in many states), else, when there are none, the dimensions chart
+// selections filter on (set only after a click in a chart).
+std::vector<std::string> value_filter_columns(const config::Project& project, const std::string& relation) {
+  std::vector<std::string> filters, dimensions;
+  auto add = [](std::vector<std::string>& to, const std::string& c) {
+    if (std::find(to.begin(), to.end(), c) == to.end()) to.push_back(c);
+  };
+  for (const auto& d : project.dashboards) {
+    if (d.source != relation) continue;
+    for (const auto& f : d.filters)
+      if (f.type == config::FilterType::Select || f.type == config::FilterType::MultiSelect) add(filters, f.column);
+    for (const auto& c : d.dimensions) add(dimensions, c);
+  }
+  return filters.empty() ? dimensions : filters;
+}
+
+// How a materialized relation is stored: its text columns that repeat few values (regions,
+// channels, products) as ENUMs, and the column its rows are clustered by.
+struct StoragePlan {
+  std::string body;     // the relation's SELECT, with those columns cast
+  std::string cluster;  // quoted column to order by before the declared order, or ""
+};
+
+// ENUMs: a filter or a GROUP BY on them then compares small integer codes instead of strings,
+// 4-10x faster over millions of rows. The ENUM's values are sorted, so ordering, min and max are
+// those of the text.
+//
+// Clustering: of the columns dashboards filter on by value (`filter_columns`), the one with the
+// most distinct values that still leaves every value at least two row groups of its own, on
+// average, is put first in the order, before the declared one (time, usually). A filter on it
+// then skips the row groups of every other value (measured at 10M rows: a Bezirk of 13 filtered
+// in 8 instead of 41 ms, a top 20 of streets under it in 31 instead of 209 ms), while a date
+// range still skips within each value's run. Too many values would leave runs shorter than a
+// row group, which skip nothing and break up the declared order.
+//
+// One pass over the relation counts what is needed; anything failing leaves `body` as read and
+// no clustering.
+StoragePlan plan_storage(Connection& conn, const std::string& source, const std::string& body,
+                         const std::vector<std::string>& filter_columns) {
+  StoragePlan plan{body, ""};
   auto described = conn.prepare("SELECT * FROM (" + body + ")");
-  if (!described) return body;
-  std::vector<std::string> text;
-  for (const auto& c : described->columns())
+  if (!described) return plan;
+  std::vector<std::string> text, clusterable;
+  for (const auto& c : described->columns()) {
     if (c.type == "VARCHAR") text.push_back(c.name);
-  if (text.empty()) return body;
+    const bool filtered = std::find(filter_columns.begin(), filter_columns.end(), c.name) != filter_columns.end();
+    const ValueKind kind = value_kind(c.type);
+    if (filtered && kind != ValueKind::Other && kind != ValueKind::Float) clusterable.push_back(c.name);
+  }
+  if (text.empty() && clusterable.empty()) return plan;
   std::string estimate = "SELECT count(*)";
   for (const auto& c : text) estimate += ", approx_count_distinct(" + quote_identifier(c) + ")";
+  for (const auto& c : clusterable) estimate += ", approx_count_distinct(" + quote_identifier(c) + ")";
   auto counted = conn.query(estimate + " FROM (" + body + ")", 1);
-  if (!counted) return body;
+  if (!counted) return plan;
   auto rows = arrow::write_json_rows(counted->table);
-  if (!rows) return body;
+  if (!rows) return plan;
   auto parsed = nlohmann::json::parse(*rows, nullptr, false);
-  if (parsed.is_discarded() || parsed["rows"].empty()) return body;
+  if (parsed.is_discarded() || parsed["rows"].empty()) return plan;
   const auto& row = parsed["rows"][0];
   auto number = [](const nlohmann::json& v) -> int64_t {
     return v.is_number() ? v.get<int64_t>() : v.is_string() ? std::stoll(v.get<std::string>()) : -1;
   };
   const int64_t total = number(row[0]);
-  // Worth it when a value repeats at least 20 times on average. At most 256 values: results
-  // carry an ENUM column as an Arrow dictionary holding every value of the type, so a large one
-  // (customers, products) would cost more bytes on the wire than it saves in time.
+
+  // Clustering (see above): at most half as many values as row groups.
+  const int64_t row_groups = (total + kRowGroupRows - 1) / kRowGroupRows;
+  int64_t best = 1;
+  for (size_t i = 0; i < clusterable.size(); ++i) {
+    const int64_t values = number(row[1 + text.size() + i]);
+    if (values > best && values * 2 <= row_groups) {
+      best = values;
+      plan.cluster = quote_identifier(clusterable[i]);
+    }
+  }
+
+  // ENUMs: worth it when a value repeats at least 20 times on average. At most 256 values:
+  // results carry an ENUM column as an Arrow dictionary holding every value of the type, so a
+  // large one (customers, products) would cost more bytes on the wire than it saves in time.
   constexpr int64_t kMinRows = 10'000, kMaxValues = 256, kMinRepeat = 20;
-  if (total < kMinRows) return body;
+  if (total < kMinRows) return plan;
   std::string replace;
   for (size_t i = 0; i < text.size(); ++i) {
     int64_t values = number(row[i + 1]);
@@ -124,8 +179,8 @@ std::string encode_repeated_text(Connection& conn, const std::string& source, co
     if (!made) continue;
     replace += (replace.empty() ? "" : ", ") + std::string("CAST(") + col + " AS " + type + ") AS " + col;
   }
-  if (replace.empty()) return body;
-  return "SELECT * REPLACE (" + replace + ") FROM (" + body + ")";
+  if (!replace.empty()) plan.body = "SELECT * REPLACE (" + replace + ") FROM (" + body + ")";
+  return plan;
 }
 
 // The table function call that reads a source, e.g. read_parquet('/p/data/**/*.parquet', ...).
@@ -291,7 +346,7 @@ std::string hex(uint64_t v) {
 }
 
 // Bumped whenever a version's meaning changes (what it hashes, how a table is made from it).
-constexpr std::string_view kVersionFormat = "relations/1";
+constexpr std::string_view kVersionFormat = "relations/2";  // 2: clustered storage (plan_storage)
 
 // What each source's data depends on besides its files: its entry in sightline.yaml and the
 // project's time zone (timestamps are read in it); by source, in the project's order.
@@ -372,7 +427,8 @@ struct Engine::Loaded {
 // state file when the ledger holds it at `version`, else made anew (in one transaction with its
 // ledger row when there is a state file).
 Result<Engine::Loaded> Engine::load_relation(Connection& conn, const std::string& name, const std::string& body,
-                                             const std::string& order_by, bool materialize, const std::string& version) {
+                                             const std::string& order_by, bool materialize, const std::string& version,
+                                             const std::vector<std::string>& filter_columns) {
   if (ledger_ && materialize && ledger_->holds(conn, name, version)) return Loaded{true};
   const bool in_transaction = ledger_.has_value();
   if (in_transaction) {
@@ -387,9 +443,15 @@ Result<Engine::Loaded> Engine::load_relation(Connection& conn, const std::string
     if (auto r = conn.execute("DROP TABLE IF EXISTS " + quote_identifier(name)); !r) return rollback(r.error());
     if (auto r = drop_enum_types_of(conn, name); !r) return rollback(r.error());
   }
-  std::string ddl = materialize ? "CREATE TABLE " + quote_identifier(name) + " AS " + encode_repeated_text(conn, name, body)
-                                : "CREATE VIEW " + quote_identifier(name) + " AS " + body;
-  if (materialize && !order_by.empty()) ddl += " ORDER BY " + order_by;
+  std::string ddl = "CREATE VIEW " + quote_identifier(name) + " AS " + body;
+  if (materialize) {
+    const StoragePlan storage = plan_storage(conn, name, body, filter_columns);
+    ddl = "CREATE TABLE " + quote_identifier(name) + " AS " + storage.body;
+    std::string order = storage.cluster;
+    if (!order_by.empty() && order_by != storage.cluster) order += (order.empty() ? "" : ", ") + order_by;
+    if (!order.empty()) ddl += " ORDER BY " + order;
+    clustered_by_[name] = storage.cluster;
+  }
   if (auto r = conn.execute(ddl); !r) return rollback(r.error());
   if (in_transaction && materialize) {
     auto counted = conn.query("SELECT count(*) FROM " + quote_identifier(name), 1);
@@ -540,7 +602,7 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
     }
     std::string order;
     for (const auto& c : s.order_by) order += (order.empty() ? "" : ", ") + quote_identifier(c);
-    auto loaded = engine->load_relation(conn, s.name, body, order, s.materialize, hex(version));
+    auto loaded = engine->load_relation(conn, s.name, body, order, s.materialize, hex(version), value_filter_columns(project, s.name));
     if (!loaded) {
       std::string msg = loaded.error().for_author();
       std::string hint = msg.find("No files found") != std::string::npos
@@ -562,7 +624,7 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
     if (!sources_ok && engine->ledger_) break;
     // A materialized model may read any source or earlier model: its version follows all of them.
     const uint64_t version = hash_combine(hash_combine(hash_combine(loaded_version, m.name), m.sql), m.materialize ? "table" : "view");
-    auto loaded = engine->load_relation(conn, m.name, m.sql, "", m.materialize, hex(version));
+    auto loaded = engine->load_relation(conn, m.name, m.sql, "", m.materialize, hex(version), value_filter_columns(project, m.name));
     if (!loaded) {
       // Over a broken source, a model only repeats its error (or cannot find it at all).
       if (sources_ok)

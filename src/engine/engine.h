@@ -124,6 +124,13 @@ class Engine {
   // The loaded relations (materialized sources and models) taken from the state file as an
   // earlier run left them, their data unchanged; the others were read anew.
   const std::vector<std::string>& reused_relations() const { return reused_relations_; }
+  // The column a materialized relation made by this build is clustered by (quoted; "" for none,
+  // and for tables taken from the state file as they were): see plan_storage in engine.cpp.
+  std::string clustered_by(const std::string& relation) const {
+    auto it = clustered_by_.find(relation);
+    return it == clustered_by_.end() ? "" : it->second;
+  }
+  const std::map<std::string, std::string>& clustered() const { return clustered_by_; }
 
   // Pre-aggregate tables (query/rollup.h) and the state file. The rollups describe themselves
   // (opaque JSON); the engine stores the description with the tables it keeps, and counts who
@@ -143,8 +150,10 @@ class Engine {
  private:
   Engine() = default;
   struct Loaded;
+  // `filter_columns`: the columns dashboards filter the relation on by value (clustering
+  // candidates, see plan_storage in engine.cpp).
   Result<Loaded> load_relation(Connection& conn, const std::string& name, const std::string& body, const std::string& order_by,
-                               bool materialize, const std::string& version);
+                               bool materialize, const std::string& version, const std::vector<std::string>& filter_columns);
   static Result<std::unique_ptr<Database>> open_database(const EngineOptions& options,
                                                         const DatabaseOptions& db_options, std::filesystem::path& state_file,
                                                         std::vector<config::Diagnostic>& diagnostics);
@@ -166,6 +175,7 @@ class Engine {
   std::filesystem::path state_file_;
   mutable std::optional<StateLedger> ledger_;  // with a state file
   std::vector<std::string> reused_relations_;
+  std::map<std::string, std::string> clustered_by_;
   mutable std::mutex state_mutex_;  // guards ledger_ and table_users_ after build
   mutable std::map<std::string, int> table_users_;
   void drop_tables(const std::vector<std::string>& tables) const;

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "config/project.h"
+#include "arrow/json_writer.h"
 #include "engine/engine.h"
 
 namespace sightline::engine {
@@ -98,6 +99,58 @@ TEST_F(EngineSources, ModelErrorsNameTheModel) {
   std::string text = config::format_diagnostic(built.diagnostics[0]);
   EXPECT_NE(text.find("sightline.yaml:4:3: error: model 'm' does not compile"), std::string::npos) << text;
   EXPECT_NE(text.find("nope"), std::string::npos) << text;
+}
+
+// A materialized source is clustered by the filtered column with the most values that still
+// leaves each value two row groups of its own: 1.2M rows are 10 row groups, so the column of 4
+// values (not the one of 40) comes first, then the declared order. Each row group then holds
+// one or two of its values, and the rows and answers are those of the file.
+TEST_F(EngineSources, AMaterializedSourceIsClusteredByAFilteredColumnOfFewValues) {
+  {
+    auto db = Database::open(":memory:", {.threads = 2});
+    ASSERT_TRUE(db.has_value());
+    auto c = Connection::open(**db);
+    ASSERT_TRUE((*c)->execute("COPY (SELECT DATE '2024-01-01' + CAST(range % 366 AS INTEGER) AS day, "
+                              "['North', 'South', 'East', 'West'][1 + CAST(hash(range) % 4 AS INTEGER)] AS \"sales region\", "
+                              "CAST(hash(range * 3) % 40 AS INTEGER) AS store, CAST(range % 100 AS INTEGER) AS amount "
+                              "FROM range(1200000)) TO '" +
+                              (dir_ / "data" / "orders.parquet").string() + "' (FORMAT parquet)")
+                    .has_value());
+  }
+  write("sightline.yaml", "sources:\n  orders: {path: data/orders.parquet, materialize: true, order_by: day}\n"
+                          "  plain: {path: data/orders.parquet, materialize: true}\ndashboards: dashboards/*.yaml\n");
+  fs::create_directories(dir_ / "dashboards");
+  write("dashboards/orders.yaml", R"yaml(source: orders
+filters:
+  - { id: region, type: multiselect, column: sales region }
+  - { id: store, type: select, column: store }
+  - { id: day, type: daterange, column: day }
+widgets:
+  - { id: revenue, type: kpi, measure: sum(amount) }
+)yaml");
+  auto built = build();
+  ASSERT_TRUE(built.engine) << (built.diagnostics.empty() ? "" : built.diagnostics[0].message);
+  EXPECT_EQ(built.engine->clustered_by("orders"), "\"sales region\"");
+  EXPECT_EQ(built.engine->clustered_by("plain"), "") << "no dashboard filters it";
+  auto run = [&](const std::string& sql) {
+    auto out = built.engine->pool().run<QueryOutput>(std::chrono::seconds(30), [&](Connection& c) { return c.query(sql, 100); });
+    EXPECT_TRUE(out.has_value()) << sql;
+    return out ? nlohmann::json::parse(*arrow::write_json_rows(out->table))["rows"] : nlohmann::json();
+  };
+  // Row groups holding more than one region: at most the three boundaries between the four runs.
+  auto groups = run("SELECT count(DISTINCT row_group_id) FILTER (WHERE regexp_extract(stats, 'Min: ([^,\\]]*)', 1) <> "
+                    "regexp_extract(stats, 'Max: ([^,\\]]*)', 1)), count(DISTINCT row_group_id) FROM pragma_storage_info('orders') "
+                    "WHERE column_name = 'sales region' AND segment_type <> 'VALIDITY'");
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_LE(groups[0][0].get<int64_t>(), 3)
+      << run("SELECT row_group_id, string_agg(stats, ' ') FROM pragma_storage_info('orders') WHERE column_name = 'sales region' GROUP BY 1");
+  EXPECT_GE(groups[0][1].get<int64_t>(), 8);
+  // Within a region's run, the declared order: days ascending.
+  EXPECT_EQ(run("SELECT count(*) FROM (SELECT day < lag(day) OVER () AND \"sales region\" = lag(\"sales region\") OVER () AS back "
+                "FROM orders) WHERE back")[0][0],
+            0);
+  EXPECT_EQ(run("SELECT count(*), sum(amount), count(DISTINCT store) FROM orders"),
+            run("SELECT count(*), sum(amount), count(DISTINCT store) FROM plain"));
 }
 
 }  // namespace
