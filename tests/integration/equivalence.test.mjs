@@ -7,6 +7,7 @@
 // have 300,000 rows so that rollups are built (>= 100,000).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { BUILD_DIR, ORACLE, SOURCE_DIR, salesProject, startServer } from './harness.mjs';
 import { loadCatalog, makeStates } from '../../bench/states.mjs';
@@ -19,12 +20,18 @@ const ROWS = 300_000;
 const STATES = Number(process.env.EQUIVALENCE_STATES ?? 40);
 const SEED = Number(process.env.EQUIVALENCE_SEED ?? 7);
 const servers = [];
-after(async () => { await Promise.all(servers.map((s) => s.stop())); });
+const projectDirs = [];
+after(async () => {
+  await Promise.all(servers.map((s) => s.stop()));
+  for (const dir of projectDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 function ridesProject(rows) {
   const dataDir = path.join(BUILD_DIR, 'test-data', `rides-${rows}`);
   generateRides({ rows, dataDir, oracle: ORACLE });
-  return linkProject(path.join(SOURCE_DIR, 'bench', 'projects', 'rides'), dataDir);
+  const dir = linkProject(path.join(SOURCE_DIR, 'bench', 'projects', 'rides'), dataDir);
+  projectDirs.push(dir);
+  return dir;
 }
 
 async function readyz(server) {

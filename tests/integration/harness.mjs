@@ -13,8 +13,19 @@ if (!BIN || !ORACLE || !SOURCE_DIR || !BUILD_DIR) {
   throw new Error('run through ctest: SIGHTLINE_BIN, ORACLE_BIN, SIGHTLINE_SOURCE_DIR and SIGHTLINE_BUILD_DIR must be set');
 }
 
+// Every folder made here goes when the test file's process exits (its servers are stopped by
+// then, or die with it), so a test run leaves nothing behind in $TMPDIR.
+const madeDirs = [];
+process.on('exit', () => {
+  for (const dir of madeDirs) {
+    try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* best effort at exit */ }
+  }
+});
+
 export function tempDir(prefix) {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `sightline-${prefix}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `sightline-${prefix}-`));
+  madeDirs.push(dir);
+  return dir;
 }
 
 // Demo data is generated once per row count and shared by the test files of one build.
