@@ -444,15 +444,16 @@ Result<Engine::Loaded> Engine::load_relation(Connection& conn, const std::string
     if (auto r = drop_enum_types_of(conn, name); !r) return rollback(r.error());
   }
   std::string ddl = "CREATE VIEW " + quote_identifier(name) + " AS " + body;
+  StoragePlan storage;
   if (materialize) {
-    const StoragePlan storage = plan_storage(conn, name, body, filter_columns);
+    storage = plan_storage(conn, name, body, filter_columns);
     ddl = "CREATE TABLE " + quote_identifier(name) + " AS " + storage.body;
     std::string order = storage.cluster;
     if (!order_by.empty() && order_by != storage.cluster) order += (order.empty() ? "" : ", ") + order_by;
     if (!order.empty()) ddl += " ORDER BY " + order;
-    clustered_by_[name] = storage.cluster;
   }
   if (auto r = conn.execute(ddl); !r) return rollback(r.error());
+  if (materialize) clustered_by_[name] = storage.cluster;
   if (in_transaction && materialize) {
     auto counted = conn.query("SELECT count(*) FROM " + quote_identifier(name), 1);
     if (!counted) return rollback(counted.error());

@@ -158,13 +158,9 @@ TEST_F(RollupEquivalence, EveryWidgetAnswersTheSameFromRollupsAndSource) {
           if (with->prelude) {
             // Two-step plans give the same answer as one statement. Here these are table pages
             // bounded by their sort value: the demo's histogram counts fixed bins in one statement.
-            json t = run(*with->prelude);
-            if (t["rows"].empty() && with->prelude_fallback) t = run(*with->prelude_fallback);
-            bool values =
-                !t["rows"].empty() && std::all_of(t["rows"][0].begin(), t["rows"][0].end(), [](const json& v) { return v.is_string(); });
-            if (values) {
-              Statement past = *with->data_after_prelude;
-              for (const auto& v : t["rows"][0]) past.params.push_back(v.get<std::string>());
+            bool took_two_steps = false;
+            Statement past = testing::data_statement(**engine_, *with, &took_two_steps);
+            if (took_two_steps) {
               EXPECT_EQ(run(past), b) << w.id << " state " << state << "\n" << with->prelude->sql;
               ++two_step;
             }
@@ -425,20 +421,7 @@ widgets:
   // A plan's whole answer as the query layer gives it: a two-step plan's second statement with
   // the first one's values (or the plain one), and the count.
   json answer(const WidgetPlan& plan) {
-    Statement data = plan.data;
-    for (const auto* prelude : {plan.prelude ? &*plan.prelude : nullptr, plan.prelude_fallback ? &*plan.prelude_fallback : nullptr}) {
-      if (!prelude) continue;
-      json found = run(*prelude);
-      if (found["rows"].empty()) continue;
-      bool all_text = true;
-      for (const auto& v : found["rows"][0]) all_text = all_text && v.is_string();
-      if (all_text) {
-        data = *plan.data_after_prelude;
-        for (const auto& v : found["rows"][0]) data.params.push_back(v.get<std::string>());
-      }
-      break;
-    }
-    return {{"data", run(data)}, {"count", plan.count ? run(*plan.count) : json()}};
+    return {{"data", run(testing::data_statement(*engine_, plan))}, {"count", plan.count ? run(*plan.count) : json()}};
   }
   json run(const Statement& st) { return testing::run_statement(*engine_, st); }
 

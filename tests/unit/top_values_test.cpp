@@ -117,14 +117,10 @@ widgets:
   };
   // The answer as the query layer gives it: the head's statement when its proof holds, else the plain one.
   static Answer answer(const WidgetPlan& plan) {
-    if (!plan.prelude) return {run(plan.data), false};
-    json proof = run(*plan.prelude);
-    EXPECT_EQ(proof["rows"].size(), 1u);
-    const json& nth = proof["rows"][0][0];
-    if (!nth.is_string()) return {run(plan.data), false};
-    Statement after = *plan.data_after_prelude;
-    after.params.push_back(nth.get<std::string>());
-    return {run(after), true};
+    if (plan.prelude) EXPECT_EQ(run(*plan.prelude)["rows"].size(), 1u) << "the proof answers one row, NULL when it fails";
+    Answer out;
+    out.rows = run(testing::data_statement(**engine_, plan, &out.from_head));
+    return out;
   }
   static json run(const Statement& st) { return testing::run_statement(**engine_, st); }
   // Rows compared as a set, without the ties at the cut: neither the order of equal values nor
@@ -249,12 +245,9 @@ TEST_F(TopValuesEquivalence, ATableSortedByARenamedColumnTakesItsPageBoundFromAR
     EXPECT_NE(with->prelude->sql.find("\"max__fare €\""), std::string::npos) << with->prelude->sql;
     ASSERT_TRUE(with->prelude_fallback) << "the plain top-N stays for when the rollup has too few groups";
     // The page: the second step with the bound found (or the fallback's), equal to the plain page.
-    json bound = run(*with->prelude)["rows"];
-    if (bound.empty()) bound = run(*with->prelude_fallback)["rows"];
-    ASSERT_EQ(bound.size(), 1u);
-    ASSERT_TRUE(bound[0][0].is_string());
-    Statement page = *with->data_after_prelude;
-    page.params.push_back(bound[0][0].get<std::string>());
+    bool two_step = false;
+    Statement page = testing::data_statement(**engine_, *with, &two_step);
+    ASSERT_TRUE(two_step) << "a bound is found, from the rollup or the fallback";
     EXPECT_EQ(run(page), run(without->data)) << filters.dump();
   }
 }
@@ -291,10 +284,9 @@ TEST_F(TopValuesEquivalence, ARestartOverTheSameDataReusesTheHead) {
   auto without = plan_widget(d, *d.find_widget("by_rides"), *again.engine, *request, Scope::local_development(), nullptr);
   ASSERT_TRUE(with.has_value() && without.has_value());
   ASSERT_TRUE(with->prelude);
-  json nth = testing::run_statement(*again.engine, *with->prelude)["rows"][0][0];
-  ASSERT_TRUE(nth.is_string()) << "two zones hold enough rides to prove the top 20 from the head";
-  Statement after = *with->data_after_prelude;
-  after.params.push_back(nth.get<std::string>());
+  bool from_head = false;
+  Statement after = testing::data_statement(*again.engine, *with, &from_head);
+  ASSERT_TRUE(from_head) << "two zones hold enough rides to prove the top 20 from the head";
   EXPECT_EQ(stable(testing::run_statement(*again.engine, after)["rows"], 1, 20),
             stable(testing::run_statement(*again.engine, without->data)["rows"], 1, 20));
 }
