@@ -484,6 +484,12 @@ std::string route_template(std::string_view path) {
     return "/auth/" + std::string(seg[1]);
   if (first != "api" || seg.size() < 3 || seg[1] != "v1") return "other";
   if (seg.size() == 3 && seg[2] == "me") return "/api/v1/me";
+  if (seg[2] == "sources") {
+    if (seg.size() == 3) return "/api/v1/sources";
+    if (seg.size() == 4) return "/api/v1/sources/{source}";
+    if (seg.size() == 5 && seg[4] == "refresh") return "/api/v1/sources/{source}/refresh";
+    return "other";
+  }
   if (seg[2] != "dashboards") return "other";
   if (seg.size() == 3) return "/api/v1/dashboards";
   if (seg.size() == 4) return "/api/v1/dashboards/{dashboard}";
@@ -595,6 +601,13 @@ Result<HttpResponse> Api::route(const HttpRequest& req, std::string& user_for_lo
       j["dashboards"] = snap->project.dashboards.size();
       if (!snap->unreadable_sources.empty()) j["unreadable_sources"] = snap->unreadable_sources;
     }
+    // Sources whose last refresh failed: the last good data still serves (so: ready), but say so.
+    if (auto failing = sources_.failing(); !failing.empty()) {
+      if (snap->project.auth.enabled())
+        j["sources_failing_refresh"] = failing.size();
+      else
+        j["sources_failing_refresh"] = failing;
+    }
     std::string reload_error = snapshots_.last_error();
     // With sign-in on, this unauthenticated endpoint does not quote the diagnostics either (an
     // engine's message can hold a value from the data); the log has them.
@@ -635,6 +648,7 @@ Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& sna
   bool get = req.method == "GET" || req.method == "HEAD";
   const auto& project = snap.project;
   if (seg.size() == 2) return fail(ErrorKind::NotFound, "no such API endpoint", "see /api/v1/dashboards");
+  if (seg[2] == "sources") return sources_route(req, seg, snap, user);
   if (seg[2] != "dashboards") return fail(ErrorKind::NotFound, "no such API endpoint: " + seg[2].substr(0, 64), "see /api/v1/dashboards");
 
   if (seg.size() == 3) {
@@ -653,8 +667,10 @@ Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& sna
   };
   if (seg.size() == 4) {
     if (!get) return api::method_not_allowed(req, "GET");
-    return json_response(
-        dashboard_json(*dash, *snap.engine, visible, [&](const config::PageSpec& page) { return auth::can_see(page.roles, user); }));
+    json described =
+        dashboard_json(*dash, *snap.engine, visible, [&](const config::PageSpec& page) { return auth::can_see(page.roles, user); });
+    described["data"] = dashboard_data_json(sources_, snap, *dash, user);
+    return json_response(described);
   }
   // The caller's rows: every data path below reads through this scope.
   auto scoped = project.auth.enabled() ? auth::scope_for(project, user) : Result<query::Scope>(query::Scope::local_development());
@@ -724,6 +740,14 @@ Result<HttpResponse> Api::query_widget(const HttpRequest& req, const Target& tar
   }();
   if (!response) return fail(response.error());
   response->headers.emplace_back("X-Sightline-Cache", answer->cache_hit ? "hit" : "miss");
+  {
+    // Numbers count per relation: the relation says which one (a widget of own SQL may read
+    // another than its dashboard's).
+    const auto [relation, version] = widget_data_version(snap, ctx, dash, widget);
+    response->headers.emplace_back("X-Sightline-Data-Relation", relation);
+    response->headers.emplace_back("X-Sightline-Data-Version", version.token());
+    response->headers.emplace_back("X-Sightline-Data-As-Of", utc_time_text(version.as_of_ms));
+  }
   if (answer->total) response->headers.emplace_back("X-Total-Count", std::to_string(*answer->total));
   response->headers.emplace_back("Cache-Control", "no-store");
   if (snap.project.auth.enabled())

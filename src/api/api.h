@@ -16,6 +16,7 @@
 #include "arrow/batch_writer.h"
 #include "api/http.h"
 #include "api/snapshot.h"
+#include "api/source_board.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -60,6 +61,9 @@ class Api {
   // The most bytes downloads being prepared or sent may hold in spool files at once (null: no
   // limit). Call before serving.
   void set_spool_budget(std::shared_ptr<SpoolBudget> budget) { spool_budget_ = std::move(budget); }
+  // The sources' freshness: data versions, refresh status and requests (the refresher, in
+  // cli/refresher.h, does the work and reports here).
+  SourceBoard& sources() { return sources_; }
   // $TMPDIR, else /tmp (never throws: a missing folder shows when a download is made).
   static std::filesystem::path default_spool_dir() {
     std::error_code ec;
@@ -82,6 +86,12 @@ class Api {
                                        query::QueryRequest request);
   Result<HttpResponse> filter_options(const HttpRequest& req, const Target& target, const Snapshot& snap, const query::QueryContext& ctx,
                                       const auth::User& user, const config::DashboardSpec& dash, const config::FilterSpec& filter);
+  // GET /api/v1/sources[/{name}], POST /api/v1/sources/{name}/refresh (api/sources_api.cpp).
+  Result<HttpResponse> sources_route(const HttpRequest& req, const std::vector<std::string>& segments, const Snapshot& snap,
+                                     const auth::User& user);
+  // The relation `widget` reads and the version of its data, as the request's context took it.
+  std::pair<std::string, DataVersion> widget_data_version(const Snapshot& snap, const query::QueryContext& ctx, const config::DashboardSpec& dash,
+                                  const config::WidgetSpec& widget);
   const SnapshotHolder& snapshots_;
   query::QueryService& service_;
   Logger& log_;
@@ -95,7 +105,12 @@ class Api {
   std::filesystem::path spool_dir_ = default_spool_dir();
   std::shared_ptr<SpoolBudget> spool_budget_;
   metrics::Family<metrics::Histogram>* widget_seconds_ = nullptr;
+  SourceBoard sources_;
 };
+
+// The "data" block of a dashboard's description for `user`: the version of the relation it reads,
+// whether a source it may read is failing to refresh, and whether the user may refresh it.
+nlohmann::json dashboard_data_json(SourceBoard& board, const Snapshot& snap, const config::DashboardSpec& dash, const auth::User& user);
 
 // The route template of a request path, for metrics: "/api/v1/dashboards/{dashboard}" and the
 // like, "other" for paths the server does not serve (bounded label values).

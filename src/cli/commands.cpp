@@ -12,6 +12,7 @@
 #include "api/api.h"
 #include "auth/check.h"
 #include "auth/tokens.h"
+#include "cli/refresher.h"
 #include "cli/reloader.h"
 #include "config/project.h"
 #include "engine/engine.h"
@@ -276,6 +277,28 @@ int run_serve(const ServeOptions& options) {
 
   query::QueryService service(static_cast<size_t>(options.cache_mb) << 20, log);
   api::Api api(holder, service, log);
+  // Freshness per source, from what answers were last served with (api/source_board.h).
+  registry.gauge_function("sightline_source_data_age_seconds", "Age of the data of each source last served (now minus its as-of time).",
+                          {"source"}, [&api, &holder] {
+                            std::vector<metrics::Sample> out;
+                            auto snap = holder.get();
+                            if (!snap) return out;
+                            const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+                            for (const auto& s : snap->project.sources)
+                              if (auto v = api.sources().last_version(s.name); v && v->as_of_ms > 0)
+                                out.push_back({{s.name}, now - v->as_of_ms / 1000.0});
+                            return out;
+                          });
+  registry.gauge_function("sightline_source_refresh_failing", "1 while the last refresh of a source failed (the last good data serves).",
+                          {"source"}, [&api, &holder] {
+                            std::vector<metrics::Sample> out;
+                            auto snap = holder.get();
+                            if (!snap) return out;
+                            const auto failing = api.sources().failing();
+                            for (const auto& s : snap->project.sources)
+                              out.push_back({{s.name}, std::find(failing.begin(), failing.end(), s.name) != failing.end() ? 1.0 : 0.0});
+                            return out;
+                          });
   // Downloads are spooled in $TMPDIR, beside DuckDB's spill files: bounded so they cannot fill it.
   auto spool_budget = std::make_shared<SpoolBudget>([&]() -> uint64_t {
     if (options.spool_mb > 0) return static_cast<uint64_t>(options.spool_mb) << 20;
@@ -421,12 +444,15 @@ int run_serve(const ServeOptions& options) {
   PeriodicTask memory_sampler(std::chrono::seconds(5), [&holder] {
     if (auto snap = holder.get(); snap && snap->engine) snap->engine->sample_memory();
   });
-  std::unique_ptr<Reloader> reloader;
   const std::string& h = options.host;
   bool beyond_loopback = !(h == "localhost" || h == "::1" || h.starts_with("127."));
-  if (!options.no_reload)
-    reloader = std::make_unique<Reloader>(options.dir, holder, log, std::chrono::milliseconds(1000), !options.no_rollups, beyond_loopback,
-                                          loaded_at, state_dir);
+  // Refresh policies run on the reloader's thread (one engine build at a time); under
+  // --no-reload it watches no project file and only refreshes.
+  Refresher refresher({.dir = options.dir, .rollups = !options.no_rollups, .state_dir = state_dir, .now_ms = nullptr}, holder,
+                      api.sources(), log, &registry);
+  auto reloader = std::make_unique<Reloader>(options.dir, holder, log, std::chrono::milliseconds(1000), !options.no_rollups,
+                                             beyond_loopback, loaded_at, state_dir, &refresher, !options.no_reload);
+  api.sources().on_request([r = reloader.get()] { r->wake(); });
 
   std::thread signal_waiter([&] {
     int sig = 0;
@@ -441,6 +467,7 @@ int run_serve(const ServeOptions& options) {
   });
   (*srv)->wait();
   if (metrics_server) metrics_server->stop();
+  api.sources().on_request(nullptr);
   reloader.reset();
   if (rollup_builder.joinable()) {
     // Requests are answered by now: stop building rollups rather than wait for it.

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "auth/check.h"
+#include "cli/refresher.h"
 #include "query/check.h"
 
 namespace sightline::cli {
@@ -26,7 +27,7 @@ std::vector<std::string> find_unreadable_sources(const engine::Engine& engine, L
 }
 
 SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Snapshot> previous, uint64_t generation, Logger& log,
-                           bool rollups, const std::filesystem::path& state_dir) {
+                           bool rollups, const std::filesystem::path& state_dir, bool new_engine) {
   SnapshotLoad out;
   auto loaded = config::load_project(dir, config::system_environment());
   out.diagnostics = loaded.diagnostics;
@@ -34,7 +35,7 @@ SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Sn
   // Engine messages in the log can quote a source's path, where an ${env:} value may sit.
   log.hide(loaded.project->secret_values);
   std::shared_ptr<const engine::Engine> engine;
-  if (previous && previous->project.engine_fingerprint() == loaded.project->engine_fingerprint()) {
+  if (previous && !new_engine && previous->project.engine_fingerprint() == loaded.project->engine_fingerprint()) {
     engine = previous->engine;
   } else {
     engine::EngineOptions options{.state_dir = state_dir,
@@ -78,8 +79,41 @@ SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Sn
   return out;
 }
 
+std::string full_errors(const std::vector<config::Diagnostic>& diagnostics) {
+  std::string all;
+  for (const auto& d : diagnostics)
+    if (d.severity == config::Diagnostic::Severity::Error) all += (all.empty() ? "" : "\n") + config::format_diagnostic(d);
+  return all;
+}
+
+std::string brief_errors(const std::vector<config::Diagnostic>& diagnostics, const std::string& dir) {
+  std::string summary;
+  std::string root = fs::absolute(dir).lexically_normal().string();
+  if (!root.empty() && root.back() != '/') root += '/';
+  for (const auto& d : diagnostics) {
+    if (d.severity != config::Diagnostic::Severity::Error) continue;
+    config::Diagnostic brief = d;
+    brief.message = brief.message.substr(0, brief.message.find('\n'));
+    std::string line = config::format_diagnostic(brief);
+    for (size_t at = line.find(root); !root.empty() && at != std::string::npos; at = line.find(root, at)) line.erase(at, root.size());
+    summary += (summary.empty() ? "" : "\n") + line;
+  }
+  return summary;
+}
+
+std::shared_ptr<const api::Snapshot> with_rebuilt_rollups(const api::Snapshot& current, Logger& log) {
+  auto started = std::chrono::steady_clock::now();
+  auto next = std::make_shared<api::Snapshot>(current);
+  next->rollups = query::Rollups::build(current.planning_project(), current.engine, log, current.rollups);
+  next->subsets = std::make_shared<query::SubsetCache>(current.engine, log);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  log.info("rollups_refreshed", {{"rollups", next->rollups->all().size()}, {"seconds", secs}});
+  return next;
+}
+
 Reloader::Reloader(std::string dir, api::SnapshotHolder& holder, Logger& log, std::chrono::milliseconds interval, bool rollups,
-                   bool beyond_loopback, std::filesystem::file_time_type loaded_at, std::filesystem::path state_dir)
+                   bool beyond_loopback, std::filesystem::file_time_type loaded_at, std::filesystem::path state_dir,
+                   Refresher* refresher, bool watch_project)
     : dir_(std::move(dir)),
       holder_(holder),
       log_(log),
@@ -87,8 +121,18 @@ Reloader::Reloader(std::string dir, api::SnapshotHolder& holder, Logger& log, st
       rollups_(rollups),
       beyond_loopback_(beyond_loopback),
       loaded_at_(loaded_at),
-      state_dir_(std::move(state_dir)) {
+      state_dir_(std::move(state_dir)),
+      refresher_(refresher),
+      watch_project_(watch_project) {
   thread_ = std::thread([this] { loop(); });
+}
+
+void Reloader::wake() {
+  {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+  }
+  cv_.notify_all();
 }
 
 Reloader::~Reloader() {
@@ -143,13 +187,8 @@ void Reloader::refresh_stale_rollups(uint64_t& pending_version) {
     pending_version = now.all;  // changed since the last look: wait for the files to settle
     return;
   }
-  auto started = std::chrono::steady_clock::now();
-  auto next = std::make_shared<api::Snapshot>(*current);
-  next->rollups = query::Rollups::build(current->planning_project(), current->engine, log_, current->rollups);
-  next->subsets = std::make_shared<query::SubsetCache>(current->engine, log_);
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  bool swapped = holder_.replace_if(current, next);
-  log_.info("rollups_refreshed", {{"rollups", next->rollups->all().size()}, {"seconds", secs}, {"applied", swapped}});
+  auto next = with_rebuilt_rollups(*current, log_);
+  if (!holder_.replace_if(current, next)) log_.info("rollups_refresh_superseded", {});
   pending_version = 0;
 }
 
@@ -159,9 +198,12 @@ void Reloader::loop() {
   // Edited while the server was starting: the serving snapshot may predate the edit.
   if (std::any_of(last.begin(), last.end(), [&](const auto& entry) { return entry.second > loaded_at_; })) last.clear();
   std::unique_lock lock(mutex_);
-  while (!cv_.wait_for(lock, interval_, [&] { return stopping_; })) {
+  for (;;) {
+    cv_.wait_for(lock, interval_, [&] { return stopping_ || woken_; });
+    if (stopping_) break;
+    woken_ = false;
     lock.unlock();
-    Stamps now = stamp();
+    Stamps now = watch_project_ ? stamp() : last;
     if (now != last) {
       last = now;
       auto current = holder_.get();
@@ -184,24 +226,13 @@ void Reloader::loop() {
             "reloaded",
             {{"generation", generation}, {"duration_ms", ms}, {"engine_reused", current && loaded.snapshot->engine == current->engine}});
       } else {
-        std::string all, summary;
-        std::string root = fs::absolute(dir_).lexically_normal().string();
-        if (!root.empty() && root.back() != '/') root += '/';
-        for (const auto& d : loaded.diagnostics) {
-          if (d.severity != config::Diagnostic::Severity::Error) continue;
-          all += (all.empty() ? "" : "\n") + config::format_diagnostic(d);
-          // For /readyz: each diagnostic's first line and hint, paths relative to the project
-          // (an engine's message may go on with rows and reader settings: the log has those).
-          config::Diagnostic brief = d;
-          brief.message = brief.message.substr(0, brief.message.find('\n'));
-          std::string line = config::format_diagnostic(brief);
-          for (size_t at = line.find(root); !root.empty() && at != std::string::npos; at = line.find(root, at)) line.erase(at, root.size());
-          summary += (summary.empty() ? "" : "\n") + line;
-        }
+        const std::string all = full_errors(loaded.diagnostics);
+        const std::string summary = brief_errors(loaded.diagnostics, dir_);
         holder_.set_last_error(summary);
         log_.error("reload_failed", {{"errors", all}, {"serving_generation", current ? current->generation : 0}});
       }
     } else {
+      if (refresher_) refresher_->tick();
       refresh_stale_rollups(pending_version);
     }
     lock.lock();

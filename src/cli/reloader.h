@@ -19,17 +19,30 @@
 
 namespace sightline::cli {
 
+class Refresher;
+
 struct SnapshotLoad {
   std::shared_ptr<const api::Snapshot> snapshot;  // null on errors
   std::vector<config::Diagnostic> diagnostics;
 };
 
-// Loads and checks the project; reuses `previous`'s engine when sources/models are unchanged.
+// Loads and checks the project; reuses `previous`'s engine when sources/models are unchanged
+// (unless `new_engine`: a refresh, which reads the sources' files again).
 // Builds the dashboards' rollups unless `rollups` is false.
 // `state_dir`: where engines keep their database (Engine::build); empty: in memory. The first
 // load reuses what it holds; an engine built while another serves takes a new generation.
 SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Snapshot> previous, uint64_t generation, Logger& log,
-                           bool rollups, const std::filesystem::path& state_dir = {});
+                           bool rollups, const std::filesystem::path& state_dir = {}, bool new_engine = false);
+
+// `current` with its rollups built anew from its engine's data as it is now (sources read at
+// query time whose files changed); the rest shared.
+std::shared_ptr<const api::Snapshot> with_rebuilt_rollups(const api::Snapshot& current, Logger& log);
+
+// The errors among `diagnostics`, one line each with its hint, paths relative to the project and
+// engine messages cut at their first line (they can go on with rows and reader settings): for
+// /readyz and the sources API. full_errors: every error in full, for the log.
+std::string brief_errors(const std::vector<config::Diagnostic>& diagnostics, const std::string& dir);
+std::string full_errors(const std::vector<config::Diagnostic>& diagnostics);
 
 // Reads each source whose values are converted at query time (Engine::converting_live_sources)
 // completely once; logs each that fails (with the engine's message) and returns their names.
@@ -41,9 +54,13 @@ class Reloader {
   // off (auth mode none without allow_remote) is refused like any broken edit.
   // `loaded_at`: when the serving snapshot started loading; a file changed after it (while the
   // server was starting) is reloaded at once rather than taken as the baseline.
+  // `refresher`: also runs the sources' refresh policies on this thread (null: none).
+  // `watch_project`: false under --no-reload (only refreshes then).
   Reloader(std::string dir, api::SnapshotHolder& holder, Logger& log, std::chrono::milliseconds interval, bool rollups,
            bool beyond_loopback = false, std::filesystem::file_time_type loaded_at = std::filesystem::file_time_type::min(),
-           std::filesystem::path state_dir = {});
+           std::filesystem::path state_dir = {}, Refresher* refresher = nullptr, bool watch_project = true);
+  // Wakes the loop now (a refresh was asked for).
+  void wake();
   ~Reloader();
 
  private:
@@ -60,9 +77,12 @@ class Reloader {
   bool beyond_loopback_;
   std::filesystem::file_time_type loaded_at_;
   std::filesystem::path state_dir_;
+  Refresher* refresher_;
+  bool watch_project_;
   std::mutex mutex_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool woken_ = false;
   std::thread thread_;
 };
 

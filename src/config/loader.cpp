@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "config/project.h"
+#include "core/cron.h"
 
 namespace sightline::config {
 namespace fs = std::filesystem;
@@ -116,6 +117,34 @@ class Reader {
     double ms = unit == "ms" ? v : (unit == "m" || unit == "min") ? v * 60000 : unit == "h" ? v * 3600000 : v * 1000;
     if (ms < 1 || ms > 24 * 3600 * 1000.0) {
       error(n, what + " must be between 1ms and 24h");
+      return std::nullopt;
+    }
+    return static_cast<int64_t>(ms);
+  }
+
+  // A duration from `lo_ms` to `hi_ms`: "90s", "5m", "12h", "7d", "250ms" (a plain number is seconds).
+  std::optional<int64_t> long_duration_ms(const YAML::Node& n, const std::string& what, int64_t lo_ms, int64_t hi_ms) {
+    auto s = scalar(n, what);
+    if (!s) return std::nullopt;
+    static const std::regex re(R"(\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|min|h|d)?\s*)");
+    std::smatch m;
+    if (s->size() > 32 || !std::regex_match(*s, m, re)) {
+      error(n, what + " must be a duration like 30s, 5m, 12h or 7d, got '" + s->substr(0, 32) + "'");
+      return std::nullopt;
+    }
+    const double v = std::stod(m[1]);
+    const std::string unit = m[2];
+    const double scale = unit == "ms" ? 1 : (unit == "m" || unit == "min") ? 60'000 : unit == "h" ? 3'600'000 : unit == "d" ? 86'400'000 : 1000;
+    const double ms = v * scale;
+    auto say = [](int64_t x) {
+      return x % 86'400'000 == 0 ? std::to_string(x / 86'400'000) + "d"
+             : x % 3'600'000 == 0 ? std::to_string(x / 3'600'000) + "h"
+             : x % 60'000 == 0    ? std::to_string(x / 60'000) + "m"
+             : x % 1000 == 0      ? std::to_string(x / 1000) + "s"
+                                  : std::to_string(x) + "ms";
+    };
+    if (ms < static_cast<double>(lo_ms) || ms > static_cast<double>(hi_ms)) {
+      error(n, what + " must be between " + say(lo_ms) + " and " + say(hi_ms) + ", got '" + *s + "'");
       return std::nullopt;
     }
     return static_cast<int64_t>(ms);
@@ -602,6 +631,8 @@ class ProjectParser {
                                        what + ": unknown role '" + name + "'", role_hint(p, name)});
       }
     };
+    for (const auto& s : p.sources)
+      if (s.refresh) check(s.refresh->roles, "sightline.yaml", s.refresh->pos, "source '" + s.name + "' refresh");
     for (const auto& d : p.dashboards) {
       check(d.roles, d.file, d.pos, "dashboard '" + d.id + "'");
       for (const auto& pg : d.pages) {
@@ -609,6 +640,34 @@ class ProjectParser {
         for (const auto& w : pg.widgets) check(w.roles, d.file, w.pos, "widget '" + w.id + "'");
       }
     }
+  }
+
+  // refresh: { every: 5m, cron: "0 6 * * *", on_change: true, debounce: 2s, roles: [admin] }
+  std::optional<RefreshSpec> parse_refresh(Reader& r, const YAML::Node& n, const std::string& what) {
+    if (!r.is_map(n, what)) return std::nullopt;
+    r.check_keys(n, {"every", "cron", "on_change", "debounce", "roles"}, what);
+    RefreshSpec spec;
+    spec.pos = r.pos(n);
+    if (const auto& e = n["every"]) {
+      spec.every_ms = r.long_duration_ms(e, what + ".every", 1000, 31LL * 24 * 3600 * 1000);
+      if (!spec.every_ms) return std::nullopt;
+    }
+    if (const auto& c = n["cron"]) {
+      spec.cron = r.str(c, what + ".cron");
+      if (auto parsed = CronSchedule::parse(spec.cron); !parsed) {
+        r.error(c, what + ".cron: " + parsed.error().message, "five fields: minute hour day-of-month month day-of-week, e.g. \"0 6 * * *\"");
+        return std::nullopt;
+      }
+    }
+    if (n["on_change"]) spec.on_change = r.boolean(n["on_change"], what + ".on_change").value_or(false);
+    if (const auto& d = n["debounce"]) {
+      auto ms = r.long_duration_ms(d, what + ".debounce", 0, 3600 * 1000);
+      if (!ms) return std::nullopt;
+      spec.debounce_ms = *ms;
+      if (!spec.on_change) r.warning(d, what + ".debounce only applies with on_change: true");
+    }
+    spec.roles = string_list(r, n["roles"], what + ".roles");
+    return spec;
   }
 
   void parse_sources(Reader& r, const YAML::Node& n, Project& p) {
@@ -630,13 +689,15 @@ class ProjectParser {
         s.path = r.str(v, "source path");
       } else if (r.is_map(v, "source '" + s.name + "'")) {
         r.check_keys(
-            v, {"path", "format", "hive_partitioning", "union_by_name", "materialize", "order_by", "csv", "types", "table", "description"},
+            v, {"path", "format", "hive_partitioning", "union_by_name", "materialize", "order_by", "csv", "types", "table", "description",
+                "refresh"},
             "source '" + s.name + "'");
         s.path = r.str(v["path"], "path");
         if (v["hive_partitioning"]) s.hive_partitioning = r.boolean(v["hive_partitioning"], "hive_partitioning");
         if (v["union_by_name"]) s.union_by_name = r.boolean(v["union_by_name"], "union_by_name").value_or(false);
         if (v["materialize"]) s.materialize = r.boolean(v["materialize"], "materialize").value_or(false);
         s.table = r.str(v["table"], "table");
+        if (const auto& rf = v["refresh"]) s.refresh = parse_refresh(r, rf, "source '" + s.name + "' refresh");
         if (const auto& ob = v["order_by"]) {
           if (ob.IsSequence())
             for (const auto& e : ob) s.order_by.push_back(r.str(e, "order_by"));

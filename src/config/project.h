@@ -53,6 +53,20 @@ struct CsvOptions {
 
 enum class SourceFormat { Parquet, Csv, Json, DuckDB };
 
+// When a source's data is read again (docs/freshness.md). Any trigger may fire: a fixed period,
+// a cron schedule in the project's time zone, a change of its files (once they have stayed
+// unchanged for `debounce_ms`), or a person with one of `roles` asking
+// (POST /api/v1/sources/{name}/refresh). A refresh that finds the files unchanged changes nothing.
+struct RefreshSpec {
+  std::optional<int64_t> every_ms;
+  std::string cron;  // five-field expression or macro (core/cron.h); empty: none
+  bool on_change = false;
+  int64_t debounce_ms = 2000;
+  std::vector<std::string> roles;  // may refresh by hand (with auth none: everyone may)
+  Position pos;
+  bool any_schedule() const { return every_ms || !cron.empty() || on_change; }
+};
+
 struct SourceSpec {
   std::string name;
   std::string path;  // as written (relative to the project directory, may hold globs)
@@ -64,6 +78,7 @@ struct SourceSpec {
   CsvOptions csv;
   std::map<std::string, std::string> types;  // column -> SQL type overrides
   std::string table;                         // DuckDB files: the table (or view) to read
+  std::optional<RefreshSpec> refresh;        // none: read at start (and when the project changes)
   Position pos;
 };
 

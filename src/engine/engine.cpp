@@ -71,6 +71,42 @@ DataVersions Engine::data_versions() const {
   return v;
 }
 
+int64_t Engine::utc_offset_seconds(int64_t unix_seconds) const {
+  if (!zone_) return 0;
+  return zone_->offset_at(unix_seconds * 1'000'000) / 1'000'000;
+}
+
+Engine::Freshness Engine::freshness(std::string_view relation) const {
+  Freshness f;
+  const DataVersions versions = data_versions();
+  f.version = versions.of(relation);
+  if (auto made = made_.find(relation); made != made_.end()) {
+    f.as_of_ms = made->second.at_ms;
+    f.rows = made->second.rows;
+    f.loaded = true;
+    return f;
+  }
+  for (const auto& stamp : source_stamps_) {
+    if (stamp.name != relation) continue;
+    f.loaded = stamp.loaded;
+    f.as_of_ms = stamp.loaded ? built_at_ms_ : summarize_files(stamp.pattern).newest_modified_ms;
+    return f;
+  }
+  // A view model: as new as the newest relation before it (it may read any of them).
+  for (const auto& r : relations_) {
+    if (r.name == relation) break;
+    f.as_of_ms = std::max(f.as_of_ms, freshness(r.name).as_of_ms);
+  }
+  if (f.as_of_ms == 0) f.as_of_ms = built_at_ms_;
+  return f;
+}
+
+std::optional<Engine::SourceFiles> Engine::source_files(std::string_view source) const {
+  for (const auto& stamp : source_stamps_)
+    if (stamp.name == source) return SourceFiles{stamp.version, hash_combine(stamp.recipe, fingerprint_files(stamp.pattern)), stamp.loaded};
+  return std::nullopt;
+}
+
 const Relation* Engine::relation(std::string_view name) const {
   for (const auto& r : relations_)
     if (r.name == name) return &r;
@@ -376,7 +412,7 @@ config::Diagnostic warning(std::string message, std::string hint = {}) {
 Engine::~Engine() {
   pool_.reset();
   db_.reset();
-  if (!state_file_.empty() && newer_generation_exists(state_file_)) {
+  if (!state_file_.empty() && (discard_state_file_ || newer_generation_exists(state_file_))) {
     std::error_code ec;
     fs::remove(state_file_, ec);
     fs::remove(fs::path(state_file_.string() + ".wal"), ec);
@@ -475,10 +511,16 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
   EngineBuild out;
   bool keep_going = engine_options.keep_going;
   auto started = std::chrono::steady_clock::now();
+  const int64_t built_at_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   auto diag = [&](const config::Position& pos, std::string message, std::string hint = {}) {
     out.diagnostics.push_back({Diagnostic::Severity::Error, pos, std::move(message), std::move(hint)});
   };
   std::shared_ptr<Engine> engine(new Engine());
+  engine->built_at_ms_ = built_at_ms;
+  // A new generation built beside a serving engine (a refresh, a reload) that fails must not
+  // leave its partial file as the newest state: the next start would take it over the good one.
+  engine->discard_state_file_ = engine_options.state_use == StateFileUse::Fresh;
   const auto& spec = project.engine;
   DatabaseOptions options;
   options.threads = spec.threads;
@@ -534,6 +576,7 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
       diag({"sightline.yaml", 0, 0}, r.error().message);
       return out;
     }
+    engine->zone_ = std::make_shared<const ZoneTimeline>(std::move(*timeline));
   }
   if (!engine->state_file_.empty()) {
     auto ledger = StateLedger::open(conn);
@@ -571,6 +614,15 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
     if (!materialize) return;
     engine->loaded_versions_[name] = version;
     if (loaded->reused) engine->reused_relations_.push_back(name);
+    // When it was made: the ledger knows (a reused table keeps the time of its load); in memory, now.
+    std::optional<StateLedger::Made> when = engine->ledger_ ? engine->ledger_->made(conn, name) : std::nullopt;
+    if (!when) {
+      int64_t n = 0;
+      if (auto counted = conn.query("SELECT count(*) FROM " + quote_identifier(name), 1))
+        if (auto rows = rows_of(*counted); rows && !rows->empty()) n = as_count((*rows)[0][0]).value_or(0);
+      when = StateLedger::Made{engine->built_at_ms_, n};
+    }
+    engine->made_[name] = *when;
   };
   for (size_t i = 0; i < project.sources.size(); ++i) {
     const auto& s = project.sources[i];
@@ -589,6 +641,7 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
         continue;
       }
       body = "SELECT * FROM " + quote_identifier(alias) + "." + quote_identifier(s.table);
+      engine->source_stamps_.push_back({s.name, p, version, 0, true});
       version = hash_combine(version, fingerprint_files(p));
     } else {
       body = "SELECT * FROM " + reader_sql(s, project.dir);
@@ -599,8 +652,10 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
                      quote_identifier(col);
         body = "SELECT * REPLACE (" + replace + ") FROM (" + body + ")";
       }
+      engine->source_stamps_.push_back({s.name, absolute_in(project, s.path), version, 0, s.materialize});
       version = hash_combine(version, fingerprint_files(absolute_in(project, s.path)));
     }
+    engine->source_stamps_.back().version = version;
     std::string order;
     for (const auto& c : s.order_by) order += (order.empty() ? "" : ", ") + quote_identifier(c);
     auto loaded = engine->load_relation(conn, s.name, body, order, s.materialize, hex(version), value_filter_columns(project, s.name));
@@ -699,6 +754,7 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
       engine->converting_live_sources_.push_back(s.name);
   }
   engine->load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  engine->discard_state_file_ = false;  // handed out: it serves, and its file is the newest state
   out.engine = std::move(engine);
   return out;
 }

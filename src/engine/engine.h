@@ -28,6 +28,8 @@
 
 namespace sightline::engine {
 
+class ZoneTimeline;
+
 // What kind of values a column holds, for validating filter input.
 enum class ValueKind { Text, Integer, Float, Decimal, Boolean, Date, Timestamp, Other };
 ValueKind value_kind(std::string_view duckdb_type);
@@ -115,6 +117,28 @@ class Engine {
   // stat per file); nothing when every source is loaded. Take it once per request, before
   // reading: an answer is then never keyed by a version newer than the data it was read from.
   DataVersions data_versions() const;
+  // What a relation's data is as of: a table made at load (or taken from the state file) when it
+  // was made, with its rows; a source read at query time the newest modification of its files;
+  // a view model the newest of the relations before it. `version` is data_versions()'s for it.
+  // Costs a walk of a live source's folders: callers cache it by version (api/source_board.h).
+  struct Freshness {
+    uint64_t version = 0;
+    int64_t as_of_ms = 0;           // milliseconds since 1970
+    std::optional<int64_t> rows;    // known for tables made at load
+    bool loaded = false;            // a table (or DuckDB file) read at load: new data needs a refresh
+  };
+  Freshness freshness(std::string_view relation) const;
+  // A source's version as it was read and as its files are now (recipe + files, as at build).
+  // For a source read at load (materialized, or a DuckDB file), `now != at_load` means a refresh
+  // would read new data; a source read at query time is always current. nullopt: no such source.
+  struct SourceFiles {
+    uint64_t at_load = 0;
+    uint64_t now = 0;
+    bool read_at_load = false;
+  };
+  std::optional<SourceFiles> source_files(std::string_view source) const;
+  // The project time zone's offset from UTC at an instant (seconds east), e.g. for schedules.
+  int64_t utc_offset_seconds(int64_t unix_seconds) const;
   // True when some source is read at query time (so data_versions() can change).
   bool has_live_sources() const { return !live_sources_.empty(); }
   double load_seconds() const { return load_seconds_; }
@@ -184,6 +208,19 @@ class Engine {
   std::set<std::string> view_models_;  // models that are views (they may read a live source)
   std::vector<std::string> converting_live_sources_;
   double load_seconds_ = 0;
+  // Every source: what its version is made of, so source_files_changed() can compute it again.
+  struct SourceStamp {
+    std::string name;
+    std::filesystem::path pattern;  // absolute file, folder or glob
+    uint64_t recipe = 0;            // hash of the recipe, before the files are combined in
+    uint64_t version = 0;           // at load
+    bool loaded = false;            // materialized or a DuckDB file
+  };
+  std::vector<SourceStamp> source_stamps_;
+  std::map<std::string, StateLedger::Made, std::less<>> made_;  // tables made at load (or reused): when, rows
+  int64_t built_at_ms_ = 0;
+  std::shared_ptr<const ZoneTimeline> zone_;  // the project's time zone
+  bool discard_state_file_ = false;           // a failed build's new generation: removed with it
 };
 
 struct EngineBuild {

@@ -92,6 +92,10 @@ uint64_t hash_combine(uint64_t seed, uint64_t value) {
 }
 
 uint64_t fingerprint_files(const fs::path& pattern) {
+  return summarize_files(pattern).fingerprint;
+}
+
+FilesSummary summarize_files(const fs::path& pattern) {
   std::vector<FileStamp> files;
   fs::path prefix;
   std::vector<std::string> rest;
@@ -118,7 +122,11 @@ uint64_t fingerprint_files(const fs::path& pattern) {
                        static_cast<uint64_t>(f.st.st_ctim.tv_nsec)})
       h = hash_combine(h, v);
   }
-  return h;
+  FilesSummary summary{h, static_cast<int64_t>(files.size()), 0};
+  for (const auto& f : files)
+    summary.newest_modified_ms =
+        std::max<int64_t>(summary.newest_modified_ms, static_cast<int64_t>(f.st.st_mtim.tv_sec) * 1000 + f.st.st_mtim.tv_nsec / 1'000'000);
+  return summary;
 }
 
 }  // namespace sightline::engine

@@ -21,6 +21,16 @@ namespace sightline::engine {
 // folders count as absent, so their appearance changes the fingerprint too.
 uint64_t fingerprint_files(const std::filesystem::path& pattern);
 
+// The fingerprint, with how many files there are and the newest modification time among them
+// (milliseconds since 1970; 0 when there is no file): what "data as of" means for files read at
+// query time.
+struct FilesSummary {
+  uint64_t fingerprint = 0;
+  int64_t files = 0;
+  int64_t newest_modified_ms = 0;
+};
+FilesSummary summarize_files(const std::filesystem::path& pattern);
+
 // 64-bit FNV-1a, for combining fingerprints: stable within a process and across runs.
 uint64_t hash_combine(uint64_t seed, std::string_view bytes);
 uint64_t hash_combine(uint64_t seed, uint64_t value);

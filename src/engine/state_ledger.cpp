@@ -107,6 +107,15 @@ Result<void> StateLedger::record(Connection& conn, const std::string& name, cons
                       ", " + std::to_string(rows) + ", now())");
 }
 
+std::optional<StateLedger::Made> StateLedger::made(Connection& conn, const std::string& name) const {
+  auto got = rows(conn, "SELECT CAST(epoch_ms(loaded_at) AS BIGINT), rows FROM sightline_state.relations WHERE name = " + quote_literal(name));
+  if (!got || got->empty()) return std::nullopt;
+  auto at = as_count((*got)[0][0]);
+  auto n = as_count((*got)[0][1]);
+  if (!at) return std::nullopt;
+  return Made{*at, n.value_or(0)};
+}
+
 Result<void> drop_enum_types_of(Connection& conn, const std::string& table) {
   auto types = names_in_main(conn, "type");
   if (!types) return fail(types.error());

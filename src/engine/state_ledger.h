@@ -40,6 +40,13 @@ class StateLedger {
   // Records that table `name` holds data of `version` (`rows` rows). Call inside the transaction
   // that made the table.
   Result<void> record(Connection& conn, const std::string& name, const std::string& version, int64_t rows);
+  // When table `name` was made (milliseconds since 1970) and its rows, as recorded; nullopt when
+  // the ledger has no row for it.
+  struct Made {
+    int64_t at_ms = 0;
+    int64_t rows = 0;
+  };
+  std::optional<Made> made(Connection& conn, const std::string& name) const;
 
   // Drops every table of `main` except `keep` and the tables of the stored pre-aggregates, every
   // ENUM type made for a table no longer kept (engine.cpp names them __sightline_enum_<table>_<n>),

@@ -252,7 +252,7 @@ Result<WidgetExport> export_widget(QueryService& service, const DataView& data, 
 QueryContext QueryContext::begin(const DataView& data, const Scope& scope, LogContext log, std::shared_ptr<Cancellation> cancel) {
   // The data's version, taken once before anything is read (see RunContext).
   const engine::DataVersions versions = data.engine.data_versions();
-  return QueryContext{scope, RunContext{versions.all, std::move(log), std::move(cancel)}, data.rollups.stale(versions)};
+  return QueryContext{scope, RunContext{versions.all, std::move(log), std::move(cancel)}, data.rollups.stale(versions), versions};
 }
 
 Result<WidgetAnswer> answer_widget(QueryService& service, const DataView& data, const QueryContext& ctx,

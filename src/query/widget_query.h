@@ -40,6 +40,7 @@ struct QueryContext {
   const Scope& scope;
   RunContext run;
   std::set<std::string> stale_rollups;
+  engine::DataVersions versions;  // taken once, before anything is read
 
   // `cancel`: the request's (its statements stop when its client goes away), or null.
   static QueryContext begin(const DataView& data, const Scope& scope, LogContext log, std::shared_ptr<Cancellation> cancel = nullptr);

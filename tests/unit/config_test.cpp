@@ -291,5 +291,63 @@ TEST(Config, EngineFingerprintIgnoresDashboards) {
   EXPECT_NE(ra.project->engine_fingerprint(), rc.project->engine_fingerprint());
 }
 
+
+TEST(Config, RefreshPoliciesAreReadPerSource) {
+  TempProject p(std::map<std::string, std::string>{{"sightline.yaml", R"(roles:
+  ops: { groups: [ops] }
+sources:
+  a:
+    path: data/a.csv
+    materialize: true
+    refresh: { every: 5m, cron: "0 6 * * MON-FRI", on_change: true, debounce: 500ms, roles: [ops] }
+  b: { path: data/b.csv, refresh: { every: 7d } }
+  c: data/c.csv
+)"}});
+  auto r = load_project(p.dir(), test_env());
+  ASSERT_TRUE(r.ok()) << all_text(r);
+  const auto& a = *r.project->sources[0].refresh;
+  EXPECT_EQ(a.every_ms, 300'000);
+  EXPECT_EQ(a.cron, "0 6 * * MON-FRI");
+  EXPECT_TRUE(a.on_change);
+  EXPECT_EQ(a.debounce_ms, 500);
+  EXPECT_EQ(a.roles, std::vector<std::string>{"ops"});
+  EXPECT_EQ(r.project->sources[1].refresh->every_ms, 7LL * 24 * 3600 * 1000);
+  EXPECT_FALSE(r.project->sources[1].refresh->on_change);
+  EXPECT_FALSE(r.project->sources[2].refresh.has_value());
+  // A refresh policy is not part of what the engine is built from: editing it reloads no data.
+  TempProject q(std::map<std::string, std::string>{{"sightline.yaml", "sources:\n  a: {path: data/a.csv, materialize: true}\n  b: {path: data/b.csv}\n  c: data/c.csv\n"}});
+  auto plain = load_project(q.dir(), test_env());
+  ASSERT_TRUE(plain.ok()) << all_text(plain);
+  EXPECT_EQ(r.project->sources[0].refresh->pos.line, 7);  // 1-based: the refresh: line
+  auto without_dir = [](std::string fp, const fs::path& dir) {
+    for (size_t at = fp.find(dir.string()); at != std::string::npos; at = fp.find(dir.string())) fp.erase(at, dir.string().size());
+    return fp;
+  };
+  EXPECT_EQ(without_dir(r.project->engine_fingerprint(), p.dir()), without_dir(plain.project->engine_fingerprint(), q.dir()));
+}
+
+TEST(Config, BadRefreshPoliciesArePreciseErrors) {
+  auto errors_of = [](const std::string& refresh) {
+    TempProject p(std::map<std::string, std::string>{{"sightline.yaml", "roles:\n  ops: { groups: [ops] }\nsources:\n  a:\n    path: data/a.csv\n    refresh: " + refresh + "\n"}});
+    auto r = load_project(p.dir(), test_env());
+    EXPECT_FALSE(r.ok()) << refresh;
+    std::string text;
+    for (const auto& m : messages(r))
+      if (m.starts_with("error: ")) text += m + "\n";
+    return text;
+  };
+  EXPECT_NE(errors_of("{ every: soon }").find("source 'a' refresh.every must be a duration like 30s, 5m, 12h or 7d, got 'soon'"),
+            std::string::npos);
+  EXPECT_NE(errors_of("{ every: 100ms }").find("refresh.every must be between 1s and 31d, got '100ms'"), std::string::npos);
+  EXPECT_NE(errors_of("{ every: 40d }").find("between 1s and 31d"), std::string::npos);
+  EXPECT_NE(errors_of("{ cron: \"0 25 * * *\" }").find("source 'a' refresh.cron: cron field 2 (hour): 25 is outside 0-23"),
+            std::string::npos);
+  EXPECT_NE(errors_of("{ cron: \"0 6 * *\" }").find("has 4 fields; expected 5"), std::string::npos);
+  EXPECT_NE(errors_of("{ on_change: maybe }").find("refresh.on_change must be true or false, got 'maybe'"), std::string::npos);
+  EXPECT_NE(errors_of("{ roles: [nobody] }").find("source 'a' refresh: unknown role 'nobody'"), std::string::npos);
+  EXPECT_NE(errors_of("{ evry: 5m }").find("evry"), std::string::npos);
+  EXPECT_NE(errors_of("5m").find("refresh"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sightline::config

@@ -88,6 +88,52 @@ export interface DashboardSpec {
   filters: FilterSpec[];
   pages?: PageSpec[];
   widgets?: WidgetSpec[];
+  /** How fresh the data it reads is (absent from servers before data versions). */
+  data?: DashboardData;
+}
+
+/** GET /api/v1/dashboards/{id} → data: the freshness of the relation the dashboard reads. */
+export interface DashboardData {
+  /** The source (or model) the dashboard reads. */
+  relation: string;
+  /** "<number>-<hash>": the number grows whenever the data changes. */
+  version: string;
+  /** RFC 3339 UTC, or null when unknown. */
+  as_of: string | null;
+  /** A source it reads failed its last refresh: the data shown is older than it should be. */
+  refresh_failing: boolean;
+  /** The signed-in user may refresh the relation (POST /api/v1/sources/{relation}/refresh). */
+  can_refresh: boolean;
+}
+
+export type RefreshOutcome = 'refreshed' | 'unchanged' | 'failed';
+
+/** GET /api/v1/sources/{name}: a source's data version and how its refreshes went. */
+export interface SourceStatus {
+  name: string;
+  read: 'at_load' | 'at_query_time';
+  version: string;
+  version_number: number;
+  as_of: string | null;
+  /** Only for users who may refresh the source. */
+  rows?: number;
+  refresh: {
+    policy: Record<string, unknown> | null;
+    can_refresh: boolean;
+    last_check: string | null;
+    last_outcome: RefreshOutcome | null;
+    last_success: string | null;
+    failing: boolean;
+    failing_since: string | null;
+    next_check: string | null;
+    /** A refresh is under way. */
+    running: boolean;
+    /** A refresh was asked for and has not started yet. */
+    requested: boolean;
+    /** Why the last check failed; only for users who may refresh the source. */
+    last_error?: string;
+    checks?: Record<string, number>;
+  };
 }
 
 export interface DashboardSummary {

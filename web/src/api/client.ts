@@ -9,6 +9,7 @@ import type {
   Me,
   Selection,
   SortKey,
+  SourceStatus,
   WidgetSpec,
 } from '../types';
 import type { ViewState } from '../state/url';
@@ -292,6 +293,23 @@ export function fetchBounds(dashboard: string, filter: string, signal?: AbortSig
   return getJSON<BoundOptions>(optionsUrl(dashboard, filter), signal);
 }
 
+// ---- sources and their freshness -------------------------------------------------------------------
+
+/** A source's data version and refresh status (404 when unknown to the user). */
+export function fetchSourceStatus(name: string, signal?: AbortSignal): Promise<SourceStatus> {
+  return getJSON<SourceStatus>(`${API}/sources/${seg(name)}`, signal);
+}
+
+/**
+ * Asks the server to refresh a source (empty body, with the CSRF header). It answers 202 with
+ * the source's status at once and refreshes in the background: poll fetchSourceStatus until
+ * neither `running` nor `requested`. 403 when the user may not, 404 when unknown.
+ */
+export async function refreshSource(name: string, signal?: AbortSignal): Promise<SourceStatus> {
+  const res = await send(`${API}/sources/${seg(name)}/refresh`, { method: 'POST', headers: { Accept: 'application/json' }, signal: signal ?? null });
+  return (await res.json()) as SourceStatus;
+}
+
 export interface Readiness {
   status?: string;
   project?: string;
@@ -377,6 +395,10 @@ export interface QueryResult {
   requestId: string | null;
   /** The Arrow IPC bytes the table was decoded from. */
   bytes: Uint8Array;
+  /** X-Sightline-Data-Version ("<number>-<hash>") of X-Sightline-Data-Relation, and X-Sightline-Data-As-Of, when sent. */
+  dataVersion: string | null;
+  dataRelation: string | null;
+  dataAsOf: string | null;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -431,6 +453,9 @@ export async function queryWidget(
     truncated: res.headers.get('x-sightline-truncated') === 'true',
     requestId: res.headers.get('x-request-id'),
     bytes,
+    dataVersion: res.headers.get('x-sightline-data-version'),
+    dataRelation: res.headers.get('x-sightline-data-relation'),
+    dataAsOf: res.headers.get('x-sightline-data-as-of'),
   };
 }
 

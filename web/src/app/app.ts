@@ -1,6 +1,6 @@
-// The app shell: header with the dashboard switcher, theme toggle and who is signed in, page
-// tabs, the filter sidebar, chips of active filters, and the widget grid. The view state lives
-// in the URL.
+// The app shell: header with the dashboard switcher, theme toggle, who is signed in and how
+// fresh the data is (with its refresh button), page tabs, the filter sidebar, chips of active
+// filters, and the widget grid. The view state lives in the URL.
 
 import {
   fetchDashboard,
@@ -30,6 +30,7 @@ import {
 import type { ColorRegistry, DashboardSpec, DashboardSummary, Me, PageSpec, Selection, SortKey, Theme } from '../types';
 import { beginSignIn, displayName, loginUrl, safeRedirect, signInSucceeded } from './auth';
 import { clear, h, uid } from './dom';
+import { Freshness, dataStateKey } from './freshness';
 import { applyTheme, currentTheme, saveTheme, watchSystemTheme } from './theme';
 import { buildProgress } from './readiness';
 import { WidgetFrame, loadCharts, type FrameHost } from './widget';
@@ -50,6 +51,8 @@ export class App {
   private panel: FilterPanel | null = null;
   private key = '';
   private announcedKey = '';
+  /** How many times the data was refreshed while this page was open: part of the state key. */
+  private dataEpoch = 0;
   private loadSeq = 0;
   /** The spec of the dashboard in the URL, asked for at start-up alongside the list. */
   private prefetched: { id: string; spec: Promise<DashboardSpec> } | null = null;
@@ -76,6 +79,10 @@ export class App {
   private readonly user = h('div', { class: 'user', 'data-user': '', hidden: true });
   private readonly header = h('header', { class: 'topbar' });
   private readonly layout = h('div', { class: 'layout' });
+  private readonly freshness = new Freshness({
+    reload: () => this.reloadData(),
+    announce: (m) => this.announce(m),
+  });
 
   constructor(private readonly mount: HTMLElement) {}
 
@@ -284,9 +291,10 @@ export class App {
     this.header.append(
       brand,
       h('div', { class: 'title-block' }, this.titleEl, this.descEl),
+      this.freshness.el,
       h('div', { class: 'top-actions' }, h('label', { class: 'sr-only', for: 'dashboard-switcher' }, 'Dashboard'), this.switcher, this.filtersBtn, this.themeBtn, this.user),
     );
-    this.main.append(this.tabs, this.chips, this.message, this.grid);
+    this.main.append(this.tabs, this.chips, this.message, this.freshness.messageEl, this.grid);
     this.layout.append(this.sidebar, this.main);
     const footer = h('footer', { class: 'footer' }, this.status);
     clear(this.mount);
@@ -394,6 +402,8 @@ export class App {
   }
 
   private teardown(): void {
+    // A refresh being waited for stops with the dashboard it was asked on.
+    this.freshness.reset();
     for (const f of this.frames) f.dispose();
     this.frames = [];
     this.builtPage = null;
@@ -415,6 +425,7 @@ export class App {
     document.title = `${spec.title || spec.id} · Sightline`;
     this.switcher.value = spec.id;
     this.titleSwitcher();
+    this.freshness.show(spec.data);
     const host: FilterHost = {
       dashboard: spec.id,
       set: (id, value, mode) => this.change((s) => s.filters.set(id, value), mode),
@@ -483,9 +494,20 @@ export class App {
           s.selections = [];
         }, 'push'),
     });
-    this.key = stateKey(state, page.id);
+    this.key = dataStateKey(stateKey(state, page.id), this.dataEpoch);
     this.root.dataset.stateKey = this.key;
-    for (const f of this.frames) f.apply(state, this.key);
+    for (const f of this.frames) f.apply(state, this.key, this.dataEpoch);
+  }
+
+  /**
+   * The data changed (a refresh): every widget of the current view asks again, with the same
+   * filters, selections, page and sorts; tables keep their scroll position. Drawings stay, dimmed,
+   * until the new answers replace them.
+   */
+  private reloadData(): void {
+    if (!this.spec || !this.state) return;
+    this.dataEpoch += 1;
+    this.render();
   }
 
   private buildPage(page: PageSpec): void {
@@ -505,6 +527,7 @@ export class App {
         }, 'push'),
       onDrawn: (_id, key) => this.checkAllDrawn(key),
       announce: (m) => this.announce(m),
+      onData: (version, asOf, relation) => this.freshness.observe(version, asOf, relation),
     };
     this.frames = page.widgets.map((w) => new WidgetFrame(w, host));
     for (const f of this.frames) this.grid.appendChild(f.el);

@@ -18,6 +18,8 @@ export interface FrameHost {
   /** The widget now shows the data of `stateKey` (or its error for it). */
   onDrawn(widgetId: string, stateKey: string): void;
   announce(message: string): void;
+  /** An answer came with this data version and as-of time (X-Sightline-Data-Version/-As-Of). */
+  onData(version: string | null, asOf: string | null, relation: string | null): void;
 }
 
 const CHART_TYPES = new Set(['bar', 'line', 'area', 'scatter', 'pie', 'histogram', 'heatmap']);
@@ -74,6 +76,8 @@ export class WidgetFrame {
   private readonly busyEl = h('span', { class: 'server-busy', role: 'status', hidden: true }, 'Server busy, retrying…');
   private stateKey = '';
   private state: ViewState | null = null;
+  /** How many times the data was refreshed: a new count asks again for the same body. */
+  private dataEpoch = 0;
   private selection: Selection | undefined;
   private resizeObserver: ResizeObserver | null = null;
   private resizeFrame = 0;
@@ -176,6 +180,7 @@ export class WidgetFrame {
         },
         onLoading: () => this.setStatus('loading'),
         onError: (e, key) => this.showError(e, key),
+        onData: (version, asOf, relation) => host.onData(version, asOf, relation),
       });
     }
     if (typeof ResizeObserver === 'function') {
@@ -238,10 +243,15 @@ export class WidgetFrame {
     this.host.onDrawn(this.widget.id, key);
   }
 
-  /** Shows the query state; queries only when this widget's request body changed. */
-  apply(state: ViewState, stateKey: string): void {
+  /**
+   * Shows the query state; queries only when this widget's request body changed, or when the
+   * data was refreshed (`dataEpoch` grew): then the same body is asked again, and the drawing
+   * stays (dimmed) until the new answer replaces it.
+   */
+  apply(state: ViewState, stateKey: string, dataEpoch = this.dataEpoch): void {
     this.stateKey = stateKey;
     this.state = state;
+    this.dataEpoch = dataEpoch;
     this.selection = state.selections.find((s) => s.widget === this.widget.id);
     const w = this.widget;
     if (w.type === 'text') {
@@ -249,11 +259,11 @@ export class WidgetFrame {
       return;
     }
     if (this.table) {
-      this.table.apply(this.host.spec, state, stateKey);
+      this.table.apply(this.host.spec, state, stateKey, dataEpoch);
       return;
     }
     const body = buildQueryBody(this.host.spec, state, w);
-    const key = JSON.stringify(body);
+    const key = JSON.stringify(body) + (dataEpoch > 0 ? `#data-${dataEpoch}` : '');
     if (key === this.bodyKey && (this.status !== 'loading' || this.requestKey === key)) {
       // Same data: nothing to fetch. A request in flight for it will mark the newest key.
       if (this.status !== 'loading') this.markDrawn(stateKey);
@@ -299,6 +309,7 @@ export class WidgetFrame {
   private received(ctl: AbortController, r: QueryResult): void {
     if (this.controller !== ctl) return;
     this.controller = null;
+    this.host.onData(r.dataVersion, r.dataAsOf, r.dataRelation);
     // An unchanged answer comes back as the same table, which the view need not draw again.
     this.result = r;
     this.data = r.table;

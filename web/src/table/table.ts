@@ -18,6 +18,8 @@ export interface TableHost {
   onDrawn(stateKey: string): void;
   onLoading(): void;
   onError(e: ApiError, stateKey: string): void;
+  /** A page came with this data version and as-of time. */
+  onData(version: string | null, asOf: string | null, relation: string | null): void;
 }
 
 interface Column {
@@ -35,6 +37,11 @@ interface Entry {
   total: number | null;
   pages: Map<number, Table>;
   columns: Column[] | null;
+  /**
+   * Fetched again after a data refresh, in place: the rows on screen stay until every page the
+   * viewport shows has arrived, and the scroll position is kept.
+   */
+  inPlace?: boolean;
 }
 
 const OVERSCAN = 8;
@@ -76,6 +83,8 @@ export class TableView {
   private frame = 0;
   private fetchTimer: ReturnType<typeof setTimeout> | null = null;
   private headerFor: string | null = null;
+  /** How many times the data was refreshed, as of the cached pages. */
+  private dataEpoch = 0;
 
   constructor(
     readonly el: HTMLElement,
@@ -97,19 +106,29 @@ export class TableView {
     this.scroller.addEventListener('scroll', () => this.schedule(), { passive: true });
   }
 
-  /** Shows the query state `base` (filters, selections, sort; no paging). */
-  apply(spec: Parameters<typeof buildQueryBody>[0], state: Parameters<typeof buildQueryBody>[1], stateKey: string): void {
+  /**
+   * Shows the query state `base` (filters, selections, sort; no paging). A new `dataEpoch` (the
+   * data was refreshed) drops every cached page and fetches the pages on screen again, keeping
+   * the scroll position.
+   */
+  apply(spec: Parameters<typeof buildQueryBody>[0], state: Parameters<typeof buildQueryBody>[1], stateKey: string, dataEpoch = this.dataEpoch): void {
     const base = buildQueryBody(spec, state, this.host.widget);
     this.sort = state.sort.get(this.host.widget.id) ?? null;
     this.stateKey = stateKey;
     const key = JSON.stringify(base);
-    if (this.current && this.current.key === key) {
+    const refreshed = dataEpoch !== this.dataEpoch;
+    this.dataEpoch = dataEpoch;
+    if (!refreshed && this.current && this.current.key === key) {
       this.renderHeader(true);
       this.render();
       return;
     }
     for (const c of this.inflight.values()) c.abort();
     this.inflight.clear();
+    // Pages of the data before the refresh are never shown for the new state (the rows on
+    // screen stay, as `shown`, until the new ones arrive).
+    if (refreshed) this.cache.clear();
+    const inPlace = refreshed && this.shown !== null && this.shown.key === key && this.shown.total !== null;
     let entry = this.cache.get(key);
     if (!entry) {
       entry = { key, base, total: null, pages: new Map(), columns: null };
@@ -125,16 +144,27 @@ export class TableView {
     }
     const hadData = this.shown !== null;
     this.current = entry;
-    if (hadData) this.scroller.scrollTop = 0;
+    if (hadData && !inPlace) this.scroller.scrollTop = 0;
     if (entry.total !== null && entry.pages.has(0)) {
       this.shown = entry;
       this.renderHeader(true);
       this.render();
+    } else if (inPlace && this.shown) {
+      entry.inPlace = true;
+      this.host.onLoading();
+      for (const p of pagesFor(this.range(this.shown), PAGE_SIZE, this.shown.total ?? 0)) this.fetchPage(entry, p);
+      if (this.inflight.size === 0) this.fetchPage(entry, 0);
     } else {
       this.host.onLoading();
       this.renderHeader(true);
       this.fetchPage(entry, 0);
     }
+  }
+
+  /** Every page holding the rows the viewport shows of `entry` has arrived. */
+  private onScreen(entry: Entry): boolean {
+    if (entry.total === null) return false;
+    return pagesFor(this.range(entry), PAGE_SIZE, entry.total).every((p) => entry.pages.has(p));
   }
 
   private viewport(): number {
@@ -188,7 +218,13 @@ export class TableView {
         else if (entry.total === null) entry.total = page * PAGE_SIZE + r.table.numRows;
         if (!entry.columns) entry.columns = columnsOf(r.table, this.host.widget);
         if (entry !== this.current) return;
+        this.host.onData(r.dataVersion, r.dataAsOf, r.dataRelation);
         const first = this.shown !== entry;
+        if (first && entry.inPlace && !this.onScreen(entry)) {
+          // Refreshed in place: the old rows stay until the viewport's pages are all here.
+          this.ensurePages();
+          return;
+        }
         this.shown = entry;
         if (first) this.renderHeader(true);
         this.render();

@@ -1,0 +1,158 @@
+// The sources API (docs/api.md, docs/freshness.md):
+//   GET  /api/v1/sources                 the sources the caller may know of, with their data
+//                                        versions and refresh status
+//   GET  /api/v1/sources/{name}          one of them
+//   POST /api/v1/sources/{name}/refresh  ask for a refresh (roles in the source's refresh.roles;
+//                                        everyone with auth none): 202, done in the background
+// plus the data version of widget answers and of dashboards.
+//
+// Who sees what: a source is listed to a caller who may refresh it or who may see a dashboard
+// over it (a source no visible dashboard reads does not exist for them: 404, as for a wrong
+// name). Row counts and the reason a refresh failed (an engine's words: a file name, a value) go
+// only to those who may refresh the source.
+#include "api/api.h"
+#include "auth/policies.h"
+
+namespace sightline::api {
+namespace {
+
+using nlohmann::json;
+
+
+HttpResponse json_response(const json& j, int status = 200) {
+  HttpResponse r;
+  r.status = status;
+  r.content_type = "application/json";
+  r.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+json time_or_null(int64_t ms) {
+  return ms > 0 ? json(utc_time_text(ms)) : json(nullptr);
+}
+
+bool may_refresh(const config::SourceSpec& source, const config::Project& project, const auth::User& user) {
+  if (!project.auth.enabled()) return true;
+  if (!source.refresh) return false;
+  for (const auto& role : source.refresh->roles)
+    if (std::find(user.roles.begin(), user.roles.end(), role) != user.roles.end()) return true;
+  return false;
+}
+
+bool may_know(const config::SourceSpec& source, const config::Project& project, const auth::User& user) {
+  if (may_refresh(source, project, user)) return true;
+  return std::any_of(project.dashboards.begin(), project.dashboards.end(),
+                     [&](const config::DashboardSpec& d) { return d.source == source.name && auth::can_see(d.roles, user); });
+}
+
+const config::SourceSpec* find_source(const config::Project& project, std::string_view name) {
+  for (const auto& s : project.sources)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+json policy_json(const std::optional<config::RefreshSpec>& spec) {
+  if (!spec) return nullptr;
+  json j = json::object();
+  if (spec->every_ms) j["every_seconds"] = *spec->every_ms / 1000.0;
+  if (!spec->cron.empty()) j["cron"] = spec->cron;
+  if (spec->on_change) {
+    j["on_change"] = true;
+    j["debounce_seconds"] = spec->debounce_ms / 1000.0;
+  }
+  return j;
+}
+
+DataVersion version_of(SourceBoard& board, const engine::Engine& engine, const engine::DataVersions& versions, const std::string& relation) {
+  return board.version(relation, versions.of(relation), [&] { return engine.freshness(relation).as_of_ms; });
+}
+
+json source_json(SourceBoard& board, const Snapshot& snap, const engine::DataVersions& versions, const config::SourceSpec& source,
+                 const auth::User& user) {
+  const engine::Engine& engine = *snap.engine;
+  const bool operator_view = may_refresh(source, snap.project, user);
+  const DataVersion v = version_of(board, engine, versions, source.name);
+  const auto files = engine.source_files(source.name);
+  const RefreshStatus r = board.status(source.name);
+  json refresh = {{"policy", policy_json(source.refresh)},
+                  {"can_refresh", operator_view},
+                  {"last_check", time_or_null(r.last_check_ms)},
+                  {"last_outcome", r.last_outcome ? json(refresh_outcome_name(*r.last_outcome)) : json(nullptr)},
+                  {"last_success", time_or_null(r.last_success_ms)},
+                  {"failing", r.last_outcome == RefreshOutcome::Failed},
+                  {"failing_since", time_or_null(r.failing_since_ms)},
+                  {"next_check", r.next_check_ms ? time_or_null(*r.next_check_ms) : json(nullptr)},
+                  {"running", r.running},
+                  {"requested", r.requested},
+                  {"checks", {{"refreshed", r.refreshed}, {"unchanged", r.unchanged}, {"failed", r.failed}}}};
+  if (operator_view && !r.last_error.empty()) refresh["last_error"] = r.last_error;
+  json j = {{"name", source.name},
+            {"read", files && files->read_at_load ? "at_load" : "at_query_time"},
+            {"version", v.token()},
+            {"version_number", v.number},
+            {"as_of", time_or_null(v.as_of_ms)},
+            {"refresh", refresh}};
+  if (operator_view)
+    if (auto rows = engine.freshness(source.name).rows) j["rows"] = *rows;
+  return j;
+}
+
+}  // namespace
+
+std::pair<std::string, DataVersion> Api::widget_data_version(const Snapshot& snap, const query::QueryContext& ctx,
+                                                             const config::DashboardSpec& dash, const config::WidgetSpec& widget) {
+  const engine::Relation* rel = query::widget_relation(dash, widget, *snap.engine);
+  std::string name = rel ? rel->name : dash.source;
+  DataVersion v = version_of(sources_, *snap.engine, ctx.versions, name);
+  return {std::move(name), v};
+}
+
+// The "data" block of a dashboard's description: its relation's version and whether a source
+// it may read is failing to refresh.
+json dashboard_data_json(SourceBoard& board, const Snapshot& snap, const config::DashboardSpec& dash, const auth::User& user) {
+  const engine::DataVersions versions = snap.engine->data_versions();
+  const DataVersion v = version_of(board, *snap.engine, versions, dash.source);
+  const config::SourceSpec* source = find_source(snap.project, dash.source);
+  bool failing = false;
+  for (const auto& name : board.failing())
+    if (!source || name == source->name) failing = true;  // a model may read any source
+  return {{"relation", dash.source},
+          {"version", v.token()},
+          {"as_of", time_or_null(v.as_of_ms)},
+          {"refresh_failing", failing},
+          {"can_refresh", source != nullptr && may_refresh(*source, snap.project, user)}};
+}
+
+Result<HttpResponse> Api::sources_route(const HttpRequest& req, const std::vector<std::string>& seg, const Snapshot& snap,
+                                        const auth::User& user) {
+  // seg: api v1 sources [name [refresh]]
+  const bool get = req.method == "GET" || req.method == "HEAD";
+  const auto& project = snap.project;
+  if (seg.size() == 3) {
+    if (!get) return method_not_allowed(req, "GET");
+    const engine::DataVersions versions = snap.engine->data_versions();
+    json list = json::array();
+    for (const auto& s : project.sources)
+      if (may_know(s, project, user)) list.push_back(source_json(sources_, snap, versions, s, user));
+    return json_response({{"sources", list}});
+  }
+  const config::SourceSpec* source = find_source(project, seg[3]);
+  if (!source || !may_know(*source, project, user)) return fail(ErrorKind::NotFound, "no source '" + seg[3].substr(0, 64) + "'", "see /api/v1/sources");
+  if (seg.size() == 4) {
+    if (!get) return method_not_allowed(req, "GET");
+    return json_response(source_json(sources_, snap, snap.engine->data_versions(), *source, user));
+  }
+  if (seg.size() != 5 || seg[4] != "refresh") return fail(ErrorKind::NotFound, "no such API endpoint", "see docs/api.md");
+  if (req.method != "POST") return method_not_allowed(req, "POST");
+  if (!may_refresh(*source, project, user))
+    return fail(ErrorKind::Forbidden, "you may not refresh source '" + source->name + "'",
+                "the roles listed in its refresh.roles may; ask an administrator");
+  sources_.request(source->name);
+  if (project.auth.enabled()) gate_.audit("refresh", req, &user, {{"source", source->name}});
+  log_.info("source_refresh_requested", {{"source", source->name}, {"user", user.identity.subject}, {"request_id", req.request_id}});
+  auto r = json_response(source_json(sources_, snap, snap.engine->data_versions(), *source, user), 202);
+  r.headers.emplace_back("Location", "/api/v1/sources/" + source->name);
+  return r;
+}
+
+}  // namespace sightline::api
