@@ -47,6 +47,10 @@ describe('data versions', () => {
     expect(isNewerVersion(v('2-aa'), v('3-bb'))).toBe(false);
     expect(isNewerVersion(v('1-aa'), null)).toBe(true);
     expect(isNewerVersion(null, v('1-aa'))).toBe(false);
+    // After a server restart numbers begin again: other data as of a later time is newer.
+    expect(isNewerVersion(v('1-cc'), v('3-bb'), '2026-12-07T02:00:00Z', '2026-12-07T01:00:00Z')).toBe(true);
+    expect(isNewerVersion(v('1-cc'), v('3-bb'), '2026-12-07T00:00:00Z', '2026-12-07T01:00:00Z')).toBe(false);
+    expect(isNewerVersion(v('1-bb'), v('3-bb'), '2026-12-07T02:00:00Z', '2026-12-07T01:00:00Z')).toBe(false);
   });
 
   it('marks the state key with the number of refreshes, leaving it alone before any', () => {

@@ -33,10 +33,23 @@ export function parseDataVersion(token: string | null | undefined): DataVersion 
   return Number.isSafeInteger(n) ? { number: n, hash: m[2]!, token: token.trim() } : null;
 }
 
-/** True when `candidate` is newer data than `shown` (or nothing is shown yet). */
-export function isNewerVersion(candidate: DataVersion | null, shown: DataVersion | null): boolean {
+/**
+ * True when `candidate` is newer data than `shown` (or nothing is shown yet). Numbers count per
+ * server process: after a restart they begin at 1 again, so other data (another hash) that is
+ * as of a later time is newer too, whatever its number.
+ */
+export function isNewerVersion(
+  candidate: DataVersion | null,
+  shown: DataVersion | null,
+  candidateAsOf: string | null = null,
+  shownAsOf: string | null = null,
+): boolean {
   if (candidate === null) return false;
-  return shown === null || candidate.number > shown.number;
+  if (shown === null || candidate.number > shown.number) return true;
+  if (candidate.hash === shown.hash || candidateAsOf === null || shownAsOf === null) return false;
+  const a = toEpochMs(candidateAsOf);
+  const b = toEpochMs(shownAsOf);
+  return a !== null && b !== null && a > b;
 }
 
 /**
@@ -174,7 +187,7 @@ export class Freshness {
   observe(version: string | null, asOf: string | null, relation: string | null = null): void {
     if (relation !== null && this.data !== null && relation !== this.data.relation) return;
     const v = parseDataVersion(version);
-    if (!isNewerVersion(v, this.shown)) return;
+    if (!isNewerVersion(v, this.shown, asOf, this.asOf)) return;
     this.shown = v;
     if (asOf !== null && asOf !== '') this.asOf = asOf;
     this.render();
@@ -264,7 +277,7 @@ export class Freshness {
     this.failing = status.refresh.failing || result.kind === 'failed';
     this.failError = status.refresh.last_error ?? null;
     const version = parseDataVersion(status.version);
-    const newer = isNewerVersion(version, this.shown);
+    const newer = isNewerVersion(version, this.shown, status.as_of, this.asOf);
     if (newer || result.kind === 'refreshed') {
       if (newer) this.shown = version;
       if (status.as_of !== null) this.asOf = status.as_of;
