@@ -484,6 +484,7 @@ std::string route_template(std::string_view path) {
     return "/auth/" + std::string(seg[1]);
   if (first != "api" || seg.size() < 3 || seg[1] != "v1") return "other";
   if (seg.size() == 3 && seg[2] == "me") return "/api/v1/me";
+  if (seg.size() == 3 && seg[2] == "events") return "/api/v1/events";
   if (seg[2] == "sources") {
     if (seg.size() == 3) return "/api/v1/sources";
     if (seg.size() == 4) return "/api/v1/sources/{source}";
@@ -649,6 +650,10 @@ Result<HttpResponse> Api::data_route(const HttpRequest& req, const Snapshot& sna
   const auto& project = snap.project;
   if (seg.size() == 2) return fail(ErrorKind::NotFound, "no such API endpoint", "see /api/v1/dashboards");
   if (seg[2] == "sources") return sources_route(req, seg, snap, user);
+  if (seg[2] == "events") {
+    if (seg.size() != 3) return fail(ErrorKind::NotFound, "no such API endpoint", "see docs/api.md");
+    return events_route(req, target->param("dashboard"), snap, user);
+  }
   if (seg[2] != "dashboards") return fail(ErrorKind::NotFound, "no such API endpoint: " + seg[2].substr(0, 64), "see /api/v1/dashboards");
 
   if (seg.size() == 3) {

@@ -51,6 +51,10 @@ class Api {
   // The /metrics answer for a request to the metrics port: the metrics (GET/HEAD /metrics, from
   // an allowed address), 403, 405 or 404. Only after enable_metrics.
   std::optional<HttpResponse> metrics_response(const HttpRequest& request) const;
+  // Open event streams (GET /api/v1/events) allowed per caller and in all; beyond them the
+  // stream is refused (429, 503). Call before serving (defaults: kMaxEventStreamsPerUser,
+  // kMaxEventStreams).
+  void set_event_stream_limits(size_t per_user, size_t total);
   // Widget queries are traced under each request's span (HttpRequest::trace). Call before serving.
   void enable_tracing(Tracer* tracer) { tracer_ = tracer; }
   // From now on /readyz answers 503 "draining" (shutdown began: load balancers stop sending).
@@ -89,6 +93,9 @@ class Api {
   // GET /api/v1/sources[/{name}], POST /api/v1/sources/{name}/refresh (api/sources_api.cpp).
   Result<HttpResponse> sources_route(const HttpRequest& req, const std::vector<std::string>& segments, const Snapshot& snap,
                                      const auth::User& user);
+  // GET /api/v1/events?dashboard=ID: an open stream of the dashboard's data versions
+  // (api/events_api.cpp).
+  Result<HttpResponse> events_route(const HttpRequest& req, const std::string& dashboard, const Snapshot& snap, const auth::User& user);
   // The relation `widget` reads and the version of its data, as the request's context took it.
   std::pair<std::string, DataVersion> widget_data_version(const Snapshot& snap, const query::QueryContext& ctx, const config::DashboardSpec& dash,
                                   const config::WidgetSpec& widget);
@@ -106,6 +113,10 @@ class Api {
   std::shared_ptr<SpoolBudget> spool_budget_;
   metrics::Family<metrics::Histogram>* widget_seconds_ = nullptr;
   SourceBoard sources_;
+  // Open event streams, per caller and in all (api/events_api.cpp has the limits).
+  struct StreamCounts;
+  static std::shared_ptr<StreamCounts> make_stream_counts();
+  std::shared_ptr<StreamCounts> streams_ = make_stream_counts();
 };
 
 // The "data" block of a dashboard's description for `user`: the version of the relation it reads,
@@ -122,6 +133,14 @@ int http_status(ErrorKind kind);
 HttpResponse method_not_allowed(const HttpRequest& req, const char* allow);
 // RFC 9457 problem details for an error.
 HttpResponse problem_response(const Error& error, const std::string& request_id);
+
+// Open event streams (GET /api/v1/events, one per open dashboard) allowed per user and in all:
+// each holds a socket for as long as the page is open, so a client must not be able to take them
+// all. 8 per user covers a few tabs (browsers keep at most 6 HTTP/1.1 connections per site
+// anyway); 1,000 in all stays well below the server's connection limit and the usual 1,024 open
+// files.
+inline constexpr size_t kMaxEventStreamsPerUser = 8;
+inline constexpr size_t kMaxEventStreams = 1000;
 
 // Largest request body the server reads (bytes).
 inline constexpr size_t kMaxBodyBytes = 1 << 20;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,33 @@ struct HttpRequest {
   }
 };
 
+// An answer that stays open: after its header the server keeps writing what the handler pushes
+// (Server-Sent Events: `text/event-stream`), until the client goes away or the server stops.
+//
+//   class Clock final : public EventStream {
+//     Subscription start(Push push) override {
+//       push("event: hello\ndata: {}\n\n");
+//       return std::make_shared<Ticker>(std::move(push));  // pushes until destroyed
+//     }
+//   };
+//   HttpResponse r;  r.events = std::make_shared<Clock>();
+//
+// The server calls start() once, after the header reached the socket, on its I/O thread (so
+// start() must not block). `push` is thread-safe and cheap (it queues the chunk for the
+// connection and returns): chunks are written in the order push() was called, one after the
+// other; after the stream ended it does nothing, so a late call is harmless. The server keeps the
+// returned subscription (and this object) while the stream is open and destroys both when it ends;
+// after that, push() must not be called any more (a subscription whose destruction stops
+// deliveries, e.g. a SourceBoard::Subscription, ensures it). If the stream never starts (the
+// client left before the header was written), start() is not called and this object is destroyed.
+class EventStream {
+ public:
+  using Push = std::function<void(std::string chunk)>;
+  using Subscription = std::shared_ptr<void>;
+  virtual ~EventStream() = default;
+  virtual Subscription start(Push push) = 0;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
@@ -46,6 +74,10 @@ struct HttpResponse {
   // A body too large to hold in memory (a download of many rows), in a spool file: the server
   // sends it from there in pieces, with its length. `body` is then empty.
   std::shared_ptr<const SpooledBody> file_body;
+  // An open event stream (status 200, no body): the server writes the header with
+  // `Content-Type: text/event-stream`, `Cache-Control: no-store`, `X-Accel-Buffering: no`, no
+  // length and `Connection: close`, then whatever the stream pushes (see EventStream).
+  std::shared_ptr<EventStream> events;
   int64_t rows = -1;  // rows of data returned, for the request log (-1: not a data request)
   std::string log_user;  // who asked (the subject), for the request log; "" before sign-in
   // The route template that answered ("/api/v1/dashboards/{id}"), for metrics: from a fixed set,

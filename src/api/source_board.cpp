@@ -1,7 +1,10 @@
 #include "api/source_board.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <thread>
+#include <utility>
 
 namespace sightline::api {
 
@@ -30,12 +33,115 @@ const char* refresh_outcome_name(RefreshOutcome outcome) {
   return "failed";
 }
 
+// The subscribers. Their own lock, never held while a listener runs nor together with the
+// board's lock.
+struct SourceBoard::Listeners {
+  struct Slot {
+    Listener listener;
+    bool removed = false;                  // no call starts once set
+    std::vector<std::thread::id> calling;  // threads inside the listener now (one entry per call)
+  };
+  std::mutex mutex;
+  std::condition_variable idle;  // a call ended
+  std::map<uint64_t, std::shared_ptr<Slot>> slots;
+  uint64_t next_id = 1;
+
+  void remove(uint64_t id) {
+    std::unique_lock lock(mutex);
+    auto it = slots.find(id);
+    if (it == slots.end()) return;
+    std::shared_ptr<Slot> slot = it->second;
+    slots.erase(it);
+    slot->removed = true;
+    const auto me = std::this_thread::get_id();
+    // Wait for calls on other threads; a call on this thread is the caller itself (a listener
+    // ending its own subscription) and ends when it returns.
+    idle.wait(lock, [&] { return std::all_of(slot->calling.begin(), slot->calling.end(), [&](auto t) { return t == me; }); });
+    // What the listener holds goes now (outside the lock: its destructors may do anything),
+    // unless this thread is inside it.
+    if (!slot->calling.empty()) return;
+    Listener gone = std::move(slot->listener);
+    slot->listener = nullptr;
+    lock.unlock();
+  }
+};
+
+SourceBoard::Subscription::Subscription(Subscription&& other) noexcept
+    : listeners_(std::move(other.listeners_)), id_(std::exchange(other.id_, 0)) {}
+
+SourceBoard::Subscription& SourceBoard::Subscription::operator=(Subscription&& other) noexcept {
+  if (this != &other) {
+    reset();
+    listeners_ = std::move(other.listeners_);
+    id_ = std::exchange(other.id_, 0);
+  }
+  return *this;
+}
+
+void SourceBoard::Subscription::reset() {
+  if (!listeners_) return;
+  listeners_->remove(id_);
+  listeners_.reset();
+  id_ = 0;
+}
+
+SourceBoard::SourceBoard() : listeners_(std::make_shared<Listeners>()) {}
+SourceBoard::~SourceBoard() = default;
+
+SourceBoard::Subscription SourceBoard::subscribe(Listener listener) {
+  std::lock_guard lock(listeners_->mutex);
+  const uint64_t id = listeners_->next_id++;
+  auto slot = std::make_shared<Listeners::Slot>();
+  slot->listener = std::move(listener);
+  listeners_->slots.emplace(id, std::move(slot));
+  return Subscription(listeners_, id);
+}
+
+size_t SourceBoard::subscribers() const {
+  std::lock_guard lock(listeners_->mutex);
+  return listeners_->slots.size();
+}
+
+void SourceBoard::notify(const std::string& relation, const DataVersion& version) {
+  std::vector<std::shared_ptr<Listeners::Slot>> slots;
+  {
+    std::lock_guard lock(listeners_->mutex);
+    if (listeners_->slots.empty()) return;
+    slots.reserve(listeners_->slots.size());
+    for (const auto& [id, slot] : listeners_->slots) slots.push_back(slot);
+  }
+  const auto me = std::this_thread::get_id();
+  for (const auto& slot : slots) {
+    {
+      std::lock_guard lock(listeners_->mutex);
+      if (slot->removed) continue;
+      slot->calling.push_back(me);
+    }
+    try {
+      slot->listener(relation, version);
+    } catch (...) {
+      // A listener's failure is its own business: the others still hear of the version.
+    }
+    {
+      std::lock_guard lock(listeners_->mutex);
+      slot->calling.erase(std::find(slot->calling.begin(), slot->calling.end(), me));
+    }
+    listeners_->idle.notify_all();
+  }
+}
+
 DataVersion SourceBoard::version(const std::string& relation, uint64_t hash, const std::function<int64_t()>& as_of) {
-  std::lock_guard lock(mutex_);
-  auto it = versions_.find(relation);
-  if (it != versions_.end() && it->second.hash == hash) return it->second;
-  DataVersion next{it == versions_.end() ? 1 : it->second.number + 1, hash, as_of ? as_of() : 0};
-  versions_[relation] = next;
+  DataVersion next;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = versions_.find(relation);
+    if (it != versions_.end() && it->second.hash == hash) return it->second;
+    const bool first = it == versions_.end();
+    next = DataVersion{first ? 1 : it->second.number + 1, hash, as_of ? as_of() : 0};
+    versions_[relation] = next;
+    if (first) return next;
+  }
+  notify(relation, next);
   return next;
 }
 

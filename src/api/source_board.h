@@ -11,13 +11,26 @@
 // server has served since it started (1 for the first), so "newer" is a comparison of numbers
 // while the hash says "the same data" across servers and restarts.
 //
+// Subscriptions: whoever wants to hear of new data (open dashboards' event streams,
+// api/events_api.cpp) subscribes; version() tells every subscriber when it gives a relation a new
+// number (never for a relation's first version). The refresher asks for every source's version
+// about once a second (cli/refresher.h), so subscribers hear of new data within about a second
+// of a refresh's swap, or, for sources read at query time, of a change to their files.
+//
+//   auto sub = board.subscribe([](const std::string& relation, const DataVersion& v) { ... });
+//   ...
+//   sub.reset();  // or its destruction: from here on, the listener is not called
+//
 // Thread-safe: every method takes the board's lock (none calls out while holding it, except the
-// as_of function given to version(), which must not call back into the board).
+// as_of function given to version(), which must not call back into the board). Listeners are
+// called outside the lock, on the thread whose version() call made the new number.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -58,9 +71,53 @@ struct RefreshStatus {
 
 class SourceBoard {
  public:
+  // Hears of a relation's new version. Called outside the board's lock, so it may call the board
+  // (version() included; a new number made from there is told to every listener, this one too,
+  // on the same thread before the outer call returns); it should return quickly (the refresher's
+  // thread calls it). Exceptions it throws are ignored. Calls from different threads may overlap
+  // (it must be thread-safe) and arrive out of order: compare numbers, not arrival.
+  using Listener = std::function<void(const std::string& relation, const DataVersion& version)>;
+  struct Listeners;  // the subscribers, shared with their handles (so a handle may outlive the board)
+
+  // A subscription; its destruction (or reset()) ends it. Move-only.
+  //
+  // The guarantee: once reset() (or the destructor) returns, the listener is not running on any
+  // other thread and will never be called again. How: the listener is marked removed under the
+  // subscribers' lock, so no call starts after that; each call registers its thread under the
+  // same lock before it starts and unregisters after it returns; reset() waits (condition
+  // variable) until no other thread is inside the listener. A listener may end its own
+  // subscription from inside a call: reset() does not wait for the calling thread itself, and
+  // the listener is not called again once that call returns.
+  class Subscription {
+   public:
+    Subscription() = default;
+    Subscription(Subscription&& other) noexcept;
+    Subscription& operator=(Subscription&& other) noexcept;
+    Subscription(const Subscription&) = delete;
+    Subscription& operator=(const Subscription&) = delete;
+    ~Subscription() { reset(); }
+    void reset();
+    explicit operator bool() const { return listeners_ != nullptr; }
+
+   private:
+    friend class SourceBoard;
+    Subscription(std::shared_ptr<Listeners> listeners, uint64_t id) : listeners_(std::move(listeners)), id_(id) {}
+    std::shared_ptr<Listeners> listeners_;
+    uint64_t id_ = 0;
+  };
+
+  SourceBoard();
+  ~SourceBoard();
+
   // The version of `relation` holding data of `hash`. A hash the board has not seen for the
-  // relation (or a relation it does not know) gets the next number and its time from `as_of()`.
+  // relation (or a relation it does not know) gets the next number and its time from `as_of()`;
+  // a relation's next number after its first is told to the subscribers (outside the lock).
   DataVersion version(const std::string& relation, uint64_t hash, const std::function<int64_t()>& as_of);
+  // Calls `listener` for every new number version() gives a relation from now on, until the
+  // returned subscription is reset or destroyed.
+  [[nodiscard]] Subscription subscribe(Listener listener);
+  // Open subscriptions (for tests and metrics).
+  size_t subscribers() const;
   // The last version version() gave for `relation`.
   std::optional<DataVersion> last_version(const std::string& relation) const;
 
@@ -81,6 +138,8 @@ class SourceBoard {
 
  private:
   RefreshStatus& slot(const std::string& source);  // with the lock held
+  void notify(const std::string& relation, const DataVersion& version);  // without the lock
+  std::shared_ptr<Listeners> listeners_;
   mutable std::mutex mutex_;
   std::map<std::string, DataVersion> versions_;
   std::map<std::string, RefreshStatus> refreshes_;

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstring>
 #include <atomic>
+#include <map>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -15,6 +16,7 @@
 #include <set>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 namespace sightline::server {
@@ -82,6 +84,18 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   // (a slow client downloading gigabytes is fine; a stalled one is dropped after read_timeout).
   void send_file_piece(bool keep_alive, size_t written);
   void send_error(http::status status, const std::string& detail);
+  // An event stream (api::HttpResponse::events) once its header is out: what the handler's
+  // stream pushes is queued and written on this session's strand, one write at a time, each with
+  // the read_timeout deadline (a stalled client is dropped); a comment line every
+  // event_heartbeat. It ends when the client goes away (a failed write; on plain TCP also the
+  // hang-up watch's read ending), or when the server stops; the request line is logged then.
+  void start_stream(size_t header_bytes);
+  void stream_push(std::string chunk);
+  void stream_write_next();
+  void arm_heartbeat();
+  void end_stream(const char* why, beast::error_code ec = {});
+  // The request line (and metrics, and the server span) of the answer just written.
+  void log_request(size_t bytes, beast::error_code ec, const char* stream_end);
   void drain_then_close();
   // While a handler runs (plain TCP only): a read that ends means the client hung up, and the
   // request's cancellation stops its queries. Bytes that arrive (a pipelined request) are kept
@@ -123,6 +137,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   bool watching_ = false;         // a watch read is outstanding
   bool handling_ = false;         // a handler runs for the current request
   bool read_after_watch_ = false;  // the next request is read once the watch read has ended
+  // Event stream (see start_stream).
+  std::shared_ptr<api::EventStream> events_;
+  api::EventStream::Subscription subscription_;
+  std::string stream_pending_;  // pushed, not written yet
+  std::string stream_chunk_;    // being written
+  bool streaming_ = false, stream_writing_ = false, stream_ended_ = false;
+  uint64_t stream_bytes_ = 0;     // header and chunks written
+  uint64_t stream_id_ = 0;        // in the server's list of open streams
+  size_t stream_discarded_ = 0;   // bytes the client sent on a stream (ignored)
+  std::optional<asio::steady_timer> heartbeat_;
 };
 
 class ServerImpl final : public Server {
@@ -201,6 +225,9 @@ class ServerImpl final : public Server {
       beast::error_code ec;
       acceptor_.close(ec);
     });
+    // Open event streams end now: a client keeps one open for as long as it likes, so they are
+    // not waited for (streams whose header is written later end as they start).
+    end_streams();
     // Let in-flight requests (running or queued) finish and their answers reach the clients, up
     // to the deadline; then interrupt their queries (they are answered 503) and give the answers
     // a moment to be written.
@@ -214,6 +241,9 @@ class ServerImpl final : public Server {
       cancel_all();
       wait_until_idle(std::chrono::steady_clock::now() + std::chrono::seconds(5));
     }
+    // The streams' ends (their log lines, their sockets closed) happen on the I/O threads.
+    const auto streams_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (open_streams() > 0 && std::chrono::steady_clock::now() < streams_deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     heavy_.stop();
     workers_.join();
     io_.stop();
@@ -258,6 +288,31 @@ class ServerImpl final : public Server {
     std::lock_guard lock(active_mutex_);
     for (auto& w : active_)
       if (auto c = w.lock()) c->cancel();
+  }
+
+  // Open event streams: `end` asks one to end (from any thread). A stream added after stop()
+  // began sees stopping() true once added (the lock orders the two), and ends itself.
+  uint64_t add_stream(std::function<void()> end) {
+    std::lock_guard lock(streams_mutex_);
+    const uint64_t id = next_stream_++;
+    streams_.emplace(id, std::move(end));
+    return id;
+  }
+  void remove_stream(uint64_t id) {
+    std::lock_guard lock(streams_mutex_);
+    streams_.erase(id);
+  }
+  size_t open_streams() {
+    std::lock_guard lock(streams_mutex_);
+    return streams_.size();
+  }
+  void end_streams() {
+    std::vector<std::function<void()>> ends;
+    {
+      std::lock_guard lock(streams_mutex_);
+      for (const auto& [id, end] : streams_) ends.push_back(end);
+    }
+    for (const auto& end : ends) end();
   }
 
   void record(const std::string& route, const std::string& method, int status, double seconds) {
@@ -314,6 +369,8 @@ class ServerImpl final : public Server {
       shed_->with({shed_reason_name(reason)});
     m->gauge_function("sightline_http_open_connections", "Open client connections.", {},
                       [this] { return std::vector<metrics::Sample>{{{}, static_cast<double>(connections_.load())}}; });
+    m->gauge_function("sightline_http_event_streams", "Open event streams (live updates of open dashboards).", {},
+                      [this] { return std::vector<metrics::Sample>{{{}, static_cast<double>(open_streams())}}; });
     m->gauge_function("sightline_http_requests_in_flight", "Requests read whose answer is not written yet (running or queued).", {},
                       [this] { return std::vector<metrics::Sample>{{{}, static_cast<double>(in_flight_.load())}}; });
     m->gauge_function("sightline_admission_queue_length", "Heavy requests (queries) waiting for a worker.", {},
@@ -344,6 +401,9 @@ class ServerImpl final : public Server {
   metrics::Family<metrics::Counter>* shed_ = nullptr;
   std::atomic<size_t> connections_{0};
   std::atomic<int> in_flight_{0};  // requests handed to workers whose answer is not written yet
+  std::mutex streams_mutex_;
+  std::map<uint64_t, std::function<void()>> streams_;  // open event streams: how to end each
+  uint64_t next_stream_ = 1;
   std::mutex stopped_mutex_;
   std::condition_variable stopped_cv_;
   bool stopped_ = false;
@@ -558,6 +618,14 @@ void Session<Stream>::watch_hangup() {
 template <class Stream>
 void Session<Stream>::on_watch(beast::error_code ec, size_t bytes) {
   watching_ = false;
+  if (streaming_) {
+    // An open event stream: the client has nothing more to say; a read that ends means it left.
+    if (stream_ended_) return;
+    if (ec) return end_stream("client_closed");
+    stream_discarded_ += bytes;
+    if (stream_discarded_ > 64 * 1024) return end_stream("client_sent_data");
+    return watch_hangup();
+  }
   if (!ec) {
     // The client sent more (pipelining): keep it for the next request, and watch on.
     auto room = buffer_.prepare(bytes);
@@ -587,7 +655,9 @@ void Session<Stream>::respond(api::HttpResponse r, bool keep_alive) {
     // Interrupted by shutdown, not by its client: say so.
     r = unavailable("the server is shutting down; this request was interrupted", request_id_);
   }
-  if (server_.stopping()) keep_alive = false;
+  const bool streaming = r.events && r.status == 200 && method_ != "HEAD";
+  // An event stream's body ends with the connection.
+  if (server_.stopping() || streaming) keep_alive = false;
   auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), 11);
   res->set(http::field::server, "sightline/" SIGHTLINE_VERSION);
   if (!r.content_type.empty()) res->set(http::field::content_type, r.content_type);
@@ -604,6 +674,13 @@ void Session<Stream>::respond(api::HttpResponse r, bool keep_alive) {
     // Not modified: no body and no length (the length would describe the unsent representation).
   } else if (method_ == "HEAD") {
     res->content_length(from_file ? r.file_body->size() : r.body.size());
+  } else if (streaming) {
+    // No length, not chunked: the body is what follows the header until the connection closes.
+    // Set after the handler's headers, so each of these is there once.
+    events_ = std::move(r.events);
+    res->set(http::field::content_type, "text/event-stream");
+    res->set(http::field::cache_control, "no-store");
+    res->set("X-Accel-Buffering", "no");  // nginx passes each event on at once
   } else if (from_file) {
     res->content_length(r.file_body->size());
     file_body_ = std::move(r.file_body);
@@ -615,11 +692,20 @@ void Session<Stream>::respond(api::HttpResponse r, bool keep_alive) {
   res->keep_alive(keep_alive);
   response_ = res;
   handling_ = false;
-  if (watching_) {
+  if (watching_ && !events_) {
     beast::error_code ignored;
     socket().cancel(ignored);  // ends the hang-up watch (operation_aborted)
   }
+  // (An event stream keeps the watch: the client leaving ends the stream.)
   lowest().expires_after(server_.options().read_timeout);
+  if (events_) {
+    header_serializer_.emplace(*response_);
+    http::async_write_header(stream_, *header_serializer_, [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec) return self->on_write(false, ec, n);
+      self->start_stream(n);
+    });
+    return;
+  }
   if (file_body_) {
     header_serializer_.emplace(*response_);
     http::async_write_header(stream_, *header_serializer_, [self = this->shared_from_this(), keep_alive](beast::error_code ec, size_t n) {
@@ -655,7 +741,7 @@ void Session<Stream>::send_file_piece(bool keep_alive, size_t written) {
 }
 
 template <class Stream>
-void Session<Stream>::on_write(bool keep_alive, beast::error_code ec, size_t bytes) {
+void Session<Stream>::log_request(size_t bytes, beast::error_code ec, const char* stream_end) {
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
   nlohmann::json fields = {{"request_id", request_id_},
                            {"method", method_},
@@ -666,6 +752,7 @@ void Session<Stream>::on_write(bool keep_alive, beast::error_code ec, size_t byt
   if (rows_ >= 0) fields["rows"] = rows_;
   if (!user_.empty()) fields["user"] = user_;
   if (trace_) fields["trace_id"] = trace_->trace_hex();
+  if (stream_end) fields["stream_end"] = stream_end;
   if (ec) fields["error"] = ec.message();
   server_.log().info("request", fields);
   server_.record(route_, method_, response_ ? response_->result_int() : 0, ms / 1000);
@@ -690,10 +777,16 @@ void Session<Stream>::on_write(bool keep_alive, beast::error_code ec, size_t byt
     tracer->finish(std::move(span));
     trace_.reset();
   }
+}
+
+template <class Stream>
+void Session<Stream>::on_write(bool keep_alive, beast::error_code ec, size_t bytes) {
+  log_request(bytes, ec, nullptr);
   response_.reset();
   header_serializer_.reset();
   file_body_.reset();
   file_piece_ = {};
+  events_.reset();
   if (counted_) {
     counted_ = false;
     --server_.in_flight();
@@ -717,6 +810,106 @@ void Session<Stream>::on_write(bool keep_alive, beast::error_code ec, size_t byt
     return;
   }
   do_read();
+}
+
+template <class Stream>
+void Session<Stream>::start_stream(size_t header_bytes) {
+  streaming_ = true;
+  stream_bytes_ = header_bytes;
+  // From here on the stream is not a request in flight: a graceful stop does not wait for it.
+  if (counted_) {
+    counted_ = false;
+    --server_.in_flight();
+  }
+  std::weak_ptr<Session> weak = this->weak_from_this();
+  auto executor = stream_.get_executor();
+  stream_id_ = server_.add_stream([weak, executor] {
+    asio::post(executor, [weak] {
+      if (auto self = weak.lock()) self->end_stream("server_stopping");
+    });
+  });
+  if (server_.stopping()) return end_stream("server_stopping");
+  // The client left while the handler ran or the header was written.
+  if (cancel_ && cancel_->cancelled()) return end_stream("client_closed");
+  heartbeat_.emplace(executor);
+  arm_heartbeat();
+  if constexpr (!kIsTls<Stream>) {
+    if (!watching_) watch_hangup();
+  }
+  try {
+    // Called from any thread: the chunk goes to this session's strand; once the session is gone
+    // (the stream ended) it goes nowhere.
+    subscription_ = events_->start([weak, executor](std::string chunk) {
+      asio::post(executor, [weak, chunk = std::move(chunk)]() mutable {
+        if (auto self = weak.lock()) self->stream_push(std::move(chunk));
+      });
+    });
+  } catch (const std::exception& e) {
+    server_.log().error("event_stream_failed", {{"request_id", request_id_}, {"message", e.what()}});
+    end_stream("failed");
+  }
+}
+
+template <class Stream>
+void Session<Stream>::stream_push(std::string chunk) {
+  if (stream_ended_ || chunk.empty()) return;
+  // A client that reads nothing: its write times out after read_timeout; until then what waits
+  // for it is bounded.
+  constexpr size_t kMaxPendingBytes = 1 << 20;
+  if (stream_pending_.size() + chunk.size() > kMaxPendingBytes) return end_stream("client_too_slow");
+  stream_pending_ += chunk;
+  if (!stream_writing_) stream_write_next();
+}
+
+template <class Stream>
+void Session<Stream>::stream_write_next() {
+  if (stream_ended_ || stream_pending_.empty()) return;
+  // Everything pushed meanwhile goes in one write.
+  stream_chunk_ = std::exchange(stream_pending_, {});
+  stream_writing_ = true;
+  lowest().expires_after(server_.options().read_timeout);
+  asio::async_write(stream_, asio::buffer(stream_chunk_), [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+    self->stream_writing_ = false;
+    self->stream_bytes_ += n;
+    if (self->stream_ended_) return;
+    if (ec) return self->end_stream(ec == beast::error::timeout ? "write_timeout" : "write_failed", ec);
+    self->stream_write_next();
+  });
+}
+
+template <class Stream>
+void Session<Stream>::arm_heartbeat() {
+  heartbeat_->expires_after(server_.options().event_heartbeat);
+  heartbeat_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
+    if (ec || self->stream_ended_) return;
+    self->stream_push(": keepalive\n\n");
+    if (!self->stream_ended_) self->arm_heartbeat();
+  });
+}
+
+template <class Stream>
+void Session<Stream>::end_stream(const char* why, beast::error_code ec) {
+  if (stream_ended_) return;
+  stream_ended_ = true;
+  server_.remove_stream(stream_id_);
+  // No more deliveries: the handler's subscription goes first (it may wait for a delivery under
+  // way on another thread; that one only posts to this strand).
+  subscription_.reset();
+  events_.reset();
+  if (heartbeat_) heartbeat_->cancel();
+  stream_pending_.clear();
+  log_request(stream_bytes_, ec, why);
+  response_.reset();
+  header_serializer_.reset();
+  cancel_.reset();
+  if constexpr (kIsTls<Stream>) {
+    // close_notify when nothing is being written (a TLS stream writes one thing at a time).
+    if (!ec && !stream_writing_) return finish(true);
+  }
+  beast::error_code ignored;
+  socket().shutdown(tcp::socket::shutdown_both, ignored);
+  socket().close(ignored);  // ends the watch read and any write under way
+  --server_.connections();
 }
 
 }  // namespace

@@ -43,8 +43,13 @@ struct ServerOptions {
   size_t max_queued = 64;
   std::chrono::milliseconds queue_timeout{10000};
   // stop(): requests in flight may finish until this deadline; then their queries are
-  // interrupted and they are answered 503.
+  // interrupted and they are answered 503. Open event streams (api::HttpResponse::events) are
+  // not requests in flight once their header is out: stop() ends them at once.
   std::chrono::milliseconds shutdown_timeout{30000};
+  // An open event stream gets a comment line (": keepalive") this often, so that proxies and
+  // load balancers do not close it as idle and a client that went away is noticed (the write
+  // fails).
+  std::chrono::milliseconds event_heartbeat{15000};
   // Heavy requests are shed (503) while the process's resident memory (as `resident_bytes`
   // reports it) is above this many bytes, before the kernel's OOM killer acts; 0: off.
   uint64_t memory_guard_bytes = 0;
@@ -78,8 +83,8 @@ class Server {
   virtual ~Server() = default;
   virtual uint16_t port() const = 0;
   // Stops accepting; a request that arrives on an open connection is answered 503 (and the
-  // connection closed); requests in flight finish and are delivered, up to shutdown_timeout,
-  // then are interrupted and answered 503. Ends wait().
+  // connection closed); open event streams end at once; requests in flight finish and are
+  // delivered, up to shutdown_timeout, then are interrupted and answered 503. Ends wait().
   virtual void stop() = 0;
   virtual void wait() = 0;
 };

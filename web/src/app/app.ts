@@ -30,7 +30,8 @@ import {
 import type { ColorRegistry, DashboardSpec, DashboardSummary, Me, PageSpec, Selection, SortKey, Theme } from '../types';
 import { beginSignIn, displayName, loginUrl, safeRedirect, signInSucceeded } from './auth';
 import { clear, h, uid } from './dom';
-import { Freshness, dataStateKey } from './freshness';
+import { Freshness, dataStateKey, isNewerVersion, parseDataVersion, type DataVersion } from './freshness';
+import { LiveUpdates, type LiveVersion } from './live';
 import { applyTheme, currentTheme, saveTheme, watchSystemTheme } from './theme';
 import { buildProgress } from './readiness';
 import { WidgetFrame, loadCharts, type FrameHost } from './widget';
@@ -53,6 +54,13 @@ export class App {
   private announcedKey = '';
   /** How many times the data was refreshed while this page was open: part of the state key. */
   private dataEpoch = 0;
+  /**
+   * The data version every widget of the view was last asked for (the dashboard's when it opened,
+   * then each reload's): a live update reloads the view only for a newer one.
+   */
+  private requested: { version: DataVersion | null; asOf: string | null } = { version: null, asOf: null };
+  /** A live update heard while a refresh asked for here was under way: looked at once it is over. */
+  private deferredLive: LiveVersion | null = null;
   private loadSeq = 0;
   /** The spec of the dashboard in the URL, asked for at start-up alongside the list. */
   private prefetched: { id: string; spec: Promise<DashboardSpec> } | null = null;
@@ -82,6 +90,18 @@ export class App {
   private readonly freshness = new Freshness({
     reload: () => this.reloadData(),
     announce: (m) => this.announce(m),
+    settled: () => {
+      const v = this.deferredLive;
+      this.deferredLive = null;
+      if (v !== null) this.liveData(v);
+    },
+  });
+  /** New data pushed by the server while a dashboard is open (GET /api/v1/events). */
+  private readonly liveUpdates = new LiveUpdates({
+    heard: (v) => this.liveData(v),
+    state: (state) => {
+      this.root.dataset.live = state;
+    },
   });
 
   constructor(private readonly mount: HTMLElement) {}
@@ -91,6 +111,11 @@ export class App {
     this.buildShell();
     watchSystemTheme((t) => this.setTheme(t, false));
     window.addEventListener('popstate', () => void this.fromLocation());
+    // A background tab holds no event stream; shown again, it hears whether the data changed.
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'hidden') this.liveUpdates.suspend();
+      else this.liveUpdates.resume();
+    });
     // Any request answering 401 later (the session expired, or ended in another tab) sends the
     // page to the sign-in instead of showing the error in every widget.
     onUnauthenticated((canSignIn) => this.unauthenticated(canSignIn));
@@ -190,6 +215,7 @@ export class App {
       return;
     }
     this.ended = true;
+    this.liveUpdates.close();
     // A dashboard on its way is not shown.
     this.loadSeq += 1;
     if (canSignIn && beginSignIn()) location.assign(loginUrl());
@@ -258,6 +284,7 @@ export class App {
     }
     // Requests that end with the session from here on are no reason to sign in again.
     this.ended = true;
+    this.liveUpdates.close();
     setCsrfToken(null);
     location.assign(target);
   }
@@ -402,8 +429,10 @@ export class App {
   }
 
   private teardown(): void {
-    // A refresh being waited for stops with the dashboard it was asked on.
+    // A refresh being waited for stops with the dashboard it was asked on, and so do its live updates.
     this.freshness.reset();
+    this.liveUpdates.close();
+    this.deferredLive = null;
     for (const f of this.frames) f.dispose();
     this.frames = [];
     this.builtPage = null;
@@ -426,6 +455,8 @@ export class App {
     this.switcher.value = spec.id;
     this.titleSwitcher();
     this.freshness.show(spec.data);
+    this.requested = { version: parseDataVersion(spec.data?.version), asOf: spec.data?.as_of ?? null };
+    this.liveUpdates.open(spec.id, document.visibilityState === 'hidden');
     const host: FilterHost = {
       dashboard: spec.id,
       set: (id, value, mode) => this.change((s) => s.filters.set(id, value), mode),
@@ -506,6 +537,33 @@ export class App {
    */
   private reloadData(): void {
     if (!this.spec || !this.state) return;
+    // A live update may have asked for this data already (the refresh's poll comes later).
+    const now = this.freshness.current();
+    if (now.version !== null && this.requested.version !== null && !isNewerVersion(now.version, this.requested.version, now.asOf, this.requested.asOf))
+      return;
+    if (now.version !== null) this.requested = now;
+    this.dataEpoch += 1;
+    this.render();
+  }
+
+  /**
+   * The server says the dashboard's data is at `v` (when the stream opens, and whenever it
+   * changes): newer than what the view asked for, every widget asks again (as after a refresh)
+   * and the label moves forward.
+   */
+  private liveData(v: LiveVersion): void {
+    const spec = this.spec;
+    if (!spec || !this.state || this.ended) return;
+    if (spec.data && v.relation !== spec.data.relation) return;
+    // The refresh button's wait ends with a reload of its own (and its note): one reload, not two.
+    if (this.freshness.isRefreshing()) {
+      this.deferredLive = v;
+      return;
+    }
+    const version = parseDataVersion(v.version);
+    if (!isNewerVersion(version, this.requested.version, v.as_of, this.requested.asOf)) return;
+    this.freshness.observe(v.version, v.as_of, v.relation);
+    this.requested = { version, asOf: v.as_of };
     this.dataEpoch += 1;
     this.render();
   }

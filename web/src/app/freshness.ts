@@ -100,6 +100,8 @@ export function refreshResult(s: SourceStatus, shown: DataVersion | null): Refre
 export interface FreshnessHost {
   /** The data changed: request every widget of the current view again (filters, page, scroll kept). */
   reload(): void;
+  /** A refresh asked for here is over (done, failed, or stopped waiting for), after any reload it made. */
+  settled?(): void;
   /** Tells screen readers (the page's live region). */
   announce(message: string): void;
 }
@@ -181,16 +183,28 @@ export class Freshness {
   }
 
   /**
-   * A widget answer came with this data version of `relation`: newer data of the dashboard's
-   * relation moves the label forward (numbers of other relations count separately).
+   * A widget answer (or a live update) came with this data version of `relation`: newer data of
+   * the dashboard's relation moves the label forward (numbers of other relations count
+   * separately). True when it did.
    */
-  observe(version: string | null, asOf: string | null, relation: string | null = null): void {
-    if (relation !== null && this.data !== null && relation !== this.data.relation) return;
+  observe(version: string | null, asOf: string | null, relation: string | null = null): boolean {
+    if (relation !== null && this.data !== null && relation !== this.data.relation) return false;
     const v = parseDataVersion(version);
-    if (!isNewerVersion(v, this.shown, asOf, this.asOf)) return;
+    if (!isNewerVersion(v, this.shown, asOf, this.asOf)) return false;
     this.shown = v;
     if (asOf !== null && asOf !== '') this.asOf = asOf;
     this.render();
+    return true;
+  }
+
+  /** A refresh asked for here is under way (the page waits for it). */
+  isRefreshing(): boolean {
+    return this.refreshing !== null;
+  }
+
+  /** The version the label shows (null before any) and the time it is as of. */
+  current(): { version: DataVersion | null; asOf: string | null } {
+    return { version: this.shown, asOf: this.asOf };
   }
 
   private render(): void {
@@ -268,6 +282,7 @@ export class Freshness {
         this.setBusy(false);
         // Disabling the button took the focus away: give it back.
         if (focused && (document.activeElement === null || document.activeElement === document.body)) this.button.focus();
+        this.host.settled?.();
       }
     }
   }
