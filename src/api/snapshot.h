@@ -13,6 +13,7 @@
 #include <string>
 
 #include "config/project.h"
+#include "engine/data_checks.h"
 #include "engine/engine.h"
 #include "query/rollup.h"
 #include "query/sql_widgets.h"
@@ -37,6 +38,9 @@ struct Snapshot {
   uint64_t generation = 0;  // 1 for the first load, +1 per successful reload
   // Sources read at query time whose data failed a complete read at load (the log says why).
   std::vector<std::string> unreadable_sources;
+  // The data checks of each source with `checks:` (engine/data_checks.h), as they ran on this
+  // snapshot's engine: when it was built, or when a reload changed the rules.
+  std::map<std::string, engine::SourceChecks> checks;
 };
 
 class SnapshotHolder {

@@ -10,6 +10,12 @@
 // over it (a source no visible dashboard reads does not exist for them: 404, as for a wrong
 // name). Row counts and the reason a refresh failed (an engine's words: a file name, a value) go
 // only to those who may refresh the source.
+//
+// Data checks (engine/data_checks.h): "checks" lists each rule's last result on the serving data
+// ({rule, severity, passed, failing, ran_at}; `failing` counts rows for rules over rows, findings
+// for row_count, freshness and schema) and "checks_failing" counts the failing rules by severity.
+// Their sample values, details (data) and positions in the YAML go only to those who may refresh
+// the source, as the reason of a failed refresh does.
 #include "api/api.h"
 #include "auth/policies.h"
 
@@ -63,6 +69,29 @@ json policy_json(const std::optional<config::RefreshSpec>& spec) {
   return j;
 }
 
+json checks_json(const Snapshot& snap, const std::string& source, bool operator_view) {
+  json list = json::array();
+  json failing = {{"error", 0}, {"warn", 0}};
+  auto found = snap.checks.find(source);
+  if (found == snap.checks.end()) return {{"checks", list}, {"checks_failing", failing}};
+  for (const auto& r : found->second.results) {
+    json j = {{"rule", r.rule},
+              {"severity", engine::check_severity_name(r.severity)},
+              {"passed", r.passed},
+              {"failing", r.failing},
+              {"ran_at", time_or_null(r.ran_at_ms)}};
+    if (operator_view) {
+      j["samples"] = r.samples;
+      if (!r.detail.empty()) j["detail"] = r.detail;
+      j["at"] = r.pos.file + ":" + std::to_string(r.pos.line) + ":" + std::to_string(r.pos.column);
+    }
+    list.push_back(std::move(j));
+  }
+  failing["error"] = found->second.failing(config::CheckSeverity::Error);
+  failing["warn"] = found->second.failing(config::CheckSeverity::Warn);
+  return {{"checks", list}, {"checks_failing", failing}};
+}
+
 DataVersion version_of(SourceBoard& board, const engine::Engine& engine, const engine::DataVersions& versions, const std::string& relation) {
   return board.version(relation, versions.of(relation), [&] { return engine.freshness(relation).as_of_ms; });
 }
@@ -94,6 +123,7 @@ json source_json(SourceBoard& board, const Snapshot& snap, const engine::DataVer
             {"refresh", refresh}};
   if (operator_view)
     if (auto rows = engine.freshness(source.name).rows) j["rows"] = *rows;
+  j.update(checks_json(snap, source.name, operator_view));
   return j;
 }
 

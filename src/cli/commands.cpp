@@ -15,8 +15,10 @@
 #include "cli/refresher.h"
 #include "cli/reloader.h"
 #include "config/project.h"
+#include "engine/data_checks.h"
 #include "engine/engine.h"
 #include "engine/memory_limit.h"
+#include "engine/result_rows.h"
 #include "query/check.h"
 #include "query/rollup.h"
 #include "auth/http_client.h"
@@ -97,9 +99,54 @@ void register_process_metrics(metrics::Registry& registry) {
                           [] { return std::vector<metrics::Sample>{{{SIGHTLINE_VERSION, engine::duckdb_version()}, 1}}; });
 }
 
+// `sightline check --data`: runs the checks of each source that loaded and whose rules are valid,
+// one diagnostic per failing rule at the rule (its samples included: the author runs this), and
+// adds what ran to `summary`.
+void run_source_checks(const config::Project& project, const engine::Engine& engine, const std::set<std::string>& broken,
+                       std::vector<config::Diagnostic>& diags, std::string& summary) {
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  size_t rules = 0, failing = 0;
+  for (const auto& source : project.sources) {
+    if (source.checks.empty() || broken.count(source.name) || !engine.relation(source.name)) continue;
+    config::Project alone;
+    alone.sources = {source};
+    if (!engine::validate_checks(alone, engine).empty()) continue;  // reported with the other diagnostics
+    for (const auto& r : engine::run_checks(engine, source, {.now_ms = now_ms}).results) {
+      ++rules;
+      if (r.passed) continue;
+      ++failing;
+      const auto severity =
+          r.severity == config::CheckSeverity::Error ? config::Diagnostic::Severity::Error : config::Diagnostic::Severity::Warning;
+      diags.push_back({severity, r.pos, "source '" + source.name + "': " + r.failure_text(/*samples=*/true), ""});
+    }
+  }
+  summary += "; " + std::to_string(rules) + " data check(s) ran, " + std::to_string(failing) + " failing";
+}
+
+// A table of text as aligned columns (widths in code points, so accents and CJK line up as well
+// as a terminal allows).
+void print_table(std::ostream& out, const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  auto width = [](const std::string& s) { return std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }); };
+  std::vector<long> widths;
+  for (const auto& h : header) widths.push_back(width(h));
+  for (const auto& row : rows)
+    for (size_t i = 0; i < row.size() && i < widths.size(); ++i) widths[i] = std::max<long>(widths[i], width(row[i]));
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string text;
+    for (size_t i = 0; i < cells.size() && i < widths.size(); ++i)
+      text += cells[i] + (i + 1 < cells.size() ? std::string(widths[i] - width(cells[i]) + 2, ' ') : "");
+    out << text << "\n";
+  };
+  line(header);
+  std::vector<std::string> rule;
+  for (long w : widths) rule.push_back(std::string(w, '-'));
+  line(rule);
+  for (const auto& row : rows) line(row);
+}
+
 }  // namespace
 
-int run_check(const std::string& dir) {
+int run_check(const std::string& dir, bool data) {
   auto loaded = config::load_project(dir, config::system_environment());
   std::vector<config::Diagnostic> diags = loaded.diagnostics;
   std::string summary;
@@ -129,6 +176,8 @@ int run_check(const std::string& dir) {
       auto more = query::check_dashboards(checkable, engine);
       auto secured = auth::check_security(checkable, engine);
       more.insert(more.end(), secured.begin(), secured.end());
+      auto rules = engine::validate_checks(*loaded.project, engine);
+      more.insert(more.end(), rules.begin(), rules.end());
       config::redact_secrets(more, loaded.project->secret_values);
       diags.insert(diags.end(), more.begin(), more.end());
       size_t widgets = 0;
@@ -137,6 +186,7 @@ int run_check(const std::string& dir) {
       summary = std::to_string(loaded.project->sources.size()) + " sources, " + std::to_string(loaded.project->models.size()) +
                 " models, " + std::to_string(loaded.project->dashboards.size()) + " dashboards, " + std::to_string(widgets) + " widgets" +
                 read_summary;
+      if (data) run_source_checks(*loaded.project, engine, broken, diags, summary);
     }
   }
   config::redact_secrets(diags, loaded.project ? loaded.project->secret_values : std::vector<std::string>{});
@@ -150,6 +200,54 @@ int run_check(const std::string& dir) {
     return 1;
   }
   std::cout << "ok: " << summary << (warnings ? ", " + std::to_string(warnings) + " warning(s)" : "") << "\n";
+  return 0;
+}
+
+int run_profile(const std::string& dir, const std::string& source_name) {
+  auto loaded = config::load_project(dir, config::system_environment());
+  for (const auto& d : loaded.diagnostics)
+    if (d.severity == config::Diagnostic::Severity::Error) std::cerr << config::format_diagnostic(d) << "\n";
+  if (!loaded.project) {
+    std::cerr << "error: the project has errors (sightline check " << dir << " lists them)\n";
+    return 1;
+  }
+  config::Project project = *loaded.project;
+  auto source = std::find_if(project.sources.begin(), project.sources.end(), [&](const auto& s) { return s.name == source_name; });
+  if (source == project.sources.end()) {
+    std::string names, best;
+    for (const auto& s : project.sources) {
+      names += (names.empty() ? "" : ", ") + s.name;
+      if (config::edit_distance(source_name, s.name) <= 2) best = s.name;
+    }
+    std::cerr << "error: no source '" << source_name.substr(0, 64) << "' in " << dir << "/sightline.yaml\n"
+              << "  hint: " << (best.empty() ? "its sources: " + names : "did you mean '" + best + "'?") << "\n";
+    return 2;
+  }
+  // Only that source is loaded (in memory): nothing else is read, the state directory is untouched.
+  project.sources = {*source};
+  project.models.clear();
+  project.dashboards.clear();
+  project.policies.clear();
+  auto built = engine::Engine::build(project);
+  for (const auto& d : built.diagnostics)
+    if (d.severity == config::Diagnostic::Severity::Error) std::cerr << config::format_diagnostic(d) << "\n";
+  if (!built.engine) return 1;
+  const std::string sql = "SUMMARIZE SELECT * FROM " + engine::quote_identifier(source_name);
+  auto out = built.engine->pool().run<engine::QueryOutput>(built.engine->export_timeout(),
+                                                           [&](engine::Connection& c) { return c.query(sql, 100'000); });
+  auto rows = out ? engine::rows_of(*out) : Result<nlohmann::json>(fail(out.error()));
+  if (!rows) {
+    std::cerr << "error: source '" << source_name << "' could not be summarized: " << rows.error().for_author() << "\n";
+    return 1;
+  }
+  std::vector<std::string> header;
+  for (const auto& c : out->columns) header.push_back(c.name);
+  std::vector<std::vector<std::string>> cells;
+  for (const auto& row : *rows) {
+    auto& line = cells.emplace_back();
+    for (const auto& v : row) line.push_back(v.is_string() ? v.get<std::string>() : v.is_null() ? "" : v.dump());
+  }
+  print_table(std::cout, header, cells);
   return 0;
 }
 

@@ -52,7 +52,11 @@ struct TokenOptions {
 
 int run_serve(const ServeOptions& options);
 int run_token(const TokenOptions& options);
-int run_check(const std::string& dir);
+// `sightline check DIR [--data]`: with `data`, also runs every source's data checks (exit 1 when
+// an error rule fails).
+int run_check(const std::string& dir, bool data = false);
+// `sightline profile DIR SOURCE`: DuckDB's SUMMARIZE of one source, as an aligned table.
+int run_profile(const std::string& dir, const std::string& source);
 int run_demo_data(const demo::DemoDataOptions& options);
 
 }  // namespace sightline::cli

@@ -1,4 +1,4 @@
-// sightline: serve, check and demo-data subcommands.
+// sightline: serve, check, profile, token and demo-data subcommands.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <csignal>
@@ -106,8 +106,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   std::string check_dir;
+  bool check_data = false;
   auto* check_cmd = app.add_subcommand("check", "Validate a project without serving it (exit 0 when clean)");
   check_cmd->add_option("dir", check_dir, "Project folder")->required();
+  check_cmd->add_flag("--data", check_data, "Also run every source's data checks (checks:); exit 1 when an error rule fails");
 
   sightline::demo::DemoDataOptions demo;
   std::string demo_out;
@@ -134,6 +136,11 @@ int main(int argc, char** argv) {
   token_revoke->add_option("dir", token.dir, "Project folder")->required()->check(CLI::ExistingDirectory);
   token_revoke->add_option("id", token.id, "Token id from `token list`")->required();
 
+  std::string profile_dir, profile_source;
+  auto* profile_cmd = app.add_subcommand("profile", "Summarize a source's columns (DuckDB's SUMMARIZE) as a table");
+  profile_cmd->add_option("dir", profile_dir, "Project folder")->required();
+  profile_cmd->add_option("source", profile_source, "The source to summarize")->required();
+
   if (auto code = refuse_unknown_command(app, argc, argv)) return *code;
   if (argc == 1) {  // no command: say which there are, as a usage error
     std::cerr << app.help() << "\nerror: name a command: serve, check, token or demo-data\n";
@@ -145,7 +152,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (*serve_cmd) return run_serve(serve);
-  if (*check_cmd) return run_check(check_dir);
+  if (*check_cmd) return run_check(check_dir, check_data);
+  if (*profile_cmd) return run_profile(profile_dir, profile_source);
   if (*token_cmd) {
     token.action = *token_create ? "create" : *token_list ? "list" : "revoke";
     return run_token(token);

@@ -3,8 +3,30 @@
 #include <algorithm>
 
 #include "cli/reloader.h"
+#include "engine/data_checks.h"
 
 namespace sightline::cli {
+namespace {
+
+// `snap` with the checks of `sources` (read at query time) run again over the data as it is now;
+// null when none of them has checks. Nothing is refused: such a source has no other version.
+std::shared_ptr<api::Snapshot> with_checks_rerun(const api::Snapshot& snap, const std::vector<std::string>& sources, int64_t now_ms,
+                                                 Logger& log) {
+  std::shared_ptr<api::Snapshot> next;
+  for (const auto& source : snap.project.sources) {
+    if (source.checks.empty() || std::find(sources.begin(), sources.end(), source.name) == sources.end()) continue;
+    if (!next) next = std::make_shared<api::Snapshot>(snap);
+    auto found = engine::run_checks(*snap.engine, source, {.now_ms = now_ms});
+    log.info("source_checks", {{"source", source.name},
+                               {"rules", found.results.size()},
+                               {"error", found.failing(config::CheckSeverity::Error)},
+                               {"warn", found.failing(config::CheckSeverity::Warn)}});
+    next->checks[source.name] = std::move(found);
+  }
+  return next;
+}
+
+}  // namespace
 
 Refresher::Refresher(Options options, api::SnapshotHolder& holder, api::SourceBoard& board, Logger& log, metrics::Registry* metrics)
     : options_(std::move(options)), holder_(holder), board_(board), log_(log) {
@@ -96,10 +118,10 @@ void Refresher::refresh_live(const std::shared_ptr<const api::Snapshot>& current
   const auto stale = current->rollups->stale(current->engine->data_versions());
   bool any_stale = false;
   for (const auto& name : sources) any_stale = any_stale || stale.count(name) > 0;
-  if (any_stale && current->rollups_enabled && options_.rollups) {
-    auto next = with_rebuilt_rollups(*current, log_);
-    holder_.replace_if(current, next);
-  }
+  std::shared_ptr<const api::Snapshot> next;
+  if (any_stale && current->rollups_enabled && options_.rollups) next = with_rebuilt_rollups(*current, log_);
+  if (auto checked = with_checks_rerun(next ? *next : *current, sources, now_ms, log_)) next = checked;
+  if (next) holder_.replace_if(current, next);
   for (const auto& name : sources)
     finish(name, stale.count(name) ? api::RefreshOutcome::Refreshed : api::RefreshOutcome::Unchanged, now_ms);
 }

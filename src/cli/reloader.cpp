@@ -1,13 +1,87 @@
 #include "cli/reloader.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "auth/check.h"
 #include "cli/refresher.h"
+#include "engine/data_checks.h"
 #include "query/check.h"
 
 namespace sightline::cli {
 namespace fs = std::filesystem;
+
+namespace {
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Logs one source's check results: `source_checks` always, `source_checks_failed` (an error)
+// when an error rule fails, saying whether that refused the new version.
+void log_checks(const engine::SourceChecks& found, double seconds, bool blocked, Logger& log) {
+  const int errors = found.failing(config::CheckSeverity::Error), warnings = found.failing(config::CheckSeverity::Warn);
+  nlohmann::json fields = {
+      {"source", found.source}, {"rules", found.results.size()}, {"error", errors}, {"warn", warnings}, {"seconds", seconds}};
+  if (errors + warnings == 0)
+    log.info("source_checks", fields);
+  else
+    log.warn("source_checks", fields);
+  if (!errors) return;
+  nlohmann::json failing = nlohmann::json::array();
+  for (const auto& r : found.results)
+    if (!r.passed && r.severity == config::CheckSeverity::Error)
+      failing.push_back({{"rule", r.rule},
+                         {"at", r.pos.file + ":" + std::to_string(r.pos.line) + ":" + std::to_string(r.pos.column)},
+                         {"failing", r.failing},
+                         {"samples", r.samples},
+                         {"detail", r.detail}});
+  log.error("source_checks_failed", {{"source", found.source}, {"failing", failing}, {"blocked", blocked}});
+}
+
+// Runs the data checks of every source that has some (engine/data_checks.h) on `engine` into
+// `out`, and logs them. `previous`: the snapshot serving (null at the first start). A reused
+// engine keeps the results of unchanged rules and runs changed ones; nothing it finds is refused
+// (its data already serves). Returns a diagnostic per failing error rule over new data (a version
+// `previous` does not serve, of a source read at load): such a load must not replace `previous`.
+// At the first start there is no last good version: failures are reported, never refused.
+std::vector<config::Diagnostic> run_data_checks(const config::Project& project, const engine::Engine& engine, const api::Snapshot* previous,
+                                                Logger& log, std::map<std::string, engine::SourceChecks>& out) {
+  std::vector<config::Diagnostic> blocking;
+  const bool reused = previous && previous->engine.get() == &engine;
+  const engine::DataVersions versions = engine.data_versions();
+  const engine::DataVersions before = previous && !reused ? previous->engine->data_versions() : engine::DataVersions{};
+  for (const auto& source : project.sources) {
+    if (source.checks.empty()) continue;
+    if (reused)
+      if (auto kept = previous->checks.find(source.name);
+          kept != previous->checks.end() && kept->second.recipe == engine::checks_recipe(source)) {
+        out[source.name] = kept->second;
+        continue;
+      }
+    const bool had = previous && previous->engine->relation(source.name);
+    engine::CheckContext context{.now_ms = wall_ms()};
+    if (had && !reused) context.previous_rows = engine::count_rows(*previous->engine, source.name);
+    const auto started = std::chrono::steady_clock::now();
+    engine::SourceChecks found = engine::run_checks(engine, source, context);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    // A source read at query time has no other version to keep: the serving engine reads the same files.
+    const auto files = engine.source_files(source.name);
+    const bool new_data =
+        previous && !reused && files && files->read_at_load && (!had || before.of(source.name) != versions.of(source.name));
+    const bool blocked = new_data && found.failing(config::CheckSeverity::Error) > 0;
+    log_checks(found, seconds, blocked, log);
+    if (blocked)
+      for (const auto& r : found.results)
+        if (!r.passed && r.severity == config::CheckSeverity::Error)
+          blocking.push_back({config::Diagnostic::Severity::Error, r.pos, r.failure_text(),
+                              "the last good data of '" + source.name + "' keeps serving; `sightline check --data` lists failing values"});
+    out[source.name] = std::move(found);
+  }
+  return blocking;
+}
+
+}  // namespace
 
 std::vector<std::string> find_unreadable_sources(const engine::Engine& engine, Logger& log) {
   std::vector<std::string> unreadable;
@@ -47,6 +121,8 @@ SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Sn
   }
   query::SqlWidgetColumns sql_columns;
   auto checked = query::check_dashboards(*loaded.project, *engine, &sql_columns);
+  auto rules = engine::validate_checks(*loaded.project, *engine);
+  checked.insert(checked.end(), rules.begin(), rules.end());
   std::vector<std::optional<std::vector<std::string>>> policy_columns;
   auto secured = auth::check_security(*loaded.project, *engine, &policy_columns);
   checked.insert(checked.end(), secured.begin(), secured.end());
@@ -58,7 +134,15 @@ SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Sn
   out.diagnostics.insert(out.diagnostics.end(), checked.begin(), checked.end());
   if (std::any_of(checked.begin(), checked.end(), [](const auto& d) { return d.severity == config::Diagnostic::Severity::Error; }))
     return out;
+  // Before the rollups: a version the checks refuse is not worth summarizing.
+  std::map<std::string, engine::SourceChecks> checks;
+  auto refused = run_data_checks(*loaded.project, *engine, previous.get(), log, checks);
+  if (!refused.empty()) {
+    out.diagnostics.insert(out.diagnostics.end(), refused.begin(), refused.end());
+    return out;
+  }
   auto snap = std::make_shared<api::Snapshot>();
+  snap->checks = std::move(checks);
   snap->sql_equivalents = query::declarative_equivalents(*loaded.project, *engine);
   snap->rollups = rollups ? query::Rollups::build(query::with_equivalents(*loaded.project, snap->sql_equivalents), engine, log,
                                                   previous ? previous->rollups : nullptr)
@@ -102,13 +186,19 @@ std::string brief_errors(const std::vector<config::Diagnostic>& diagnostics, con
 }
 
 std::shared_ptr<const api::Snapshot> with_rebuilt_rollups(const api::Snapshot& current, Logger& log) {
-  auto started = std::chrono::steady_clock::now();
   auto next = std::make_shared<api::Snapshot>(current);
   next->rollups = query::Rollups::build(current.planning_project(), current.engine, log, current.rollups);
   next->subsets = std::make_shared<query::SubsetCache>(current.engine, log);
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  log.info("rollups_refreshed", {{"rollups", next->rollups->all().size()}, {"seconds", secs}});
   return next;
+}
+
+bool refresh_rollups(api::SnapshotHolder& holder, const std::shared_ptr<const api::Snapshot>& current, Logger& log) {
+  auto started = std::chrono::steady_clock::now();
+  auto next = with_rebuilt_rollups(*current, log);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const bool swapped = holder.replace_if(current, next);
+  log.info("rollups_refreshed", {{"rollups", next->rollups->all().size()}, {"seconds", secs}, {"applied", swapped}});
+  return swapped;
 }
 
 Reloader::Reloader(std::string dir, api::SnapshotHolder& holder, Logger& log, std::chrono::milliseconds interval, bool rollups,
@@ -187,8 +277,7 @@ void Reloader::refresh_stale_rollups(uint64_t& pending_version) {
     pending_version = now.all;  // changed since the last look: wait for the files to settle
     return;
   }
-  auto next = with_rebuilt_rollups(*current, log_);
-  if (!holder_.replace_if(current, next)) log_.info("rollups_refresh_superseded", {});
+  refresh_rollups(holder_, current, log_);
   pending_version = 0;
 }
 

@@ -34,9 +34,12 @@ struct SnapshotLoad {
 SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Snapshot> previous, uint64_t generation, Logger& log,
                            bool rollups, const std::filesystem::path& state_dir = {}, bool new_engine = false);
 
-// `current` with its rollups built anew from its engine's data as it is now (sources read at
-// query time whose files changed); the rest shared.
+// `current` with its rollups built anew from its engine's data as it is now; the rest shared.
 std::shared_ptr<const api::Snapshot> with_rebuilt_rollups(const api::Snapshot& current, Logger& log);
+// Swaps in `current` with its rollups built anew from its engine's data as it is now (sources
+// read at query time whose files changed), the rest shared, unless another snapshot replaced
+// `current` meanwhile; logs rollups_refreshed. Returns whether it swapped.
+bool refresh_rollups(api::SnapshotHolder& holder, const std::shared_ptr<const api::Snapshot>& current, Logger& log);
 
 // The errors among `diagnostics`, one line each with its hint, paths relative to the project and
 // engine messages cut at their first line (they can go on with rows and reader settings): for

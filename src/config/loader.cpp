@@ -670,6 +670,225 @@ class ProjectParser {
     return spec;
   }
 
+  // checks: [{ not_null: id, severity: error }, { unique: [a, b] }, { range: { column: x, min: 0 } }, ...]
+  // Only the shape is checked here; columns, types and patterns are checked against the engine
+  // when it is built (engine/data_checks.h: validate_checks).
+  std::vector<CheckSpec> parse_checks(Reader& r, const YAML::Node& n, const std::string& source) {
+    std::vector<CheckSpec> out;
+    const std::string what = "source '" + source + "' checks";
+    if (!n.IsSequence()) {
+      r.error(n, what + " must be a list of rules", "e.g. checks: [{ not_null: order_id }, { unique: order_id }]");
+      return out;
+    }
+    for (const auto& entry : n)
+      if (auto c = parse_check(r, entry, what)) out.push_back(std::move(*c));
+    return out;
+  }
+
+  std::optional<CheckSpec> parse_check(Reader& r, const YAML::Node& n, const std::string& what) {
+    using Parse = bool (ProjectParser::*)(Reader&, const YAML::Node&, CheckSpec&, const std::string&);
+    struct Rule {
+      const char* name;
+      CheckKind kind;
+      CheckSeverity severity;  // the default (config/project.h says why)
+      Parse parse;
+    };
+    static constexpr Rule kRules[] = {
+        {"not_null", CheckKind::NotNull, CheckSeverity::Error, &ProjectParser::parse_not_null},
+        {"unique", CheckKind::Unique, CheckSeverity::Error, &ProjectParser::parse_unique},
+        {"accepted_values", CheckKind::AcceptedValues, CheckSeverity::Warn, &ProjectParser::parse_accepted_values},
+        {"range", CheckKind::Range, CheckSeverity::Warn, &ProjectParser::parse_range},
+        {"regex", CheckKind::Regex, CheckSeverity::Warn, &ProjectParser::parse_regex},
+        {"row_count", CheckKind::RowCount, CheckSeverity::Warn, &ProjectParser::parse_row_count},
+        {"freshness", CheckKind::Freshness, CheckSeverity::Warn, &ProjectParser::parse_freshness},
+        {"schema", CheckKind::Schema, CheckSeverity::Error, &ProjectParser::parse_schema},
+    };
+    if (!r.is_map(n, what + " entry")) return std::nullopt;
+    r.check_keys(n, {"not_null", "unique", "accepted_values", "range", "regex", "row_count", "freshness", "schema", "severity"},
+                 what + " entry");
+    const Rule* rule = nullptr;
+    int rules = 0;
+    for (const auto& candidate : kRules)
+      if (n[candidate.name]) rules++, rule = rule ? rule : &candidate;
+    if (rules != 1) {
+      r.error(n, what + ": an entry must name exactly one rule, this one names " + std::to_string(rules),
+              "rules: not_null, unique, accepted_values, range, regex, row_count, freshness, schema; e.g. - { not_null: order_id }");
+      return std::nullopt;
+    }
+    CheckSpec c;
+    c.kind = rule->kind;
+    c.severity = rule->severity;
+    c.pos = r.pos(n);
+    if (!(this->*rule->parse)(r, n[rule->name], c, what + " " + rule->name)) return std::nullopt;
+    if (const auto& s = n["severity"]) {
+      const std::string level = r.str(s, what + " severity");
+      if (level != "warn" && level != "error") {
+        r.error(s, what + ": severity must be warn or error, got '" + level.substr(0, 32) + "'");
+        return std::nullopt;
+      }
+      c.severity = level == "warn" ? CheckSeverity::Warn : CheckSeverity::Error;
+    }
+    return c;
+  }
+
+  // One column name (a scalar) into c.columns; `where` is pointed at when it is missing.
+  bool take_column(Reader& r, const YAML::Node& n, const YAML::Node& where, CheckSpec& c, const std::string& what) {
+    if (!n || n.IsNull()) {
+      r.error(where, what + " names no column", "e.g. column: order_id");
+      return false;
+    }
+    auto column = r.scalar(n, what + " column");
+    if (!column) return false;
+    if (column->empty()) {
+      r.error(n, what + " names no column");
+      return false;
+    }
+    c.columns.push_back(*column);
+    c.column_pos.push_back(r.pos(n));
+    return true;
+  }
+
+  // A rule written as a mapping of the given keys; false (reported) otherwise.
+  bool rule_map(Reader& r, const YAML::Node& n, std::initializer_list<const char*> keys, const std::string& what) {
+    if (!r.is_map(n, what)) return false;
+    r.check_keys(n, keys, what);
+    return true;
+  }
+
+  bool parse_not_null(Reader& r, const YAML::Node& n, CheckSpec& c, const std::string& what) {
+    if (!take_column(r, n, n, c, what)) return false;
+    c.text = "not_null: " + c.columns[0];
+    return true;
+  }
+
+  bool parse_unique(Reader& r, const YAML::Node& n, CheckSpec& c, const std::string& what) {
+    if (n.IsSequence()) {
+      for (const auto& e : n)
+        if (!take_column(r, e, n, c, what)) return false;
+    } else if (!take_column(r, n, n, c, what)) {
+      return false;
+    }
+    if (c.columns.empty()) return r.error(n, what + " names no column"), false;
+    std::set<std::string> seen(c.columns.begin(), c.columns.end());
+    if (seen.size() != c.columns.size()) return r.error(n, what + " names a column twice"), false;
+    std::string list;
+    for (const auto& col : c.columns) list += (list.empty() ? "" : ", ") + col;
+    c.text = "unique: " + (c.columns.size() == 1 ? list : "[" + list + "]");
+    return true;
+  }
+
+  bool parse_accepted_values(Reader& r, const YAML::Node& n, CheckSpec& c, const std::string& what) {
+    if (!rule_map(r, n, {"column", "values"}, what) || !take_column(r, n["column"], n, c, what)) return false;
+    const YAML::Node& values = n["values"];
+    if (!values || !values.IsSequence() || values.size() == 0 || values.size() > 1000) {
+      r.error(values ? values : n, what + ".values must be a list of 1 to 1000 values", "e.g. values: [North, South]");
+      return false;
+    }
+    for (const auto& v : values) {
+      auto text = r.scalar(v, what + " value");
+      if (!text) return false;
+      c.values.push_back(*text);
+      c.value_pos.push_back(r.pos(v));
+    }
+    c.text = "accepted_values: " + c.columns[0];
+    return true;
+  }
+
+  bool parse_range(Reader& r, const YAML::Node& n, CheckSpec& c, const std::string& what) {
+    if (!rule_map(r, n, {"column", "min", "max"}, what) || !take_column(r, n["column"], n, c, what)) return false;
+    auto bound = [&](const char* key, std::optional<std::string>& out, Position& pos) {
+      if (const auto& b = n[key]; b && !b.IsNull()) out = r.scalar(b, what + "." + key), pos = r.pos(b);
+    };
+    bound("min", c.min, c.min_pos);
+    bound("max", c.max, c.max_pos);
+    if (!c.min && !c.max) return r.error(n, what + " needs min, max or both", "e.g. range: { column: amount, min: 0 }"), false;
+    c.text = "range: " + c.columns[0];
+    return true;
+  }
+
+  bool parse_regex(Reader& r, const YAML::Node& n, CheckSpec& c, const std::string& what) {
+    if (!rule_map(r, n, {"column", "pattern"}, what) || !take_column(r, n["column"], n, c, what)) return false;
+    const YAML::Node& p = n["pattern"];
+    auto pattern = p ? r.scalar(p, what + ".pattern") : std::nullopt;
+    if (!pattern || pattern->empty()) {
+      if (!p || pattern) r.error(p ? p : n, what + " needs a pattern", "e.g. pattern: '[A-Z]{2}-[0-9]+' (it must match the whole value)");
+      return false;
+    }
+    if (std::any_of(pattern->begin(), pattern->end(), [](char ch) { return ch >= 0 && ch < 0x20 && ch != '\t'; })) {
+      r.error(p, what + ".pattern holds a control character", "write \\n or \\x00 as the regular expression's own escapes");
+      return false;
+    }
+    c.pattern = *pattern;
+    c.pattern_pos = r.pos(p);
+    c.text = "regex: " + c.columns[0];
+    return true;
+  }
+
+  bool parse_row_count(Reader& r, const YAML::Node& n, CheckSpec& c, const std::string& what) {
+    if (!rule_map(r, n, {"min", "max", "max_change"}, what)) return false;
+    constexpr int64_t kMost = 1'000'000'000'000'000;
+    if (n["min"]) c.min_rows = r.integer(n["min"], what + ".min", 0, kMost);
+    if (n["max"]) c.max_rows = r.integer(n["max"], what + ".max", 0, kMost);
+    if ((n["min"] && !c.min_rows) || (n["max"] && !c.max_rows)) return false;
+    if (const auto& m = n["max_change"]) {
+      auto text = r.scalar(m, what + ".max_change");
+      if (!text) return false;
+      static const std::regex fraction(R"([0-9]+(\.[0-9]+)?)");
+      const double v = std::regex_match(*text, fraction) && text->size() < 16 ? std::stod(*text) : -1;
+      if (v <= 0 || v > 1000) {
+        r.error(m, what + ".max_change must be a fraction above 0, got '" + text->substr(0, 32) + "'",
+                "0.5 allows the row count to change by at most 50 % against the previous version");
+        return false;
+      }
+      c.max_change = v;
+    }
+    if (!c.min_rows && !c.max_rows && !c.max_change)
+      return r.error(n, what + " needs min, max or max_change", "e.g. row_count: { min: 1000, max_change: 0.5 }"), false;
+    if (c.min_rows && c.max_rows && *c.min_rows > *c.max_rows) return r.error(n, what + ": min is above max"), false;
+    c.text = "row_count";
+    return true;
+  }
+
+  bool parse_freshness(Reader& r, const YAML::Node& n, CheckSpec& c, const std::string& what) {
+    if (!rule_map(r, n, {"column", "max_age"}, what) || !take_column(r, n["column"], n, c, what)) return false;
+    if (!n["max_age"]) return r.error(n, what + " needs max_age", "e.g. max_age: 2d"), false;
+    auto age = r.long_duration_ms(n["max_age"], what + ".max_age", 1000, 3650LL * 86'400'000);
+    if (!age) return false;
+    c.max_age_ms = *age;
+    c.text = "freshness: " + c.columns[0];
+    return true;
+  }
+
+  bool parse_schema(Reader& r, const YAML::Node& n, CheckSpec& c, const std::string& what) {
+    if (!rule_map(r, n, {"columns", "extra"}, what)) return false;
+    const YAML::Node& cols = n["columns"];
+    if (!cols || !cols.IsMap() || cols.size() == 0)
+      return r.error(cols ? cols : n, what + ".columns must map each expected column to its type", "e.g. columns: { order_id: BIGINT }"),
+             false;
+    static const std::regex type_re(R"([A-Za-z][A-Za-z0-9_ ]*(\(\s*[0-9]+\s*(,\s*[0-9]+\s*)?\))?(\[\])?)");
+    for (auto it = cols.begin(); it != cols.end(); ++it) {
+      auto type = r.scalar(it->second, what + " type");
+      if (!type) return false;
+      if (!std::regex_match(*type, type_re))
+        return r.error(it->second, "'" + type->substr(0, 64) + "' is not a SQL type", "e.g. BIGINT, VARCHAR, DATE, DECIMAL(10,2)"), false;
+      c.schema.emplace_back(it->first.Scalar(), *type);
+      c.schema_pos.push_back(r.pos(it->second));
+    }
+    if (const auto& e = n["extra"]) {
+      const std::string extra = r.str(e, what + ".extra");
+      if (extra == "allow")
+        c.extra = ExtraColumns::Allow;
+      else if (extra == "warn")
+        c.extra = ExtraColumns::Warn;
+      else if (extra == "error")
+        c.extra = ExtraColumns::Error;
+      else
+        return r.error(e, what + ".extra must be allow, warn or error, got '" + extra.substr(0, 32) + "'"), false;
+    }
+    c.text = "schema";
+    return true;
+  }
+
   void parse_sources(Reader& r, const YAML::Node& n, Project& p) {
     if (!n) {
       r.error(YAML::Node(), "sightline.yaml has no sources", "add a sources: section naming at least one data file");
@@ -688,16 +907,17 @@ class ProjectParser {
       if (v.IsScalar()) {
         s.path = r.str(v, "source path");
       } else if (r.is_map(v, "source '" + s.name + "'")) {
-        r.check_keys(
-            v, {"path", "format", "hive_partitioning", "union_by_name", "materialize", "order_by", "csv", "types", "table", "description",
-                "refresh"},
-            "source '" + s.name + "'");
+        r.check_keys(v,
+                     {"path", "format", "hive_partitioning", "union_by_name", "materialize", "order_by", "csv", "types", "table",
+                      "description", "refresh", "checks"},
+                     "source '" + s.name + "'");
         s.path = r.str(v["path"], "path");
         if (v["hive_partitioning"]) s.hive_partitioning = r.boolean(v["hive_partitioning"], "hive_partitioning");
         if (v["union_by_name"]) s.union_by_name = r.boolean(v["union_by_name"], "union_by_name").value_or(false);
         if (v["materialize"]) s.materialize = r.boolean(v["materialize"], "materialize").value_or(false);
         s.table = r.str(v["table"], "table");
         if (const auto& rf = v["refresh"]) s.refresh = parse_refresh(r, rf, "source '" + s.name + "' refresh");
+        if (const auto& ck = v["checks"]) s.checks = parse_checks(r, ck, s.name);
         if (const auto& ob = v["order_by"]) {
           if (ob.IsSequence())
             for (const auto& e : ob) s.order_by.push_back(r.str(e, "order_by"));

@@ -67,6 +67,38 @@ struct RefreshSpec {
   bool any_schedule() const { return every_ms || !cron.empty() || on_change; }
 };
 
+// A data check (`checks:` of a source): a rule the source's data must satisfy
+// each time it is read (engine/data_checks.h runs them). A failing `error` rule keeps the last
+// good version serving (at the first start, with none, the data serves and the failure is
+// reported); a `warn` rule is only reported. Default severity: error for not_null, unique and
+// schema (the data is wrong or unreadable for what reads it), warn for the others (accepted
+// values, ranges, patterns, counts and freshness drift with the business; they inform first).
+enum class CheckKind { NotNull, Unique, AcceptedValues, Range, Regex, RowCount, Freshness, Schema };
+enum class CheckSeverity { Warn, Error };
+// schema: what columns beyond the expected ones do. Default warn: reported, never blocking.
+enum class ExtraColumns { Allow, Warn, Error };
+
+struct CheckSpec {
+  CheckKind kind = CheckKind::NotNull;
+  CheckSeverity severity = CheckSeverity::Error;
+  std::string text;                  // the rule as reports name it: "not_null: order_id", "unique: [a, b]", "row_count"
+  std::vector<std::string> columns;  // the column(s) it reads (none: row_count, schema)
+  std::vector<Position> column_pos;  // where each was written
+  std::vector<std::string> values;   // accepted_values, as written (compared in the column's type)
+  std::vector<Position> value_pos;
+  std::optional<std::string> min, max;  // range bounds, as written (compared in the column's type)
+  Position min_pos, max_pos;
+  std::string pattern;  // regex: RE2, matched against the whole value's text
+  Position pattern_pos;
+  std::optional<int64_t> min_rows, max_rows;
+  std::optional<double> max_change;                         // row_count: at most this fraction up or down against the previous version
+  int64_t max_age_ms = 0;                                   // freshness
+  std::vector<std::pair<std::string, std::string>> schema;  // expected column -> SQL type, in the order written
+  std::vector<Position> schema_pos;                         // where each column's type was written
+  ExtraColumns extra = ExtraColumns::Warn;
+  Position pos;
+};
+
 struct SourceSpec {
   std::string name;
   std::string path;  // as written (relative to the project directory, may hold globs)
@@ -79,6 +111,7 @@ struct SourceSpec {
   std::map<std::string, std::string> types;  // column -> SQL type overrides
   std::string table;                         // DuckDB files: the table (or view) to read
   std::optional<RefreshSpec> refresh;        // none: read at start (and when the project changes)
+  std::vector<CheckSpec> checks;             // run whenever the data is read (not part of the engine's recipe)
   Position pos;
 };
 

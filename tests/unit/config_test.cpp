@@ -349,5 +349,103 @@ TEST(Config, BadRefreshPoliciesArePreciseErrors) {
   EXPECT_NE(errors_of("5m").find("refresh"), std::string::npos);
 }
 
+TEST(Config, ChecksOfASourceAreParsedWithDefaultSeveritiesAndPositions) {
+  TempProject p(std::map<std::string, std::string>{{"sightline.yaml", R"yaml(sources:
+  orders:
+    path: data/orders/**/*.parquet
+    materialize: true
+    checks:
+      - { not_null: order_id, severity: warn }
+      - { unique: [order_id, line] }
+      - { accepted_values: { column: region, values: [North, South] }, severity: error }
+      - { range: { column: amount, min: 0 } }
+      - { regex: { column: sku, pattern: '[A-Z]{2}-[0-9]+' } }
+      - { row_count: { min: 1, max_change: 0.5 } }
+      - { freshness: { column: order_date, max_age: 2d } }
+      - { schema: { columns: { order_id: BIGINT, amount: "DECIMAL(10,2)" }, extra: error } }
+)yaml"}});
+  auto r = load_project(p.dir(), test_env());
+  ASSERT_TRUE(r.ok()) << all_text(r);
+  const auto& checks = r.project->sources[0].checks;
+  ASSERT_EQ(checks.size(), 8u);
+  std::vector<std::string> texts;
+  for (const auto& c : checks) texts.push_back(c.text);
+  EXPECT_EQ(texts, (std::vector<std::string>{"not_null: order_id", "unique: [order_id, line]", "accepted_values: region", "range: amount",
+                                             "regex: sku", "row_count", "freshness: order_date", "schema"}));
+  std::vector<CheckSeverity> severities;
+  for (const auto& c : checks) severities.push_back(c.severity);
+  using S = CheckSeverity;
+  EXPECT_EQ(severities, (std::vector<S>{S::Warn, S::Error, S::Error, S::Warn, S::Warn, S::Warn, S::Warn, S::Error}));
+  EXPECT_EQ(checks[0].pos.line, 6);
+  EXPECT_EQ(checks[0].pos.column, 9);
+  EXPECT_EQ(checks[0].column_pos[0].column, 21);
+  EXPECT_EQ(checks[2].values, (std::vector<std::string>{"North", "South"}));
+  EXPECT_EQ(checks[3].min, "0");
+  EXPECT_FALSE(checks[3].max.has_value());
+  EXPECT_EQ(checks[4].pattern, "[A-Z]{2}-[0-9]+");
+  EXPECT_EQ(checks[5].min_rows, 1);
+  EXPECT_EQ(checks[5].max_change, 0.5);
+  EXPECT_EQ(checks[6].max_age_ms, 2 * 86'400'000LL);
+  EXPECT_EQ(checks[7].schema, (std::vector<std::pair<std::string, std::string>>{{"order_id", "BIGINT"}, {"amount", "DECIMAL(10,2)"}}));
+  EXPECT_EQ(checks[7].extra, ExtraColumns::Error);
+  // Checks are not part of what the engine is built from: editing them reloads no data.
+  TempProject q(std::map<std::string, std::string>{
+      {"sightline.yaml", "sources:\n  orders:\n    path: data/orders/**/*.parquet\n    materialize: true\n"}});
+  auto plain = load_project(q.dir(), test_env());
+  ASSERT_TRUE(plain.ok()) << all_text(plain);
+  auto without_dir = [](std::string fp, const fs::path& dir) {
+    for (size_t at = fp.find(dir.string()); at != std::string::npos; at = fp.find(dir.string())) fp.erase(at, dir.string().size());
+    return fp;
+  };
+  EXPECT_EQ(without_dir(r.project->engine_fingerprint(), p.dir()), without_dir(plain.project->engine_fingerprint(), q.dir()));
+}
+
+TEST(Config, BadChecksArePreciseErrors) {
+  auto errors_of = [](const std::string& checks) {
+    TempProject p(
+        std::map<std::string, std::string>{{"sightline.yaml", "sources:\n  a:\n    path: data/a.csv\n    checks: " + checks + "\n"}});
+    auto r = load_project(p.dir(), test_env());
+    EXPECT_FALSE(r.ok()) << checks;
+    std::string text;
+    for (const auto& d : r.diagnostics)
+      if (d.severity == Diagnostic::Severity::Error) text += format_diagnostic(d) + "\n";
+    return text;
+  };
+  EXPECT_EQ(errors_of("{ not_null: x }"),
+            "sightline.yaml:4:13: error: source 'a' checks must be a list of rules\n"
+            "  hint: e.g. checks: [{ not_null: order_id }, { unique: order_id }]\n");
+  EXPECT_EQ(
+      errors_of("[{ not_nul: x }]"),
+      "sightline.yaml:4:16: error: unknown key 'not_nul' in source 'a' checks entry\n  hint: did you mean 'not_null'?\n"
+      "sightline.yaml:4:14: error: source 'a' checks: an entry must name exactly one rule, this one names 0\n"
+      "  hint: rules: not_null, unique, accepted_values, range, regex, row_count, freshness, schema; e.g. - { not_null: order_id }\n");
+  EXPECT_NE(errors_of("[{ not_null: x, unique: x }]").find("an entry must name exactly one rule, this one names 2"), std::string::npos);
+  EXPECT_NE(
+      errors_of("[{ not_null: x, severity: fatal }]").find("4:39: error: source 'a' checks: severity must be warn or error, got 'fatal'"),
+      std::string::npos);
+  EXPECT_NE(errors_of("[{ not_null: [x, y] }]").find("source 'a' checks not_null column must be a single value, not a list"),
+            std::string::npos);
+  EXPECT_NE(errors_of("[{ unique: [] }]").find("source 'a' checks unique names no column"), std::string::npos);
+  EXPECT_NE(errors_of("[{ unique: [x, x] }]").find("names a column twice"), std::string::npos);
+  EXPECT_NE(errors_of("[{ accepted_values: { column: x } }]").find("accepted_values.values must be a list of 1 to 1000 values"),
+            std::string::npos);
+  EXPECT_NE(errors_of("[{ accepted_values: { colum: x, values: [a] } }]").find("unknown key 'colum' in source 'a' checks accepted_values"),
+            std::string::npos);
+  EXPECT_NE(errors_of("[{ range: { column: x } }]").find("range needs min, max or both"), std::string::npos);
+  EXPECT_NE(errors_of("[{ regex: { column: x } }]").find("regex needs a pattern"), std::string::npos);
+  EXPECT_NE(errors_of("[{ row_count: {} }]").find("row_count needs min, max or max_change"), std::string::npos);
+  EXPECT_NE(errors_of("[{ row_count: { max_change: 50% } }]").find("max_change must be a fraction above 0, got '50%'"), std::string::npos);
+  EXPECT_NE(errors_of("[{ row_count: { min: 10, max: 5 } }]").find("min is above max"), std::string::npos);
+  EXPECT_NE(errors_of("[{ row_count: { min: -1 } }]").find("row_count.min must be between 0 and"), std::string::npos);
+  EXPECT_NE(errors_of("[{ freshness: { column: d, max_age: soon } }]")
+                .find("4:49: error: source 'a' checks freshness.max_age must be a duration like 30s, 5m, 12h or 7d, got 'soon'"),
+            std::string::npos);
+  EXPECT_NE(errors_of("[{ freshness: { column: d } }]").find("freshness needs max_age"), std::string::npos);
+  EXPECT_NE(errors_of("[{ schema: { columns: { x: \"BIG INT(\" } } }]").find("'BIG INT(' is not a SQL type"), std::string::npos);
+  EXPECT_NE(errors_of("[{ schema: { columns: { x: INT }, extra: maybe } }]").find("schema.extra must be allow, warn or error, got 'maybe'"),
+            std::string::npos);
+  EXPECT_NE(errors_of("[7]").find("source 'a' checks entry must be a mapping"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sightline::config
