@@ -26,8 +26,12 @@ int http_status(ErrorKind kind) {
       return 404;
     case ErrorKind::Forbidden:
       return 403;
+    case ErrorKind::Conflict:
+      return 409;
     case ErrorKind::TooLarge:
       return 413;
+    case ErrorKind::UnsupportedMediaType:
+      return 415;
     case ErrorKind::TooManyRequests:
       return 429;
     case ErrorKind::Cancelled:
@@ -60,6 +64,8 @@ const char* status_title(int status) {
       return "Method Not Allowed";
     case 406:
       return "Not Acceptable";
+    case 409:
+      return "Conflict";
     case 413:
       return "Content Too Large";
     case 415:

@@ -91,6 +91,8 @@ class Api {
   Result<HttpResponse> filter_options(const HttpRequest& req, const Target& target, const Snapshot& snap, const query::QueryContext& ctx,
                                       const auth::User& user, const config::DashboardSpec& dash, const config::FilterSpec& filter);
   // GET /api/v1/sources[/{name}], POST /api/v1/sources/{name}/refresh (api/sources_api.cpp).
+  // POST /api/v1/sources/{name}/rows (sources_api.cpp).
+  Result<HttpResponse> ingest_rows(const HttpRequest& req, const Snapshot& snap, const config::SourceSpec& source, const auth::User& user);
   Result<HttpResponse> sources_route(const HttpRequest& req, const std::vector<std::string>& segments, const Snapshot& snap,
                                      const auth::User& user);
   // GET /api/v1/events?dashboard=ID: an open stream of the dashboard's data versions

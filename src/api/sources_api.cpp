@@ -4,6 +4,11 @@
 //   GET  /api/v1/sources/{name}          one of them
 //   POST /api/v1/sources/{name}/refresh  ask for a refresh (roles in the source's refresh.roles;
 //                                        everyone with auth none): 202, done in the background
+//   POST /api/v1/sources/{name}/rows     a batch of rows for a source with `ingest:` (roles in its
+//                                        ingest.roles; everyone with auth none), CSV or NDJSON,
+//                                        checked against its columns and appended atomically:
+//                                        200 once committed (engine/ingest_writer.h,
+//                                        engine/append_store.h)
 // plus the data version of widget answers and of dashboards.
 //
 // Who sees what: a source is listed to a caller who may refresh it or who may see a dashboard
@@ -16,8 +21,15 @@
 // for row_count, freshness and schema) and "checks_failing" counts the failing rules by severity.
 // Their sample values, details (data) and positions in the YAML go only to those who may refresh
 // the source, as the reason of a failed refresh does.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
 #include "api/api.h"
+#include "api/appending.h"
+#include "auth/crypto.h"
 #include "auth/policies.h"
+#include "engine/ingest_writer.h"
 
 namespace sightline::api {
 namespace {
@@ -45,8 +57,16 @@ bool may_refresh(const config::SourceSpec& source, const config::Project& projec
   return false;
 }
 
+bool may_ingest(const config::SourceSpec& source, const config::Project& project, const auth::User& user) {
+  if (!source.ingest) return false;
+  if (!project.auth.enabled()) return true;
+  for (const auto& role : source.ingest->roles)
+    if (std::find(user.roles.begin(), user.roles.end(), role) != user.roles.end()) return true;
+  return false;
+}
+
 bool may_know(const config::SourceSpec& source, const config::Project& project, const auth::User& user) {
-  if (may_refresh(source, project, user)) return true;
+  if (may_refresh(source, project, user) || may_ingest(source, project, user)) return true;
   return std::any_of(project.dashboards.begin(), project.dashboards.end(),
                      [&](const config::DashboardSpec& d) { return d.source == source.name && auth::can_see(d.roles, user); });
 }
@@ -117,6 +137,7 @@ json source_json(SourceBoard& board, const Snapshot& snap, const engine::DataVer
   if (operator_view && !r.last_error.empty()) refresh["last_error"] = r.last_error;
   json j = {{"name", source.name},
             {"read", files && files->read_at_load ? "at_load" : "at_query_time"},
+            {"mode", source.ingest ? "ingest" : source.appends() ? "append" : "replace"},
             {"version", v.token()},
             {"version_number", v.number},
             {"as_of", time_or_null(v.as_of_ms)},
@@ -127,7 +148,65 @@ json source_json(SourceBoard& board, const Snapshot& snap, const engine::DataVer
   return j;
 }
 
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// A name for a batch received at `now_ms`: sorts by arrival; a random part keeps batches of one
+// millisecond apart (base64url: letters, digits, - and _).
+std::string batch_file_name(int64_t now_ms) {
+  char time[32];
+  std::snprintf(time, sizeof time, "%015lld", static_cast<long long>(now_ms));
+  return std::string(time) + "-" + auth::random_token(9) + ".parquet";
+}
+
 }  // namespace
+
+Result<HttpResponse> Api::ingest_rows(const HttpRequest& req, const Snapshot& snap, const config::SourceSpec& source, const auth::User& user) {
+  if (req.method != "POST") return method_not_allowed(req, "POST");
+  if (!source.ingest)
+    return fail(ErrorKind::Conflict, "source '" + source.name + "' reads files; it does not receive rows",
+                "rows can be sent to sources declared with ingest: and columns:");
+  if (!may_ingest(source, snap.project, user))
+    return fail(ErrorKind::Forbidden, "you may not send rows to source '" + source.name + "'",
+                "the roles listed in its ingest.roles may; ask an administrator");
+  const auto format = engine::ingest_format_of(req.header("content-type"));
+  if (!format)
+    return fail(ErrorKind::UnsupportedMediaType, "rows are read as text/csv (with a header line) or application/x-ndjson",
+                "set Content-Type to text/csv or application/x-ndjson");
+  const std::filesystem::path folder = snap.engine->ingest_folder(source.name);
+  if (folder.empty()) return fail(ErrorKind::Unavailable, "source '" + source.name + "' is not loaded", "try again in a moment");
+  std::vector<engine::IngestColumn> columns;
+  for (const auto& [name, type] : source.columns) columns.push_back({name, type});
+  const int64_t now_ms = wall_ms();
+  const std::filesystem::path target = folder / batch_file_name(now_ms);
+  auto written = engine::write_ingest_batch(req.body, *format, columns, target, folder.parent_path());
+  if (!written) return fail(written.error());
+  auto outcome = sync_append_source(snap, source, now_ms, log_);
+  if (!outcome.error.empty()) {
+    // Not committed (a check refused it, or the engine could not read it): the batch goes, so
+    // that no later sync takes it in.
+    std::error_code ec;
+    std::filesystem::remove(target, ec);
+    // A batch its checks refuse is the sender's to fix; the source itself is as healthy as before.
+    const bool refused = outcome.checks && outcome.checks->failing(config::CheckSeverity::Error) > 0;
+    if (!refused) sources_.finished(source.name, RefreshOutcome::Failed, now_ms, outcome.error);
+    std::string why;
+    if (refused)
+      for (const auto& r : outcome.checks->results)
+        if (!r.passed && r.severity == config::CheckSeverity::Error && why.empty()) why = r.failure_text();
+    Error e{refused ? ErrorKind::InvalidInput : ErrorKind::SourceFailed,
+            refused ? "the batch was refused: " + why : "the batch could not be appended", refused ? "" : "the server log has details",
+            outcome.error};
+    return fail(std::move(e));
+  }
+  sources_.finished(source.name, outcome.changed ? RefreshOutcome::Refreshed : RefreshOutcome::Unchanged, now_ms);
+  const engine::DataVersions versions = snap.engine->data_versions();
+  const DataVersion v = version_of(sources_, *snap.engine, versions, source.name);
+  if (snap.project.auth.enabled()) gate_.audit("ingest", req, &user, {{"source", source.name}, {"rows", written->rows}});
+  log_.info("rows_received", {{"source", source.name}, {"rows", written->rows}, {"user", user.identity.subject}, {"request_id", req.request_id}});
+  return json_response({{"source", source.name}, {"rows", written->rows}, {"version", v.token()}, {"as_of", time_or_null(v.as_of_ms)}});
+}
 
 std::pair<std::string, DataVersion> Api::widget_data_version(const Snapshot& snap, const query::QueryContext& ctx,
                                                              const config::DashboardSpec& dash, const config::WidgetSpec& widget) {
@@ -172,6 +251,7 @@ Result<HttpResponse> Api::sources_route(const HttpRequest& req, const std::vecto
     if (!get) return method_not_allowed(req, "GET");
     return json_response(source_json(sources_, snap, snap.engine->data_versions(), *source, user));
   }
+  if (seg.size() == 5 && seg[4] == "rows") return ingest_rows(req, snap, *source, user);
   if (seg.size() != 5 || seg[4] != "refresh") return fail(ErrorKind::NotFound, "no such API endpoint", "see docs/api.md");
   if (req.method != "POST") return method_not_allowed(req, "POST");
   if (!may_refresh(*source, project, user))

@@ -575,6 +575,11 @@ int run_serve(const ServeOptions& options) {
   // The waiter is blocked in sigwait only if stop() came from elsewhere; wake it to exit.
   pthread_kill(signal_waiter.native_handle(), SIGTERM);
   signal_waiter.join();
+  if (state_dir.empty()) {
+    // Rows received without a state directory lived in this process only.
+    std::error_code ec;
+    std::filesystem::remove_all(engine::temporary_ingest_root(), ec);
+  }
   return 0;
 }
 

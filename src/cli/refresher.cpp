@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "cli/reloader.h"
+#include "api/appending.h"
 #include "engine/data_checks.h"
 
 namespace sightline::cli {
@@ -71,6 +72,13 @@ Refresher::Due Refresher::collect(const api::Snapshot& snap, int64_t now_ms) {
     if (files->read_at_load && files->now != files->at_load) changed_to = files->now;
     RefreshReason reason = RefreshReason::None;
     if (source.refresh) reason = engine::refresh_due(*source.refresh, cron_of(source), timing, now_ms, changed_to, offset_at);
+    if (reason == RefreshReason::None && eng.appends(source.name)) {
+      // Rows received land as files in the source's own folder: read them whatever the policy.
+      // Retention is due when the oldest kept file passes `keep`.
+      const auto status = eng.append_status(source.name);
+      if (source.ingest && changed_to) reason = RefreshReason::FilesChanged;
+      if (status && status->next_expiry_ms && *status->next_expiry_ms <= now_ms) reason = RefreshReason::Retention;
+    }
     const bool asked_for = std::find(asked.begin(), asked.end(), source.name) != asked.end();
     if (source.refresh) board_.set_next_check(source.name, engine::next_scheduled_ms(*source.refresh, timing));
     if (reason == RefreshReason::None && !asked_for) continue;
@@ -78,7 +86,9 @@ Refresher::Due Refresher::collect(const api::Snapshot& snap, int64_t now_ms) {
     if (source.refresh) board_.set_next_check(source.name, engine::next_scheduled_ms(*source.refresh, timing));
     board_.started(source.name);
     log_.info("source_refresh_due", {{"source", source.name}, {"reason", asked_for ? "requested" : engine::refresh_reason_name(reason)}});
-    if (!files->read_at_load)
+    if (eng.appends(source.name))
+      due.append.push_back(source.name);
+    else if (!files->read_at_load)
       due.live.push_back(source.name);
     else if (changed_to)
       due.reload.push_back(source.name);
@@ -91,7 +101,7 @@ Refresher::Due Refresher::collect(const api::Snapshot& snap, int64_t now_ms) {
   return due;
 }
 
-void Refresher::rebuild(const std::shared_ptr<const api::Snapshot>& current, const std::vector<std::string>& sources, int64_t now_ms) {
+void Refresher::rebuild(const std::shared_ptr<const api::Snapshot>& current, const std::vector<std::string>& sources) {
   auto started = std::chrono::steady_clock::now();
   auto loaded = load_snapshot(options_.dir, current, current->generation + 1, log_, options_.rollups, options_.state_dir, /*new_engine=*/true);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -126,6 +136,37 @@ void Refresher::refresh_live(const std::shared_ptr<const api::Snapshot>& current
     finish(name, stale.count(name) ? api::RefreshOutcome::Refreshed : api::RefreshOutcome::Unchanged, now_ms);
 }
 
+void Refresher::append(const std::shared_ptr<const api::Snapshot>& current, const std::vector<std::string>& sources, int64_t now_ms) {
+  auto next = std::make_shared<api::Snapshot>(*current);
+  bool changed = false;
+  for (const auto& name : sources) {
+    auto spec = std::find_if(current->project.sources.begin(), current->project.sources.end(),
+                             [&](const config::SourceSpec& s) { return s.name == name; });
+    if (spec == current->project.sources.end()) continue;
+    auto outcome = api::sync_append_source(*current, *spec, now_ms, log_);
+    if (outcome.checks) next->checks[name] = std::move(*outcome.checks);
+    if (!outcome.error.empty()) {
+      finish(name, api::RefreshOutcome::Failed, now_ms, outcome.error);
+      changed = changed || outcome.checks.has_value();
+      continue;
+    }
+    finish(name, outcome.changed ? api::RefreshOutcome::Refreshed : api::RefreshOutcome::Unchanged, now_ms);
+    changed = changed || outcome.changed || outcome.checks.has_value();
+  }
+  if (!changed) return;
+  const bool materialized_models = std::any_of(current->project.models.begin(), current->project.models.end(),
+                                               [](const config::ModelSpec& m) { return m.materialize; });
+  if (materialized_models) {
+    // They were made from the rows as they were: a new snapshot makes them again.
+    rebuild(current, sources);
+    return;
+  }
+  const auto stale = current->rollups->stale(current->engine->data_versions());
+  std::shared_ptr<const api::Snapshot> swapped = next;
+  if (!stale.empty() && current->rollups_enabled && options_.rollups) swapped = with_rebuilt_rollups(*next, log_);
+  holder_.replace_if(current, swapped);
+}
+
 void Refresher::observe_versions(const api::Snapshot& snap) {
   const engine::DataVersions versions = snap.engine->data_versions();
   for (const auto& source : snap.project.sources)
@@ -144,7 +185,10 @@ void Refresher::tick() {
   Due due = collect(*current, now_ms);
   for (const auto& name : due.unchanged) finish(name, api::RefreshOutcome::Unchanged, now_ms);
   if (!due.live.empty()) refresh_live(current, due.live, now_ms);
-  if (!due.reload.empty()) rebuild(holder_.get(), due.reload, now_ms);
+  if (!due.append.empty()) append(holder_.get(), due.append, now_ms);
+  if (!due.reload.empty()) rebuild(holder_.get(), due.reload);
+  if (!due.append.empty()) observe_versions(*holder_.get());
 }
+
 
 }  // namespace sightline::cli

@@ -28,6 +28,7 @@
 #include "api/snapshot.h"
 #include "api/source_board.h"
 #include "config/project.h"
+#include "engine/data_checks.h"
 #include "engine/refresh_schedule.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -55,10 +56,12 @@ class Refresher {
     std::vector<std::string> reload;     // read at load, files changed: a new snapshot
     std::vector<std::string> unchanged;  // read at load, files as they were
     std::vector<std::string> live;       // read at query time: rollups made current
+    std::vector<std::string> append;     // append mode: new files read into the serving engine
   };
   Due collect(const api::Snapshot& snap, int64_t now_ms);
-  void rebuild(const std::shared_ptr<const api::Snapshot>& current, const std::vector<std::string>& sources, int64_t now_ms);
+  void rebuild(const std::shared_ptr<const api::Snapshot>& current, const std::vector<std::string>& sources);
   void refresh_live(const std::shared_ptr<const api::Snapshot>& current, const std::vector<std::string>& sources, int64_t now_ms);
+  void append(const std::shared_ptr<const api::Snapshot>& current, const std::vector<std::string>& sources, int64_t now_ms);
   void observe_versions(const api::Snapshot& snap);
   void finish(const std::string& source, api::RefreshOutcome outcome, int64_t now_ms, const std::string& error = {});
   const CronSchedule* cron_of(const config::SourceSpec& source);

@@ -642,6 +642,54 @@ class ProjectParser {
     }
   }
 
+  // mode: append | replace, ingest: { roles: [...] }, columns: { name: TYPE, ... }, keep: 7d
+  void parse_append(Reader& r, const YAML::Node& v, SourceSpec& s) {
+    const std::string what = "source '" + s.name + "'";
+    if (const auto& m = v["mode"]) {
+      const std::string mode = r.str(m, "mode");
+      if (mode == "append")
+        s.mode = SourceMode::Append;
+      else if (mode != "replace")
+        r.error(m, "unknown mode '" + mode + "'", "use append (keep rows, read only new files) or replace (read everything again)");
+    }
+    if (const auto& in = v["ingest"]) {
+      if (in.IsScalar() && in.Scalar() == "true") {
+        s.ingest = IngestSpec{{}, r.pos(in)};
+      } else if (r.is_map(in, what + " ingest")) {
+        r.check_keys(in, {"roles"}, what + " ingest");
+        s.ingest = IngestSpec{string_list(r, in["roles"], what + " ingest.roles"), r.pos(in)};
+      }
+      if (s.ingest) {
+        if (v["mode"] && s.mode != SourceMode::Append) r.error(v["mode"], what + " receives rows: its mode is append", "remove mode:");
+        s.mode = SourceMode::Append;
+      }
+    }
+    if (const auto& c = v["columns"]; c && r.is_map(c, what + " columns")) {
+      static const std::regex type_re(R"([A-Za-z][A-Za-z0-9_ ]*(\(\s*[0-9]+\s*(,\s*[0-9]+\s*)?\))?)");
+      for (auto ci = c.begin(); ci != c.end(); ++ci) {
+        const std::string name = ci->first.Scalar();
+        const std::string type = r.str(ci->second, "type");
+        if (name.empty() || name.starts_with("__sightline")) {
+          r.error(ci->first, "'" + name + "' cannot be a column name", "names starting with __sightline are Sightline's own");
+          continue;
+        }
+        if (!std::regex_match(type, type_re)) {
+          const bool cut = type.find('(') != std::string::npos && type.find(')') == std::string::npos;
+          r.error(ci->second, "'" + type + "' is not a SQL type",
+                  cut ? "inside { } a comma ends the value: quote the type, e.g. amount: \"DECIMAL(12,2)\""
+                      : "e.g. BIGINT, VARCHAR, TIMESTAMPTZ, \"DECIMAL(12,2)\"");
+          continue;
+        }
+        s.columns.emplace_back(name, type);
+      }
+      if (!v["ingest"]) r.error(c, what + ": columns: declares the schema of rows received over HTTP", "add ingest: { roles: [...] }");
+    }
+    if (const auto& k = v["keep"]) {
+      s.keep_ms = r.long_duration_ms(k, what + ".keep", 60'000, 36500LL * 86'400'000);
+      if (s.mode != SourceMode::Append) r.error(k, what + ": keep: applies to sources that append", "add mode: append");
+    }
+  }
+
   // refresh: { every: 5m, cron: "0 6 * * *", on_change: true, debounce: 2s, roles: [admin] }
   std::optional<RefreshSpec> parse_refresh(Reader& r, const YAML::Node& n, const std::string& what) {
     if (!r.is_map(n, what)) return std::nullopt;
@@ -909,8 +957,9 @@ class ProjectParser {
       } else if (r.is_map(v, "source '" + s.name + "'")) {
         r.check_keys(v,
                      {"path", "format", "hive_partitioning", "union_by_name", "materialize", "order_by", "csv", "types", "table",
-                      "description", "refresh", "checks"},
+                      "description", "refresh", "checks", "mode", "ingest", "columns", "keep"},
                      "source '" + s.name + "'");
+        parse_append(r, v, s);
         s.path = r.str(v["path"], "path");
         if (v["hive_partitioning"]) s.hive_partitioning = r.boolean(v["hive_partitioning"], "hive_partitioning");
         if (v["union_by_name"]) s.union_by_name = r.boolean(v["union_by_name"], "union_by_name").value_or(false);
@@ -923,7 +972,7 @@ class ProjectParser {
             for (const auto& e : ob) s.order_by.push_back(r.str(e, "order_by"));
           else
             s.order_by.push_back(r.str(ob, "order_by"));
-          if (!s.materialize) r.warning(ob, "order_by only applies to materialized sources", "add materialize: true");
+          if (!s.materialize && !s.appends()) r.warning(ob, "order_by only applies to materialized sources", "add materialize: true");
         }
         if (v["format"]) {
           std::string f = r.str(v["format"], "format");
@@ -963,6 +1012,14 @@ class ProjectParser {
       } else {
         continue;
       }
+      if (s.ingest) {
+        if (!s.path.empty()) r.error(v["path"], "source '" + s.name + "' receives rows (ingest) and reads no files", "remove path: or ingest:");
+        if (s.columns.empty())
+          r.error(v["ingest"], "source '" + s.name + "' receives rows but declares no columns",
+                  "declare the schema, e.g. columns: { ts: TIMESTAMPTZ, user_id: BIGINT, amount: DECIMAL(12,2) }");
+        p.sources.push_back(std::move(s));
+        continue;
+      }
       if (s.path.empty()) {
         r.error(it->first, "source '" + s.name + "' has no path", "e.g. path: data/orders/**/*.parquet");
         continue;
@@ -981,6 +1038,11 @@ class ProjectParser {
           s.format = SourceFormat::Parquet;
         else
           r.error(v, "cannot tell the format of '" + s.path + "' from its name", "add format: parquet | csv | json | duckdb");
+      }
+      if (s.appends() && s.format == SourceFormat::DuckDB) {
+        r.error(v["mode"], "source '" + s.name + "': mode: append reads files (parquet, csv, json), not a DuckDB database",
+                "remove mode: append; a DuckDB file is read whole");
+        continue;
       }
       if (s.format == SourceFormat::DuckDB && s.table.empty()) {
         r.error(v, "source '" + s.name + "' reads a DuckDB file but names no table", "add table: <table name in that file>");

@@ -106,6 +106,13 @@ std::string Project::engine_fingerprint() const {
                             {"hive", s.hive_partitioning ? int(*s.hive_partitioning) : -1},
                             {"union", s.union_by_name}, {"materialize", s.materialize}, {"order_by", s.order_by}, {"csv", c},
                             {"types", s.types}, {"table", s.table}});
+    // Only sources that keep appended rows get these keys, so other sources' recipes (and the
+    // tables a state file holds for them) stay as they were.
+    if (s.appends()) {
+      j["sources"].back()["mode"] = "append";
+      j["sources"].back()["columns"] = s.columns;
+      j["sources"].back()["ingest"] = s.ingest.has_value();
+    }
   }
   for (const auto& m : models) j["models"].push_back({{"name", m.name}, {"sql", m.sql}, {"materialize", m.materialize}});
   return j.dump();

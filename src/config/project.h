@@ -99,6 +99,20 @@ struct CheckSpec {
   Position pos;
 };
 
+// How a source's data is kept (docs/freshness.md, "Append mode").
+//   Replace: read whole at load (materialized) or at query time; a refresh reads it all again.
+//   Append:  its rows are kept in the engine's state file with a ledger of the files (or received
+//            batches) they came from; a refresh reads only new files, and a changed or removed
+//            file replaces exactly its rows. A source with `ingest:` is always Append.
+enum class SourceMode { Replace, Append };
+
+// `ingest: { roles: [...] }`: the source receives rows over HTTP (POST /api/v1/sources/{name}/rows)
+// instead of reading files; its `columns:` are the schema every batch is checked against.
+struct IngestSpec {
+  std::vector<std::string> roles;  // may send rows (with auth none: everyone may)
+  Position pos;
+};
+
 struct SourceSpec {
   std::string name;
   std::string path;  // as written (relative to the project directory, may hold globs)
@@ -112,7 +126,12 @@ struct SourceSpec {
   std::string table;                         // DuckDB files: the table (or view) to read
   std::optional<RefreshSpec> refresh;        // none: read at start (and when the project changes)
   std::vector<CheckSpec> checks;             // run whenever the data is read (not part of the engine's recipe)
+  SourceMode mode = SourceMode::Replace;
+  std::optional<IngestSpec> ingest;          // rows arrive over HTTP; then `path` is empty
+  std::vector<std::pair<std::string, std::string>> columns;  // ingest: the schema (name, SQL type), in order
+  std::optional<int64_t> keep_ms;            // append: rows that arrived longer ago than this are dropped
   Position pos;
+  bool appends() const { return mode == SourceMode::Append; }
 };
 
 struct ModelSpec {

@@ -12,8 +12,12 @@ const char* error_kind_name(ErrorKind kind) {
       return "not-found";
     case ErrorKind::Forbidden:
       return "forbidden";
+    case ErrorKind::Conflict:
+      return "conflict";
     case ErrorKind::TooLarge:
       return "too-large";
+    case ErrorKind::UnsupportedMediaType:
+      return "unsupported-media-type";
     case ErrorKind::TooManyRequests:
       return "too-many-requests";
     case ErrorKind::Cancelled:

@@ -28,7 +28,9 @@ enum class ErrorKind {
   Unauthenticated,  // no valid credentials (not signed in, bad or expired token): 401
   NotFound,         // no such dashboard/widget/filter: 404
   Forbidden,        // authenticated but not allowed: 403
+  Conflict,         // the request does not fit what the target is (rows sent to a source that reads files): 409
   TooLarge,         // request body or result beyond a limit: 413
+  UnsupportedMediaType,  // a body of a type the endpoint does not read: 415
   TooManyRequests,  // a rate or concurrency limit: 429
   Cancelled,        // the client went away before the answer (its queries were stopped): 499, never seen by it
   Timeout,          // a query ran past its time limit: 504

@@ -62,6 +62,8 @@ struct Rule {
   const CheckSpec& spec;
   const CheckContext& context;
 
+  // Runs `s` on the context's connection (a sync's transaction) or else on a pooled one.
+  Result<json> first_row(const Statement& s) const;
   std::string table() const { return quote_identifier(relation.name); }
   std::string column(size_t i = 0) const { return quote_identifier(spec.columns[i]); }
   std::string type(size_t i = 0) const {
@@ -75,9 +77,21 @@ struct Rule {
   }
 };
 
+Result<json> Rule::first_row(const Statement& s) const {
+  if (!context.connection) return engine::first_row(engine, s);
+  auto prepared = context.connection->prepare(s.sql);
+  if (!prepared) return fail(prepared.error());
+  auto out = prepared->execute(s.params, 1);
+  if (!out) return fail(out.error());
+  auto rows = rows_of(*out);
+  if (!rows) return fail(rows.error());
+  if (rows->empty()) return fail(ErrorKind::Internal, "a check's statement returned no row");
+  return (*rows)[0];
+}
+
 // A statement's [count, [sample, ...]] row into `out`.
 Result<void> read_failing(const Rule& rule, const Statement& s, CheckResult& out) {
-  auto row = first_row(rule.engine, s);
+  auto row = rule.first_row(s);
   if (!row) return fail(row.error());
   auto n = as_count((*row)[0]);
   if (!n) return fail(ErrorKind::Internal, "a check's count could not be read");
@@ -154,7 +168,14 @@ std::string signed_percent(double fraction) {
 }
 
 Result<void> check_row_count(const Rule& rule, CheckResult& out) {
-  const auto n = count_rows(rule.engine, rule.relation.name);
+  std::optional<int64_t> n;
+  if (rule.context.connection) {
+    Statement counted;
+    counted.sql = "SELECT count(*) FROM " + rule.table();
+    if (auto row = rule.first_row(counted)) n = as_count((*row)[0]);
+  } else {
+    n = count_rows(rule.engine, rule.relation.name);
+  }
   if (!n) return fail(ErrorKind::SourceFailed, "the rows could not be counted");
   const CheckSpec& spec = rule.spec;
   std::vector<std::string> found;
@@ -195,7 +216,7 @@ Result<void> check_freshness(const Rule& rule, CheckResult& out) {
   Statement s;
   s.sql =
       "SELECT CAST(max(" + rule.column() + ") AS VARCHAR), epoch_ms(CAST(max(" + rule.column() + ") AS TIMESTAMPTZ)) FROM " + rule.table();
-  auto row = first_row(rule.engine, s);
+  auto row = rule.first_row(s);
   if (!row) return fail(row.error());
   const auto at = as_count((*row)[1]);
   if (!at) {

@@ -31,6 +31,7 @@
 namespace sightline::engine {
 
 class Engine;
+class Connection;
 
 // What one run of a rule found.
 struct CheckResult {
@@ -63,6 +64,9 @@ struct SourceChecks {
 struct CheckContext {
   int64_t now_ms = 0;                    // freshness is measured against it; results are stamped with it
   std::optional<int64_t> previous_rows;  // the previous version's rows (row_count max_change); none: skipped
+  // Where the rules run: this connection (an append's transaction, which sees its new rows before
+  // they are committed), or, when null, the engine's pool.
+  Connection* connection = nullptr;
 };
 
 // The problems of every source's checks against `engine`'s catalog, each a diagnostic at the

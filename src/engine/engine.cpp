@@ -58,6 +58,14 @@ DataVersions Engine::data_versions() const {
     v.relations[name] = hash_combine(load_version_, files);
     live = hash_combine(live, files);
   }
+  {
+    std::lock_guard lock(append_state_mutex_);
+    for (const auto& [name, state] : append_states_) {
+      v.relations[name] = state.version;
+      live = hash_combine(live, state.version);
+    }
+  }
+  const bool changing = !live_sources_.empty() || !append_sources_.empty();
   for (const auto& r : relations_) {
     if (v.relations.count(r.name)) continue;
     // A materialized relation changes only with what it was made from.
@@ -65,7 +73,7 @@ DataVersions Engine::data_versions() const {
     if (loaded != loaded_versions_.end())
       v.relations[r.name] = loaded->second;
     else
-      v.relations[r.name] = !live_sources_.empty() && view_models_.count(r.name) ? live : load_version_;
+      v.relations[r.name] = changing && view_models_.count(r.name) ? live : load_version_;
   }
   v.all = live;
   return v;
@@ -80,6 +88,12 @@ Engine::Freshness Engine::freshness(std::string_view relation) const {
   Freshness f;
   const DataVersions versions = data_versions();
   f.version = versions.of(relation);
+  if (auto state = append_state(relation)) {
+    f.as_of_ms = state->as_of_ms > 0 ? state->as_of_ms : built_at_ms_;
+    f.rows = state->rows;
+    f.loaded = true;
+    return f;
+  }
   if (auto made = made_.find(relation); made != made_.end()) {
     f.as_of_ms = made->second.at_ms;
     f.rows = made->second.rows;
@@ -102,9 +116,61 @@ Engine::Freshness Engine::freshness(std::string_view relation) const {
 }
 
 std::optional<Engine::SourceFiles> Engine::source_files(std::string_view source) const {
+  if (auto status = append_status(source)) {
+    const uint64_t at_load = status->state.files_fingerprint;
+    return SourceFiles{at_load, status->files_changed ? ~at_load : at_load, true};
+  }
   for (const auto& stamp : source_stamps_)
     if (stamp.name == source) return SourceFiles{stamp.version, hash_combine(stamp.recipe, fingerprint_files(stamp.pattern)), stamp.loaded};
   return std::nullopt;
+}
+
+bool Engine::appends(std::string_view source) const {
+  return append_sources_.find(source) != append_sources_.end();
+}
+
+std::optional<AppendState> Engine::append_state(std::string_view source) const {
+  std::lock_guard lock(append_state_mutex_);
+  auto it = append_states_.find(source);
+  if (it == append_states_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<Engine::AppendStatus> Engine::append_status(std::string_view source) const {
+  auto found = append_sources_.find(source);
+  auto state = append_state(source);
+  if (found == append_sources_.end() || !state) return std::nullopt;
+  AppendStatus status{*state, files_fingerprint(list_files(found->second.pattern)) != state->files_fingerprint, std::nullopt};
+  if (found->second.target.keep_ms && state->oldest_kept_ns > 0)
+    status.next_expiry_ms = state->oldest_kept_ns / 1'000'000 + *found->second.target.keep_ms;
+  return status;
+}
+
+std::filesystem::path Engine::ingest_folder(std::string_view source) const {
+  auto found = append_sources_.find(source);
+  return found == append_sources_.end() ? fs::path() : found->second.ingest;
+}
+
+Result<AppendSync> Engine::sync_appends(const std::string& source, int64_t now_ms, const AppendVerify& verify) const {
+  auto found = append_sources_.find(source);
+  if (found == append_sources_.end() || !pool_) return fail(ErrorKind::NotFound, "source '" + source + "' does not append");
+  std::lock_guard sync(append_sync_mutex_);
+  const std::vector<FileEntry> files = list_files(found->second.pattern);
+  auto synced = pool_->run<AppendSync>(export_timeout(), [&](Connection& c) -> Result<AppendSync> {
+    return sync_append_table(c, found->second.target, files, now_ms, verify);
+  });
+  if (!synced) return fail(synced.error());
+  {
+    std::lock_guard lock(append_state_mutex_);
+    append_states_[source] = synced->state;
+  }
+  // Batches received are Sightline's own files: once expired they go (the next sync forgets them).
+  if (!found->second.ingest.empty())
+    for (const auto& path : synced->expired_files) {
+      std::error_code ec;
+      fs::remove(path, ec);
+    }
+  return synced;
 }
 
 const Relation* Engine::relation(std::string_view name) const {
@@ -219,13 +285,33 @@ StoragePlan plan_storage(Connection& conn, const std::string& source, const std:
   return plan;
 }
 
-// The table function call that reads a source, e.g. read_parquet('/p/data/**/*.parquet', ...).
-std::string reader_sql(const config::SourceSpec& s, const fs::path& dir) {
+// The files a source reads: its path, absolute; a folder of Parquet files means every Parquet
+// file below it.
+fs::path source_pattern(const config::SourceSpec& s, const fs::path& dir) {
   fs::path p = s.path;
   if (p.is_relative()) p = dir / p;
-  std::string path = p.string();
   std::error_code ec;
-  if (s.format == config::SourceFormat::Parquet && fs::is_directory(p, ec)) path = (p / "**" / "*.parquet").string();
+  if (s.format == config::SourceFormat::Parquet && fs::is_directory(p, ec)) return p / "**" / "*.parquet";
+  return p;
+}
+
+// The table function call that reads `path` (a source's files, or one of them) with the source's
+// reader options, e.g. read_parquet('/p/data/**/*.parquet', hive_partitioning=true).
+std::string reader_sql_of(const config::SourceSpec& s, const std::string& path);
+
+// The SELECT that reads `path` (the source's files, or one of them) with its `types:`.
+std::string select_of(const config::SourceSpec& s, const std::string& path) {
+  std::string body = "SELECT * FROM " + reader_sql_of(s, path);
+  if (s.format != config::SourceFormat::Csv && !s.types.empty()) {
+    std::string replace;
+    for (const auto& [col, type] : s.types)
+      replace += (replace.empty() ? "" : ", ") + std::string("CAST(") + quote_identifier(col) + " AS " + type + ") AS " + quote_identifier(col);
+    body = "SELECT * REPLACE (" + replace + ") FROM (" + body + ")";
+  }
+  return body;
+}
+
+std::string reader_sql_of(const config::SourceSpec& s, const std::string& path) {
   std::string args;
   auto add = [&](const std::string& a) { args += ", " + a; };
   if (s.hive_partitioning) add("hive_partitioning=" + bool_sql(*s.hive_partitioning));
@@ -345,7 +431,9 @@ Result<int64_t> Engine::read_completely(const std::string& relation) const {
 }
 
 Result<void> allow_source(Sandbox& sandbox, const config::SourceSpec& s, const fs::path& project_dir) {
-  if (s.materialize || s.format == config::SourceFormat::DuckDB) return {};
+  // Append sources read their new files after the lock too; sources that receive rows read
+  // their own folder in the state directory (Engine::build allows it).
+  if ((s.materialize && !s.appends()) || s.format == config::SourceFormat::DuckDB || s.ingest) return {};
   fs::path p = s.path;
   if (p.is_relative()) p = project_dir / p;
   p = p.lexically_normal();
@@ -409,9 +497,14 @@ config::Diagnostic warning(std::string message, std::string hint = {}) {
 
 }  // namespace
 
+fs::path temporary_ingest_root() {
+  return fs::temp_directory_path() / ("sightline-ingest-" + std::to_string(::getpid()));
+}
+
 Engine::~Engine() {
   pool_.reset();
   db_.reset();
+
   if (!state_file_.empty() && (discard_state_file_ || newer_generation_exists(state_file_))) {
     std::error_code ec;
     fs::remove(state_file_, ec);
@@ -501,6 +594,66 @@ Result<Engine::Loaded> Engine::load_relation(Connection& conn, const std::string
     if (auto r = conn.execute("COMMIT"); !r) return fail(r.error());
   }
   return Loaded{false};
+}
+
+Result<void> Engine::load_appending(Connection& conn, const config::SourceSpec& s, const config::Project& project, const std::string& recipe,
+                                    const fs::path& ingest_root) {
+  AppendSource source;
+  source.target.source = s.name;
+  source.target.recipe = recipe;
+  source.target.columns = s.columns;
+  source.target.keep_ms = s.keep_ms;
+  for (const auto& c : s.order_by) source.target.order_by += (source.target.order_by.empty() ? "" : ", ") + quote_identifier(c);
+  if (s.ingest) {
+    // Batches received are Parquet files with exactly the declared columns (api: ingest).
+    source.ingest = (ingest_root / s.name).lexically_normal();
+    std::error_code ec;
+    fs::create_directories(source.ingest, ec);
+    if (ec) return fail(ErrorKind::Unavailable, "the folder for rows received cannot be created", "check the state directory's permissions");
+    fs::permissions(source.ingest, fs::perms::owner_all, fs::perm_options::replace, ec);
+    source.pattern = source.ingest / "*.parquet";
+    source.target.read_file = [](const std::string& file) { return "SELECT * FROM read_parquet(" + quote_literal(file) + ")"; };
+  } else {
+    source.pattern = source_pattern(s, project.dir).lexically_normal();
+  }
+  const std::vector<FileEntry> files = list_files(source.pattern);
+  if (!s.ingest) {
+    // One file is read at a time, and DuckDB guesses hive partitions from each path it reads:
+    // decide once, for the whole glob, as DuckDB would for it (every file below a key=value
+    // folder), so that every file gives the same columns.
+    config::SourceSpec reader = s;
+    if (!reader.hive_partitioning && !files.empty()) {
+      fs::path fixed;  // the folder before the first wildcard
+      for (const auto& part : source.pattern) {
+        if (part.string().find_first_of("*?[") != std::string::npos) break;
+        fixed /= part;
+      }
+      reader.hive_partitioning = std::all_of(files.begin(), files.end(), [&](const FileEntry& f) {
+        for (const auto& part : fs::path(f.path).lexically_relative(fixed).parent_path())
+          if (part.string().find('=') != std::string::npos) return true;
+        return false;
+      });
+    }
+    source.target.read_file = [reader](const std::string& file) { return select_of(reader, file); };
+  }
+  auto opened = open_append_table(conn, source.target, files.empty() ? std::nullopt : std::optional<std::string>(source.pattern.string()));
+  if (!opened) return fail(opened.error());
+  auto synced = sync_append_table(conn, source.target, files, built_at_ms_);
+  if (!synced) return fail(synced.error());
+  if (!source.ingest.empty())
+    for (const auto& path : synced->expired_files) {
+      std::error_code ec;
+      fs::remove(path, ec);
+    }
+  const std::string view = "CREATE OR REPLACE VIEW " + quote_identifier(s.name) + " AS SELECT * EXCLUDE (" +
+                           quote_identifier(kBatchColumn) + ") FROM " + quote_identifier(append_table_name(s.name));
+  if (auto r = conn.execute(view); !r) return fail(r.error());
+  {
+    std::lock_guard lock(append_state_mutex_);
+    append_states_[s.name] = synced->state;
+  }
+  append_sources_.emplace(s.name, std::move(source));
+  return {};
 }
 
 EngineBuild Engine::build(const config::Project& project, bool keep_going) {
@@ -624,10 +777,24 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
     }
     engine->made_[name] = *when;
   };
+  const fs::path ingest_root = engine_options.state_dir.empty() ? temporary_ingest_root() : engine_options.state_dir / "ingest";
   for (size_t i = 0; i < project.sources.size(); ++i) {
     const auto& s = project.sources[i];
     std::string body;
     uint64_t version = hash_combine(0, recipes[i]);
+    if (s.appends()) {
+      if (auto r = engine->load_appending(conn, s, project, hex(version), ingest_root); !r) {
+        const std::string msg = r.error().for_author();
+        diag(s.pos, "source '" + s.name + "' cannot be read: " + describe_read_error(msg, project.dir),
+             msg.find("No files found") != std::string::npos
+                 ? "no file matches '" + s.path + "' (relative to the project folder); an append source needs one file to learn its columns"
+                 : read_error_hint(msg));
+        continue;
+      }
+      loaded_version = hash_combine(loaded_version, engine->append_state(s.name)->version);
+      describe(s.name, false, s.pos);
+      continue;
+    }
     if (s.format == config::SourceFormat::DuckDB) {
       fs::path p = absolute_in(project, s.path);
       std::error_code ec;
@@ -644,14 +811,7 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
       engine->source_stamps_.push_back({s.name, p, version, 0, true});
       version = hash_combine(version, fingerprint_files(p));
     } else {
-      body = "SELECT * FROM " + reader_sql(s, project.dir);
-      if (s.format != config::SourceFormat::Csv && !s.types.empty()) {
-        std::string replace;
-        for (const auto& [col, type] : s.types)
-          replace += (replace.empty() ? "" : ", ") + std::string("CAST(") + quote_identifier(col) + " AS " + type + ") AS " +
-                     quote_identifier(col);
-        body = "SELECT * REPLACE (" + replace + ") FROM (" + body + ")";
-      }
+      body = select_of(s, source_pattern(s, project.dir).string());
       engine->source_stamps_.push_back({s.name, absolute_in(project, s.path), version, 0, s.materialize});
       version = hash_combine(version, fingerprint_files(absolute_in(project, s.path)));
     }
@@ -695,6 +855,13 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
     // build without errors: a source that failed to load keeps its last good table for the next.
     std::set<std::string> keep;
     for (const auto& [name, version] : engine->loaded_versions_) keep.insert(name);
+    std::vector<std::string> appending;
+    for (const auto& [name, source] : engine->append_sources_) {
+      keep.insert(append_table_name(name));
+      appending.push_back(name);
+    }
+    if (auto r = drop_append_tables_except(conn, appending); !r)
+      out.diagnostics.push_back(warning("the state file's appended tables could not be tidied: " + r.error().for_author()));
     if (auto r = engine->ledger_->drop_all_but(conn, keep); !r)
       out.diagnostics.push_back(warning("the state file could not be tidied: " + r.error().for_author()));
     (void)conn.execute("CHECKPOINT");
@@ -718,6 +885,8 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
     for (const auto& s : project.sources) {
       if (auto r = allow_source(sandbox, s, project.dir); !r) diag(s.pos, r.error().for_author(), r.error().hint);
     }
+    for (const auto& [name, source] : engine->append_sources_)
+      if (!source.ingest.empty()) sandbox.directories.push_back(source.ingest);
     if (no_errors() || keep_going) {
       if (auto r = lock_down(conn, sandbox); !r) {
         diag({"sightline.yaml", 0, 0}, r.error().for_author());
@@ -743,14 +912,14 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
   engine->export_timeout_ = std::chrono::milliseconds(spec.export_timeout_ms);
   engine->load_version_ = loaded_version;
   for (const auto& s : project.sources) {
-    if (s.materialize || s.format == config::SourceFormat::DuckDB) continue;
+    if (s.materialize || s.appends() || s.format == config::SourceFormat::DuckDB) continue;
     engine->live_sources_.emplace_back(s.name, absolute_in(project, s.path));
   }
   for (const auto& m : project.models)
     if (!m.materialize) engine->view_models_.insert(m.name);
   for (const auto& s : project.sources) {
     bool converting = s.format == config::SourceFormat::Csv || s.format == config::SourceFormat::Json || !s.types.empty();
-    if (!s.materialize && s.format != config::SourceFormat::DuckDB && converting && engine->relation(s.name))
+    if (!s.materialize && !s.appends() && s.format != config::SourceFormat::DuckDB && converting && engine->relation(s.name))
       engine->converting_live_sources_.push_back(s.name);
   }
   engine->load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "config/project.h"
+#include "engine/append_store.h"
 #include "engine/bins.h"
 #include "engine/duckdb.h"
 #include "engine/pool.h"
@@ -137,10 +138,29 @@ class Engine {
     bool read_at_load = false;
   };
   std::optional<SourceFiles> source_files(std::string_view source) const;
+  // Append mode (`mode: append`, `ingest:`; engine/append_store.h). Thread-safe: syncs of the
+  // engine's append sources run one at a time; requests keep reading while one runs (DuckDB's
+  // transactions: a statement sees the rows as they were when it began, or all of a sync).
+  bool appends(std::string_view source) const;
+  // Reads what changed in `source`'s files (new, changed, removed, expired) into its table, in
+  // one transaction; `verify` runs before the commit (see sync_append_table). The new version
+  // is what data_versions() reports from then on. Fails (and changes nothing) when a file cannot
+  // be read or `verify` fails; NotFound for a source that does not append.
+  Result<AppendSync> sync_appends(const std::string& source, int64_t now_ms, const AppendVerify& verify = nullptr) const;
+  // What the ledger says of an append source, and whether its files differ from what the last
+  // sync saw (a stat per file).
+  struct AppendStatus {
+    AppendState state;
+    bool files_changed = false;
+    std::optional<int64_t> next_expiry_ms;  // when the oldest kept file passes `keep`, if it has one
+  };
+  std::optional<AppendStatus> append_status(std::string_view source) const;
+  // Where the batches a source receives over HTTP are kept (`ingest:` sources); empty otherwise.
+  std::filesystem::path ingest_folder(std::string_view source) const;
   // The project time zone's offset from UTC at an instant (seconds east), e.g. for schedules.
   int64_t utc_offset_seconds(int64_t unix_seconds) const;
-  // True when some source is read at query time (so data_versions() can change).
-  bool has_live_sources() const { return !live_sources_.empty(); }
+  // True when some source is read at query time or appends (so data_versions() can change).
+  bool has_live_sources() const { return !live_sources_.empty() || !append_sources_.empty(); }
   double load_seconds() const { return load_seconds_; }
 
   // The state file this engine keeps its tables in; empty when it runs in memory.
@@ -221,7 +241,25 @@ class Engine {
   int64_t built_at_ms_ = 0;
   std::shared_ptr<const ZoneTimeline> zone_;  // the project's time zone
   bool discard_state_file_ = false;           // a failed build's new generation: removed with it
+  // Append sources: how each is read and what its table holds.
+  struct AppendSource {
+    AppendTarget target;
+    std::filesystem::path pattern;  // the files it reads (absolute glob)
+    std::filesystem::path ingest;   // ingest sources: the folder received batches are kept in
+  };
+  std::map<std::string, AppendSource, std::less<>> append_sources_;   // fixed after build
+  mutable std::mutex append_sync_mutex_;                              // one sync at a time
+  mutable std::mutex append_state_mutex_;                             // guards append_states_ (held briefly)
+  mutable std::map<std::string, AppendState, std::less<>> append_states_;
+  std::optional<AppendState> append_state(std::string_view source) const;
+  // Creates (or takes from the state file) the table of append source `s` and reads its new files.
+  Result<void> load_appending(Connection& conn, const config::SourceSpec& s, const config::Project& project, const std::string& recipe,
+                              const std::filesystem::path& ingest_root);
 };
+
+// Where engines of this process without a state directory keep the rows their ingest sources
+// receive (lost when the process ends; `serve` removes the folder when it stops).
+std::filesystem::path temporary_ingest_root();
 
 struct EngineBuild {
   std::shared_ptr<const Engine> engine;  // null on errors

@@ -10,6 +10,7 @@ const char* refresh_reason_name(RefreshReason reason) {
     case RefreshReason::Every: return "every";
     case RefreshReason::Cron: return "cron";
     case RefreshReason::FilesChanged: return "on_change";
+    case RefreshReason::Retention: return "retention";
   }
   return "none";
 }

@@ -21,7 +21,7 @@ struct RefreshTiming {
   int64_t settling_since_ms = 0;             // ... and have stayed so since then
 };
 
-enum class RefreshReason { None, Every, Cron, FilesChanged };
+enum class RefreshReason { None, Every, Cron, FilesChanged, Retention };
 const char* refresh_reason_name(RefreshReason reason);
 
 // Whether `spec` makes a source due at `now_ms` (pure: the unit tests give it made-up times).

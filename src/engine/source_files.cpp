@@ -95,7 +95,10 @@ uint64_t fingerprint_files(const fs::path& pattern) {
   return summarize_files(pattern).fingerprint;
 }
 
-FilesSummary summarize_files(const fs::path& pattern) {
+namespace {
+
+// Every regular file `pattern` names, sorted by path.
+std::vector<FileStamp> matching_files(const fs::path& pattern) {
   std::vector<FileStamp> files;
   fs::path prefix;
   std::vector<std::string> rest;
@@ -113,6 +116,21 @@ FilesSummary summarize_files(const fs::path& pattern) {
   else
     add_file(prefix, files);
   std::sort(files.begin(), files.end(), [](const FileStamp& a, const FileStamp& b) { return a.path < b.path; });
+  return files;
+}
+
+}  // namespace
+
+std::vector<FileEntry> list_files(const fs::path& pattern) {
+  std::vector<FileEntry> out;
+  for (const auto& f : matching_files(pattern))
+    out.push_back({f.path, static_cast<int64_t>(f.st.st_size),
+                   static_cast<int64_t>(f.st.st_mtim.tv_sec) * 1'000'000'000 + static_cast<int64_t>(f.st.st_mtim.tv_nsec)});
+  return out;
+}
+
+FilesSummary summarize_files(const fs::path& pattern) {
+  const std::vector<FileStamp> files = matching_files(pattern);
   uint64_t h = hash_combine(0, pattern.string());
   h = hash_combine(h, static_cast<uint64_t>(files.size()));
   for (const auto& f : files) {

@@ -12,7 +12,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace sightline::engine {
 
@@ -30,6 +32,15 @@ struct FilesSummary {
   int64_t newest_modified_ms = 0;
 };
 FilesSummary summarize_files(const std::filesystem::path& pattern);
+
+// The regular files `pattern` names, sorted by path, each with its size and modification time
+// (nanoseconds since 1970): what append mode (engine/append_store.h) compares with its ledger.
+struct FileEntry {
+  std::string path;  // absolute
+  int64_t size = 0;
+  int64_t mtime_ns = 0;
+};
+std::vector<FileEntry> list_files(const std::filesystem::path& pattern);
 
 // 64-bit FNV-1a, for combining fingerprints: stable within a process and across runs.
 uint64_t hash_combine(uint64_t seed, std::string_view bytes);
