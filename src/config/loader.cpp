@@ -631,8 +631,10 @@ class ProjectParser {
                                        what + ": unknown role '" + name + "'", role_hint(p, name)});
       }
     };
-    for (const auto& s : p.sources)
+    for (const auto& s : p.sources) {
       if (s.refresh) check(s.refresh->roles, "sightline.yaml", s.refresh->pos, "source '" + s.name + "' refresh");
+      if (s.ingest) check(s.ingest->roles, "sightline.yaml", s.ingest->pos, "source '" + s.name + "' ingest");
+    }
     for (const auto& d : p.dashboards) {
       check(d.roles, d.file, d.pos, "dashboard '" + d.id + "'");
       for (const auto& pg : d.pages) {

@@ -34,6 +34,9 @@ sources:
     path: data/events/*.parquet
   shaped:
     path: data/shaped/*.parquet
+  inbox:
+    ingest: { roles: [north] }
+    columns: { id: BIGINT, note: VARCHAR }
 dashboards: dashboards/*.yaml
 auth:
   mode: proxy

@@ -55,7 +55,9 @@ const PROVOKE = {
   403: () => widget(broken, 'events', 'total', {}, { ...NORTH, origin: 'https://evil.example' }),
   404: () => widget(demo, 'sales', 'nope', {}),
   405: () => fetch(new URL('/api/v1/dashboards/sales/widgets/revenue/query', demo.url)),
+  409: () => post(broken, '/api/v1/sources/events/rows', 'id\n1\n', { ...NORTH, 'content-type': 'text/csv' }),
   413: () => widget(demo, 'sales', 'revenue', `{"filters": {"region": "${'x'.repeat((1 << 20) + 16)}"}}`),
+  415: () => post(broken, '/api/v1/sources/inbox/rows', 'id\n1\n', { ...NORTH, 'content-type': 'text/plain' }),
   429: async () => {
     // One query at a time per user: a second one while the slow one runs is refused.
     const slow = widget(broken, 'events', 'slow', {}, NORTH);

@@ -326,6 +326,69 @@ sources:
   EXPECT_EQ(without_dir(r.project->engine_fingerprint(), p.dir()), without_dir(plain.project->engine_fingerprint(), q.dir()));
 }
 
+TEST(Config, AppendAndIngestSourcesAreRead) {
+  TempProject p(std::map<std::string, std::string>{{"sightline.yaml", R"y(roles:
+  feeders: { groups: [feeders] }
+sources:
+  orders: { path: data/orders/*.parquet, mode: append, keep: 90d, order_by: at }
+  events:
+    ingest: { roles: [feeders] }
+    columns: { at: TIMESTAMPTZ, amount: "DECIMAL(12,2)", kind: VARCHAR }
+    keep: 7d
+  plain: { path: data/c.csv, mode: replace }
+)y"}});
+  auto r = load_project(p.dir(), test_env());
+  ASSERT_TRUE(r.ok()) << all_text(r);
+  const auto& orders = r.project->sources[0];
+  EXPECT_TRUE(orders.appends());
+  EXPECT_EQ(orders.keep_ms, 90LL * 86'400'000);
+  EXPECT_FALSE(orders.ingest.has_value());
+  const auto& events = r.project->sources[1];
+  EXPECT_TRUE(events.appends()) << "a source that receives rows appends them";
+  ASSERT_TRUE(events.ingest.has_value());
+  EXPECT_EQ(events.ingest->roles, std::vector<std::string>{"feeders"});
+  EXPECT_TRUE(events.path.empty());
+  using Columns = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(events.columns, (Columns{{"at", "TIMESTAMPTZ"}, {"amount", "DECIMAL(12,2)"}, {"kind", "VARCHAR"}}));
+  EXPECT_EQ(events.keep_ms, 7LL * 86'400'000);
+  EXPECT_FALSE(r.project->sources[2].appends());
+  // The mode and the columns are part of what the engine is built from; keep and roles are not.
+  EXPECT_NE(r.project->engine_fingerprint().find("\"mode\":\"append\""), std::string::npos);
+  EXPECT_EQ(r.project->engine_fingerprint().find("feeders"), std::string::npos);
+}
+
+TEST(Config, BadAppendAndIngestSourcesArePreciseErrors) {
+  auto errors_of = [](const std::string& source) {
+    TempProject p(std::map<std::string, std::string>{{"sightline.yaml", "roles:\n  ops: { groups: [ops] }\nsources:\n  a:\n" + source}});
+    auto r = load_project(p.dir(), test_env());
+    EXPECT_FALSE(r.ok()) << source;
+    std::string text;
+    for (const auto& m : messages(r))
+      if (m.starts_with("error: ")) text += m + "\n";
+    return text;
+  };
+  EXPECT_NE(errors_of("    path: data/a.csv\n    mode: upsert\n").find("unknown mode 'upsert'"), std::string::npos);
+  EXPECT_NE(errors_of("    path: data/a.duckdb\n    table: t\n    mode: append\n").find("mode: append reads files (parquet, csv, json), not a DuckDB database"),
+            std::string::npos);
+  EXPECT_NE(errors_of("    ingest: true\n").find("source 'a' receives rows but declares no columns"), std::string::npos);
+  EXPECT_NE(errors_of("    ingest: true\n    path: data/a.csv\n    columns: { x: BIGINT }\n").find("receives rows (ingest) and reads no files"),
+            std::string::npos);
+  EXPECT_NE(errors_of("    ingest: { roles: [nobody] }\n    columns: { x: BIGINT }\n").find("source 'a' ingest: unknown role 'nobody'"),
+            std::string::npos);
+  EXPECT_NE(errors_of("    ingest: true\n    columns: { x: DECIMAL(12,2) }\n").find("'DECIMAL(12' is not a SQL type"), std::string::npos);
+  {
+    // In a { } map the comma ends the value: the hint says to quote the type.
+    TempProject p(std::map<std::string, std::string>{{"sightline.yaml", "sources:\n  a:\n    ingest: true\n    columns: { x: DECIMAL(12,2) }\n"}});
+    const std::string text = all_text(load_project(p.dir(), test_env()));
+    EXPECT_NE(text.find("quote the type, e.g. amount: \"DECIMAL(12,2)\""), std::string::npos) << text;
+  }
+  EXPECT_NE(errors_of("    ingest: true\n    columns: { __sightline_batch: BIGINT }\n").find("cannot be a column name"), std::string::npos);
+  EXPECT_NE(errors_of("    path: data/a.csv\n    columns: { x: BIGINT }\n").find("columns: declares the schema of rows received over HTTP"),
+            std::string::npos);
+  EXPECT_NE(errors_of("    path: data/a.csv\n    keep: 7d\n").find("keep: applies to sources that append"), std::string::npos);
+  EXPECT_NE(errors_of("    path: data/a.csv\n    mode: append\n    keep: 10s\n").find("source 'a'.keep must be between"), std::string::npos);
+}
+
 TEST(Config, BadRefreshPoliciesArePreciseErrors) {
   auto errors_of = [](const std::string& refresh) {
     TempProject p(std::map<std::string, std::string>{{"sightline.yaml", "roles:\n  ops: { groups: [ops] }\nsources:\n  a:\n    path: data/a.csv\n    refresh: " + refresh + "\n"}});
