@@ -179,7 +179,14 @@ Result<HttpResponse> Api::ingest_rows(const HttpRequest& req, const Snapshot& sn
   std::vector<engine::IngestColumn> columns;
   for (const auto& [name, type] : source.columns) columns.push_back({name, type});
   const int64_t now_ms = wall_ms();
-  const std::filesystem::path target = folder / batch_file_name(now_ms);
+  // With an Idempotency-Key, a batch sent again (the answer to the first try was lost) lands in
+  // the same file and so replaces the rows of the first try instead of adding them twice.
+  const std::string key = req.header("idempotency-key");
+  if (!key.empty() && (key.size() > 128 || key.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:") !=
+                                               std::string::npos))
+    return fail(ErrorKind::InvalidInput, "the Idempotency-Key header must be 1 to 128 letters, digits or - _ . :");
+  const std::filesystem::path target =
+      folder / (key.empty() ? batch_file_name(now_ms) : "key-" + auth::sha256_hex(source.name + "\n" + key).substr(0, 40) + ".parquet");
   auto written = engine::write_ingest_batch(req.body, *format, columns, target, folder.parent_path());
   if (!written) return fail(written.error());
   auto outcome = sync_append_source(snap, source, now_ms, log_);
