@@ -76,7 +76,9 @@ Refresher::Due Refresher::collect(const api::Snapshot& snap, int64_t now_ms) {
       // Rows received land as files in the source's own folder: read them whatever the policy.
       // Retention is due when the oldest kept file passes `keep`.
       const auto status = eng.append_status(source.name);
-      if (source.ingest && changed_to) reason = RefreshReason::FilesChanged;
+      // At first sight, files that differ from the ledger are a catch-up the load could not
+      // finish (Engine::build kept the rows): try again now, so a failure is reported.
+      if ((source.ingest || first_sight) && changed_to) reason = RefreshReason::FilesChanged;
       if (status && status->next_expiry_ms && *status->next_expiry_ms <= now_ms) reason = RefreshReason::Retention;
     }
     const bool asked_for = std::find(asked.begin(), asked.end(), source.name) != asked.end();

@@ -597,7 +597,7 @@ Result<Engine::Loaded> Engine::load_relation(Connection& conn, const std::string
 }
 
 Result<void> Engine::load_appending(Connection& conn, const config::SourceSpec& s, const config::Project& project, const std::string& recipe,
-                                    const fs::path& ingest_root) {
+                                    const fs::path& ingest_root, std::vector<config::Diagnostic>& diagnostics) {
   AppendSource source;
   source.target.source = s.name;
   source.target.recipe = recipe;
@@ -637,20 +637,37 @@ Result<void> Engine::load_appending(Connection& conn, const config::SourceSpec& 
     source.target.read_file = [reader](const std::string& file) { return select_of(reader, file); };
   }
   auto opened = open_append_table(conn, source.target, files.empty() ? std::nullopt : std::optional<std::string>(source.pattern.string()));
+  if (!opened && files.empty() && s.columns.empty())
+    return fail_with_detail(ErrorKind::SourceFailed, "no file matches '" + s.path + "'",
+                            "an append source learns its columns from its first file: generate or copy the data first",
+                            opened.error().for_author());
   if (!opened) return fail(opened.error());
+  AppendState state = *opened;
   auto synced = sync_append_table(conn, source.target, files, built_at_ms_);
-  if (!synced) return fail(synced.error());
-  if (!source.ingest.empty())
-    for (const auto& path : synced->expired_files) {
-      std::error_code ec;
-      fs::remove(path, ec);
-    }
+  if (synced) {
+    state = synced->state;
+    if (!source.ingest.empty())
+      for (const auto& path : synced->expired_files) {
+        std::error_code ec;
+        fs::remove(path, ec);
+      }
+  } else if (opened->files == 0 && opened->rows == 0) {
+    return fail(synced.error());  // nothing kept to serve
+  } else {
+    // What changed while the server was down cannot be read now (a corrupt file, one removed
+    // while it was listed): the rows kept serve, and the refresher reads the files again (their
+    // fingerprint differs from the ledger's), reporting the failure until they can be read.
+    diagnostics.push_back(warning("source '" + s.name + "': the files that changed since the last run could not be read (" +
+                                      describe_read_error(synced.error().for_author(), project.dir) +
+                                      "); it serves the rows kept from before until they can",
+                                  "fix or remove the file; the next refresh reads it again"));
+  }
   const std::string view = "CREATE OR REPLACE VIEW " + quote_identifier(s.name) + " AS SELECT * EXCLUDE (" +
                            quote_identifier(kBatchColumn) + ") FROM " + quote_identifier(append_table_name(s.name));
   if (auto r = conn.execute(view); !r) return fail(r.error());
   {
     std::lock_guard lock(append_state_mutex_);
-    append_states_[s.name] = synced->state;
+    append_states_[s.name] = state;
   }
   append_sources_.emplace(s.name, std::move(source));
   return {};
@@ -783,12 +800,10 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
     std::string body;
     uint64_t version = hash_combine(0, recipes[i]);
     if (s.appends()) {
-      if (auto r = engine->load_appending(conn, s, project, hex(version), ingest_root); !r) {
+      if (auto r = engine->load_appending(conn, s, project, hex(version), ingest_root, out.diagnostics); !r) {
         const std::string msg = r.error().for_author();
-        diag(s.pos, "source '" + s.name + "' cannot be read: " + describe_read_error(msg, project.dir),
-             msg.find("No files found") != std::string::npos
-                 ? "no file matches '" + s.path + "' (relative to the project folder); an append source needs one file to learn its columns"
-                 : read_error_hint(msg));
+        diag(s.pos, "source '" + s.name + "' cannot be read: " + (r.error().hint.empty() ? describe_read_error(msg, project.dir) : r.error().message),
+             r.error().hint.empty() ? read_error_hint(msg) : r.error().hint);
         continue;
       }
       loaded_version = hash_combine(loaded_version, engine->append_state(s.name)->version);

@@ -253,8 +253,9 @@ class Engine {
   mutable std::map<std::string, AppendState, std::less<>> append_states_;
   std::optional<AppendState> append_state(std::string_view source) const;
   // Creates (or takes from the state file) the table of append source `s` and reads its new files.
+  // A catch-up that fails over kept rows is a warning in `diagnostics` (they serve meanwhile).
   Result<void> load_appending(Connection& conn, const config::SourceSpec& s, const config::Project& project, const std::string& recipe,
-                              const std::filesystem::path& ingest_root);
+                              const std::filesystem::path& ingest_root, std::vector<config::Diagnostic>& diagnostics);
 };
 
 // Where engines of this process without a state directory keep the rows their ingest sources

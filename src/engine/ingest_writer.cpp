@@ -419,8 +419,11 @@ Result<void> read_json_lines(Connection& conn, const fs::path& file) {
   const std::string sql =
       "CREATE TABLE lines AS SELECT u.line, CASE WHEN trim(u.text, ' ' || chr(9) || chr(13)) = '' THEN 'BLANK'"
       " WHEN NOT json_valid(u.text) THEN 'INVALID' ELSE json_type(u.text) END AS kind, u.text"
+      " FROM (SELECT unnest(parts) AS text, generate_subscripts(parts, 1) AS line FROM (SELECT string_split(content, chr(10)) AS parts"
       " FROM read_text(" +
-      quote_literal(file.string()) + ") AS f, unnest(string_split(f.content, chr(10))) WITH ORDINALITY AS u(text, line)";
+      quote_literal(file.string()) + "))) AS u";
+  // (A lateral unnest(...) WITH ORDINALITY over the one row of read_text took time quadratic in
+  // the lines: 17 s for 10,000; this projection takes milliseconds.)
   return read_body(conn, sql, IngestFormat::NdJson);
 }
 
@@ -486,7 +489,12 @@ Result<void> check_values(Connection& conn, const std::vector<IngestColumn>& col
   std::string any;
   for (size_t i = 0; i < columns.size(); ++i) {
     const std::string v = text_column(i);
-    const std::string bad = "(" + v + " IS NOT NULL AND (TRY_CAST(" + v + " AS " + columns[i].type + ") IS NULL" +
+    // A number that its column would round ('1.5' into BIGINT, '1.234' into DECIMAL(12,2)) is
+    // refused as well: a batch is stored as sent or not at all.
+    const std::string exact = "TRY_CAST(" + v + " AS DECIMAL(38, 10))";
+    const std::string rounded = "(" + exact + " IS NOT NULL AND TRY_CAST(TRY_CAST(" + v + " AS " + columns[i].type +
+                                ") AS DECIMAL(38, 10)) <> " + exact + ")";
+    const std::string bad = "(" + v + " IS NOT NULL AND (TRY_CAST(" + v + " AS " + columns[i].type + ") IS NULL OR " + rounded +
                             (nested_flags && !nested[i] ? " OR " + nested_column(i) : "") + "))";
     which += " WHEN " + bad + " THEN " + std::to_string(i);
     any += (i ? " OR " : "") + bad;

@@ -172,6 +172,13 @@ TEST_F(IngestWriter, ABadValueNamesItsRowAndColumnAndNoPath) {
   EXPECT_EQ(e.message, "row 1, column \"amount\": '123456789012.5' is not a DECIMAL(12,2)") << "beyond the precision";
   e = failure("id,at\n1,2024-13-01 00:00:00\n", IngestFormat::Csv);
   EXPECT_EQ(e.message, "row 1, column \"at\": '2024-13-01 00:00:00' is not a TIMESTAMPTZ");
+  // Numbers the column would round are refused, not stored rounded.
+  e = failure("id,amount\n1.5,1.00\n", IngestFormat::Csv);
+  EXPECT_EQ(e.message, "row 1, column \"id\": '1.5' is not a BIGINT");
+  e = failure("id,amount\n1,1.234\n", IngestFormat::Csv);
+  EXPECT_EQ(e.message, "row 1, column \"amount\": '1.234' is not a DECIMAL(12,2)");
+  e = failure("{\"id\": 2.5}\n", IngestFormat::NdJson);
+  EXPECT_EQ(e.message, "row 1, column \"id\": '2.5' is not a BIGINT");
   expect_nothing_left();
 }
 
