@@ -101,7 +101,10 @@ Result<WidgetPlan> plan_table(WidgetInput in) {
   }
   int64_t page = request.limit.value_or(w.limit > 0 ? w.limit : 100);
   page = std::min(page, cap);
-  std::string body = "SELECT " + select + measure_list() + " FROM " + from + " WHERE " + where + (grouped ? " GROUP BY ALL" : "");
+  // Measures alone (own SQL such as SELECT count(*) AS n, sum(x) AS total ...): one group, no key.
+  std::string measures = measure_list();
+  if (select.empty() && measures.starts_with(", ")) measures.erase(0, 2);
+  std::string body = "SELECT " + select + measures + " FROM " + from + " WHERE " + where + (grouped ? " GROUP BY ALL" : "");
   st.sql = body + " ORDER BY " + order_by(sort) + " LIMIT " + std::to_string(page) + " OFFSET " + std::to_string(request.offset);
   st.params = base_params();
   st.max_rows = page;

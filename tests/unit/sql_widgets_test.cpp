@@ -166,6 +166,8 @@ TEST_F(SqlWidgets, EquivalentsAnswerLikeTheSqlFromRowsAndRollups) {
       widget(WidgetType::Table,
              "SELECT month(order_date) AS \"month of year\", region, count(*) AS n FROM orders_enriched WHERE {{ filters }} "
              "GROUP BY 1, 2"),
+      // Aggregates alone: one row, no key (its count statement was once malformed SQL).
+      widget(WidgetType::Table, "SELECT count(*) AS n, sum(revenue) AS total FROM orders_enriched WHERE {{ filters }}"),
   };
   for (size_t i = 0; i < widgets.size(); ++i) widgets[i].id = "w" + std::to_string(i);
   config::Project planning = *project_;
@@ -201,6 +203,12 @@ TEST_F(SqlWidgets, EquivalentsAnswerLikeTheSqlFromRowsAndRollups) {
           << w.sql << " " << filters.dump() << " via " << rolled->read_from << "\n"
           << run(rolled->data) << "\n"
           << expected;
+      // A table's total count is the own SQL's, however it is planned.
+      if (own->count) {
+        ASSERT_TRUE(rows->count && rolled->count) << w.sql;
+        EXPECT_EQ(run(*rows->count)["rows"], run(*own->count)["rows"]) << w.sql;
+        EXPECT_EQ(run(*rolled->count)["rows"], run(*own->count)["rows"]) << w.sql;
+      }
     }
   }
   EXPECT_GE(via_rollup, 8) << "rollups answered the equivalents";
