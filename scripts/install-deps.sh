@@ -21,8 +21,9 @@ done
 packages=(build-essential cmake ninja-build pkg-config git ca-certificates openssl
   libboost-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev libcurl4-openssl-dev
   libflatbuffers-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libexpected-dev libroaring-dev
-  nodejs npm)
-if ((with_browser)); then packages+=(chromium fonts-liberation prometheus podman debootstrap curl); fi
+  libhiredis-dev nodejs npm)
+# Test servers (started by the tests on loopback, never as services): Prometheus, Redis.
+if ((with_browser)); then packages+=(chromium fonts-liberation prometheus redis-server podman debootstrap curl); fi
 
 missing=()
 for p in "${packages[@]}"; do

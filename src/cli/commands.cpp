@@ -13,6 +13,7 @@
 #include "auth/check.h"
 #include "auth/tokens.h"
 #include "cli/refresher.h"
+#include "cli/stream_reader.h"
 #include "cli/reloader.h"
 #include "config/project.h"
 #include "engine/data_checks.h"
@@ -551,6 +552,9 @@ int run_serve(const ServeOptions& options) {
   auto reloader = std::make_unique<Reloader>(options.dir, holder, log, std::chrono::milliseconds(1000), !options.no_rollups,
                                              beyond_loopback, loaded_at, state_dir, &refresher, !options.no_reload);
   api.sources().on_request([r = reloader.get()] { r->wake(); });
+  // Sources that read a Redis stream: a reader thread each (cli/stream_reader.h).
+  auto streams = std::make_unique<StreamReaders>(holder, api.sources(), log);
+  streams->start();
 
   std::thread signal_waiter([&] {
     int sig = 0;
@@ -566,6 +570,7 @@ int run_serve(const ServeOptions& options) {
   (*srv)->wait();
   if (metrics_server) metrics_server->stop();
   api.sources().on_request(nullptr);
+  streams.reset();
   reloader.reset();
   if (rollup_builder.joinable()) {
     // Requests are answered by now: stop building rollups rather than wait for it.

@@ -78,7 +78,7 @@ Refresher::Due Refresher::collect(const api::Snapshot& snap, int64_t now_ms) {
       const auto status = eng.append_status(source.name);
       // At first sight, files that differ from the ledger are a catch-up the load could not
       // finish (Engine::build kept the rows): try again now, so a failure is reported.
-      if ((source.ingest || first_sight) && changed_to) reason = RefreshReason::FilesChanged;
+      if ((source.receives_rows() || first_sight) && changed_to) reason = RefreshReason::FilesChanged;
       if (status && status->next_expiry_ms && *status->next_expiry_ms <= now_ms) reason = RefreshReason::Retention;
     }
     const bool asked_for = std::find(asked.begin(), asked.end(), source.name) != asked.end();

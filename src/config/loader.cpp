@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "config/project.h"
+#include "config/redis_url.h"
 #include "core/cron.h"
 
 namespace sightline::config {
@@ -666,6 +667,25 @@ class ProjectParser {
         s.mode = SourceMode::Append;
       }
     }
+    if (const auto& rd = v["redis"]; rd && r.is_map(rd, what + " redis")) {
+      r.check_keys(rd, {"url", "stream", "group", "batch"}, what + " redis");
+      RedisSpec spec;
+      spec.pos = r.pos(rd);
+      spec.url = r.str(rd["url"], what + " redis.url");
+      spec.stream = r.str(rd["stream"], what + " redis.stream");
+      if (rd["group"]) spec.group = r.str(rd["group"], what + " redis.group");
+      if (rd["batch"]) spec.batch = r.integer(rd["batch"], what + " redis.batch", 1, 100'000).value_or(1000);
+      if (auto address = parse_redis_url(spec.url); !address)
+        r.error(rd["url"] ? rd["url"] : rd, what + " redis.url: " + address.error().message,
+                "e.g. redis://127.0.0.1:6379 or redis://:password@host:6379/0; keep a password out of the file: url: ${env:REDIS_URL}");
+      if (spec.url.find('@') != std::string::npos) warn_if_literal_secret(r, rd["url"], what + " redis.url");
+      if (spec.stream.empty()) r.error(rd, what + " redis: names no stream", "e.g. redis: { url: redis://127.0.0.1:6379, stream: clicks }");
+      if (spec.group.empty()) r.error(rd["group"], what + " redis.group must not be empty");
+      if (v["ingest"]) r.error(rd, what + " cannot both receive rows over HTTP (ingest:) and read a Redis stream", "keep one of them");
+      if (v["mode"] && s.mode != SourceMode::Append) r.error(v["mode"], what + " reads a stream: its mode is append", "remove mode:");
+      s.mode = SourceMode::Append;
+      s.redis = std::move(spec);
+    }
     if (const auto& c = v["columns"]; c && r.is_map(c, what + " columns")) {
       static const std::regex type_re(R"([A-Za-z][A-Za-z0-9_ ]*(\(\s*[0-9]+\s*(,\s*[0-9]+\s*)?\))?)");
       for (auto ci = c.begin(); ci != c.end(); ++ci) {
@@ -684,7 +704,8 @@ class ProjectParser {
         }
         s.columns.emplace_back(name, type);
       }
-      if (!v["ingest"]) r.error(c, what + ": columns: declares the schema of rows received over HTTP", "add ingest: { roles: [...] }");
+      if (!v["ingest"] && !v["redis"])
+        r.error(c, what + ": columns: declares the schema of rows received over HTTP or from a stream", "add ingest: { roles: [...] }");
     }
     if (const auto& k = v["keep"]) {
       s.keep_ms = r.long_duration_ms(k, what + ".keep", 60'000, 36500LL * 86'400'000);
@@ -959,7 +980,7 @@ class ProjectParser {
       } else if (r.is_map(v, "source '" + s.name + "'")) {
         r.check_keys(v,
                      {"path", "format", "hive_partitioning", "union_by_name", "materialize", "order_by", "csv", "types", "table",
-                      "description", "refresh", "checks", "mode", "ingest", "columns", "keep"},
+                      "description", "refresh", "checks", "mode", "ingest", "columns", "keep", "redis"},
                      "source '" + s.name + "'");
         parse_append(r, v, s);
         s.path = r.str(v["path"], "path");
@@ -1014,10 +1035,12 @@ class ProjectParser {
       } else {
         continue;
       }
-      if (s.ingest) {
-        if (!s.path.empty()) r.error(v["path"], "source '" + s.name + "' receives rows (ingest) and reads no files", "remove path: or ingest:");
+      if (s.receives_rows()) {
+        if (!s.path.empty())
+          r.error(v["path"], "source '" + s.name + "' receives rows (" + (s.ingest ? "ingest" : "redis") + ") and reads no files",
+                  s.ingest ? "remove path: or ingest:" : "remove path: or redis:");
         if (s.columns.empty())
-          r.error(v["ingest"], "source '" + s.name + "' receives rows but declares no columns",
+          r.error(s.ingest ? v["ingest"] : v["redis"], "source '" + s.name + "' receives rows but declares no columns",
                   "declare the schema, e.g. columns: { ts: TIMESTAMPTZ, user_id: BIGINT, amount: DECIMAL(12,2) }");
         p.sources.push_back(std::move(s));
         continue;

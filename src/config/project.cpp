@@ -112,6 +112,7 @@ std::string Project::engine_fingerprint() const {
       j["sources"].back()["mode"] = "append";
       j["sources"].back()["columns"] = s.columns;
       j["sources"].back()["ingest"] = s.ingest.has_value();
+      if (s.redis) j["sources"].back()["redis"] = s.redis->stream;
     }
   }
   for (const auto& m : models) j["models"].push_back({{"name", m.name}, {"sql", m.sql}, {"materialize", m.materialize}});

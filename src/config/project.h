@@ -113,6 +113,17 @@ struct IngestSpec {
   Position pos;
 };
 
+// `redis: { url: ..., stream: clicks, group: sightline, batch: 1000 }`: the source reads the
+// entries of a Redis stream (a consumer group's, acknowledged once appended); each entry's fields
+// are the source's `columns:` (cli/stream_reader.h).
+struct RedisSpec {
+  std::string url;               // redis://[:password@]host[:port][/db]; may come from ${env:} or ${file:}
+  std::string stream;            // the stream's key
+  std::string group = "sightline";
+  int64_t batch = 1000;          // entries read (and appended) at most at once
+  Position pos;
+};
+
 struct SourceSpec {
   std::string name;
   std::string path;  // as written (relative to the project directory, may hold globs)
@@ -130,8 +141,12 @@ struct SourceSpec {
   std::optional<IngestSpec> ingest;          // rows arrive over HTTP; then `path` is empty
   std::vector<std::pair<std::string, std::string>> columns;  // ingest: the schema (name, SQL type), in order
   std::optional<int64_t> keep_ms;            // append: rows that arrived longer ago than this are dropped
+  std::optional<RedisSpec> redis;            // rows arrive from a Redis stream; then `path` is empty
   Position pos;
   bool appends() const { return mode == SourceMode::Append; }
+  // Rows come to it (over HTTP or from a stream) rather than from files of the project: they are
+  // kept as batch files in the state directory, checked against `columns`.
+  bool receives_rows() const { return ingest.has_value() || redis.has_value(); }
 };
 
 struct ModelSpec {

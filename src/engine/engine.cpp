@@ -433,7 +433,7 @@ Result<int64_t> Engine::read_completely(const std::string& relation) const {
 Result<void> allow_source(Sandbox& sandbox, const config::SourceSpec& s, const fs::path& project_dir) {
   // Append sources read their new files after the lock too; sources that receive rows read
   // their own folder in the state directory (Engine::build allows it).
-  if ((s.materialize && !s.appends()) || s.format == config::SourceFormat::DuckDB || s.ingest) return {};
+  if ((s.materialize && !s.appends()) || s.format == config::SourceFormat::DuckDB || s.receives_rows()) return {};
   fs::path p = s.path;
   if (p.is_relative()) p = project_dir / p;
   p = p.lexically_normal();
@@ -604,8 +604,9 @@ Result<void> Engine::load_appending(Connection& conn, const config::SourceSpec& 
   source.target.columns = s.columns;
   source.target.keep_ms = s.keep_ms;
   for (const auto& c : s.order_by) source.target.order_by += (source.target.order_by.empty() ? "" : ", ") + quote_identifier(c);
-  if (s.ingest) {
-    // Batches received are Parquet files with exactly the declared columns (api: ingest).
+  if (s.receives_rows()) {
+    // Batches received are Parquet files with exactly the declared columns (api: ingest;
+    // cli/stream_reader.h).
     source.ingest = (ingest_root / s.name).lexically_normal();
     std::error_code ec;
     fs::create_directories(source.ingest, ec);
@@ -617,7 +618,7 @@ Result<void> Engine::load_appending(Connection& conn, const config::SourceSpec& 
     source.pattern = source_pattern(s, project.dir).lexically_normal();
   }
   const std::vector<FileEntry> files = list_files(source.pattern);
-  if (!s.ingest) {
+  if (!s.receives_rows()) {
     // One file is read at a time, and DuckDB guesses hive partitions from each path it reads:
     // decide once, for the whole glob, as DuckDB would for it (every file below a key=value
     // folder), so that every file gives the same columns.

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "config/project.h"
+#include "config/redis_url.h"
 
 namespace sightline::config {
 namespace {
@@ -387,6 +388,39 @@ TEST(Config, BadAppendAndIngestSourcesArePreciseErrors) {
             std::string::npos);
   EXPECT_NE(errors_of("    path: data/a.csv\n    keep: 7d\n").find("keep: applies to sources that append"), std::string::npos);
   EXPECT_NE(errors_of("    path: data/a.csv\n    mode: append\n    keep: 10s\n").find("source 'a'.keep must be between"), std::string::npos);
+}
+
+TEST(Config, RedisUrlsAreRead) {
+  auto a = parse_redis_url("redis://127.0.0.1:6380/2");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->host, "127.0.0.1");
+  EXPECT_EQ(a->port, 6380);
+  EXPECT_EQ(a->database, 2);
+  EXPECT_EQ(a->password, "");
+  auto b = parse_redis_url("redis://:p@ss:w0rd@cache.internal");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->host, "cache.internal");
+  EXPECT_EQ(b->port, 6379);
+  EXPECT_EQ(b->user, "");
+  EXPECT_EQ(b->password, "p@ss:w0rd") << "the last @ ends the credentials; the first : after the user starts the password";
+  auto c = parse_redis_url("redis://reader:secret@h:1/");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->user, "reader");
+  EXPECT_EQ(c->password, "secret");
+  EXPECT_EQ(c->database, 0);
+  for (const char* bad : {"http://h:1", "redis://", "redis://h:0", "redis://h:99999", "redis://h:x", "redis://h/db", "redis://:topsecret@h:70000"}) {
+    auto r = parse_redis_url(bad);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().message.find("topsecret"), std::string::npos);
+  }
+  // At load, with the file:line of the url.
+  TempProject p(std::map<std::string, std::string>{
+      {"sightline.yaml", "sources:\n  s:\n    redis: { url: \"redis://h:99999\", stream: x }\n    columns: { id: BIGINT }\n"}});
+  auto loaded = load_project(p.dir(), test_env());
+  EXPECT_FALSE(loaded.ok());
+  EXPECT_NE(all_text(loaded).find("sightline.yaml:3:19: error: source 's' redis.url: the Redis URL's port must be a number from 1 to 65535"),
+            std::string::npos)
+      << all_text(loaded);
 }
 
 TEST(Config, BadRefreshPoliciesArePreciseErrors) {

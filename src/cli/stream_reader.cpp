@@ -1,0 +1,346 @@
+#include "cli/stream_reader.h"
+
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "api/appending.h"
+#include "config/redis_url.h"
+#include "engine/ingest_writer.h"
+
+namespace sightline::cli {
+namespace fs = std::filesystem;
+namespace {
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+struct ContextFree {
+  void operator()(redisContext* c) const { redisFree(c); }
+};
+struct ReplyFree {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using RedisConnection = std::unique_ptr<redisContext, ContextFree>;
+using RedisReply = std::unique_ptr<redisReply, ReplyFree>;
+
+// A stream entry id, ms-seq, ordered as Redis orders them.
+struct EntryId {
+  uint64_t ms = 0;
+  uint64_t seq = 0;
+  auto operator<=>(const EntryId&) const = default;
+};
+
+std::optional<EntryId> parse_id(std::string_view text) {
+  const size_t dash = text.find('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  EntryId id;
+  auto a = std::from_chars(text.data(), text.data() + dash, id.ms);
+  auto b = std::from_chars(text.data() + dash + 1, text.data() + text.size(), id.seq);
+  if (a.ec != std::errc() || a.ptr != text.data() + dash || b.ec != std::errc() || b.ptr != text.data() + text.size()) return std::nullopt;
+  return id;
+}
+
+// "redis-<ms>-<seq>.parquet", zero-padded so names sort as ids do.
+std::string batch_file_name(const EntryId& last) {
+  char name[80];
+  std::snprintf(name, sizeof name, "redis-%020llu-%020llu.parquet", static_cast<unsigned long long>(last.ms),
+                static_cast<unsigned long long>(last.seq));
+  return name;
+}
+
+// The newest entry id a batch file of `folder` holds: entries up to it are in the source.
+std::optional<EntryId> newest_kept(const fs::path& folder) {
+  std::optional<EntryId> newest;
+  std::error_code ec;
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!name.starts_with("redis-") || !name.ends_with(".parquet")) continue;
+    std::string id = name.substr(6, name.size() - 6 - 8);
+    const size_t dash = id.find('-');
+    if (dash == std::string::npos) continue;
+    auto parsed = parse_id(std::to_string(std::strtoull(id.substr(0, dash).c_str(), nullptr, 10)) + "-" +
+                           std::to_string(std::strtoull(id.substr(dash + 1).c_str(), nullptr, 10)));
+    if (parsed && (!newest || *parsed > *newest)) newest = parsed;
+  }
+  return newest;
+}
+
+struct Entry {
+  std::string id;
+  EntryId parsed;
+  nlohmann::json fields = nlohmann::json::object();
+};
+
+RedisReply command(redisContext* c, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  return RedisReply(static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
+}
+
+std::string text_of(const redisReply* r) {
+  return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR) ? std::string(r->str, r->len)
+                                                                                                            : std::string();
+}
+
+// The entries of an XREADGROUP reply: [[key, [[id, [field, value, ...]], ...]]] (nil: none).
+std::vector<Entry> entries_of(const redisReply* reply) {
+  std::vector<Entry> out;
+  if (!reply || reply->type != REDIS_REPLY_ARRAY) return out;
+  for (size_t s = 0; s < reply->elements; ++s) {
+    const redisReply* stream = reply->element[s];
+    if (stream->type != REDIS_REPLY_ARRAY || stream->elements < 2 || stream->element[1]->type != REDIS_REPLY_ARRAY) continue;
+    const redisReply* list = stream->element[1];
+    for (size_t i = 0; i < list->elements; ++i) {
+      const redisReply* e = list->element[i];
+      if (e->type != REDIS_REPLY_ARRAY || e->elements < 1) continue;
+      Entry entry;
+      entry.id = text_of(e->element[0]);
+      auto parsed = parse_id(entry.id);
+      if (!parsed) continue;
+      entry.parsed = *parsed;
+      // A pending entry deleted from the stream comes back with nil fields: nothing to append.
+      if (e->elements >= 2 && e->element[1]->type == REDIS_REPLY_ARRAY)
+        for (size_t f = 0; f + 1 < e->element[1]->elements; f += 2)
+          entry.fields[text_of(e->element[1]->element[f])] = text_of(e->element[1]->element[f + 1]);
+      out.push_back(std::move(entry));
+    }
+  }
+  return out;
+}
+
+std::string ndjson_of(const std::vector<const Entry*>& entries) {
+  std::string body;
+  for (const auto* e : entries) body += e->fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return body;
+}
+
+}  // namespace
+
+StreamReaders::StreamReaders(api::SnapshotHolder& holder, api::SourceBoard& board, Logger& log) : holder_(holder), board_(board), log_(log) {}
+
+void StreamReaders::start() {
+  auto snap = holder_.get();
+  if (!snap) return;
+  for (const auto& s : snap->project.sources)
+    if (s.redis) threads_.emplace_back([this, name = s.name] { run(name); });
+}
+
+StreamReaders::~StreamReaders() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+bool StreamReaders::pause(int ms) {
+  std::unique_lock lock(mutex_);
+  cv_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return stopping_.load(); });
+  return !stopping_;
+}
+
+namespace {
+
+// One reader's connection and what it knows of its source.
+class RedisSourceReader {
+ public:
+  RedisSourceReader(std::string source, api::SourceBoard& board, Logger& log) : source_(std::move(source)), board_(board), log_(log) {}
+
+  // Connects (and joins the group) when not connected; false with the reason logged otherwise.
+  bool connect(const config::RedisSpec& spec) {
+    if (conn_) return true;
+    auto address = config::parse_redis_url(spec.url);
+    if (!address) return report_failure("the Redis URL is not valid: " + address.error().message);
+    timeval connect_timeout{2, 0};
+    RedisConnection c(redisConnectWithTimeout(address->host.c_str(), address->port, connect_timeout));
+    if (!c || c->err)
+      return report_failure("cannot reach Redis at " + address->host + ":" + std::to_string(address->port) + (c ? ": " + std::string(c->errstr) : ""));
+    timeval io_timeout{5, 0};  // above XREADGROUP's BLOCK 1000
+    redisSetTimeout(c.get(), io_timeout);
+    if (!address->password.empty()) {
+      auto auth = address->user.empty() ? command(c.get(), {"AUTH", address->password}) : command(c.get(), {"AUTH", address->user, address->password});
+      if (!auth || auth->type == REDIS_REPLY_ERROR) return report_failure("Redis refused the credentials of the source's URL");
+    }
+    if (address->database != 0) {
+      auto selected = command(c.get(), {"SELECT", std::to_string(address->database)});
+      if (!selected || selected->type == REDIS_REPLY_ERROR) return report_failure("Redis refused database " + std::to_string(address->database));
+    }
+    // From the stream's first entry: what was added before the first start counts too.
+    auto group = command(c.get(), {"XGROUP", "CREATE", spec.stream, spec.group, "0", "MKSTREAM"});
+    if (!group || (group->type == REDIS_REPLY_ERROR && !text_of(group.get()).starts_with("BUSYGROUP")))
+      return report_failure("cannot create consumer group '" + spec.group + "' of stream '" + spec.stream + "': " + text_of(group.get()));
+    conn_ = std::move(c);
+    pending_ = true;  // first the entries delivered before and never acknowledged
+    log_.info("stream_connected", {{"source", source_}, {"stream", spec.stream}, {"group", spec.group}});
+    return true;
+  }
+
+  // Reads one batch and appends it; false when the connection failed (the caller waits).
+  bool step(const api::Snapshot& snap, const config::SourceSpec& spec) {
+    const auto& r = *spec.redis;
+    // First the entries delivered to this consumer and never acknowledged (id 0: returned at
+    // once), then new ones (>), waiting up to a second for them.
+    // New entries are gathered for up to half a second (or a full batch), so that a steady
+    // trickle makes a few files a second rather than one per entry.
+    std::vector<Entry> entries;
+    const auto gather_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    for (;;) {
+      const int64_t room = r.batch - static_cast<int64_t>(entries.size());
+      std::vector<std::string> args = {"XREADGROUP", "GROUP", r.group, "sightline", "COUNT", std::to_string(room)};
+      if (!pending_) args.insert(args.end(), {"BLOCK", entries.empty() ? "1000" : "100"});
+      args.insert(args.end(), {"STREAMS", r.stream, pending_ ? "0" : ">"});
+      auto reply = command(conn_.get(), args);
+      if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        const std::string why = reply ? text_of(reply.get()) : std::string(conn_->errstr);
+        conn_.reset();
+        return report_failure("reading stream '" + r.stream + "' failed: " + why);
+      }
+      std::vector<Entry> got = entries_of(reply.get());
+      if (got.empty() && pending_) pending_ = false;
+      std::move(got.begin(), got.end(), std::back_inserter(entries));
+      // Pending entries come all at once; new ones until the batch is full or time is up.
+      if (got.empty() || static_cast<int64_t>(entries.size()) >= r.batch || std::chrono::steady_clock::now() >= gather_until ||
+          pending_)
+        break;
+    }
+    if (entries.empty()) return true;
+    const fs::path folder = snap.engine->ingest_folder(source_);
+    if (folder.empty()) return true;  // not loaded (a failed reload): try later
+    if (!kept_scanned_) {
+      kept_ = newest_kept(folder);
+      kept_scanned_ = true;
+    }
+    const std::optional<EntryId> kept = kept_;
+    std::vector<const Entry*> fresh;
+    for (const auto& e : entries)
+      if ((!kept || e.parsed > *kept) && !e.fields.empty()) fresh.push_back(&e);
+    int64_t refused = 0;
+    if (!fresh.empty()) {
+      if (!write(snap, spec, folder, fresh, refused)) {
+        pending_ = true;  // reported; not acknowledged: read again (from the pending ones) after a pause
+        return false;
+      }
+    }
+    std::vector<std::string> ack = {"XACK", r.stream, r.group};
+    for (const auto& e : entries) ack.push_back(e.id);
+    auto acked = command(conn_.get(), ack);
+    if (!acked || acked->type == REDIS_REPLY_ERROR) {
+      conn_.reset();
+      return report_failure("acknowledging entries of stream '" + r.stream + "' failed");
+    }
+    return true;
+  }
+
+ private:
+  // Writes the entries' batch file and appends it; drops (and logs) the entries that do not fit
+  // the columns. False when the batch could not be appended (nothing acknowledged then).
+  bool write(const api::Snapshot& snap, const config::SourceSpec& spec, const fs::path& folder, std::vector<const Entry*> entries,
+             int64_t& refused) {
+    std::vector<engine::IngestColumn> columns;
+    for (const auto& [name, type] : spec.columns) columns.push_back({name, type});
+    const fs::path target = folder / batch_file_name(entries.back()->parsed);
+    auto written = engine::write_ingest_batch(ndjson_of(entries), engine::IngestFormat::NdJson, columns, target, folder.parent_path());
+    if (!written && written.error().kind == ErrorKind::InvalidInput) {
+      // Find the entries that do not fit, one by one (rare: a producer's bug), and keep the rest.
+      std::vector<const Entry*> fit;
+      for (const auto* e : entries) {
+        // Beside the source's folder, so that no sync of the folder takes it.
+        const fs::path probe = folder.parent_path() / (".probe-" + source_ + ".parquet");
+        auto alone = engine::write_ingest_batch(ndjson_of({e}), engine::IngestFormat::NdJson, columns, probe, folder.parent_path());
+        std::error_code ec;
+        fs::remove(probe, ec);
+        if (alone) {
+          fit.push_back(e);
+        } else {
+          ++refused;
+          log_.warn("stream_entry_refused", {{"source", source_}, {"id", e->id}, {"error", alone.error().message}});
+        }
+      }
+      if (fit.empty()) {
+        kept_ = entries.back()->parsed;
+        return true;
+      }
+      written = engine::write_ingest_batch(ndjson_of(fit), engine::IngestFormat::NdJson, columns, target, folder.parent_path());
+    }
+    if (!written) {
+      report_failure("a batch of stream '" + spec.redis->stream + "' could not be stored: " + written.error().message);
+      return false;
+    }
+    const int64_t now = wall_ms();
+    auto outcome = api::sync_append_source(snap, spec, now, log_);
+    if (!outcome.error.empty()) {
+      std::error_code ec;
+      fs::remove(target, ec);
+      const bool refused_by_check = outcome.checks && outcome.checks->failing(config::CheckSeverity::Error) > 0;
+      if (refused_by_check) {
+        // The producer's data breaks a rule: the batch is dropped, as a refused HTTP batch is.
+        kept_ = entries.back()->parsed;
+        refused += static_cast<int64_t>(entries.size());
+        log_.warn("stream_batch_refused", {{"source", source_}, {"entries", entries.size()}, {"error", outcome.error}});
+        return true;
+      }
+      board_.finished(source_, api::RefreshOutcome::Failed, now, outcome.error);
+      return false;
+    }
+    kept_ = entries.back()->parsed;  // appended: entries up to here are in the source
+    board_.finished(source_, outcome.changed ? api::RefreshOutcome::Refreshed : api::RefreshOutcome::Unchanged, now);
+    const engine::DataVersions versions = snap.engine->data_versions();
+    board_.version(source_, versions.of(source_), [&] { return snap.engine->freshness(source_).as_of_ms; });
+    log_.info("stream_appended", {{"source", source_}, {"entries", written->rows}, {"refused", refused}, {"rows", outcome.state.rows}});
+    failing_ = false;
+    return true;
+  }
+
+  bool report_failure(const std::string& why) {
+    if (!failing_) log_.error("stream_failed", {{"source", source_}, {"error", why}});
+    failing_ = true;
+    board_.finished(source_, api::RefreshOutcome::Failed, wall_ms(), why);
+    return false;
+  }
+
+  std::string source_;
+  api::SourceBoard& board_;
+  Logger& log_;
+  RedisConnection conn_;
+  bool pending_ = true;
+  // The newest entry id a batch file holds (scanned from the folder once, then kept up to date).
+  std::optional<EntryId> kept_;
+  bool kept_scanned_ = false;
+  bool failing_ = false;
+};
+
+}  // namespace
+
+void StreamReaders::run(const std::string& source) {
+  RedisSourceReader reader(source, board_, log_);
+  while (!stopping_) {
+    auto snap = holder_.get();
+    const config::SourceSpec* spec = nullptr;
+    if (snap)
+      for (const auto& s : snap->project.sources)
+        if (s.name == source && s.redis) spec = &s;
+    if (!spec) {
+      if (!pause(1000)) return;
+      continue;
+    }
+    if (!reader.connect(*spec->redis) || !reader.step(*snap, *spec)) {
+      if (!pause(2000)) return;
+    }
+  }
+}
+
+}  // namespace sightline::cli
