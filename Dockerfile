@@ -13,7 +13,7 @@ ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake ninja-build pkg-config ca-certificates \
       libboost-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev libcurl4-openssl-dev libflatbuffers-dev \
-      libcli11-dev libexpected-dev libroaring-dev nodejs npm \
+      libcli11-dev libexpected-dev libroaring-dev libhiredis-dev nodejs npm \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Pinned JavaScript packages first (the DuckDB library and the UI's build tools), so that a source
@@ -42,7 +42,7 @@ RUN cp -r examples/sales/. /out/demo/ \
 FROM ${BASE}
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates libyaml-cpp0.7 libssl3 libcurl4 libroaring0 \
+ && apt-get install -y --no-install-recommends ca-certificates libyaml-cpp0.7 libssl3 libcurl4 libroaring0 libhiredis0.14 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/sightline --no-create-home sightline \
  && mkdir -p /var/lib/sightline/tmp /var/lib/sightline/state \

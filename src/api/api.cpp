@@ -485,6 +485,7 @@ std::string route_template(std::string_view path) {
   if (seg.size() == 1 && (first == "healthz" || first == "readyz" || first == "metrics" || first == "index.html"))
     return "/" + std::string(first);
   if (first == "d" && seg.size() == 2) return "/d/{dashboard}";
+  if (first == "data" && seg.size() == 1) return "/data";
   if (first == "assets") return "/assets/{file}";
   if (first == "auth" && seg.size() == 2 && (seg[1] == "login" || seg[1] == "callback" || seg[1] == "logout"))
     return "/auth/" + std::string(seg[1]);
@@ -529,7 +530,7 @@ Result<HttpResponse> Api::route(const HttpRequest& req, std::string& user_for_lo
   // The browser UI: the page at "/" and "/d/<dashboard>", and its hashed assets.
   if (seg.empty() || (seg[0] != "api" && seg[0] != "healthz" && seg[0] != "readyz" && !(seg[0] == "metrics" && metrics_here_))) {
     std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
-    bool page = path == "/" || path == "/index.html" || path.starts_with("/d/");
+    bool page = path == "/" || path == "/index.html" || path == "/data" || path.starts_with("/d/");
     if (page && get) {
       // Pages need a signed-in user (assets are public: code, no data). Browsers are sent to sign in.
       auto snap = snapshots_.get();
@@ -559,7 +560,7 @@ Result<HttpResponse> Api::route(const HttpRequest& req, std::string& user_for_lo
     }
     if (!ui_assets_.empty() && get) {
       if (auto page = web::serve_static(ui_assets_, path, req)) return std::move(*page);
-    } else if (!ui_assets_.empty() && (path == "/" || path.starts_with("/d/") || path.starts_with("/assets/"))) {
+    } else if (!ui_assets_.empty() && (path == "/" || path == "/data" || path.starts_with("/d/") || path.starts_with("/assets/"))) {
       return method_not_allowed("GET");
     }
   }

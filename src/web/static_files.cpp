@@ -95,8 +95,9 @@ bool etag_matches(std::string_view if_none_match, std::string_view quoted_etag) 
 std::optional<api::HttpResponse> serve_static(std::span<const Asset> assets, std::string_view path, const api::HttpRequest& request) {
   if (assets.empty()) return std::nullopt;
   const Asset* asset = nullptr;
-  if (path == "/" || path == "/index.html" || path.starts_with("/d/")) {
-    // "/d/<id>" is a page of the app, whatever the id: the app shows "no such dashboard".
+  if (path == "/" || path == "/index.html" || path == "/data" || path.starts_with("/d/")) {
+    // "/d/<id>" is a page of the app, whatever the id: the app shows "no such dashboard"; "/data"
+    // is its page of sources.
     asset = find(assets, "/index.html");
   } else {
     asset = find(assets, path);

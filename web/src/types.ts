@@ -136,6 +136,28 @@ export interface SourceStatus {
   };
 }
 
+/** One rule's last result on the serving data (GET /api/v1/sources). */
+export interface CheckResult {
+  rule: string;
+  severity: 'error' | 'warn';
+  passed: boolean;
+  /** Rows that fail it (rules over rows), or findings (row_count, freshness, schema). */
+  failing: number;
+  ran_at: string | null;
+  /** Only for users who may refresh the source. */
+  samples?: string[];
+  detail?: string;
+  at?: string;
+}
+
+/** A source as the data page shows it. */
+export interface SourceInfo extends SourceStatus {
+  /** replace | append | ingest | redis */
+  mode?: string;
+  checks?: CheckResult[];
+  checks_failing?: { error: number; warn: number };
+}
+
 export interface DashboardSummary {
   id: string;
   title: string;

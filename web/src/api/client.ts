@@ -9,6 +9,7 @@ import type {
   Me,
   Selection,
   SortKey,
+  SourceInfo,
   SourceStatus,
   WidgetSpec,
 } from '../types';
@@ -294,6 +295,12 @@ export function fetchBounds(dashboard: string, filter: string, signal?: AbortSig
 }
 
 // ---- sources and their freshness -------------------------------------------------------------------
+
+/** Every source the user may know of (GET /api/v1/sources). */
+export async function fetchSources(signal?: AbortSignal): Promise<SourceInfo[]> {
+  const body = await getJSON<{ sources: SourceInfo[] }>(`${API}/sources`, signal);
+  return Array.isArray(body.sources) ? body.sources : [];
+}
 
 /** A source's data version and refresh status (404 when unknown to the user). */
 export function fetchSourceStatus(name: string, signal?: AbortSignal): Promise<SourceStatus> {

@@ -7,9 +7,12 @@ import {
   fetchDashboards,
   fetchMe,
   fetchReadiness,
+  fetchSources,
+  fetchSourceStatus,
   isAbort,
   logout,
   onUnauthenticated,
+  refreshSource,
   setCsrfToken,
   toApiError,
   type MeResult,
@@ -27,14 +30,18 @@ import {
   withSelection,
   type ViewState,
 } from '../state/url';
-import type { ColorRegistry, DashboardSpec, DashboardSummary, Me, PageSpec, Selection, SortKey, Theme } from '../types';
+import type { ColorRegistry, DashboardSpec, DashboardSummary, Me, PageSpec, Selection, SortKey, SourceInfo, Theme } from '../types';
 import { beginSignIn, displayName, loginUrl, safeRedirect, signInSucceeded } from './auth';
-import { clear, h, uid } from './dom';
-import { Freshness, dataStateKey, isNewerVersion, parseDataVersion, type DataVersion } from './freshness';
+import { clear, h, uid, wait } from './dom';
+import { Freshness, POLL_INTERVAL_MS, dataStateKey, isNewerVersion, parseDataVersion, refreshDone, type DataVersion } from './freshness';
 import { LiveUpdates, type LiveVersion } from './live';
 import { applyTheme, currentTheme, saveTheme, watchSystemTheme } from './theme';
 import { buildProgress } from './readiness';
+import { renderSources } from './data_page';
 import { WidgetFrame, loadCharts, type FrameHost } from './widget';
+
+/** The path of the data page. */
+const DATA_PATH = '/data';
 
 export function pagesOf(spec: DashboardSpec): PageSpec[] {
   if (spec.pages && spec.pages.length > 0) return spec.pages;
@@ -127,7 +134,7 @@ export class App {
     const list = fetchDashboards();
     // Awaited below; one that fails while the user is still unknown is handled there.
     list.catch(() => undefined);
-    const id = dashboardFromPath(location.pathname);
+    const id = location.pathname === DATA_PATH ? null : dashboardFromPath(location.pathname);
     if (id !== null) {
       const spec = fetchDashboard(id);
       spec.catch(() => undefined);
@@ -295,6 +302,10 @@ export class App {
     this.switcher.addEventListener('change', () => {
       this.titleSwitcher();
       const id = this.switcher.value;
+      if (location.pathname === DATA_PATH) {
+        location.assign('/d/' + encodeURIComponent(id));
+        return;
+      }
       if (this.spec && id === this.spec.id) return;
       history.pushState(null, '', '/d/' + encodeURIComponent(id));
       void this.fromLocation();
@@ -319,7 +330,16 @@ export class App {
       brand,
       h('div', { class: 'title-block' }, this.titleEl, this.descEl),
       this.freshness.el,
-      h('div', { class: 'top-actions' }, h('label', { class: 'sr-only', for: 'dashboard-switcher' }, 'Dashboard'), this.switcher, this.filtersBtn, this.themeBtn, this.user),
+      h(
+        'div',
+        { class: 'top-actions' },
+        h('label', { class: 'sr-only', for: 'dashboard-switcher' }, 'Dashboard'),
+        this.switcher,
+        this.filtersBtn,
+        h('a', { class: 'btn btn-quiet', href: DATA_PATH, 'data-data-link': '', title: 'Sources, their freshness and checks' }, 'Data'),
+        this.themeBtn,
+        this.user,
+      ),
     );
     this.main.append(this.tabs, this.chips, this.message, this.freshness.messageEl, this.grid);
     this.layout.append(this.sidebar, this.main);
@@ -397,6 +417,10 @@ export class App {
   private async fromLocation(): Promise<void> {
     if (this.ended) return;
     const seq = ++this.loadSeq;
+    if (location.pathname === DATA_PATH) {
+      await this.showData(seq);
+      return;
+    }
     let id = dashboardFromPath(location.pathname);
     if (id === null) {
       const first = this.dashboards[0];
@@ -426,6 +450,55 @@ export class App {
     }
     this.state = state;
     this.render();
+  }
+
+  // ---- the data page ----------------------------------------------------------------------------
+
+  /** /data: the sources the user may know of, their freshness, refresh status and checks. */
+  private async showData(seq: number): Promise<void> {
+    this.teardown();
+    this.spec = null;
+    this.state = null;
+    this.titleEl.textContent = 'Data';
+    this.descEl.textContent = 'Where each dashboard\'s data comes from, how fresh it is, and whether it passes its checks.';
+    this.descEl.hidden = false;
+    document.title = 'Data · Sightline';
+    this.filtersBtn.hidden = true;
+    this.tabs.hidden = true;
+    this.chips.hidden = true;
+    this.sidebar.hidden = true;
+    this.layout.classList.add('is-bare');
+    this.switcher.value = '';
+    let sources: SourceInfo[];
+    try {
+      sources = await fetchSources();
+    } catch (e) {
+      if (seq !== this.loadSeq) return;
+      this.fail('Could not load the sources', e);
+      return;
+    }
+    if (seq !== this.loadSeq) return;
+    this.message.hidden = false;
+    clear(this.message);
+    this.message.append(renderSources(sources, (name) => void this.refreshFromDataPage(name, seq)));
+    this.root.dataset.dataPage = String(seq);
+  }
+
+  /** Asks for a refresh of `name`, waits until it is done, then shows the sources again. */
+  private async refreshFromDataPage(name: string, seq: number): Promise<void> {
+    try {
+      await refreshSource(name);
+      const started = Date.now();
+      for (;;) {
+        await wait(POLL_INTERVAL_MS);
+        if (seq !== this.loadSeq) return;
+        if (refreshDone(await fetchSourceStatus(name)) || Date.now() - started > 10 * 60 * 1000) break;
+      }
+    } catch (e) {
+      if (seq !== this.loadSeq) return;
+      this.announce(`Refreshing ${name} failed: ${toApiError(e).detail}`);
+    }
+    if (seq === this.loadSeq) await this.showData(++this.loadSeq);
   }
 
   private teardown(): void {
