@@ -49,4 +49,31 @@ AppendOutcome sync_append_source(const Snapshot& snap, const config::SourceSpec&
   return out;
 }
 
+Result<ReceivedBatch> append_received_batch(const Snapshot& snap, const config::SourceSpec& source, std::string_view body,
+                                            engine::IngestFormat format, const std::filesystem::path& target, int64_t now_ms,
+                                            SourceBoard& board, Logger& log) {
+  std::vector<engine::IngestColumn> columns;
+  for (const auto& [name, type] : source.columns) columns.push_back({name, type});
+  auto written = engine::write_ingest_batch(body, format, columns, target, target.parent_path().parent_path());
+  if (!written) return fail(written.error());
+  ReceivedBatch out;
+  out.rows = written->rows;
+  out.outcome = sync_append_source(snap, source, now_ms, log);
+  if (!out.outcome.error.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(target, ec);
+    out.refused = out.outcome.checks && out.outcome.checks->failing(config::CheckSeverity::Error) > 0;
+    if (out.refused) {
+      for (const auto& r : out.outcome.checks->results)
+        if (!r.passed && r.severity == config::CheckSeverity::Error && out.refusal.empty()) out.refusal = r.failure_text();
+    } else {
+      board.finished(source.name, RefreshOutcome::Failed, now_ms, out.outcome.error);
+    }
+    return out;
+  }
+  board.finished(source.name, out.outcome.changed ? RefreshOutcome::Refreshed : RefreshOutcome::Unchanged, now_ms);
+  board.version(source.name, snap.engine->data_versions().of(source.name), [&] { return snap.engine->freshness(source.name).as_of_ms; });
+  return out;
+}
+
 }  // namespace sightline::api

@@ -177,8 +177,6 @@ Result<HttpResponse> Api::ingest_rows(const HttpRequest& req, const Snapshot& sn
                 "set Content-Type to text/csv or application/x-ndjson");
   const std::filesystem::path folder = snap.engine->ingest_folder(source.name);
   if (folder.empty()) return fail(ErrorKind::Unavailable, "source '" + source.name + "' is not loaded", "try again in a moment");
-  std::vector<engine::IngestColumn> columns;
-  for (const auto& [name, type] : source.columns) columns.push_back({name, type});
   const int64_t now_ms = wall_ms();
   // With an Idempotency-Key, a batch sent again (the answer to the first try was lost) lands in
   // the same file and so replaces the rows of the first try instead of adding them twice.
@@ -188,32 +186,19 @@ Result<HttpResponse> Api::ingest_rows(const HttpRequest& req, const Snapshot& sn
     return fail(ErrorKind::InvalidInput, "the Idempotency-Key header must be 1 to 128 letters, digits or - _ . :");
   const std::filesystem::path target =
       folder / (key.empty() ? batch_file_name(now_ms) : "key-" + auth::sha256_hex(source.name + "\n" + key).substr(0, 40) + ".parquet");
-  auto written = engine::write_ingest_batch(req.body, *format, columns, target, folder.parent_path());
-  if (!written) return fail(written.error());
-  auto outcome = sync_append_source(snap, source, now_ms, log_);
-  if (!outcome.error.empty()) {
-    // Not committed (a check refused it, or the engine could not read it): the batch goes, so
-    // that no later sync takes it in.
-    std::error_code ec;
-    std::filesystem::remove(target, ec);
-    // A batch its checks refuse is the sender's to fix; the source itself is as healthy as before.
-    const bool refused = outcome.checks && outcome.checks->failing(config::CheckSeverity::Error) > 0;
-    if (!refused) sources_.finished(source.name, RefreshOutcome::Failed, now_ms, outcome.error);
-    std::string why;
-    if (refused)
-      for (const auto& r : outcome.checks->results)
-        if (!r.passed && r.severity == config::CheckSeverity::Error && why.empty()) why = r.failure_text();
-    Error e{refused ? ErrorKind::InvalidInput : ErrorKind::SourceFailed,
-            refused ? "the batch was refused: " + why : "the batch could not be appended", refused ? "" : "the server log has details",
-            outcome.error};
-    return fail(std::move(e));
+  auto received = append_received_batch(snap, source, req.body, *format, target, now_ms, sources_, log_);
+  if (!received) return fail(received.error());
+  if (!received->outcome.error.empty()) {
+    const bool refused = received->refused;
+    return fail(Error{refused ? ErrorKind::InvalidInput : ErrorKind::SourceFailed,
+                      refused ? "the batch was refused: " + received->refusal : "the batch could not be appended",
+                      refused ? "" : "the server log has details", received->outcome.error});
   }
-  sources_.finished(source.name, outcome.changed ? RefreshOutcome::Refreshed : RefreshOutcome::Unchanged, now_ms);
-  const engine::DataVersions versions = snap.engine->data_versions();
-  const DataVersion v = version_of(sources_, *snap.engine, versions, source.name);
-  if (snap.project.auth.enabled()) gate_.audit("ingest", req, &user, {{"source", source.name}, {"rows", written->rows}});
-  log_.info("rows_received", {{"source", source.name}, {"rows", written->rows}, {"user", user.identity.subject}, {"request_id", req.request_id}});
-  return json_response({{"source", source.name}, {"rows", written->rows}, {"version", v.token()}, {"as_of", time_or_null(v.as_of_ms)}});
+  const DataVersion v = version_of(sources_, *snap.engine, snap.engine->data_versions(), source.name);
+  const int64_t rows = received->rows;
+  if (snap.project.auth.enabled()) gate_.audit("ingest", req, &user, {{"source", source.name}, {"rows", rows}});
+  log_.info("rows_received", {{"source", source.name}, {"rows", rows}, {"user", user.identity.subject}, {"request_id", req.request_id}});
+  return json_response({{"source", source.name}, {"rows", rows}, {"version", v.token()}, {"as_of", time_or_null(v.as_of_ms)}});
 }
 
 std::pair<std::string, DataVersion> Api::widget_data_version(const Snapshot& snap, const query::QueryContext& ctx,

@@ -250,12 +250,13 @@ class RedisSourceReader {
   // the columns. False when the batch could not be appended (nothing acknowledged then).
   bool write(const api::Snapshot& snap, const config::SourceSpec& spec, const fs::path& folder, std::vector<const Entry*> entries,
              int64_t& refused) {
-    std::vector<engine::IngestColumn> columns;
-    for (const auto& [name, type] : spec.columns) columns.push_back({name, type});
     const fs::path target = folder / batch_file_name(entries.back()->parsed);
-    auto written = engine::write_ingest_batch(ndjson_of(entries), engine::IngestFormat::NdJson, columns, target, folder.parent_path());
-    if (!written && written.error().kind == ErrorKind::InvalidInput) {
+    const int64_t now = wall_ms();
+    auto received = api::append_received_batch(snap, spec, ndjson_of(entries), engine::IngestFormat::NdJson, target, now, board_, log_);
+    if (!received && received.error().kind == ErrorKind::InvalidInput) {
       // Find the entries that do not fit, one by one (rare: a producer's bug), and keep the rest.
+      std::vector<engine::IngestColumn> columns;
+      for (const auto& [name, type] : spec.columns) columns.push_back({name, type});
       std::vector<const Entry*> fit;
       for (const auto* e : entries) {
         // Beside the source's folder, so that no sync of the folder takes it.
@@ -274,33 +275,23 @@ class RedisSourceReader {
         kept_ = entries.back()->parsed;
         return true;
       }
-      written = engine::write_ingest_batch(ndjson_of(fit), engine::IngestFormat::NdJson, columns, target, folder.parent_path());
+      received = api::append_received_batch(snap, spec, ndjson_of(fit), engine::IngestFormat::NdJson, target, now, board_, log_);
     }
-    if (!written) {
-      report_failure("a batch of stream '" + spec.redis->stream + "' could not be stored: " + written.error().message);
+    if (!received) {
+      report_failure("a batch of stream '" + spec.redis->stream + "' could not be stored: " + received.error().message);
       return false;
     }
-    const int64_t now = wall_ms();
-    auto outcome = api::sync_append_source(snap, spec, now, log_);
-    if (!outcome.error.empty()) {
-      std::error_code ec;
-      fs::remove(target, ec);
-      const bool refused_by_check = outcome.checks && outcome.checks->failing(config::CheckSeverity::Error) > 0;
-      if (refused_by_check) {
-        // The producer's data breaks a rule: the batch is dropped, as a refused HTTP batch is.
-        kept_ = entries.back()->parsed;
-        refused += static_cast<int64_t>(entries.size());
-        log_.warn("stream_batch_refused", {{"source", source_}, {"entries", entries.size()}, {"error", outcome.error}});
-        return true;
-      }
-      board_.finished(source_, api::RefreshOutcome::Failed, now, outcome.error);
-      return false;
+    if (received->refused) {
+      // The producer's data breaks a rule: the batch is dropped, as a refused HTTP batch is.
+      kept_ = entries.back()->parsed;
+      refused += static_cast<int64_t>(entries.size());
+      log_.warn("stream_batch_refused", {{"source", source_}, {"entries", entries.size()}, {"error", received->outcome.error}});
+      return true;
     }
+    if (!received->outcome.error.empty()) return false;  // on the board already; read again after a pause
     kept_ = entries.back()->parsed;  // appended: entries up to here are in the source
-    board_.finished(source_, outcome.changed ? api::RefreshOutcome::Refreshed : api::RefreshOutcome::Unchanged, now);
-    const engine::DataVersions versions = snap.engine->data_versions();
-    board_.version(source_, versions.of(source_), [&] { return snap.engine->freshness(source_).as_of_ms; });
-    log_.info("stream_appended", {{"source", source_}, {"entries", written->rows}, {"refused", refused}, {"rows", outcome.state.rows}});
+    log_.info("stream_appended",
+              {{"source", source_}, {"entries", received->rows}, {"refused", refused}, {"rows", received->outcome.state.rows}});
     failing_ = false;
     return true;
   }
