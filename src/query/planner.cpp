@@ -336,6 +336,14 @@ void WidgetInput::prepare_source(bool aggregate) {
       if (!fresh) it->second = std::min(it->second, g);
     }
     rollup = rollups->match(rel->name, needs, exprs);
+    // A rollup fine enough for a range of arbitrary days that holds more than a tenth of the rows
+    // (hours by district with per-group bitmaps, say) costs more than the range's whole months
+    // from a month rollup and its few days around them from the rows.
+    if (rollup && rollup->rows * 10 > rollup->source_rows) {
+      const Rollup* fine = rollup;
+      if (split_by_months(needs, exprs)) return;
+      rollup = fine;
+    }
     if (!rollup && split_by_months(needs, exprs)) return;
   }
   from_params.clear();
@@ -398,10 +406,9 @@ std::string Statement::cache_key(const Scope& scope, uint64_t data_version) cons
          params_key(params);
 }
 
-Result<SqlFragment> filter_predicate(const config::DashboardSpec& d, const engine::Relation& relation, const QueryRequest& request) {
-  QueryRequest filters_only = request;
-  filters_only.selections.clear();
-  auto preds = compile_predicates(d, relation, filters_only, "");
+Result<SqlFragment> filter_predicate(const config::DashboardSpec& d, const engine::Relation& relation, const QueryRequest& request,
+                                     std::string_view widget_id) {
+  auto preds = compile_predicates(d, relation, request, widget_id);
   if (!preds) return fail(preds.error());
   SqlFragment out;
   out.sql = and_all(*preds, out.params);
@@ -451,7 +458,16 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
     }
     pred_rel = &as_text;
   }
-  auto preds = compile_predicates(d, pred_rel ? *pred_rel : empty, request, w.id);
+  // A subset holds exactly the rows this widget's filters and selections keep (under the scope;
+  // see selective_subset): nothing is left to select, and searching its few rows again per widget
+  // (a text search's semi-join over millions of values) would cost what the subset saved.
+  QueryRequest nothing_to_select;
+  if (in.reads_subset) {
+    nothing_to_select = request;
+    for (const auto& f : d.filters) nothing_to_select.filters[f.id] = nullptr;
+    nothing_to_select.selections.clear();
+  }
+  auto preds = compile_predicates(d, pred_rel ? *pred_rel : empty, in.reads_subset ? nothing_to_select : request, w.id);
   if (!preds) return fail(preds.error());
   if (pred_rel) in.preds = std::move(*preds);
   in.cap = request.row_cap.value_or(engine.max_rows());

@@ -74,17 +74,20 @@ struct WidgetPlan {
 // With `rollups`, an aggregate widget whose columns, predicates and measures fit a rollup reads
 // the rollup instead of the source (same answer, far fewer rows).
 // With `subset` (a table holding exactly the rows of the widget's relation that the request's
-// filters select under `scope`, see SubsetCache), the widget reads it instead of the relation and
-// no rollup; the predicates still apply, so the answer is the same.
+// filters and selections select for this widget under `scope`: made with filter_predicate(...,
+// widget.id), see SubsetCache), the widget reads it instead of the relation and no rollup, with
+// no predicate left to apply: the answer is the same.
 Result<WidgetPlan> plan_widget(const config::DashboardSpec& dashboard, const config::WidgetSpec& widget,
                                const engine::Engine& engine, const QueryRequest& request, const Scope& scope,
                                const Rollups* rollups = nullptr, const std::vector<std::string>* sql_columns = nullptr,
                                const engine::Relation* subset = nullptr);
 
-// The AND of the dashboard's filters alone (values or defaults; no selections) over `relation`:
-// the rows every widget of a dashboard state reads at most.
+// The AND of every condition that selects the rows of `relation` widget `widget_id` reads: the
+// dashboard's filters (values or defaults) and the selections not picked on that widget itself.
+// What a subset for that widget holds (see plan_widget's `subset`); widgets that see the same
+// selections get the same SQL and parameters, so they share one.
 Result<SqlFragment> filter_predicate(const config::DashboardSpec& dashboard, const engine::Relation& relation,
-                                     const QueryRequest& request);
+                                     const QueryRequest& request, std::string_view widget_id);
 
 // Filter options: distinct values (select/multiselect/text; `search` narrows them by a
 // case-insensitive contains, at most `limit`) or bounds (range/daterange: one row min, max).

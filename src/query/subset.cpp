@@ -96,6 +96,23 @@ Result<std::shared_ptr<const Subset>> SubsetCache::get(const engine::Relation& r
   return made;
 }
 
+int SubsetCache::remembered(const std::string& key, const std::function<int()>& compute) {
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = remembered_.find(key); it != remembered_.end()) return it->second;
+  }
+  const int value = compute();  // outside the lock: two first callers may both compute, and agree
+  std::lock_guard lock(mutex_);
+  if (remembered_.emplace(key, value).second) {
+    remembered_order_.push_back(key);
+    if (remembered_order_.size() > max_remembered) {
+      remembered_.erase(remembered_order_.front());
+      remembered_order_.pop_front();
+    }
+  }
+  return value;
+}
+
 void SubsetCache::evict_locked() {
   auto total_rows = [&] {
     int64_t rows = 0;

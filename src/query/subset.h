@@ -14,6 +14,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -63,6 +64,11 @@ class SubsetCache {
 
   size_t size() const;
 
+  // A number worked out once per `key` (e.g. how many widgets of a dashboard state would read the
+  // rows): `compute` runs for the first caller, later callers get the remembered value. At most
+  // `max_remembered` keys, the oldest forgotten first. `compute` must not call back into this cache.
+  int remembered(const std::string& key, const std::function<int()>& compute);
+
  private:
   struct Slot {
     bool done = false;
@@ -82,6 +88,9 @@ class SubsetCache {
   std::map<std::string, std::shared_ptr<Slot>> slots_;
   std::list<std::string> lru_;  // front: most recent
   uint64_t next_id_ = 0;
+  static constexpr size_t max_remembered = 512;
+  std::map<std::string, int> remembered_;
+  std::list<std::string> remembered_order_;  // front: oldest
 };
 
 }  // namespace sightline::query

@@ -71,60 +71,199 @@ Result<void> resolve_text_matches(QueryService& service, const DataView& data, c
   return {};
 }
 
-// How many rows of `rel` the request's filters keep, counted in a rollup that holds every
-// filtered column (one cached statement per state), else bounded by what a text search matched;
-// nullopt when only a scan could tell.
-Result<std::optional<int64_t>> selected_rows(QueryService& service, const DataView& data, const QueryContext& ctx,
-                                             const config::DashboardSpec& dash, const engine::Relation& rel, const QueryRequest& request,
-                                             int64_t total) {
-  int64_t selected = total;
-  if (rel.name == request.text_matches_relation)
-    for (const auto& [filter, rows] : request.text_match_rows) selected = std::min(selected, rows);
-  if (selected * 8 <= total) return selected;
-  config::WidgetSpec counter;
-  counter.id = "rows";
-  counter.type = config::WidgetType::Kpi;
-  counter.source = rel.name;
-  counter.measures.push_back({.expr = "count(*)", .name = "n"});
-  QueryRequest filters_only = request;
-  filters_only.selections.clear();
-  auto count_plan = plan_widget(dash, counter, data.engine, filters_only, ctx.scope, &data.rollups);
-  if (!count_plan) return fail(count_plan.error());
-  if (count_plan->read_from == rel.name) return std::optional<int64_t>();  // no rollup to count with: not worth a scan
-  auto counted = service.run(data.engine, count_plan->data, ctx.scope, ctx.run, dash.id + "/rows#estimate", count_plan->read_from);
-  if (!counted) return fail(counted.error());
-  auto rows = rows_of(*counted->output);
-  if (!rows) return fail(rows.error());
-  if (rows->empty()) return std::optional<int64_t>();
-  return as_count((*rows)[0][0]);
+// The values an equality condition on `column` picks for `widget`: a select or multiselect
+// filter's value(s) and the selections of other widgets, each its own condition. Conditions that
+// pick NULL are left out (the distinct-value tables hold no NULL).
+std::vector<std::pair<std::string, std::vector<json>>> picked_values(const config::DashboardSpec& dash, const QueryRequest& request,
+                                                                     const std::string& widget_id) {
+  std::vector<std::pair<std::string, std::vector<json>>> out;
+  auto add = [&](const std::string& column, std::vector<json> values) {
+    if (values.empty() || std::any_of(values.begin(), values.end(), [](const json& v) { return v.is_null(); })) return;
+    out.emplace_back(column, std::move(values));
+  };
+  for (const auto& f : dash.filters) {
+    const json& value = effective_value(f, request);
+    if (f.type == config::FilterType::Select && !value.is_null() && !value.is_structured()) add(f.column, {value});
+    if (f.type == config::FilterType::MultiSelect && value.is_array() && !value.empty())
+      add(f.column, std::vector<json>(value.begin(), value.end()));
+  }
+  for (const auto& sel : request.selections)
+    if (sel.widget != widget_id && !sel.range) add(sel.column, sel.values);
+  return out;
 }
 
-// A widget that would scan a large relation for the few rows a state's filters keep reads a
-// subset instead: those rows, made once and shared by every widget of the state. Null when the
-// plan is cheap as it is.
+// How many rows of `rel` (of `total`) `widget`'s filters and selections keep, from what is cheap
+// to ask: the rows a text search's matches hold; the rows the values picked on a column hold (its
+// distinct-value table counts them); a rollup that holds every filtered column; else an estimate
+// from the conditions one by one. nullopt when only a scan could tell. Stops early once at most
+// `enough` rows are known to be kept.
+Result<std::optional<int64_t>> selected_rows(QueryService& service, const DataView& data, const QueryContext& ctx,
+                                             const config::DashboardSpec& dash, const config::WidgetSpec& widget,
+                                             const engine::Relation& rel, const QueryRequest& request, int64_t total, int64_t enough) {
+  std::optional<int64_t> selected;
+  auto bound = [&](int64_t rows) { selected = std::min(selected.value_or(rows), rows); };
+  if (rel.name == request.text_matches_relation)
+    for (const auto& [filter, rows] : request.text_match_rows) bound(rows);
+  if (selected && *selected <= enough) return selected;
+  for (const auto& [column, values] : picked_values(dash, request, widget.id)) {
+    const std::string* table = data.rollups.value_table(rel.name, column);
+    const engine::ColumnInfo* info = rel.column(column);
+    if (!table || !info || values.size() > kMaxListValues) continue;
+    const engine::ValueKind kind = engine::value_kind(info->type);
+    Statement held;
+    held.sql = "SELECT coalesce(sum(n), 0) FROM " + engine::quote_identifier(*table) + " WHERE v IN (";
+    bool fits = true;
+    for (size_t i = 0; i < values.size() && fits; ++i) {
+      auto param = to_param(values[i], kind, "value");
+      if (!param) fits = false;  // not a value of the column: planning the widget says so
+      else held.params.push_back(std::move(*param));
+      held.sql += (i ? ", " : "") + placeholder_for(kind, info->type);
+    }
+    if (!fits) continue;
+    held.sql += ")";
+    held.max_rows = 1;
+    auto counted = service.run(data.engine, held, ctx.scope, ctx.run, dash.id + "/rows#picked", "");
+    if (!counted) return fail(counted.error());
+    auto rows = rows_of(*counted->output);
+    if (!rows) return fail(rows.error());
+    if (!rows->empty())
+      if (auto n = as_count((*rows)[0][0])) bound(*n);
+    if (selected && *selected <= enough) return selected;
+  }
+  // A rollup that holds every filtered column counts them exactly.
+  auto rollup_count = [&](const QueryRequest& asked) -> Result<std::optional<int64_t>> {
+    config::WidgetSpec counter;
+    counter.id = widget.id;  // the selections the widget sees
+    counter.type = config::WidgetType::Kpi;
+    counter.source = rel.name;
+    counter.measures.push_back({.expr = "count(*)", .name = "n"});
+    auto count_plan = plan_widget(dash, counter, data.engine, asked, ctx.scope, &data.rollups);
+    if (!count_plan) return fail(count_plan.error());
+    if (count_plan->read_from == rel.name) return std::optional<int64_t>();  // no rollup to count with: not worth a scan
+    auto counted = service.run(data.engine, count_plan->data, ctx.scope, ctx.run, dash.id + "/rows#estimate", count_plan->read_from);
+    if (!counted) return fail(counted.error());
+    auto rows = rows_of(*counted->output);
+    if (!rows) return fail(rows.error());
+    if (rows->empty()) return std::optional<int64_t>();
+    return as_count((*rows)[0][0]);
+  };
+  auto all = rollup_count(request);
+  if (!all) return fail(all.error());
+  if (*all) {
+    bound(**all);
+    return selected;
+  }
+  // No rollup holds them all (a day range with a zone, say): each condition alone is counted
+  // where a rollup can, and the share of rows they keep together is estimated as if they were
+  // independent. Not a bound, but only the cost of a subset rides on it, never an answer.
+  QueryRequest none = request;
+  for (const auto& f : dash.filters) none.filters[f.id] = nullptr;
+  none.selections.clear();
+  double share = selected ? static_cast<double>(*selected) / static_cast<double>(total) : 1.0;
+  auto counted_alone = [&](const QueryRequest& alone) -> Result<void> {
+    auto n = rollup_count(alone);
+    if (!n) return fail(n.error());
+    if (*n) share *= std::min(1.0, static_cast<double>(**n) / static_cast<double>(total));
+    return {};
+  };
+  for (const auto& f : dash.filters) {
+    const json& value = effective_value(f, request);
+    if (value.is_null() || f.type == config::FilterType::Text) continue;  // searches are bounded above
+    QueryRequest alone = none;
+    alone.filters[f.id] = value;
+    if (auto r = counted_alone(alone); !r) return fail(r.error());
+  }
+  for (const auto& sel : request.selections) {
+    if (sel.widget == widget.id) continue;
+    QueryRequest alone = none;
+    alone.selections = {sel};
+    if (auto r = counted_alone(alone); !r) return fail(r.error());
+  }
+  if (share < 1.0) bound(static_cast<int64_t>(share * static_cast<double>(total)));
+  return selected;
+}
+
+// Whether a plan's `read_from` (names joined by '+') names `relation`: it reads rows of it.
+bool reads_rows_of(std::string_view read_from, std::string_view relation) {
+  for (size_t start = 0; start <= read_from.size();) {
+    size_t end = std::min(read_from.find('+', start), read_from.size());
+    if (read_from.substr(start, end - start) == relation) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+const config::WidgetSpec& planned_widget(const DataView& data, const config::DashboardSpec& dash, const config::WidgetSpec& asked);
+const std::vector<std::string>* own_sql_columns(const DataView& data, const config::DashboardSpec& dash, const config::WidgetSpec& widget);
+
+// Which of the request's selections apply to widget `id` (all but those picked on it), as text.
+std::string selections_seen(const QueryRequest& request, const std::string& id) {
+  std::string seen;
+  for (const auto& sel : request.selections) seen += sel.widget == id ? '0' : '1';
+  return seen;
+}
+
+// How many widgets of the dashboard would read rows of `rel` in the state `request` describes
+// and see the same selections as `widget` (so they would share its subset). Planned as they would
+// be without a subset; each plan is cheap, and the count is remembered per state and view, so a
+// state's widgets plan the dashboard about once.
+int row_readers(const DataView& data, const QueryContext& ctx, const config::DashboardSpec& dash, const config::WidgetSpec& widget,
+                const engine::Relation& rel, const QueryRequest& request) {
+  json selections = json::array();
+  for (const auto& sel : request.selections)
+    selections.push_back({sel.column, sel.values, sel.range ? json::array({sel.range->first, sel.range->second}) : json(), sel.widget});
+  const std::string seen = selections_seen(request, widget.id);
+  const std::string key = dash.id + '\x1f' + rel.name + '\x1f' + ctx.scope.key() + '\x1f' + std::to_string(ctx.run.data_version) + '\x1f' +
+                          request.filters.dump() + '\x1f' + selections.dump() + '\x1f' + seen;
+  return data.subsets->remembered(key, [&] {
+    int readers = 0;
+    for (const auto& page : dash.pages) {
+      for (const auto& asked : page.widgets) {
+        if (asked.type == config::WidgetType::Text || selections_seen(request, asked.id) != seen) continue;
+        const config::WidgetSpec& w = planned_widget(data, dash, asked);
+        if (!w.sql.empty() || widget_relation(dash, w, data.engine) != &rel) continue;  // never reads a subset
+        auto plan = plan_widget(dash, w, data.engine, request, ctx.scope, &data.rollups, own_sql_columns(data, dash, w));
+        if (plan && reads_rows_of(plan->read_from, rel.name)) ++readers;
+      }
+    }
+    return readers;
+  });
+}
+
+// A widget that would scan a large relation for the few rows a state's filters and selections
+// keep reads a subset instead: those rows, made once and shared by every widget of the state that
+// sees the same selections. Null when the plan is cheap as it is.
 Result<std::shared_ptr<const Subset>> selective_subset(QueryService& service, const DataView& data, const QueryContext& ctx,
                                                        const config::DashboardSpec& dash, const config::WidgetSpec& widget,
                                                        const QueryRequest& request, const WidgetPlan& plan, const std::string& label) {
   if (!data.subsets || !widget.sql.empty()) return nullptr;
-  // Only a text search makes the plain plans slow enough (each widget matching strings over the
-  // rows) to pay for making a subset on the way; without one, the filters' other columns are
-  // cheap to scan, and making the subset first costs more than it saves for a new state
-  // (bench/dashboard.mjs at 10M rows: p50 140 -> 86 ms without subsets, but text searches
-  // with a units range took 1 s instead of 0.5 s).
-  bool searching = std::any_of(dash.filters.begin(), dash.filters.end(), [&](const config::FilterSpec& f) {
+  const engine::Relation* rel = widget_relation(dash, widget, data.engine);
+  // Custom SQL, or a rollup answers alone. A plan that reads some of the rows (a day range's
+  // days around its whole months, one of a compared KPI's periods) reads them all from a subset
+  // faster (the previous period of a compared KPI still from the relation).
+  if (!rel || !reads_rows_of(plan.read_from, rel->name)) return nullptr;
+  const int64_t total = data.rollups.relation_rows(rel->name);
+  if (total < 1'000'000) return nullptr;  // small enough to scan (and no rollups to estimate with)
+  // A text search makes each widget's plain plan slow (matching strings per row): a subset pays
+  // for itself when the state keeps up to an eighth of the rows. Without one, the plain plans scan
+  // only the columns they read, while a subset copies every column of the rows kept: worth it for
+  // a few rows only (a bar picked in a chart of many values, a rare filter value; at 10M rows a
+  // scan per widget cost ~90 ms, the subset ~100 ms once and ~3 ms per widget after).
+  const bool searching = std::any_of(dash.filters.begin(), dash.filters.end(), [&](const config::FilterSpec& f) {
     const json& value = effective_value(f, request);
     return f.type == config::FilterType::Text && value.is_string() && !value.get_ref<const std::string&>().empty();
   });
-  if (!searching) return nullptr;
-  const engine::Relation* rel = widget_relation(dash, widget, data.engine);
-  if (!rel || plan.read_from != rel->name) return nullptr;  // custom SQL, or a rollup answers
-  const int64_t total = data.rollups.relation_rows(rel->name);
-  if (total < 1'000'000) return nullptr;  // small enough to scan (and no rollups to estimate with)
-  auto selected = selected_rows(service, data, ctx, dash, *rel, request, total);
+  // Copying the rows costs about what two or three widgets reading them would (sales at 10M rows:
+  // 190 ms for 136,000 rows of 15 columns; a table page over the rows ~70 ms): with fewer readers
+  // in the state (a table beside charts that rollups answer), the plain plans are cheaper, and
+  // with few, only a small subset pays.
+  const int readers = row_readers(data, ctx, dash, widget, *rel, request);
+  if (readers < 3) return nullptr;
+  const int64_t enough = std::min<int64_t>(searching ? total / 8 : total / (readers >= 6 ? 64 : 256), 4'000'000);
+  auto selected = selected_rows(service, data, ctx, dash, widget, *rel, request, total, enough);
   if (!selected) return fail(selected.error());
-  // Worth it when the filters keep at most an eighth of a relation the size rollups are made for.
-  if (!*selected || **selected * 8 > total || **selected > 4'000'000) return nullptr;
-  auto where = filter_predicate(dash, *rel, request);
+  if (!*selected || **selected > enough) return nullptr;
+  auto where = filter_predicate(dash, *rel, request, widget.id);
   if (!where) return fail(where.error());
   auto subset = data.subsets->get(*rel, where->sql, where->params, ctx.scope, ctx.run.data_version, label, &ctx.run.log);
   if (!subset) {
@@ -192,9 +331,7 @@ Result<WidgetAnswer> answer(QueryService& service, const DataView& data, const Q
   auto subset = selective_subset(service, data, ctx, dash, widget, request, *plan, label);
   if (!subset) return fail(subset.error());
   if (*subset) {
-    QueryRequest narrowed = request;
-    narrowed.text_matches_relation = (*subset)->relation().name;  // the IN lists apply to the subset's rows too
-    plan = plan_widget(dash, widget, data.engine, narrowed, ctx.scope, &data.rollups, sql_columns, &(*subset)->relation());
+    plan = plan_widget(dash, widget, data.engine, request, ctx.scope, &data.rollups, sql_columns, &(*subset)->relation());
     if (!plan) return fail(plan.error());
   }
   // Tables count their rows first: a deep page is placed by it.

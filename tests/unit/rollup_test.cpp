@@ -237,29 +237,39 @@ TEST_F(RollupEquivalence, SubsetsOfFilteredRowsAnswerLikeTheSource) {
                          {"limit", 20}}}) {
     auto req = parse_query_request(body);
     ASSERT_TRUE(req.has_value()) << req.error().message;
-    auto where = filter_predicate(d, orders, *req);
-    ASSERT_TRUE(where.has_value());
-    auto subset = subsets.get(orders, where->sql, where->params, Scope::local_development(), 0, "test");
-    ASSERT_TRUE(subset.has_value()) << subset.error().message;
-    auto again = subsets.get(orders, where->sql, where->params, Scope::local_development(), 0, "test");
-    ASSERT_TRUE(again.has_value());
-    EXPECT_EQ(subset->get(), again->get()) << "the same filters share one subset";
-    EXPECT_GT((*subset)->rows(), 0);
-    EXPECT_LT((*subset)->rows(), 60'000);
-    if (first_table.empty()) first_table = (*subset)->relation().name;
+    // Each widget's subset holds the rows its filters and the selections of other widgets keep:
+    // widgets that see the same selections share one; the widget a pick was made on gets its own.
+    std::map<std::string, int64_t> rows_by_table;
     for (const auto& p : d.pages) {
       for (const auto& w : p.widgets) {
         if (w.type == config::WidgetType::Text) continue;
+        auto where = filter_predicate(d, orders, *req, w.id);
+        ASSERT_TRUE(where.has_value());
+        auto subset = subsets.get(orders, where->sql, where->params, Scope::local_development(), 0, "test");
+        ASSERT_TRUE(subset.has_value()) << subset.error().message;
+        auto again = subsets.get(orders, where->sql, where->params, Scope::local_development(), 0, "test");
+        ASSERT_TRUE(again.has_value());
+        EXPECT_EQ(subset->get(), again->get()) << "the same conditions share one subset";
+        EXPECT_GT((*subset)->rows(), 0);
+        EXPECT_LT((*subset)->rows(), 60'000);
+        rows_by_table[(*subset)->relation().name] = (*subset)->rows();
+        if (first_table.empty()) first_table = (*subset)->relation().name;
         auto from_subset = plan_widget(d, w, **engine_, *req, Scope::local_development(), nullptr, nullptr, &(*subset)->relation());
         auto from_source = plan_widget(d, w, **engine_, *req, Scope::local_development(), nullptr);
         ASSERT_TRUE(from_subset.has_value() && from_source.has_value()) << w.id;
         EXPECT_NE(from_subset->data.sql.find((*subset)->relation().name), std::string::npos) << w.id;
+        EXPECT_EQ(from_subset->data.sql.find(" IN ("), std::string::npos) << w.id << ": no condition is left over a subset";
         EXPECT_EQ(run(from_subset->data), run(from_source->data)) << w.id << " " << body.dump();
         if (from_subset->count) {
           EXPECT_EQ(run(*from_subset->count), run(*from_source->count)) << w.id;
         }
         ++compared;
       }
+    }
+    // A pick on a chart narrows every subset but that chart's own.
+    EXPECT_EQ(rows_by_table.size(), req->selections.empty() ? 1u : 2u) << body.dump();
+    if (rows_by_table.size() == 2) {
+      EXPECT_NE(rows_by_table.begin()->second, std::next(rows_by_table.begin())->second);
     }
   }
   EXPECT_GE(compared, 30);
@@ -277,17 +287,15 @@ TEST_F(RollupEquivalence, SubsetsOfFilteredRowsAnswerLikeTheSource) {
   QueryRequest searched = *req;
   searched.text_match_tables["product"] = *values;
   searched.text_matches_relation = "orders";
-  auto where = filter_predicate(d, orders, searched);
+  auto where = filter_predicate(d, orders, searched, "orders");
   ASSERT_TRUE(where.has_value());
   ASSERT_NE(where->sql.find(*values), std::string::npos) << "the predicate searches the value table: " << where->sql;
   auto subset = subsets.get(orders, where->sql, where->params, Scope::local_development(), 0, "test");
   ASSERT_TRUE(subset.has_value()) << subset.error().message;
   EXPECT_GT((*subset)->rows(), 0);
-  QueryRequest narrowed = searched;
-  narrowed.text_matches_relation = (*subset)->relation().name;
   for (const char* id : {"orders", "top_products", "orders_table"}) {
     const auto& w = *d.find_widget(id);
-    auto from_subset = plan_widget(d, w, **engine_, narrowed, Scope::local_development(), nullptr, nullptr, &(*subset)->relation());
+    auto from_subset = plan_widget(d, w, **engine_, searched, Scope::local_development(), nullptr, nullptr, &(*subset)->relation());
     auto from_source = plan_widget(d, w, **engine_, *req, Scope::local_development(), nullptr);
     ASSERT_TRUE(from_subset.has_value() && from_source.has_value()) << id;
     EXPECT_EQ(run(from_subset->data), run(from_source->data)) << id;
