@@ -452,13 +452,23 @@ std::vector<LatticeQuery> dashboard_workload(const config::DashboardSpec& d, con
           for (const auto* dim : {&w.x, &w.y_dim, &w.color})
             if (*dim) need((*dim)->column, need_of_dimension((*dim)->grain));
       }
+      bool distinct = false;
       for (const auto& m : w.measures) {
         auto calls = decompose_measure(m.expr);
         answerable = answerable && calls.has_value();
         if (calls)
-          for (const auto& c : *calls) answerable = answerable && (c.column.empty() || rel.column(c.column));
+          for (const auto& c : *calls) {
+            answerable = answerable && (c.column.empty() || rel.column(c.column));
+            distinct = distinct || c.function == "count_distinct";
+          }
       }
       if (!answerable) continue;
+      // A distinct count merges a bitmap per rollup row read, where other measures add numbers:
+      // rides at 10M rows, 42,000 rows of a day rollup took 44-71 ms for a distinct count and ~3 ms
+      // for a count. The lattice weighs rows read, so such a widget's questions weigh as many
+      // times more, and small rollups for them pay off.
+      constexpr double kDistinctRowCost = 16;
+      if (distinct) weight *= kDistinctRowCost;
       for (size_t mask = 0; mask < (size_t{1} << optional.size()); ++mask) {
         ColumnGrains needs = base;
         double p = weight;
@@ -652,7 +662,9 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
   // plans of its dashboards, the settings, its data's version and its bins.
   std::map<std::string, std::string> relation_keys;
   {
-    const std::string settings = "rollups/6|" + std::to_string(options.min_source_rows) + "," + std::to_string(options.min_reduction) +
+    // The version says how rollups are chosen (7: distinct counts weigh more), so a new choice
+    // is built rather than an older one adopted.
+    const std::string settings = "rollups/7|" + std::to_string(options.min_source_rows) + "," + std::to_string(options.min_reduction) +
                                  "," + std::to_string(options.max_cardinality) + "," + std::to_string(options.sample_rows) + "," +
                                  std::to_string(options.max_rollups) + "," + std::to_string(options.space_budget) + "|" +
                                  project.timezone;

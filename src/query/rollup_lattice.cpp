@@ -167,14 +167,17 @@ std::vector<ChosenRollup> choose_rollups(const std::vector<LatticeQuery>& worklo
     const size_t from_rows = made_from_rows(sets);
     for (size_t i = 0; i < candidates.size(); ++i) {
       if (taken[i] || space + candidates[i].size > options.space_budget * rows) continue;
-      if (from_rows >= options.max_from_rows) {  // only if it holds a set made from the rows now
-        sets.push_back(candidates[i].columns);
-        const bool more = made_from_rows(sets) > from_rows;
-        sets.pop_back();
-        if (more) continue;
-      }
+      sets.push_back(candidates[i].columns);
+      const bool more = made_from_rows(sets) > from_rows;
+      sets.pop_back();
+      if (more && from_rows >= options.max_from_rows) continue;  // only if it holds a set made from the rows now
       double gain = 0;
       for (const auto& [q, c] : candidates[i].answers) gain += weights[q] * std::max(0.0, cost[q] - read_cost(c));
+      // A rollup of at most the floor's rows, made from a larger one, costs next to nothing to
+      // build and keep: it is worth a far smaller gain (a distinct count by the day alone, read
+      // from 1,461 rows instead of 42,000 rows of a rollup that also keeps other columns).
+      const bool small = !more && candidates[i].size <= floor;
+      if (gain < options.min_gain * total * (small ? options.small_gain_factor : 1.0)) continue;
       // Of two sets saving the same, the smaller (cheaper to build and keep).
       const bool better = gain > pick_gain * (1 + 1e-9);
       const bool as_good_and_smaller =
@@ -184,7 +187,7 @@ std::vector<ChosenRollup> choose_rollups(const std::vector<LatticeQuery>& worklo
         pick_gain = gain;
       }
     }
-    if (pick == candidates.size() || pick_gain < options.min_gain * total) break;
+    if (pick == candidates.size()) break;
     taken[pick] = true;
     space += candidates[pick].size;
     for (const auto& [q, c] : candidates[pick].answers) cost[q] = std::min(cost[q], read_cost(c));

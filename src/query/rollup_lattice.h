@@ -81,6 +81,9 @@ struct LatticeOptions {
   // Stop when the best remaining rollup saves less than this share of the workload's cost
   // without rollups (not worth building and keeping).
   double min_gain = 0.002;
+  // For a rollup of at most `row_floor` rows that a larger chosen rollup holds (made from it, not
+  // from the rows): the share of min_gain it must save.
+  double small_gain_factor = 0.02;
   // Rows a month split reads from the relation (the days around the whole months); 0: splits
   // are not counted as answers.
   double split_rows = 0;

@@ -621,7 +621,11 @@ void Session<Stream>::on_watch(beast::error_code ec, size_t bytes) {
   if (streaming_) {
     // An open event stream: the client has nothing more to say; a read that ends means it left.
     if (stream_ended_) return;
-    if (ec) return end_stream("client_closed");
+    // The write's deadline covers this read too: when a stalled client's write times out, the
+    // stream cancels this read, and its handler may run before the write's. Nothing else cancels
+    // it while the stream is open (end_stream, which closes the socket, has run by then).
+    const bool timed_out = ec == beast::error::timeout || ec == asio::error::operation_aborted;
+    if (ec) return end_stream(timed_out ? "write_timeout" : "client_closed", ec);
     stream_discarded_ += bytes;
     if (stream_discarded_ > 64 * 1024) return end_stream("client_sent_data");
     return watch_hangup();
