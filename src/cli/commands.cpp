@@ -535,6 +535,9 @@ int run_serve(const ServeOptions& options) {
         rollup_build_seconds.set(secs);
         rollup_builds.with({swapped ? "applied" : "superseded"}).inc();
       }
+      // The first requests then find the tables' blocks in memory, also after a start that took
+      // everything from the state file.
+      warm_new_engine(*serving->engine, log);
     });
   }
   // DuckDB's memory for /metrics, sampled here: its query can wait behind the engine, and

@@ -1,6 +1,7 @@
 #include "cli/reloader.h"
 
 #include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "auth/check.h"
@@ -192,6 +193,15 @@ std::shared_ptr<const api::Snapshot> with_rebuilt_rollups(const api::Snapshot& c
   return next;
 }
 
+void warm_new_engine(const engine::Engine& engine, Logger& log) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto warm = engine.warm_buffers();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  nlohmann::json fields = {{"tables", warm.tables}, {"file_bytes", warm.file_bytes}, {"seconds", std::round(secs * 100) / 100}};
+  if (!warm.skipped.empty()) fields["skipped"] = warm.skipped;
+  log.info("buffers_warmed", fields);
+}
+
 bool refresh_rollups(api::SnapshotHolder& holder, const std::shared_ptr<const api::Snapshot>& current, Logger& log) {
   auto started = std::chrono::steady_clock::now();
   auto next = with_rebuilt_rollups(*current, log);
@@ -311,9 +321,9 @@ void Reloader::loop() {
       if (loaded.snapshot) {
         holder_.set(loaded.snapshot);
         holder_.set_last_error("");
-        log_.info(
-            "reloaded",
-            {{"generation", generation}, {"duration_ms", ms}, {"engine_reused", current && loaded.snapshot->engine == current->engine}});
+        const bool reused = current && loaded.snapshot->engine == current->engine;
+        log_.info("reloaded", {{"generation", generation}, {"duration_ms", ms}, {"engine_reused", reused}});
+        if (!reused) warm_new_engine(*loaded.snapshot->engine, log_);
       } else {
         const std::string all = full_errors(loaded.diagnostics);
         const std::string summary = brief_errors(loaded.diagnostics, dir_);

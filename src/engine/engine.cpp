@@ -39,6 +39,11 @@ const ColumnInfo* Relation::column(std::string_view n) const {
   return nullptr;
 }
 
+std::string Relation::sql_name() const {
+  if (database.empty()) return quote_identifier(name);
+  return quote_identifier(database) + ".main." + quote_identifier(name);
+}
+
 std::string Relation::column_list() const {
   std::string out;
   for (const auto& c : columns) out += (out.empty() ? "" : ", ") + c.name;
@@ -904,6 +909,13 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
     for (const auto& [name, source] : engine->append_sources_)
       if (!source.ingest.empty()) sandbox.directories.push_back(source.ingest);
     if (no_errors() || keep_going) {
+      // Attached before the lock-down, which refuses ATTACH; every connection sees it.
+      if (auto r = conn.execute("ATTACH ':memory:' AS " + quote_identifier(kScratchDatabase)); !r) {
+        diag({"sightline.yaml", 0, 0}, r.error().for_author());
+        keep_going = false;
+      }
+    }
+    if (no_errors() || keep_going) {
       if (auto r = lock_down(conn, sandbox); !r) {
         diag({"sightline.yaml", 0, 0}, r.error().for_author());
         keep_going = false;  // an engine that is not locked down is never handed out
@@ -998,6 +1010,66 @@ void Engine::release_tables(const std::vector<std::string>& tables) const {
     }
   }
   drop_tables(unused);
+}
+
+Engine::WarmUp Engine::warm_buffers() const {
+  using nlohmann::json;
+  WarmUp out;
+  if (state_file_.empty()) {
+    out.skipped = "in memory";
+    return out;
+  }
+  // One statement on the pool; nullopt when the pool gave no connection (shutting down).
+  auto ask = [&](const std::string& sql, int64_t max_rows) -> std::optional<Result<json>> {
+    auto got = pool_->run<json>(query_timeout_, [&](Connection& c) -> Result<json> {
+      auto q = c.query(sql, max_rows);
+      if (!q) return fail(q.error());
+      auto rows = rows_of(*q);
+      if (!rows) return fail(rows.error());
+      return *rows;
+    });
+    if (!got && got.error().kind == ErrorKind::Unavailable) return std::nullopt;
+    return got;
+  };
+  auto sized = ask("SELECT CAST(used_blocks * block_size AS BIGINT), memory_limit FROM pragma_database_size() "
+                   "WHERE database_name = current_database()",
+                   1);
+  if (!sized || !*sized || (*sized)->empty() || !(**sized)[0][1].is_string()) {
+    out.skipped = "the database's size is unknown";
+    return out;
+  }
+  out.file_bytes = as_count((**sized)[0][0]).value_or(0);
+  const auto limit = parse_reported_size((**sized)[0][1].get<std::string>());
+  if (!limit || static_cast<uint64_t>(out.file_bytes) > *limit / 2) {
+    out.skipped = "larger than half the memory limit";
+    return out;
+  }
+  auto tables = ask("SELECT table_name, list(column_name ORDER BY column_index) FROM duckdb_columns() "
+                    "JOIN duckdb_tables() USING (database_name, schema_name, table_name) "
+                    "WHERE database_name = current_database() AND schema_name = 'main' AND NOT duckdb_tables.temporary "
+                    "GROUP BY table_name, estimated_size ORDER BY estimated_size, table_name",
+                    100'000);
+  if (!tables || !*tables) {
+    out.skipped = "the tables could not be listed";
+    return out;
+  }
+  for (const auto& table : **tables) {
+    if (!table[0].is_string() || !table[1].is_array()) continue;
+    bool whole = true;
+    for (const auto& column : table[1]) {
+      if (!column.is_string()) continue;
+      auto read = ask("SELECT max(hash(" + quote_identifier(column.get<std::string>()) + ")) FROM " +
+                          quote_identifier(table[0].get<std::string>()),
+                      1);
+      if (!read) return out;  // shutting down
+      if (!*read) {
+        whole = false;  // dropped meanwhile (a rollup replaced): the next table
+        break;
+      }
+    }
+    if (whole) ++out.tables;
+  }
+  return out;
 }
 
 void Engine::sample_memory() const {

@@ -35,6 +35,11 @@ class ZoneTimeline;
 enum class ValueKind { Text, Integer, Float, Decimal, Boolean, Date, Timestamp, Other };
 ValueKind value_kind(std::string_view duckdb_type);
 
+// The in-memory database attached beside the engine's own (which may be a state file): tables that
+// live only while the process serves (filtered subsets, query/subset.h) are made there, so making
+// and dropping them never writes the state file's log nor grows the file.
+inline constexpr std::string_view kScratchDatabase = "sightline_scratch";
+
 struct Relation {
   std::string name;
   bool is_model = false;
@@ -42,12 +47,15 @@ struct Relation {
   // Fixed bins of the numeric columns dashboards show as histograms or filter by range
   // (engine/bins.h), planned when the relation was loaded; by column.
   std::map<std::string, ColumnBins> bins;
+  std::string database;  // the attached database holding it (kScratchDatabase); empty: the engine's own
   const ColumnInfo* column(std::string_view name) const;
   const ColumnBins* bins_of(const std::string& column) const {
     auto it = bins.find(column);
     return it == bins.end() ? nullptr : &it->second;
   }
   std::string column_list() const;  // "a, b, c" for hints
+  // The relation as SQL names it: its quoted name, qualified by its database when it has one.
+  std::string sql_name() const;
 };
 
 // The version of the data each relation reads, taken at one moment (Engine::data_versions()).
@@ -104,6 +112,20 @@ class Engine {
   // keeps them for memory_sample(). Can wait behind the engine (a checkpoint, say): call it from a
   // background sampler, never from a thread that serves sockets. Thread-safe.
   void sample_memory() const;
+  // What warm_buffers() did.
+  struct WarmUp {
+    int tables = 0;          // tables whose every column was read
+    int64_t file_bytes = 0;  // the state file's blocks in use
+    std::string skipped;     // why nothing was read, if so
+  };
+  // Reads every column of the tables in the state file once, smallest tables first (rollups and
+  // value tables before the rows), one short statement per column, so requests interleave with
+  // it. Blocks read cold from the file made a start from it slow until each had been read once:
+  // typical widget statements at 10M rows took 2-10x longer the first time. Nothing to do for
+  // an engine kept in memory; skipped when the file's blocks exceed half the memory limit (they
+  // would evict each other). Ends at the first failure to get a connection (a closed pool at
+  // shutdown); a table dropped meanwhile is passed over. Thread-safe.
+  WarmUp warm_buffers() const;
   // What the last sample_memory() read; nullopt before the first one, or when DuckDB could not tell.
   std::optional<int64_t> memory_sample() const {
     const int64_t v = memory_sample_.load();

@@ -1,11 +1,11 @@
 #include "engine/memory_limit.h"
 
+#include <algorithm>
 #include <cctype>
 #include <limits>
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <fstream>
 #include <string>
 
@@ -86,6 +86,21 @@ std::string default_memory_limit(const MachineMemory& memory, double share) {
   if (available == 0) return "";
   const uint64_t mib = std::max<uint64_t>(256, static_cast<uint64_t>(static_cast<double>(available) * share) >> 20);
   return std::to_string(mib) + "MiB";
+}
+
+std::optional<uint64_t> parse_reported_size(std::string_view text) {
+  size_t end = 0;
+  while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.')) ++end;
+  if (end == 0 || end > 24 || end + 1 >= text.size() || text[end] != ' ') return std::nullopt;
+  const std::string number(text.substr(0, end));
+  if (std::count(number.begin(), number.end(), '.') > 1 || number.front() == '.' || number.back() == '.') return std::nullopt;
+  const std::string_view unit = text.substr(end + 1);
+  static const std::pair<std::string_view, double> units[] = {
+      {"bytes", 1},    {"byte", 1},    {"KiB", 0x1p10}, {"MiB", 0x1p20}, {"GiB", 0x1p30}, {"TiB", 0x1p40}, {"PiB", 0x1p50},
+      {"KB", 1e3},     {"MB", 1e6},    {"GB", 1e9},     {"TB", 1e12},    {"PB", 1e15}};
+  for (const auto& [name, factor] : units)
+    if (unit == name) return static_cast<uint64_t>(std::stod(number) * factor);
+  return std::nullopt;
 }
 
 }  // namespace sightline::engine

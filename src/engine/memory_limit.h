@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/error.h"
 
@@ -37,5 +38,9 @@ uint64_t usable_memory(const MachineMemory& memory);
 // `serve --memory-guard`: "90%" (of `usable_bytes`), a size ("12GiB", "500MB", "1048576B") or
 // "off"; the resident size beyond which queries are shed. 0 means off.
 Result<uint64_t> parse_memory_guard(const std::string& text, uint64_t usable_bytes);
+
+// A size as DuckDB reports it ("18.8 GiB", "485.3 KiB", "0 bytes", "4.0 GB"), in bytes; nullopt
+// for anything else.
+std::optional<uint64_t> parse_reported_size(std::string_view text);
 
 }  // namespace sightline::engine

@@ -42,6 +42,7 @@ std::optional<PivotPaging> pivot_paging(const WidgetInput& in, const std::vector
   p.where = in.where;
   p.select = "SELECT " + select;
   p.order = order_by(sort);
+  p.reverse_order = reverse_order_by(sort);
   p.offset = in.request.offset;
   p.page = page;
   return p;

@@ -71,6 +71,13 @@ std::string order_by(const std::vector<SortKey>& keys) {
   return out;
 }
 
+std::string reverse_order_by(const std::vector<SortKey>& keys) {
+  std::string out;
+  for (const auto& k : keys)
+    out += (out.empty() ? "" : ", ") + quote_identifier(k.column) + (k.descending ? " ASC" : " DESC") + " NULLS FIRST";
+  return out;
+}
+
 std::optional<std::chrono::sys_days> parse_day(const nlohmann::json& v) {
   if (!v.is_string()) return std::nullopt;
   const std::string& s = v.get_ref<const std::string&>();
@@ -202,29 +209,42 @@ namespace {
 
 // A range of whole days split around the whole months inside it: [first, months_begin) are the
 // days before, [months_begin, months_end) the whole months, [months_end, after_last) the days
-// after. nullopt when no whole month lies inside or an end is open.
+// after. An open end (empty) stays open: the months run from or to it, with no days on that
+// side. nullopt when no whole month lies inside a closed range, or both ends are open.
 struct MonthSplit {
   std::string first, months_begin, months_end, after_last;
 };
 
 std::optional<MonthSplit> split_months(const std::string& first, const std::string& last) {
   using namespace std::chrono;
-  auto a = parse_day(nlohmann::json(first)), b = parse_day(nlohmann::json(last));
-  if (!a || !b) return std::nullopt;
-  year_month_day fa(*a), lb(*b + days(1));
-  sys_days begin = fa.day() == day(1) ? *a : sys_days(year_month_day(fa.year(), fa.month(), day(1)) + months(1));
-  sys_days end = sys_days(year_month_day(lb.year(), lb.month(), day(1)));  // first day of the month holding last + 1
-  if (begin >= end) return std::nullopt;
-  return MonthSplit{first, format_day(begin), format_day(end), format_day(*b + days(1))};
+  if (first.empty() && last.empty()) return std::nullopt;
+  std::optional<sys_days> a, b;
+  if (!first.empty() && !(a = parse_day(nlohmann::json(first)))) return std::nullopt;
+  if (!last.empty() && !(b = parse_day(nlohmann::json(last)))) return std::nullopt;
+  MonthSplit out{first, "", "", ""};
+  sys_days begin{}, end{};
+  if (a) {
+    year_month_day fa(*a);
+    begin = fa.day() == day(1) ? *a : sys_days(year_month_day(fa.year(), fa.month(), day(1)) + months(1));
+    out.months_begin = format_day(begin);
+  }
+  if (b) {
+    year_month_day lb(*b + days(1));
+    end = sys_days(year_month_day(lb.year(), lb.month(), day(1)));  // first day of the month holding last + 1
+    out.months_end = format_day(end);
+    out.after_last = format_day(*b + days(1));
+  }
+  if (a && b && begin >= end) return std::nullopt;
+  return out;
 }
 
 }  // namespace
 
-bool WidgetInput::split_by_months(const std::map<std::string, Grain>& needs, const std::vector<std::string>& measures) {
-  // The first closed range of arbitrary days; with it at month grain, is there a rollup?
+bool WidgetInput::split_by_months(const std::map<std::string, Grain>& needs, const std::vector<std::string>& measures, const Rollup* days) {
+  // The first range of arbitrary days (one end may be open); with it at month grain, is there a rollup?
   const SqlFragment* range = nullptr;
   for (const auto& p : preds)
-    if (!range && p.coarsest_grain == Grain::Day && p.columns.size() == 1 && !p.first_day.empty() && !p.last_day.empty()) range = &p;
+    if (!range && p.coarsest_grain == Grain::Day && p.columns.size() == 1 && (!p.first_day.empty() || !p.last_day.empty())) range = &p;
   if (!range) return false;
   const std::string& column = range->columns[0];
   if (needs.at(column) != Grain::Day) return false;  // also compared exactly
@@ -239,14 +259,26 @@ bool WidgetInput::split_by_months(const std::map<std::string, Grain>& needs, con
   monthly[column] = Grain::Month;
   const Rollup* months = rollups->match(rel->name, monthly, measures);
   if (!months) return false;
+  // The days' rollup must store every aggregate the months' one does, with the same value codes.
+  if (days && (days->code_tables != months->code_tables ||
+               !std::includes(days->aggregates.begin(), days->aggregates.end(), months->aggregates.begin(), months->aggregates.end())))
+    return false;
 
   const auto* info = rel->column(column);
   const std::string type = engine::value_kind(info->type) == engine::ValueKind::Date ? "DATE" : "TIMESTAMP";
   const std::string col = quote_identifier(column);
+  // [lo, hi); an empty end is open.
   auto between = [&](const std::string& lo, const std::string& hi, std::vector<engine::Param>& params) {
-    params.push_back(lo);
-    params.push_back(hi);
-    return "(" + col + " >= CAST(? AS " + type + ") AND " + col + " < CAST(? AS " + type + "))";
+    std::string sql;
+    if (!lo.empty()) {
+      sql = col + " >= CAST(? AS " + type + ")";
+      params.push_back(lo);
+    }
+    if (!hi.empty()) {
+      sql += (sql.empty() ? "" : " AND ") + col + " < CAST(? AS " + type + ")";
+      params.push_back(hi);
+    }
+    return "(" + sql + ")";
   };
   // Both parts group by the columns the widget shows and keep the rollup's stored aggregates,
   // so the outer query reads them as it would read the rollup.
@@ -254,14 +286,18 @@ bool WidgetInput::split_by_months(const std::map<std::string, Grain>& needs, con
   for (const config::DimensionSpec* dim : shown_dimensions()) shown.insert(dim->column);
   for (const auto& [c, g] : extra_needs) shown.insert(c);
   // A column the rollup keeps by bin key: the rows give their keys too, so both parts agree.
+  // The days' rollup gives its keys as they are where it keeps the same bins, else as the rows do.
   std::string keys, row_keys, stored_of_rows, stored_names;
   for (const auto& c : shown) {
     keys += quote_identifier(c) + ", ";
-    const engine::ColumnBins* bins = months->grain_of(c) == Grain::Bins ? rel->bins_of(c) : nullptr;
+    const bool binned = months->grain_of(c) == Grain::Bins;
+    if (days && !binned && days->grain_of(c) == Grain::Bins) return false;  // bin keys beside values
+    const engine::ColumnBins* bins = binned && !(days && days->grain_of(c) == Grain::Bins) ? rel->bins_of(c) : nullptr;
     row_keys += (bins ? bins->key_sql(quote_identifier(c)) + " AS " + quote_identifier(c) : quote_identifier(c)) + ", ";
   }
   for (const auto& a : months->aggregates) {
-    stored_of_rows += std::string(stored_of_rows.empty() ? "" : ", ") + Rollup::aggregate_sql(a) + " AS " + Rollup::stored_column(a);
+    const std::string stored = days ? Rollup::reaggregate_sql(a) : Rollup::aggregate_sql(a);
+    stored_of_rows += std::string(stored_of_rows.empty() ? "" : ", ") + stored + " AS " + Rollup::stored_column(a);
     stored_names += std::string(stored_names.empty() ? "" : ", ") + Rollup::stored_column(a);
   }
   std::vector<engine::Param> params;
@@ -270,7 +306,7 @@ bool WidgetInput::split_by_months(const std::map<std::string, Grain>& needs, con
   for (const auto& p : preds)
     if (&p != range) others.push_back(p);
   std::vector<engine::Param> other_params, month_params;
-  const std::string other_where = and_all(others, other_params);
+  const std::string other_where = and_all(days ? over_rollup(others, *days) : others, other_params);
   const std::string month_where = and_all(over_rollup(others, *months), month_params);
 
   std::string month_from = quote_identifier(months->table);
@@ -285,7 +321,13 @@ bool WidgetInput::split_by_months(const std::map<std::string, Grain>& needs, con
   // the scan skips the row groups outside it (DuckDB does not skip by an OR of two ranges).
   auto rows_part = [&](const std::string& lo, const std::string& hi) {
     std::string rows_from;
-    if (months->code_tables.empty()) {
+    if (days) {
+      rows_from = quote_identifier(days->table);
+      if (!unscoped()) {
+        rows_from = "(SELECT * FROM " + rows_from + " WHERE " + policy.sql + ") AS " + rows_from;
+        params.insert(params.end(), policy.params.begin(), policy.params.end());
+      }
+    } else if (months->code_tables.empty()) {
       rows_from = scoped_from(rel->name, scope, params);
     } else {
       // The rows with the codes of the values counted distinct, as the rollup was made.
@@ -312,7 +354,7 @@ bool WidgetInput::split_by_months(const std::map<std::string, Grain>& needs, con
   from_params = std::move(params);
   where = "TRUE";
   where_params.clear();
-  split_read = months->table + "+" + rel->name;
+  split_read = months->table + "+" + (days ? days->table : rel->name);
   return true;
 }
 
@@ -338,16 +380,12 @@ void WidgetInput::prepare_source(bool aggregate) {
     rollup = rollups->match(rel->name, needs, exprs);
     // A rollup fine enough for a range of arbitrary days that holds more than a tenth of the rows
     // (hours by district, say) costs more than the range's whole months from a month rollup and
-    // its few days around them from the rows. Not for distinct counts: the days' rows then build
-    // bitmaps through a join with the value codes (rides at 10M rows: ~190 ms for two edge
-    // months, where the large rollup took 5-300 ms by the range's length).
-    const bool distinct = std::any_of(exprs.begin(), exprs.end(), [](const std::string& e) {
-      auto calls = decompose_measure(e);
-      return calls && std::any_of(calls->begin(), calls->end(), [](const AggregateCall& c) { return c.function == "count_distinct"; });
-    });
-    if (rollup && !distinct && rollup->rows * 10 > rollup->source_rows) {
+    // its few days around them from that fine rollup: distinct counts merge a bitmap per rollup
+    // row read (rides at 10M rows: 220-290 ms for two years by the hour, where months and the
+    // edge days read a few percent of those rows).
+    if (rollup && rollup->rows * 10 > rollup->source_rows) {
       const Rollup* fine = rollup;
-      if (split_by_months(needs, exprs)) return;
+      if (split_by_months(needs, exprs, fine)) return;
       rollup = fine;
     }
     if (!rollup && split_by_months(needs, exprs)) return;
@@ -361,7 +399,7 @@ void WidgetInput::prepare_source(bool aggregate) {
     from_params = policy.params;
   } else {
     // A subset was made under the caller's scope already.
-    from = reads_subset ? quote_identifier(rel->name) : scoped_from(rel->name, scope, from_params);
+    from = reads_subset ? rel->sql_name() : scoped_from(rel->name, scope, from_params);
   }
   where_params.clear();
   where = rollup ? and_all(over_rollup(preds, *rollup), where_params) : and_all(preds, where_params);

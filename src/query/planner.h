@@ -48,6 +48,7 @@ struct PivotPaging {
   std::string where;
   std::string select;  // "SELECT <columns>"
   std::string order;   // the full ORDER BY list (ties broken by every column)
+  std::string reverse_order;  // `order` read backwards (each key's direction and NULLs' place flipped)
   int64_t offset = 0;
   int64_t page = 0;
 };

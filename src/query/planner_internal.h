@@ -27,6 +27,8 @@ Result<void> check_column(const std::string& column, const engine::Relation& rel
 std::string approximate_distinct_counts(const std::string& expr);
 // "a" DESC NULLS LAST, ...
 std::string order_by(const std::vector<SortKey>& keys);
+// The order of order_by(keys) read backwards: the last row first.
+std::string reverse_order_by(const std::vector<SortKey>& keys);
 // The period just before a closed date range of the same length; nullopt when the value is not
 // a closed range (or the period would start before year 1).
 std::optional<nlohmann::json> previous_period(const nlohmann::json& value);
@@ -94,7 +96,9 @@ struct WidgetInput {
   // month, FROM becomes the union of that rollup's whole months and the rows of the days around
   // them, in the rollup's columns (so measures are rewritten as over the rollup), and WHERE is
   // TRUE. False (nothing changed) when that does not apply.
-  bool split_by_months(const std::map<std::string, Grain>& needs, const std::vector<std::string>& measures);
+  // With `days` (a rollup that answers the range by its days, and stores what the month rollup
+  // stores), the days around the months are read from it instead of the rows.
+  bool split_by_months(const std::map<std::string, Grain>& needs, const std::vector<std::string>& measures, const Rollup* days = nullptr);
   // The bins of a numeric range predicate's column when both its ends (those given) are bin
   // edges, so a rollup keeping the column's bin keys answers it exactly; else null.
   const engine::ColumnBins* binned_range(const SqlFragment& p) const;

@@ -136,7 +136,7 @@ std::string stored_name(const AggregateCall& c) {
 
 // What a rollup made from another rollup stores for `c`: the parent's stored values aggregated
 // again (sums and counts summed, extremes of extremes, unions of distinct-value bitmaps).
-std::string reaggregate_sql(const AggregateCall& c) {
+std::string reaggregate_stored(const AggregateCall& c) {
   const std::string stored = quote_identifier(stored_name(c));
   if (c.function == "count_distinct") return "sightline_bitmap_union(" + stored + ")";
   if (c.function == "min" || c.function == "max") return c.function + "(" + stored + ")";
@@ -204,6 +204,8 @@ std::optional<std::string> Rollup::rewrite(std::string_view expr) const {
 std::string Rollup::stored_column(const AggregateCall& call) {
   return quote_identifier(stored_name(call));
 }
+
+std::string Rollup::reaggregate_sql(const AggregateCall& call) { return reaggregate_stored(call); }
 
 std::string Rollup::aggregate_sql(const AggregateCall& a) {
   if (a.column.empty()) return "count(*)";
@@ -1017,7 +1019,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       }
       for (const auto& a : kept) {
         auto narrow = a.function == "sum" ? sum_types.find(a.column) : sum_types.end();
-        const std::string sql = parent ? reaggregate_sql(a) : Rollup::aggregate_sql(a);
+        const std::string sql = parent ? reaggregate_stored(a) : Rollup::aggregate_sql(a);
         std::string typed = narrow != sum_types.end() ? "CAST(" + sql + " AS " + narrow->second + ")"
                             : parent && a.function == "count" ? "CAST(" + sql + " AS BIGINT)"
                                                               : sql;

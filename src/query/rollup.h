@@ -69,6 +69,9 @@ struct Rollup {
   // The aggregate that computes what `call` stores, over the rows (with their value codes, for
   // count_distinct: the column "__code__<column>" from `code_tables`).
   static std::string aggregate_sql(const AggregateCall& call);
+  // The aggregate that computes what `call` stores from the stored values of a finer rollup
+  // (sums and counts summed, extremes of extremes, unions of distinct-value bitmaps).
+  static std::string reaggregate_sql(const AggregateCall& call);
   // For each column counted distinct: the table of its values' codes (columns v, code).
   std::map<std::string, std::string> code_tables;
 };

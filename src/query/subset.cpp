@@ -29,7 +29,7 @@ Subset::Subset(std::shared_ptr<const engine::Engine> engine, engine::Relation re
 Subset::~Subset() {
   // Nothing can read the table any more: every plan that names it holds this object.
   (void)engine_->pool().run<int>(std::chrono::seconds(30), [&](engine::Connection& c) -> Result<int> {
-    auto done = c.execute("DROP TABLE IF EXISTS " + quote_identifier(relation_.name));
+    auto done = c.execute("DROP TABLE IF EXISTS " + relation_.sql_name());
     if (!done) return fail(done.error());
     return 0;
   });
@@ -132,13 +132,16 @@ void SubsetCache::evict_locked() {
 
 Result<std::shared_ptr<const Subset>> SubsetCache::make(const engine::Relation& relation, const std::string& where_sql,
                                                         const std::vector<engine::Param>& params, const Scope& scope) {
-  std::string table;
+  engine::Relation described = relation;
+  described.is_model = false;
+  described.database = std::string(engine::kScratchDatabase);  // never written to a state file
   {
     std::lock_guard lock(mutex_);
-    table = prefix_ + std::to_string(++next_id_);
+    described.name = prefix_ + std::to_string(++next_id_);
   }
+  const std::string table = described.sql_name();
   std::vector<engine::Param> all;
-  std::string from = quote_identifier(relation.name);
+  std::string from = relation.sql_name();
   SqlFragment restrict = scope.predicate_for(relation.name);
   std::string where = where_sql.empty() ? "TRUE" : where_sql;
   if (!restrict.empty()) {
@@ -146,7 +149,7 @@ Result<std::shared_ptr<const Subset>> SubsetCache::make(const engine::Relation& 
     all = restrict.params;
   }
   all.insert(all.end(), params.begin(), params.end());
-  const std::string sql = "CREATE TABLE " + quote_identifier(table) + " AS SELECT * FROM " + from + " WHERE " + where;
+  const std::string sql = "CREATE TABLE " + table + " AS SELECT * FROM " + from + " WHERE " + where;
   auto created = engine_->pool().run<int64_t>(engine_->query_timeout(), [&](engine::Connection& c) -> Result<int64_t> {
     auto stmt = c.prepare(sql);
     if (!stmt) return fail(stmt.error());
@@ -161,14 +164,11 @@ Result<std::shared_ptr<const Subset>> SubsetCache::make(const engine::Relation& 
   });
   if (!created) {
     (void)engine_->pool().run<int>(std::chrono::seconds(30), [&](engine::Connection& c) -> Result<int> {
-      (void)c.execute("DROP TABLE IF EXISTS " + quote_identifier(table));
+      (void)c.execute("DROP TABLE IF EXISTS " + table);
       return 0;
     });
     return fail(created.error());
   }
-  engine::Relation described = relation;
-  described.name = table;
-  described.is_model = false;
   return std::make_shared<const Subset>(engine_, std::move(described), *created);
 }
 

@@ -102,32 +102,51 @@ Result<Counts> count_around(QueryService& service, const engine::Engine& engine,
                             const PivotPaging& plan, const PivotPaging::Key& key, const Level& level, const std::vector<std::string>& pivots,
                             const std::string& label) {
   Statement st;
-  // Sums of 0/1 rather than count(*) FILTER: DuckDB evaluates a filtered aggregate with a
-  // selection per aggregate, 2.5x slower for these sixteen over 10M rows. A NULL key compares
-  // as NULL, which the sum skips as the filter would.
-  st.sql = "SELECT count(*) AS n, count(" + key.sql + ") AS nn";
-  for (size_t i = 0; i < pivots.size(); ++i) {
-    st.sql += ", sum(CAST(" + key.sql + before_op(key, false) + cast_param(key) + " AS INTEGER)) AS b" + std::to_string(i);
-    st.sql += ", sum(CAST(" + key.sql + before_op(key, true) + cast_param(key) + " AS INTEGER)) AS t" + std::to_string(i);
-    st.params.push_back(pivots[i]);
-    st.params.push_back(pivots[i]);
+  // Each row's place among the pivots (in sort order), as a bucket: 0 before the first, 2i + 1 at
+  // pivot i, 2i + 2 between pivots i and i + 1, 2m past the last; NULL for a NULL key. Most rows
+  // lie outside the pivots' window and cost two comparisons; the rows inside it take the chain.
+  // (Two sums per pivot compared every row with every pivot: 3x slower over 10M rows.)
+  const int64_t m = static_cast<int64_t>(pivots.size());
+  const std::string k = key.sql;
+  std::string bucket = "CASE WHEN " + k + " IS NULL THEN NULL WHEN " + k + before_op(key, false) + cast_param(key) + " THEN 0 WHEN " + k +
+                       after_op(key, false) + cast_param(key) + " THEN " + std::to_string(2 * m);
+  st.params.push_back(pivots.front());
+  st.params.push_back(pivots.back());
+  for (int64_t i = 0; i < m; ++i) {
+    bucket += " WHEN " + k + " = " + cast_param(key) + " THEN " + std::to_string(2 * i + 1);
+    st.params.push_back(pivots[static_cast<size_t>(i)]);
+    if (i + 1 < m) {
+      bucket += " WHEN " + k + before_op(key, false) + cast_param(key) + " THEN " + std::to_string(2 * i + 2);
+      st.params.push_back(pivots[static_cast<size_t>(i + 1)]);
+    }
   }
-  st.sql += " FROM " + plan.rows_from + " WHERE " + plan.where + level.prefix;
+  bucket += " END";
+  st.sql = "SELECT b, count(*) AS n FROM (SELECT " + bucket + " AS b FROM " + plan.rows_from + " WHERE " + plan.where + level.prefix +
+           ") AS placed GROUP BY b";
   st.params.insert(st.params.end(), plan.rows_params.begin(), plan.rows_params.end());
   st.params.insert(st.params.end(), level.prefix_params.begin(), level.prefix_params.end());
-  st.max_rows = 1;
+  st.max_rows = 2 * m + 2;
   auto found = service.run(engine, st, scope, run, label + "#pivot-counts", "");
   if (!found) return fail(found.error());
   auto rows = rows_of(*found->output);
   if (!rows) return fail(rows.error());
-  if (rows->empty()) return fail(ErrorKind::Internal, "a count gave no row");
-  const json& r = (*rows)[0];
+  std::vector<int64_t> in_bucket(static_cast<size_t>(2 * m + 1), 0);
   Counts c;
-  c.rows = count_of(r[0]);
-  c.values = count_of(r[1]);
-  for (size_t i = 0; i < pivots.size(); ++i) {
-    c.before.push_back(count_of(r[2 + 2 * i]));
-    c.through.push_back(count_of(r[3 + 2 * i]));
+  for (const auto& r : *rows) {
+    const int64_t n = count_of(r[1]);
+    c.rows += n;
+    if (r[0].is_null()) continue;
+    const int64_t b = count_of(r[0]);
+    if (b < 0 || b > 2 * m) return fail(ErrorKind::Internal, "a pivot bucket out of range");
+    in_bucket[static_cast<size_t>(b)] += n;
+    c.values += n;
+  }
+  int64_t before = 0;
+  for (int64_t i = 0; i < m; ++i) {
+    before += in_bucket[static_cast<size_t>(2 * i)];  // up to, not at, pivot i
+    c.before.push_back(before);
+    before += in_bucket[static_cast<size_t>(2 * i + 1)];  // and at it
+    c.through.push_back(before);
   }
   return c;
 }
@@ -142,6 +161,20 @@ Statement page_statement(const PivotPaging& plan, const Level& level, const std:
   st.params = plan.rows_params;
   st.params.insert(st.params.end(), level.prefix_params.begin(), level.prefix_params.end());
   st.params.insert(st.params.end(), window_params.begin(), window_params.end());
+  st.max_rows = max_rows;
+  return st;
+}
+
+// A page near the end (the last pages, as a table's "last page" asks): the rows from the page on
+// are the first `rows - offset` rows of the order read backwards, a small top-N in one pass; the
+// page is the first rows of those, in the table's order. The order breaks every tie (by every
+// column), so reading it backwards reaches exactly the rows past the offset; `rows` is the exact
+// count of the same rows.
+Statement tail_statement(const PivotPaging& plan, int64_t rows, int64_t max_rows) {
+  Statement st;
+  st.sql = "SELECT * FROM (" + plan.select + " FROM " + plan.rows_from + " WHERE " + plan.where + " ORDER BY " + plan.reverse_order +
+           " LIMIT " + std::to_string(rows - plan.offset) + ") AS tail_ ORDER BY " + plan.order + " LIMIT " + std::to_string(plan.page);
+  st.params = plan.rows_params;
   st.max_rows = max_rows;
   return st;
 }
@@ -170,6 +203,7 @@ Result<std::optional<Statement>> page_by_pivots(QueryService& service, const eng
                                                 int64_t max_rows) {
   Level level{"", {}, rows, plan.offset};
   if (plan.offset >= rows) return std::optional<Statement>{};  // past the end: the plain statement answers nothing quickly
+  if (rows - plan.offset <= kSmallOffset && !plan.reverse_order.empty()) return std::optional(tail_statement(plan, rows, max_rows));
   for (size_t k = 0; k < plan.keys.size(); ++k) {
     const PivotPaging::Key& key = plan.keys[k];
     // Near the start of the level's rows: a small top-N over them is cheap.

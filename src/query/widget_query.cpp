@@ -92,6 +92,32 @@ std::vector<std::pair<std::string, std::vector<json>>> picked_values(const confi
   return out;
 }
 
+// `request` with each numeric range filter's ends moved out to the nearest bin edges of its column
+// (engine/bins.h): it keeps at least the rows `request` keeps, and a rollup keeping the column's
+// bins counts them. A value typed by hand (fare from 12.34) is not an edge, and no rollup could
+// count the rows it keeps; the widened range bounds them.
+QueryRequest widened_to_bins(const config::DashboardSpec& dash, const engine::Relation& rel, const QueryRequest& request) {
+  QueryRequest widened = request;
+  for (const auto& f : dash.filters) {
+    if (f.type != config::FilterType::Range) continue;
+    const json& value = effective_value(f, request);
+    const engine::ColumnBins* bins = rel.bins_of(f.column);
+    if (!bins || bins->edges.empty() || !value.is_array() || value.size() != 2) continue;
+    const auto& edges = bins->edges;
+    json low = value[0], high = value[1];
+    if (low.is_number()) {
+      auto above = std::upper_bound(edges.begin(), edges.end(), low.get<double>());  // first edge > low
+      low = above == edges.begin() ? json() : json(*std::prev(above));
+    }
+    if (high.is_number()) {
+      auto at_or_above = std::lower_bound(edges.begin(), edges.end(), high.get<double>());  // first edge >= high
+      high = at_or_above == edges.end() ? json() : json(*at_or_above);
+    }
+    widened.filters[f.id] = low.is_null() && high.is_null() ? json() : json::array({low, high});
+  }
+  return widened;
+}
+
 // How many rows of `rel` (of `total`) `widget`'s filters and selections keep, from what is cheap
 // to ask: the rows a text search's matches hold; the rows the values picked on a column hold (its
 // distinct-value table counts them); a rollup that holds every filtered column; else an estimate
@@ -130,7 +156,8 @@ Result<std::optional<int64_t>> selected_rows(QueryService& service, const DataVi
       if (auto n = as_count((*rows)[0][0])) bound(*n);
     if (selected && *selected <= enough) return selected;
   }
-  // A rollup that holds every filtered column counts them exactly.
+  // A rollup that holds every filtered column counts them (exactly, or a bound when a range was
+  // widened to its bins' edges).
   auto rollup_count = [&](const QueryRequest& asked) -> Result<std::optional<int64_t>> {
     config::WidgetSpec counter;
     counter.id = widget.id;  // the selections the widget sees
@@ -147,7 +174,8 @@ Result<std::optional<int64_t>> selected_rows(QueryService& service, const DataVi
     if (rows->empty()) return std::optional<int64_t>();
     return as_count((*rows)[0][0]);
   };
-  auto all = rollup_count(request);
+  const QueryRequest widened = widened_to_bins(dash, rel, request);
+  auto all = rollup_count(widened);
   if (!all) return fail(all.error());
   if (*all) {
     bound(**all);
@@ -156,7 +184,7 @@ Result<std::optional<int64_t>> selected_rows(QueryService& service, const DataVi
   // No rollup holds them all (a day range with a zone, say): each condition alone is counted
   // where a rollup can, and the share of rows they keep together is estimated as if they were
   // independent. Not a bound, but only the cost of a subset rides on it, never an answer.
-  QueryRequest none = request;
+  QueryRequest none = widened;
   for (const auto& f : dash.filters) none.filters[f.id] = nullptr;
   none.selections.clear();
   double share = selected ? static_cast<double>(*selected) / static_cast<double>(total) : 1.0;
@@ -167,7 +195,7 @@ Result<std::optional<int64_t>> selected_rows(QueryService& service, const DataVi
     return {};
   };
   for (const auto& f : dash.filters) {
-    const json& value = effective_value(f, request);
+    const json& value = effective_value(f, widened);
     if (value.is_null() || f.type == config::FilterType::Text) continue;  // searches are bounded above
     QueryRequest alone = none;
     alone.filters[f.id] = value;

@@ -300,8 +300,9 @@ TEST_F(EngineHardening, PooledConnectionsCannotAttachCopyOrExport) {
   EXPECT_FAILS_WITH(run_prepared("ATTACH ':memory:' AS m3", {}), ErrorKind::Forbidden, attach);
   // A statement DuckDB runs whole through a table function is still only a SELECT.
   EXPECT_FALSE(run("SELECT * FROM query('ATTACH '':memory:'' AS m4')").has_value());
+  // Only what the engine attached itself: the source's file and its scratch database for subsets.
   EXPECT_EQ(scalar("SELECT string_agg(database_name, ',' ORDER BY database_name) FROM duckdb_databases() WHERE NOT internal"),
-            "memory,src_warehouse");
+            "memory,sightline_scratch,src_warehouse");
   EXPECT_FALSE(fs::exists(outside_ / "new.duckdb"));
   EXPECT_FALSE(fs::exists(dir_ / "data" / "new.duckdb"));
   EXPECT_FALSE(fs::exists(outside_ / "copy.csv"));

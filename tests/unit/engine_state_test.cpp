@@ -14,6 +14,7 @@
 #include "query/request.h"
 #include "query/rollup.h"
 #include "query/scope.h"
+#include "query/subset.h"
 #include "statement_runner.h"
 
 namespace sightline::engine {
@@ -230,6 +231,61 @@ TEST_F(EngineState, RollupsAreReusedAfterARestartAndAnswerTheSame) {
   ASSERT_FALSE(rebuilt->all().empty());
   EXPECT_NE(rebuilt->all()[0].table, first_tables[0]);
   for (const auto& t : tables(*third.engine)) EXPECT_EQ(std::find(first_tables.begin(), first_tables.end(), t), first_tables.end()) << t;
+}
+
+// A start that takes everything from the state file finds its blocks on disk: warm_buffers reads
+// every table of the file into DuckDB's memory; an engine in memory has nothing to read.
+TEST_F(EngineState, ARestartFromTheStateFileWarmsEveryTableIntoMemory) {
+  {
+    auto built = build();
+    ASSERT_TRUE(built.engine);
+    ASSERT_FALSE(rollups(built.engine)->all().empty());
+  }
+  auto again = build();
+  ASSERT_TRUE(again.engine);
+  auto r = rollups(again.engine);
+  auto base_table_bytes = [&] {
+    return rows(*again.engine, "SELECT CAST(sum(memory_usage_bytes) AS BIGINT) FROM duckdb_memory() WHERE tag = 'BASE_TABLE'")[0][0]
+        .get<int64_t>();
+  };
+  const int64_t cold = base_table_bytes();
+  const auto warm = again.engine->warm_buffers();
+  EXPECT_EQ(warm.skipped, "");
+  EXPECT_EQ(warm.tables, static_cast<int>(tables(*again.engine).size())) << "every table of the file, rollups included";
+  EXPECT_GT(warm.file_bytes, 0);
+  const int64_t warmed = base_table_bytes();
+  EXPECT_GT(warmed, cold);
+  EXPECT_GE(warmed * 2, warm.file_bytes) << "most of the file's blocks are in memory now";
+
+  auto loaded = config::load_project(dir_, config::system_environment());
+  ASSERT_TRUE(loaded.ok());
+  auto in_memory = Engine::build(*loaded.project);
+  ASSERT_TRUE(in_memory.engine);
+  EXPECT_EQ(in_memory.engine->warm_buffers().skipped, "in memory");
+  EXPECT_EQ(in_memory.engine->warm_buffers().tables, 0);
+}
+
+// Subsets live while the process serves: they are made in the in-memory scratch database, never
+// in the state file (whose log and size they grew), and answer from there.
+TEST_F(EngineState, SubsetsAreMadeOutsideTheStateFile) {
+  auto built = build();
+  ASSERT_TRUE(built.engine);
+  const auto before = tables(*built.engine);
+  std::stringstream sink;
+  Logger log(sink);
+  {
+    query::SubsetCache subsets(built.engine, log);
+    const Relation& orders = *built.engine->relation("orders");
+    auto subset = subsets.get(orders, "region = ?", {std::string("North")}, query::Scope::local_development(), 0, "test");
+    ASSERT_TRUE(subset.has_value()) << subset.error().for_author();
+    EXPECT_EQ((*subset)->relation().database, std::string(kScratchDatabase));
+    EXPECT_EQ((*subset)->rows(), 30'000);
+    EXPECT_EQ(tables(*built.engine), before) << "nothing new in the state file";
+    EXPECT_EQ(rows(*built.engine, "SELECT count(*), count(DISTINCT region) FROM " + (*subset)->relation().sql_name()), json::parse("[[30000, 1]]"));
+    EXPECT_EQ(rows(*built.engine, "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'sightline_scratch'"), json::parse("[[1]]"));
+  }
+  EXPECT_EQ(rows(*built.engine, "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'sightline_scratch'"), json::parse("[[0]]"))
+      << "dropped with the last reader";
 }
 
 // Rollups are kept per relation: a changed file rebuilds those of the relations that depend on it.

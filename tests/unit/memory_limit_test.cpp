@@ -76,5 +76,16 @@ TEST(MemoryGuard, RefusesNonsenseWithAReason) {
   }
 }
 
+TEST(ReportedSize, ReadsDuckDBsSizesAndNothingElse) {
+  EXPECT_EQ(parse_reported_size("0 bytes"), 0u);
+  EXPECT_EQ(parse_reported_size("512 bytes"), 512u);
+  EXPECT_EQ(parse_reported_size("1.5 KiB"), 1536u);
+  EXPECT_EQ(parse_reported_size("18.8 GiB"), static_cast<uint64_t>(18.8 * (1ull << 30)));
+  EXPECT_EQ(parse_reported_size("4.0 GB"), 4'000'000'000u);
+  EXPECT_EQ(parse_reported_size("2 TiB"), 2ull << 40);
+  for (const char* bad : {"", "GiB", "1.5", "1.5GiB", " 1 GiB", "1.2.3 GiB", ".5 GiB", "5. GiB", "1 GiBs", "-1 GiB", "1 gib"})
+    EXPECT_FALSE(parse_reported_size(bad).has_value()) << bad;
+}
+
 }  // namespace
 }  // namespace sightline::engine

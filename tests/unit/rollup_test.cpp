@@ -102,7 +102,7 @@ TEST_F(RollupEquivalence, EveryWidgetAnswersTheSameFromRollupsAndSource) {
     }
   std::mt19937 rng(11);
   auto pick = [&](std::vector<json> options) { return options[rng() % options.size()]; };
-  int via_rollup = 0, via_month_rollup = 0, compared = 0, aggregate_queries = 0, two_step = 0, split_by_months = 0;
+  int via_rollup = 0, via_month_rollup = 0, compared = 0, aggregate_queries = 0, two_step = 0, split_by_months = 0, split_by_rollups = 0;
   for (int state = 0; state < 25; ++state) {
     json filters = json::object();
     if (rng() % 2) filters["region"] = pick({"North", "South", "East", "West", "Central"});
@@ -111,7 +111,8 @@ TEST_F(RollupEquivalence, EveryWidgetAnswersTheSameFromRollupsAndSource) {
     if (rng() % 2) filters["category"] = pick({json::array({"Electronics"}), json::array({"Toys", "Garden", "Books"})});
     if (rng() % 2)
       filters["period"] = pick({json{{"from", "2024-02-10"}, {"to", "2024-09-03"}}, json{{"from", "2025-06-01"}},
-                                json{{"to", "2023-03-31"}}, json{{"from", "2024-02-01"}, {"to", "2024-04-30"}}});
+                                json{{"to", "2023-03-31"}}, json{{"from", "2024-02-01"}, {"to", "2024-04-30"}}, json{{"from", "2024-03-17"}},
+                                json{{"to", "2023-05-09"}}});
     if (rng() % 3 == 0) filters["units"] = pick({json::array({2, 9}), json::array({nullptr, 3}), json::array({10, nullptr})});
     if (rng() % 5 == 0) filters["product"] = pick({"pro", "ULTRA", "a"});
     json body = {{"filters", filters}};
@@ -145,6 +146,9 @@ TEST_F(RollupEquivalence, EveryWidgetAnswersTheSameFromRollupsAndSource) {
           // Arbitrary days answered as whole months of a rollup plus the rows around them.
           if (with->read_from.find("+" + without->read_from) != std::string::npos && with->read_from.starts_with("__sightline_rollup_"))
             ++split_by_months;
+          // ... or the days around them from a finer rollup (two rollups read).
+          if (with->read_from.starts_with("__sightline_rollup_") && with->read_from.find("+__sightline_rollup_") != std::string::npos)
+            ++split_by_rollups;
           for (const auto& r : (*rollups_)->all())
             if (r.table == with->read_from && !r.grains.empty())
               ++via_month_rollup;
@@ -178,6 +182,7 @@ TEST_F(RollupEquivalence, EveryWidgetAnswersTheSameFromRollupsAndSource) {
   // Ten at this seed (fewer than before fixed bins: histograms no longer take two steps).
   EXPECT_GE(two_step, 8) << "two-step plans were compared too rarely";
   EXPECT_GE(split_by_months, 5) << "ranges of arbitrary days split into months and days were compared too rarely";
+  EXPECT_GE(split_by_rollups, 5) << "ranges split into months and days of a finer rollup were compared too rarely";
 }
 
 TEST_F(RollupEquivalence, TablePagesBoundedByRollupExtremesAreExact) {
