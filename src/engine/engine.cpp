@@ -1012,7 +1012,7 @@ void Engine::release_tables(const std::vector<std::string>& tables) const {
   drop_tables(unused);
 }
 
-Engine::WarmUp Engine::warm_buffers() const {
+Engine::WarmUp Engine::warm_buffers(const std::function<void()>& before_each) const {
   using nlohmann::json;
   WarmUp out;
   if (state_file_.empty()) {
@@ -1031,14 +1031,19 @@ Engine::WarmUp Engine::warm_buffers() const {
     if (!got && got.error().kind == ErrorKind::Unavailable) return std::nullopt;
     return got;
   };
-  auto sized = ask("SELECT CAST(used_blocks * block_size AS BIGINT), memory_limit FROM pragma_database_size() "
-                   "WHERE database_name = current_database()",
+  auto sized = ask("SELECT CAST(used_blocks * block_size AS BIGINT), memory_limit, (SELECT CAST(sum(memory_usage_bytes) AS BIGINT) "
+                   "FROM duckdb_memory() WHERE tag = 'BASE_TABLE') FROM pragma_database_size() WHERE database_name = current_database()",
                    1);
   if (!sized || !*sized || (*sized)->empty() || !(**sized)[0][1].is_string()) {
     out.skipped = "the database's size is unknown";
     return out;
   }
   out.file_bytes = as_count((**sized)[0][0]).value_or(0);
+  out.resident_bytes = as_count((**sized)[0][2]).value_or(0);
+  if (out.resident_bytes * 10 >= out.file_bytes * 8) {
+    out.skipped = "in memory already";
+    return out;
+  }
   const auto limit = parse_reported_size((**sized)[0][1].get<std::string>());
   if (!limit || static_cast<uint64_t>(out.file_bytes) > *limit / 2) {
     out.skipped = "larger than half the memory limit";
@@ -1058,6 +1063,7 @@ Engine::WarmUp Engine::warm_buffers() const {
     bool whole = true;
     for (const auto& column : table[1]) {
       if (!column.is_string()) continue;
+      if (before_each) before_each();
       auto read = ask("SELECT max(hash(" + quote_identifier(column.get<std::string>()) + ")) FROM " +
                           quote_identifier(table[0].get<std::string>()),
                       1);

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -114,18 +115,21 @@ class Engine {
   void sample_memory() const;
   // What warm_buffers() did.
   struct WarmUp {
-    int tables = 0;          // tables whose every column was read
-    int64_t file_bytes = 0;  // the state file's blocks in use
-    std::string skipped;     // why nothing was read, if so
+    int tables = 0;              // tables whose every column was read
+    int64_t file_bytes = 0;      // the state file's blocks in use
+    int64_t resident_bytes = 0;  // of the tables' blocks, those in memory before
+    std::string skipped;         // why nothing was read, if so
   };
   // Reads every column of the tables in the state file once, smallest tables first (rollups and
   // value tables before the rows), one short statement per column, so requests interleave with
   // it. Blocks read cold from the file made a start from it slow until each had been read once:
   // typical widget statements at 10M rows took 2-10x longer the first time. Nothing to do for
-  // an engine kept in memory; skipped when the file's blocks exceed half the memory limit (they
-  // would evict each other). Ends at the first failure to get a connection (a closed pool at
-  // shutdown); a table dropped meanwhile is passed over. Thread-safe.
-  WarmUp warm_buffers() const;
+  // an engine kept in memory, and skipped when most blocks are in memory already (a start that
+  // loaded the sources) or the file's blocks exceed half the memory limit (they would evict each
+  // other). `before_each` runs before each statement (to let requests go first). Ends at the
+  // first failure to get a connection (a closed pool at shutdown); a table dropped meanwhile is
+  // passed over. Thread-safe.
+  WarmUp warm_buffers(const std::function<void()>& before_each = nullptr) const;
   // What the last sample_memory() read; nullopt before the first one, or when DuckDB could not tell.
   std::optional<int64_t> memory_sample() const {
     const int64_t v = memory_sample_.load();

@@ -256,6 +256,12 @@ TEST_F(EngineState, ARestartFromTheStateFileWarmsEveryTableIntoMemory) {
   const int64_t warmed = base_table_bytes();
   EXPECT_GT(warmed, cold);
   EXPECT_GE(warmed * 2, warm.file_bytes) << "most of the file's blocks are in memory now";
+  EXPECT_LT(warm.resident_bytes, warmed);
+  int calls = 0;
+  const auto again_warm = again.engine->warm_buffers([&] { ++calls; });
+  EXPECT_EQ(again_warm.skipped, "in memory already");
+  EXPECT_EQ(again_warm.tables, 0);
+  EXPECT_EQ(calls, 0);
 
   auto loaded = config::load_project(dir_, config::system_environment());
   ASSERT_TRUE(loaded.ok());
