@@ -281,13 +281,14 @@ Result<std::shared_ptr<const Subset>> selective_subset(QueryService& service, co
     const json& value = effective_value(f, request);
     return f.type == config::FilterType::Text && value.is_string() && !value.get_ref<const std::string&>().empty();
   });
-  // Copying the rows costs about what two or three widgets reading them would (sales at 10M rows:
-  // 190 ms for 136,000 rows of 15 columns; a table page over the rows ~70 ms): with fewer readers
-  // in the state (a table beside charts that rollups answer), the plain plans are cheaper, and
-  // with few, only a small subset pays.
+  // Copying a row costs about what reading 250 rows does (rides at 10M rows: ~1.1 us per row of
+  // 20 columns kept; a widget's filtered scan 30-100 ms, ~4 ns per row of the relation): the
+  // subset pays when the rows kept are at most (readers - 1) / 256 of the relation, one reader's
+  // scan being the subset's own. With fewer than three readers (a table beside charts that
+  // rollups answer), the plain plans are cheaper.
   const int readers = row_readers(data, ctx, dash, widget, *rel, request);
   if (readers < 3) return nullptr;
-  const int64_t enough = std::min<int64_t>(searching ? total / 8 : total / (readers >= 6 ? 64 : 256), 4'000'000);
+  const int64_t enough = std::min<int64_t>(searching ? total / 8 : total / 256 * (readers - 1), 4'000'000);
   auto selected = selected_rows(service, data, ctx, dash, widget, *rel, request, total, enough);
   if (!selected) return fail(selected.error());
   if (!*selected || **selected > enough) return nullptr;
