@@ -752,20 +752,23 @@ Result<HttpResponse> Api::query_widget(const HttpRequest& req, const Target& tar
   }();
   if (!response) return fail(response.error());
   response->headers.emplace_back("X-Sightline-Cache", answer->cache_hit ? "hit" : "miss");
-  {
-    // Numbers count per relation: the relation says which one (a widget of own SQL may read
-    // another than its dashboard's).
-    const auto [relation, version] = widget_data_version(snap, ctx, dash, widget);
-    response->headers.emplace_back("X-Sightline-Data-Relation", relation);
-    response->headers.emplace_back("X-Sightline-Data-Version", version.token());
-    response->headers.emplace_back("X-Sightline-Data-As-Of", utc_time_text(version.as_of_ms));
-  }
+  add_data_version(*response, snap, ctx, dash, widget);
   if (answer->total) response->headers.emplace_back("X-Total-Count", std::to_string(*answer->total));
   response->headers.emplace_back("Cache-Control", "no-store");
   if (snap.project.auth.enabled())
     gate_.audit("query", req, &user,
                 {{"dashboard", dash.id}, {"widget", widget.id}, {"policies", ctx.scope.policies()}, {"rows", response->rows}});
   return response;
+}
+
+void Api::add_data_version(HttpResponse& response, const Snapshot& snap, const query::QueryContext& ctx, const config::DashboardSpec& dash,
+                           const config::WidgetSpec& widget) {
+  // Numbers count per relation: the relation says which one (a widget of own SQL may read
+  // another than its dashboard's).
+  const auto [relation, version] = widget_data_version(snap, ctx, dash, widget);
+  response.headers.emplace_back("X-Sightline-Data-Relation", relation);
+  response.headers.emplace_back("X-Sightline-Data-Version", version.token());
+  response.headers.emplace_back("X-Sightline-Data-As-Of", utc_time_text(version.as_of_ms));
 }
 
 Result<HttpResponse> Api::download_widget(const HttpRequest& req, const Snapshot& snap, const query::QueryContext& ctx, const auth::User& user,
@@ -818,6 +821,7 @@ Result<HttpResponse> Api::download_widget(const HttpRequest& req, const Snapshot
   if (exported->total) r.headers.emplace_back("X-Total-Count", std::to_string(*exported->total));
   r.headers.emplace_back("X-Sightline-Cache", "bypass");
   r.headers.emplace_back("Cache-Control", "no-store");
+  add_data_version(r, snap, ctx, dash, widget);
   if (snap.project.auth.enabled())
     gate_.audit("download", req, &user,
                 {{"dashboard", dash.id}, {"widget", widget.id}, {"policies", ctx.scope.policies()}, {"rows", r.rows},

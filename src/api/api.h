@@ -101,6 +101,10 @@ class Api {
   // The relation `widget` reads and the version of its data, as the request's context took it.
   std::pair<std::string, DataVersion> widget_data_version(const Snapshot& snap, const query::QueryContext& ctx, const config::DashboardSpec& dash,
                                   const config::WidgetSpec& widget);
+  // Adds the version of the data `widget` reads (X-Sightline-Data-Relation, -Version, -As-Of) to
+  // an answer or a download.
+  void add_data_version(HttpResponse& response, const Snapshot& snap, const query::QueryContext& ctx, const config::DashboardSpec& dash,
+                        const config::WidgetSpec& widget);
   const SnapshotHolder& snapshots_;
   query::QueryService& service_;
   Logger& log_;

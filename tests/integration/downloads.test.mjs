@@ -84,6 +84,14 @@ test('a CSV download is every page of the table in order, cut at the download li
   assert.equal(res.headers.get('x-total-count'), String(ROWS));
   assert.equal(res.headers.get('x-sightline-cache'), 'bypass');
   assert.match(res.headers.get('content-disposition'), /attachment; filename="rows\.csv"/);
+  // A download says which data it holds, as every answer does.
+  const page = await post(server, url('rows', 'csv'), { ...body, limit: 10 });
+  for (const h of ['x-sightline-data-relation', 'x-sightline-data-version', 'x-sightline-data-as-of']) {
+    assert.ok(res.headers.get(h), `the download has ${h}`);
+    assert.equal(res.headers.get(h), page.headers.get(h), `${h} is the page's`);
+  }
+  assert.equal(res.headers.get('x-sightline-data-relation'), 't');
+  await page.text();
   const text = await res.text();
   assert.equal(Number(res.headers.get('content-length')), Buffer.byteLength(text));
   assert.equal(csvBody(text), await pagesCsv(body, 0, MAX_EXPORT), 'the download equals the pages');
