@@ -124,7 +124,6 @@ void Refresher::rebuild(const std::shared_ptr<const api::Snapshot>& current, con
     log_.info("source_refreshed", {{"source", name}, {"seconds", seconds}, {"rows", fresh.rows.value_or(-1)}, {"generation", loaded.snapshot->generation}});
     finish(name, api::RefreshOutcome::Refreshed, options_.now_ms());
   }
-  warm_new_engine(*loaded.snapshot->engine, log_);
 }
 
 void Refresher::refresh_live(const std::shared_ptr<const api::Snapshot>& current, const std::vector<std::string>& sources, int64_t now_ms) {

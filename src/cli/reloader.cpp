@@ -194,12 +194,15 @@ std::shared_ptr<const api::Snapshot> with_rebuilt_rollups(const api::Snapshot& c
   return next;
 }
 
-void warm_new_engine(const engine::Engine& engine, Logger& log) {
+void warm_new_engine(const engine::Engine& engine, Logger& log, const std::function<bool()>& stopping) {
   const auto started = std::chrono::steady_clock::now();
   // Requests go first: each column waits (up to a second) until no statement of theirs runs.
-  auto after_requests = [&engine] {
-    for (int i = 0; i < 200 && (engine.pool().in_use() > 0 || engine.pool().waiting() > 0); ++i)
+  auto after_requests = [&] {
+    for (int i = 0; i < 200 && (engine.pool().in_use() > 0 || engine.pool().waiting() > 0); ++i) {
+      if (stopping && stopping()) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return !(stopping && stopping());
   };
   const auto warm = engine.warm_buffers(after_requests);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -242,6 +245,11 @@ void Reloader::wake() {
     woken_ = true;
   }
   cv_.notify_all();
+}
+
+bool Reloader::stopping() {
+  std::lock_guard lock(mutex_);
+  return stopping_;
 }
 
 Reloader::~Reloader() {
@@ -332,7 +340,7 @@ void Reloader::loop() {
         holder_.set_last_error("");
         const bool reused = current && loaded.snapshot->engine == current->engine;
         log_.info("reloaded", {{"generation", generation}, {"duration_ms", ms}, {"engine_reused", reused}});
-        if (!reused) warm_new_engine(*loaded.snapshot->engine, log_);
+        if (!reused) warm_new_engine(*loaded.snapshot->engine, log_, [this] { return stopping(); });
       } else {
         const std::string all = full_errors(loaded.diagnostics);
         const std::string summary = brief_errors(loaded.diagnostics, dir_);
@@ -340,7 +348,13 @@ void Reloader::loop() {
         log_.error("reload_failed", {{"errors", all}, {"serving_generation", current ? current->generation : 0}});
       }
     } else {
-      if (refresher_) refresher_->tick();
+      if (refresher_) {
+        auto before = holder_.get();
+        refresher_->tick();
+        // A refresh that swapped in a new engine: its tables are read in now, on this thread.
+        if (auto after = holder_.get(); after && (!before || after->engine != before->engine))
+          warm_new_engine(*after->engine, log_, [this] { return stopping(); });
+      }
       refresh_stale_rollups(pending_version);
     }
     lock.lock();

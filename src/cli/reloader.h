@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,8 +40,8 @@ std::shared_ptr<const api::Snapshot> with_rebuilt_rollups(const api::Snapshot& c
 
 // Reads a newly built engine's tables into memory (engine::Engine::warm_buffers) and logs what it
 // did ("buffers_warmed"). Run after the engine serves, on a background thread: it takes seconds
-// at 10M rows.
-void warm_new_engine(const engine::Engine& engine, Logger& log);
+// at 10M rows. `stopping` (if given) ends it early: the server is shutting down.
+void warm_new_engine(const engine::Engine& engine, Logger& log, const std::function<bool()>& stopping = nullptr);
 // Swaps in `current` with its rollups built anew from its engine's data as it is now (sources
 // read at query time whose files changed), the rest shared, unless another snapshot replaced
 // `current` meanwhile; logs rollups_refreshed. Returns whether it swapped.
@@ -76,6 +77,7 @@ class Reloader {
   Stamps stamp() const;
   void loop();
   void refresh_stale_rollups(uint64_t& pending_version);
+  bool stopping();
 
   std::string dir_;
   api::SnapshotHolder& holder_;

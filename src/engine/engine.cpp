@@ -1012,7 +1012,7 @@ void Engine::release_tables(const std::vector<std::string>& tables) const {
   drop_tables(unused);
 }
 
-Engine::WarmUp Engine::warm_buffers(const std::function<void()>& before_each) const {
+Engine::WarmUp Engine::warm_buffers(const std::function<bool()>& before_each) const {
   using nlohmann::json;
   WarmUp out;
   if (state_file_.empty()) {
@@ -1063,7 +1063,7 @@ Engine::WarmUp Engine::warm_buffers(const std::function<void()>& before_each) co
     bool whole = true;
     for (const auto& column : table[1]) {
       if (!column.is_string()) continue;
-      if (before_each) before_each();
+      if (before_each && !before_each()) return out;  // stopping
       auto read = ask("SELECT max(hash(" + quote_identifier(column.get<std::string>()) + ")) FROM " +
                           quote_identifier(table[0].get<std::string>()),
                       1);

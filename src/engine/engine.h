@@ -126,10 +126,10 @@ class Engine {
   // typical widget statements at 10M rows took 2-10x longer the first time. Nothing to do for
   // an engine kept in memory, and skipped when most blocks are in memory already (a start that
   // loaded the sources) or the file's blocks exceed half the memory limit (they would evict each
-  // other). `before_each` runs before each statement (to let requests go first). Ends at the
-  // first failure to get a connection (a closed pool at shutdown); a table dropped meanwhile is
-  // passed over. Thread-safe.
-  WarmUp warm_buffers(const std::function<void()>& before_each = nullptr) const;
+  // other). `before_each` runs before each statement (to let requests go first) and ends the
+  // pass when it returns false (shutting down). Ends too at the first failure to get a
+  // connection (a closed pool); a table dropped meanwhile is passed over. Thread-safe.
+  WarmUp warm_buffers(const std::function<bool()>& before_each = nullptr) const;
   // What the last sample_memory() read; nullopt before the first one, or when DuckDB could not tell.
   std::optional<int64_t> memory_sample() const {
     const int64_t v = memory_sample_.load();
