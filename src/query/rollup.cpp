@@ -134,14 +134,6 @@ std::string stored_name(const AggregateCall& c) {
   return c.function + "__" + c.column;
 }
 
-// What a rollup made from another rollup stores for `c`: the parent's stored values aggregated
-// again (sums and counts summed, extremes of extremes, unions of distinct-value bitmaps).
-std::string reaggregate_stored(const AggregateCall& c) {
-  const std::string stored = quote_identifier(stored_name(c));
-  if (c.function == "count_distinct") return "sightline_bitmap_union(" + stored + ")";
-  if (c.function == "min" || c.function == "max") return c.function + "(" + stored + ")";
-  return "sum(" + stored + ")";  // sum, count(*), count(x)
-}
 
 std::vector<AggregateCall> stored_for(const AggregateCall& c) {
   if (c.function == "avg") return {{"sum", c.column}, {"count", c.column}};
@@ -205,7 +197,12 @@ std::string Rollup::stored_column(const AggregateCall& call) {
   return quote_identifier(stored_name(call));
 }
 
-std::string Rollup::reaggregate_sql(const AggregateCall& call) { return reaggregate_stored(call); }
+std::string Rollup::reaggregate_sql(const AggregateCall& c) {
+  const std::string stored = quote_identifier(stored_name(c));
+  if (c.function == "count_distinct") return "sightline_bitmap_union(" + stored + ")";
+  if (c.function == "min" || c.function == "max") return c.function + "(" + stored + ")";
+  return "sum(" + stored + ")";  // sum, count(*), count(x)
+}
 
 std::string Rollup::aggregate_sql(const AggregateCall& a) {
   if (a.column.empty()) return "count(*)";
@@ -1019,7 +1016,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       }
       for (const auto& a : kept) {
         auto narrow = a.function == "sum" ? sum_types.find(a.column) : sum_types.end();
-        const std::string sql = parent ? reaggregate_stored(a) : Rollup::aggregate_sql(a);
+        const std::string sql = parent ? Rollup::reaggregate_sql(a) : Rollup::aggregate_sql(a);
         std::string typed = narrow != sum_types.end() ? "CAST(" + sql + " AS " + narrow->second + ")"
                             : parent && a.function == "count" ? "CAST(" + sql + " AS BIGINT)"
                                                               : sql;
