@@ -315,12 +315,17 @@ class ServerImpl final : public Server {
     for (const auto& end : ends) end();
   }
 
-  void record(const std::string& route, const std::string& method, int status, double seconds) {
+  // Counts a request as answered with `status`: when its answer starts being written, so a
+  // client that has read the answer finds it counted (counting after the write completed raced
+  // with the client's next request on another connection).
+  void count_answer(const std::string& route, const std::string& method, int status) {
     if (!requests_) return;
-    std::string r = route.empty() ? "other" : route;
-    std::string m = method_label(method);
-    requests_->with({r, m, std::to_string(status)}).inc();
-    durations_->with({r, m}).observe(seconds);
+    requests_->with({route.empty() ? "other" : route, method_label(method), std::to_string(status)}).inc();
+  }
+  // How long a request took, written to the last byte (or ended).
+  void observe_duration(const std::string& route, const std::string& method, double seconds) {
+    if (!durations_) return;
+    durations_->with({route.empty() ? "other" : route, method_label(method)}).observe(seconds);
   }
   // Whether the process uses more memory than the guard allows (read per heavy request: one
   // small read of /proc).
@@ -695,6 +700,7 @@ void Session<Stream>::respond(api::HttpResponse r, bool keep_alive) {
   }
   res->keep_alive(keep_alive);
   response_ = res;
+  server_.count_answer(route_, method_, r.status);
   handling_ = false;
   if (watching_ && !events_) {
     beast::error_code ignored;
@@ -759,7 +765,8 @@ void Session<Stream>::log_request(size_t bytes, beast::error_code ec, const char
   if (stream_end) fields["stream_end"] = stream_end;
   if (ec) fields["error"] = ec.message();
   server_.log().info("request", fields);
-  server_.record(route_, method_, response_ ? response_->result_int() : 0, ms / 1000);
+  if (!response_) server_.count_answer(route_, method_, 0);  // ended before any answer
+  server_.observe_duration(route_, method_, ms / 1000);
   if (trace_) {
     Tracer* tracer = server_.options().tracer;
     SpanRecord span;
