@@ -269,6 +269,8 @@ Result<AppendSync> sync_append_table(Connection& conn, const AppendTarget& targe
 }
 
 Result<void> drop_append_tables_except(Connection& conn, const std::vector<std::string>& keep) {
+  // A state file made before any source appended has no ledger yet: nothing to tidy then.
+  if (auto r = ensure_append_ledger(conn); !r) return r;
   auto got = rows(conn, "SELECT source FROM sightline_state.append_sources");
   if (!got) return fail(got.error());
   for (const auto& r : *got) {

@@ -134,6 +134,7 @@ TEST_F(EngineState, ARestartWithUnchangedSourcesReusesEveryLoadedTable) {
     ASSERT_TRUE(built.engine);
     EXPECT_FALSE(built.engine->state_file().empty());
     EXPECT_TRUE(built.engine->reused_relations().empty()) << "an empty state directory: everything is read";
+    for (const auto& d : built.diagnostics) ADD_FAILURE() << "a first build over good sources says nothing: " << d.message;
     first = answers(*built.engine);
     version = built.engine->data_versions().all;
     EXPECT_EQ(rows(*built.engine, "SELECT data_type FROM information_schema.columns WHERE table_name = 'orders' AND column_name = "
@@ -143,6 +144,7 @@ TEST_F(EngineState, ARestartWithUnchangedSourcesReusesEveryLoadedTable) {
   }
   auto again = build();
   ASSERT_TRUE(again.engine);
+  for (const auto& d : again.diagnostics) ADD_FAILURE() << "a restart over unchanged sources says nothing: " << d.message;
   std::vector<std::string> reused = again.engine->reused_relations();
   std::sort(reused.begin(), reused.end());
   EXPECT_EQ(reused, (std::vector<std::string>{"big_orders", "orders", "regions"}));

@@ -117,7 +117,9 @@ widgets:
   };
   // The answer as the query layer gives it: the head's statement when its proof holds, else the plain one.
   static Answer answer(const WidgetPlan& plan) {
-    if (plan.prelude) EXPECT_EQ(run(*plan.prelude)["rows"].size(), 1u) << "the proof answers one row, NULL when it fails";
+    if (plan.prelude) {
+      EXPECT_EQ(run(*plan.prelude)["rows"].size(), 1u) << "the proof answers one row, NULL when it fails";
+    }
     Answer out;
     out.rows = run(testing::data_statement(**engine_, plan, &out.from_head));
     return out;
@@ -188,7 +190,9 @@ TEST_F(TopValuesEquivalence, EveryTopNEqualsThePlainStatementOverTheRows) {
       auto with = plan_widget(d, w, **engine_, *request, Scope::local_development(), rollups_->get());
       auto without = plan_widget(d, w, **engine_, *request, Scope::local_development(), nullptr);
       ASSERT_TRUE(with.has_value() && without.has_value()) << w.id;
-      if (w.id == "by_tips" || w.id == "fewest") EXPECT_FALSE(with->prelude) << w.id << ": no bound holds for it";
+      if (w.id == "by_tips" || w.id == "fewest") {
+        EXPECT_FALSE(with->prelude) << w.id << ": no bound holds for it";
+      }
       Answer a = answer(*with);
       json b = run(without->data);
       (a.from_head ? from_head : from_rows)[w.id]++;
