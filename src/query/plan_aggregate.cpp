@@ -102,8 +102,10 @@ Result<WidgetPlan> plan_compared_kpi(const config::DashboardSpec& d, const confi
     QueryRequest earlier = request;
     earlier.filters[filter->id] = *shifted;
     std::erase_if(earlier.selections, [&](const Selection& s) { return s.column == filter->column; });
-    // Other days than the subset holds: the relation itself.
-    auto before = plan_widget(d, plain, engine, earlier, scope, rollups, sql_columns);
+    // A subset made for both periods (subset_request) holds the previous one's rows too; any
+    // other holds other days than these: the relation then.
+    const bool subset_holds_both = subset && request.subset_widened_filter == filter->id;
+    auto before = plan_widget(d, plain, engine, earlier, scope, rollups, sql_columns, subset_holds_both ? subset : nullptr);
     if (!before) return fail(before.error());
     st.sql = "SELECT now_.*, before_." + value + " AS " + previous_name + " FROM (" + st.sql + ") AS now_ CROSS JOIN (" + before->data.sql +
              ") AS before_";

@@ -460,6 +460,32 @@ Result<SqlFragment> filter_predicate(const config::DashboardSpec& d, const engin
   return out;
 }
 
+QueryRequest subset_request(const config::DashboardSpec& d, const QueryRequest& request, std::string_view widget_id) {
+  QueryRequest out = request;
+  out.subset_widened_filter.clear();
+  for (const auto& page : d.pages) {
+    for (const auto& w : page.widgets) {
+      if (w.type != WidgetType::Kpi || w.compare_filter.empty()) continue;
+      const config::FilterSpec* filter = d.find_filter(w.compare_filter);
+      if (!filter) continue;
+      const bool picked_on_column = std::any_of(request.selections.begin(), request.selections.end(), [&](const Selection& s) {
+        return s.column == filter->column && s.widget != widget_id;
+      });
+      if (picked_on_column) continue;
+      auto given = request.filters.find(filter->id);
+      const nlohmann::json& effective = given != request.filters.end() ? *given : filter->default_value;
+      auto shifted = previous_period(effective);
+      if (!shifted) continue;
+      nlohmann::json widened = effective;
+      widened["from"] = (*shifted)["from"];
+      out.filters[filter->id] = std::move(widened);
+      out.subset_widened_filter = filter->id;
+      return out;  // one period widened: the first compared KPI's (dashboards compare over one)
+    }
+  }
+  return out;
+}
+
 const engine::Relation* widget_relation(const config::DashboardSpec& d, const config::WidgetSpec& w, const engine::Engine& e) {
   return e.relation(w.source.empty() ? d.source : w.source);
 }
@@ -508,7 +534,8 @@ Result<WidgetPlan> plan_widget(const config::DashboardSpec& d, const config::Wid
   QueryRequest nothing_to_select;
   if (in.reads_subset) {
     nothing_to_select = request;
-    for (const auto& f : d.filters) nothing_to_select.filters[f.id] = nullptr;
+    for (const auto& f : d.filters)
+      if (f.id != request.subset_widened_filter) nothing_to_select.filters[f.id] = nullptr;
     nothing_to_select.selections.clear();
   }
   auto preds = compile_predicates(d, pred_rel ? *pred_rel : empty, in.reads_subset ? nothing_to_select : request, w.id);

@@ -77,11 +77,21 @@ struct WidgetPlan {
 // With `subset` (a table holding exactly the rows of the widget's relation that the request's
 // filters and selections select for this widget under `scope`: made with filter_predicate(...,
 // widget.id), see SubsetCache), the widget reads it instead of the relation and no rollup, with
-// no predicate left to apply: the answer is the same.
+// no predicate left to apply but the period of `request.subset_widened_filter` (see
+// subset_request): the answer is the same.
 Result<WidgetPlan> plan_widget(const config::DashboardSpec& dashboard, const config::WidgetSpec& widget,
                                const engine::Engine& engine, const QueryRequest& request, const Scope& scope,
                                const Rollups* rollups = nullptr, const std::vector<std::string>* sql_columns = nullptr,
                                const engine::Relation* subset = nullptr);
+
+// The request a subset for widget `widget_id` is made from. A KPI compared with the previous
+// period reads the period just before the state's too; when the dashboard has one and its
+// daterange filter holds a closed period (and no selection `widget_id` sees is on that filter's
+// column, which the comparison leaves out), the filter's period is widened back over the previous
+// one, so both periods read the same subset. Sets `subset_widened_filter` then; otherwise returns
+// `request` as it is. Deterministic: every widget of a state gets the same subset for the same
+// selections seen.
+QueryRequest subset_request(const config::DashboardSpec& dashboard, const QueryRequest& request, std::string_view widget_id);
 
 // The AND of every condition that selects the rows of `relation` widget `widget_id` reads: the
 // dashboard's filters (values or defaults) and the selections not picked on that widget itself.

@@ -51,6 +51,10 @@ struct QueryRequest {
   // Filled by the server for a download (see export_widget): the most rows the answer may hold,
   // above engine.max_rows. Absent: engine.max_rows.
   std::optional<int64_t> row_cap;
+  // Filled by the server when the subset a widget reads was made for a wider period than the
+  // state's (see subset_request): the id of that daterange filter, which the widget applies again
+  // to the subset's rows. Empty: a subset holds exactly the state's rows.
+  std::string subset_widened_filter;
 };
 
 // At most this many matches are turned into an IN list; more, and rows are searched directly.

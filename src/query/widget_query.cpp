@@ -260,10 +260,11 @@ int row_readers(const DataView& data, const QueryContext& ctx, const config::Das
 
 // A widget that would scan a large relation for the few rows a state's filters and selections
 // keep reads a subset instead: those rows, made once and shared by every widget of the state that
-// sees the same selections. Null when the plan is cheap as it is.
+// sees the same selections. Null when the plan is cheap as it is. Sets
+// `request.subset_widened_filter` when the subset holds a compared KPI's previous period too.
 Result<std::shared_ptr<const Subset>> selective_subset(QueryService& service, const DataView& data, const QueryContext& ctx,
                                                        const config::DashboardSpec& dash, const config::WidgetSpec& widget,
-                                                       const QueryRequest& request, const WidgetPlan& plan, const std::string& label) {
+                                                       QueryRequest& request, const WidgetPlan& plan, const std::string& label) {
   if (!data.subsets || !widget.sql.empty()) return nullptr;
   const engine::Relation* rel = widget_relation(dash, widget, data.engine);
   // Custom SQL, or a rollup answers alone. A plan that reads some of the rows (a day range's
@@ -289,16 +290,28 @@ Result<std::shared_ptr<const Subset>> selective_subset(QueryService& service, co
   const int readers = row_readers(data, ctx, dash, widget, *rel, request);
   if (readers < 3) return nullptr;
   const int64_t enough = std::min<int64_t>(searching ? total / 8 : total / 256 * (readers - 1), 4'000'000);
-  auto selected = selected_rows(service, data, ctx, dash, widget, *rel, request, total, enough);
-  if (!selected) return fail(selected.error());
-  if (!*selected || **selected > enough) return nullptr;
-  auto where = filter_predicate(dash, *rel, request, widget.id);
+  // Both periods of a compared KPI in one subset when they fit, else the state's rows alone (the
+  // previous period then reads the relation).
+  const QueryRequest both_periods = subset_request(dash, request, widget.id);
+  const QueryRequest* made_from = nullptr;
+  for (const QueryRequest* candidate : std::initializer_list<const QueryRequest*>{&both_periods, &request}) {
+    if (candidate == &both_periods && both_periods.subset_widened_filter.empty()) continue;
+    auto selected = selected_rows(service, data, ctx, dash, widget, *rel, *candidate, total, enough);
+    if (!selected) return fail(selected.error());
+    if (*selected && **selected <= enough) {
+      made_from = candidate;
+      break;
+    }
+  }
+  if (!made_from) return nullptr;
+  auto where = filter_predicate(dash, *rel, *made_from, widget.id);
   if (!where) return fail(where.error());
   auto subset = data.subsets->get(*rel, where->sql, where->params, ctx.scope, ctx.run.data_version, label, &ctx.run.log);
   if (!subset) {
     if (subset.error().kind == ErrorKind::Timeout || subset.error().kind == ErrorKind::Unavailable) return fail(subset.error());
     return nullptr;  // logged by the cache; the plain plan still answers
   }
+  request.subset_widened_filter = made_from->subset_widened_filter;
   return *subset;
 }
 

@@ -307,6 +307,65 @@ TEST_F(RollupEquivalence, SubsetsOfFilteredRowsAnswerLikeTheSource) {
   }
 }
 
+// A state with a closed period on a dashboard with compared KPIs gets a subset reaching back over
+// the previous period: both periods of those KPIs read it, every widget applies the period again,
+// and every answer equals the one over the source.
+TEST_F(RollupEquivalence, ASubsetWidenedOverThePreviousPeriodAnswersLikeTheSource) {
+  const auto& d = *project_->find_dashboard("sales");
+  const engine::Relation& orders = *(*engine_)->relation("orders");
+  std::stringstream sink;
+  Logger log(sink);
+  SubsetCache subsets(*engine_, log, {.max_subsets = 8, .max_rows = 1'000'000});
+  const json period = {{"from", "2024-02-10"}, {"to", "2024-05-03"}};
+  int widened = 0;
+  for (json body : {json{{"filters", {{"product", "pro"}, {"period", period}}}},
+                    json{{"filters", {{"region", "North"}, {"period", period}}},
+                         {"selections", {{{"column", "channel"}, {"values", {"Online"}}, {"widget", "by_channel"}}}}},
+                    // A pick on the period's own column: the comparison leaves it out, so the
+                    // subset of the widgets that see it cannot hold the previous period.
+                    json{{"filters", {{"period", period}}},
+                         {"selections", {{{"column", "order_date"}, {"range", {"2024-03-01", "2024-03-31"}}, {"widget", "trend"}}}}},
+                    // No closed period: nothing to widen.
+                    json{{"filters", {{"period", {{"from", "2024-02-10"}}}, {"channel", {"Online"}}}}}}) {
+    auto req = parse_query_request(body);
+    ASSERT_TRUE(req.has_value()) << req.error().message;
+    for (const auto& p : d.pages) {
+      for (const auto& w : p.widgets) {
+        if (w.type == config::WidgetType::Text) continue;
+        QueryRequest wide = subset_request(d, *req, w.id);
+        const bool sees_pick_on_period =
+            !req->selections.empty() && req->selections[0].column == "order_date" && req->selections[0].widget != w.id;
+        const bool closed = body["filters"]["period"].contains("to");
+        EXPECT_EQ(wide.subset_widened_filter, closed && !sees_pick_on_period ? "period" : "") << w.id << " " << body.dump();
+        if (!wide.subset_widened_filter.empty()) {
+          EXPECT_EQ(wide.filters["period"]["from"], "2023-11-18") << "84 days back (2024 is a leap year): the previous period's first day";
+          EXPECT_EQ(wide.filters["period"]["to"], "2024-05-03");
+          ++widened;
+        }
+        auto where = filter_predicate(d, orders, wide, w.id);
+        ASSERT_TRUE(where.has_value());
+        auto subset = subsets.get(orders, where->sql, where->params, Scope::local_development(), 0, "test");
+        ASSERT_TRUE(subset.has_value()) << subset.error().message;
+        QueryRequest planned = *req;
+        planned.subset_widened_filter = wide.subset_widened_filter;
+        auto from_subset = plan_widget(d, w, **engine_, planned, Scope::local_development(), nullptr, nullptr, &(*subset)->relation());
+        auto from_source = plan_widget(d, w, **engine_, *req, Scope::local_development(), nullptr);
+        ASSERT_TRUE(from_subset.has_value() && from_source.has_value()) << w.id;
+        EXPECT_EQ(run(from_subset->data), run(from_source->data)) << w.id << " " << body.dump();
+        if (from_subset->count) {
+          EXPECT_EQ(run(*from_subset->count), run(*from_source->count)) << w.id;
+        }
+        if (!w.compare_filter.empty() && closed) {  // an open period is compared with nothing
+          const bool reads_source = from_subset->read_from.find("+orders") != std::string::npos;
+          EXPECT_EQ(reads_source, wide.subset_widened_filter.empty())
+              << w.id << ": the previous period reads the subset when it holds it: " << from_subset->read_from;
+        }
+      }
+    }
+  }
+  EXPECT_GE(widened, 20);
+}
+
 TEST_F(RollupEquivalence, ValueTablesServeTextSearchAndOptions) {
   const auto& d = *project_->find_dashboard("sales");
   const std::string* values = (*rollups_)->value_table("orders", "product");
