@@ -131,7 +131,7 @@ void Refresher::refresh_live(const std::shared_ptr<const api::Snapshot>& current
   bool any_stale = false;
   for (const auto& name : sources) any_stale = any_stale || stale.count(name) > 0;
   std::shared_ptr<const api::Snapshot> next;
-  if (any_stale && current->rollups_enabled && options_.rollups) next = with_rebuilt_rollups(*current, log_);
+  if (any_stale && current->rollups_enabled && options_.rollups) next = with_updated_rollups(*current, log_);
   if (auto checked = with_checks_rerun(next ? *next : *current, sources, now_ms, log_)) next = checked;
   if (next) holder_.replace_if(current, next);
   for (const auto& name : sources)
@@ -165,7 +165,7 @@ void Refresher::append(const std::shared_ptr<const api::Snapshot>& current, cons
   }
   const auto stale = current->rollups->stale(current->engine->data_versions());
   std::shared_ptr<const api::Snapshot> swapped = next;
-  if (!stale.empty() && current->rollups_enabled && options_.rollups) swapped = with_rebuilt_rollups(*next, log_);
+  if (!stale.empty() && current->rollups_enabled && options_.rollups) swapped = with_updated_rollups(*next, log_);
   holder_.replace_if(current, swapped);
 }
 

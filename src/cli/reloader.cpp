@@ -187,9 +187,10 @@ std::string brief_errors(const std::vector<config::Diagnostic>& diagnostics, con
   return summary;
 }
 
-std::shared_ptr<const api::Snapshot> with_rebuilt_rollups(const api::Snapshot& current, Logger& log) {
+std::shared_ptr<const api::Snapshot> with_updated_rollups(const api::Snapshot& current, Logger& log) {
   auto next = std::make_shared<api::Snapshot>(current);
-  next->rollups = query::Rollups::build(current.planning_project(), current.engine, log, current.rollups);
+  next->rollups = query::Rollups::extend(current.rollups, current.engine, log);
+  if (!next->rollups) next->rollups = query::Rollups::build(current.planning_project(), current.engine, log, current.rollups);
   next->subsets = std::make_shared<query::SubsetCache>(current.engine, log);
   return next;
 }
@@ -216,7 +217,7 @@ void warm_new_engine(const engine::Engine& engine, Logger& log, const std::funct
 
 bool refresh_rollups(api::SnapshotHolder& holder, const std::shared_ptr<const api::Snapshot>& current, Logger& log) {
   auto started = std::chrono::steady_clock::now();
-  auto next = with_rebuilt_rollups(*current, log);
+  auto next = with_updated_rollups(*current, log);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   const bool swapped = holder.replace_if(current, next);
   log.info("rollups_refreshed", {{"rollups", next->rollups->all().size()}, {"seconds", secs}, {"applied", swapped}});

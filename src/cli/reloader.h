@@ -35,8 +35,9 @@ struct SnapshotLoad {
 SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Snapshot> previous, uint64_t generation, Logger& log,
                            bool rollups, const std::filesystem::path& state_dir = {}, bool new_engine = false);
 
-// `current` with its rollups built anew from its engine's data as it is now; the rest shared.
-std::shared_ptr<const api::Snapshot> with_rebuilt_rollups(const api::Snapshot& current, Logger& log);
+// `current` with rollups of its engine's data as it is now: extended with the rows appended
+// since, when only rows were appended (query::Rollups::extend), else built anew; the rest shared.
+std::shared_ptr<const api::Snapshot> with_updated_rollups(const api::Snapshot& current, Logger& log);
 
 // Reads a newly built engine's tables into memory (engine::Engine::warm_buffers) and logs what it
 // did ("buffers_warmed"). Run after the engine serves, on a background thread: it takes seconds

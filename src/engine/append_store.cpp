@@ -194,6 +194,8 @@ Result<AppendSync> sync_append_table(Connection& conn, const AppendTarget& targe
   const int64_t expire_before_ns = target.keep_ms ? (now_ms - *target.keep_ms) * 1'000'000 : INT64_MIN;
 
   AppendSync out;
+  out.version_before = version_of(target.recipe, changes);
+  out.first_batch = next_batch;
   auto remove_rows = [&](const LedgerFile& f) -> Result<void> {
     if (f.expired) return {};
     out.change.rows_removed += f.rows;
@@ -261,6 +263,7 @@ Result<AppendSync> sync_append_table(Connection& conn, const AppendTarget& targe
     if (verify)
       if (auto r = verify(conn, out.change); !r) return fail(r.error());
   }
+  out.end_batch = next_batch;
   auto state = read_append_state(conn, target.source);
   if (!state) return fail(state.error());
   if (auto r = txn.commit(); !r) return fail(r.error());

@@ -96,6 +96,10 @@ Result<AppendState> open_append_table(Connection& conn, const AppendTarget& targ
 struct AppendSync {
   AppendChange change;
   AppendState state;
+  uint64_t version_before = 0;  // the table's version when the sync began (state.version: after)
+  // The batch numbers this sync gave its new files' rows: [first_batch, end_batch).
+  int64_t first_batch = 0;
+  int64_t end_batch = 0;
   std::vector<std::string> expired_files;  // files this sync marked expired (their rows removed)
 };
 using AppendVerify = std::function<Result<void>(Connection& conn, const AppendChange& change)>;

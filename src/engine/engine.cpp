@@ -168,6 +168,13 @@ Result<AppendSync> Engine::sync_appends(const std::string& source, int64_t now_m
   {
     std::lock_guard lock(append_state_mutex_);
     append_states_[source] = synced->state;
+    if (synced->change.any()) {
+      constexpr size_t kAppendHistory = 64;
+      auto& steps = append_history_[source];
+      steps.push_back({synced->version_before, synced->state.version, synced->first_batch, synced->end_batch,
+                       synced->change.rows_removed == 0});
+      if (steps.size() > kAppendHistory) steps.erase(steps.begin());
+    }
   }
   // Batches received are Sightline's own files: once expired they go (the next sync forgets them).
   if (!found->second.ingest.empty())
@@ -176,6 +183,32 @@ Result<AppendSync> Engine::sync_appends(const std::string& source, int64_t now_m
       fs::remove(path, ec);
     }
   return synced;
+}
+
+std::optional<Engine::AppendedRows> Engine::appended_since(std::string_view source, uint64_t version) const {
+  std::lock_guard lock(append_state_mutex_);
+  auto state = append_states_.find(source);
+  if (state == append_states_.end()) return std::nullopt;
+  if (state->second.version == version) return AppendedRows{"", version, 0};
+  auto history = append_history_.find(source);
+  if (history == append_history_.end()) return std::nullopt;
+  const auto& steps = history->second;
+  // The chain of syncs from `version` to now: each began where the one before ended.
+  auto from = std::find_if(steps.begin(), steps.end(), [&](const AppendStep& s) { return s.before == version; });
+  if (from == steps.end()) return std::nullopt;
+  uint64_t at = version;
+  for (auto it = from; it != steps.end(); ++it) {
+    if (it->before != at || !it->only_added) return std::nullopt;
+    at = it->after;
+  }
+  if (at != state->second.version) return std::nullopt;
+  const std::string batch = quote_identifier(kBatchColumn);
+  AppendedRows out;
+  out.version = at;
+  out.batches = steps.back().end_batch - from->first_batch;
+  out.rows_sql = "SELECT * EXCLUDE (" + batch + ") FROM " + quote_identifier(append_table_name(std::string(source))) + " WHERE " + batch +
+                 " >= " + std::to_string(from->first_batch) + " AND " + batch + " < " + std::to_string(steps.back().end_batch);
+  return out;
 }
 
 const Relation* Engine::relation(std::string_view name) const {

@@ -173,6 +173,17 @@ class Engine {
   // is what data_versions() reports from then on. Fails (and changes nothing) when a file cannot
   // be read or `verify` fails; NotFound for a source that does not append.
   Result<AppendSync> sync_appends(const std::string& source, int64_t now_ms, const AppendVerify& verify = nullptr) const;
+  // The rows appended to `source` since its version `version`, when every sync since then only
+  // added rows (none removed or replaced) and this engine saw them all: `rows_sql` selects them
+  // (the source's columns), `version` is the source's version with them. nullopt otherwise
+  // (rows went, a restart since, not an append source). Lets pre-aggregates take in new rows
+  // without reading the old ones again (query::Rollups::extend).
+  struct AppendedRows {
+    std::string rows_sql;
+    uint64_t version = 0;
+    int64_t batches = 0;  // files whose rows they are
+  };
+  std::optional<AppendedRows> appended_since(std::string_view source, uint64_t version) const;
   // What the ledger says of an append source, and whether its files differ from what the last
   // sync saw (a stat per file).
   struct AppendStatus {
@@ -277,6 +288,14 @@ class Engine {
   mutable std::mutex append_sync_mutex_;                              // one sync at a time
   mutable std::mutex append_state_mutex_;                             // guards append_states_ (held briefly)
   mutable std::map<std::string, AppendState, std::less<>> append_states_;
+  // The syncs that changed rows, per source, oldest first (the last kAppendHistory), for
+  // appended_since; guarded by append_state_mutex_.
+  struct AppendStep {
+    uint64_t before = 0, after = 0;
+    int64_t first_batch = 0, end_batch = 0;
+    bool only_added = false;
+  };
+  mutable std::map<std::string, std::vector<AppendStep>, std::less<>> append_history_;
   std::optional<AppendState> append_state(std::string_view source) const;
   // Creates (or takes from the state file) the table of append source `s` and reads its new files.
   // A catch-up that fails over kept rows is a warning in `diagnostics` (they serve meanwhile).

@@ -11,6 +11,7 @@
 #include "engine/result_rows.h"
 #include "engine/source_files.h"
 #include "engine/zone_timeline.h"
+#include "query/rollup_internal.h"
 #include "query/rollup_lattice.h"
 #include "query/top_values.h"
 
@@ -193,6 +194,27 @@ std::optional<std::string> Rollup::rewrite(std::string_view expr) const {
   return out;
 }
 
+std::string Rollup::key_sql(const engine::Relation& rel, const std::string& c, Grain g) {
+  const std::string col = quote_identifier(c);
+  if (g == Grain::Exact) return col;
+  if (g == Grain::Bins) return rel.bins_of(c)->key_sql(col);
+  const std::string& type = rel.column(c)->type;
+  if (type == "TIMESTAMP WITH TIME ZONE") return engine::local_trunc_sql(*engine::calendar_unit(grain_name(g)), col);
+  return "CAST(date_trunc('" + std::string(grain_name(g)) + "', " + col + ") AS " + type + ")";
+}
+
+std::string Rollup::rows_with_codes_sql(const std::string& rows, const std::string& alias, const std::map<std::string, std::string>& code_tables) {
+  if (code_tables.empty()) return rows + " AS " + quote_identifier(alias);
+  std::string joins, codes;
+  int n = 0;
+  for (const auto& [column, table] : code_tables) {
+    std::string c = "c" + std::to_string(n++) + "_";
+    codes += ", " + c + ".code AS " + quote_identifier("__code__" + column);
+    joins += " LEFT JOIN " + quote_identifier(table) + " AS " + c + " ON r_." + quote_identifier(column) + " = " + c + ".v";
+  }
+  return "(SELECT r_.*" + codes + " FROM " + rows + " AS r_" + joins + ") AS " + quote_identifier(alias);
+}
+
 std::string Rollup::stored_column(const AggregateCall& call) {
   return quote_identifier(stored_name(call));
 }
@@ -239,7 +261,7 @@ const Rollup* Rollups::match_with_groups(const std::string& relation, const std:
   return best;
 }
 
-namespace {
+namespace detail {
 
 Result<nlohmann::json> query_rows(const engine::Engine& engine, const std::string& sql) {
   auto out =
@@ -294,9 +316,13 @@ std::set<std::string> find_unique_columns(const engine::Engine& engine, const en
   return unique;
 }
 
-}  // namespace
+}  // namespace detail
 
 namespace {
+
+using detail::exec;
+using detail::find_unique_columns;
+using detail::query_rows;
 
 // The 64-bit type each sum of `aggregates` can be kept in exactly, by column: BIGINT for whole
 // numbers, DECIMAL(18, s) for decimals, when the sum of the column's absolute values fits (so
@@ -546,6 +572,15 @@ std::set<std::string> Rollups::stale(const engine::DataVersions& now) const {
   return out;
 }
 
+std::string Rollups::part_key(const std::string& relation, uint64_t version) const {
+  auto texts = part_key_texts_.find(relation);
+  if (texts == part_key_texts_.end()) return "";
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx",
+                static_cast<unsigned long long>(engine::hash_combine(0, texts->second.first + std::to_string(version) + texts->second.second)));
+  return hex;
+}
+
 std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, std::shared_ptr<const engine::Engine> engine_ptr, Logger& log,
                                               std::shared_ptr<const Rollups> previous, const RollupOptions& options) {
   const engine::Engine& engine = *engine_ptr;
@@ -667,21 +702,16 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
                                  "," + std::to_string(options.max_cardinality) + "," + std::to_string(options.sample_rows) + "," +
                                  std::to_string(options.max_rollups) + "," + std::to_string(options.space_budget) + "|" +
                                  project.timezone;
-    std::map<std::string, std::string> texts;
     for (size_t i = 0; i < plans.size(); ++i) {
       const engine::Relation* rel = plans[i].rel;
-      std::string& text = texts[rel->name];
-      if (text.empty()) {
-        text = settings + "|" + rel->name + "@" + std::to_string(result->built_on_.of(rel->name));
-        for (const auto& [column, bins] : rel->bins) text += ";" + column + ":" + bins.key_sql("x");
+      auto& [prefix, suffix] = result->part_key_texts_[rel->name];
+      if (prefix.empty()) {
+        prefix = settings + "|" + rel->name + "@";
+        for (const auto& [column, bins] : rel->bins) suffix += ";" + column + ":" + bins.key_sql("x");
       }
-      text += "|" + plan_signatures[i];
+      suffix += "|" + plan_signatures[i];
     }
-    for (const auto& [relation, text] : texts) {
-      char hex[17];
-      std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(engine::hash_combine(0, text)));
-      relation_keys[relation] = hex;
-    }
+    for (const auto& [relation, text] : result->part_key_texts_) relation_keys[relation] = result->part_key(relation, result->built_on_.of(relation));
   }
   const auto stored = engine.state_file().empty() ? std::map<std::string, std::pair<std::string, std::string>>()
                                                   : stored_parts(engine.stored_rollups().value_or(""));
@@ -726,15 +756,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
     }
     const std::set<std::string>& candidates = plan.candidates;
     const std::set<AggregateCall>& aggregates = plan.aggregates;
-    // A column as a rollup keeps it: as it is, truncated in its own type, or by its bin key.
-    auto key_sql = [&](const std::string& c, Grain g) -> std::string {
-      const std::string col = quote_identifier(c);
-      if (g == Grain::Exact) return col;
-      if (g == Grain::Bins) return rel->bins_of(c)->key_sql(col);
-      const std::string& type = rel->column(c)->type;
-      if (type == "TIMESTAMP WITH TIME ZONE") return engine::local_trunc_sql(*engine::calendar_unit(grain_name(g)), col);
-      return "CAST(date_trunc('" + std::string(grain_name(g)) + "', " + col + ") AS " + type + ")";
-    };
+    auto key_sql = [&](const std::string& c, Grain g) { return Rollup::key_sql(*rel, c, g); };
     auto base_grain = [&](const std::string& c) {
       if (rel->bins_of(c)) return Grain::Bins;
       auto it = plan.time_grains.find(c);
@@ -963,18 +985,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       code_tables[a.column] = table;
     }
     // The rows with their codes: the relation, joined to each code table.
-    std::string rows_with_codes = quote_identifier(rel->name);
-    if (!code_tables.empty()) {
-      std::string joins, codes;
-      int n = 0;
-      for (const auto& [column, table] : code_tables) {
-        std::string alias = "c" + std::to_string(n++) + "_";
-        codes += ", " + alias + ".code AS " + quote_identifier("__code__" + column);
-        joins += " LEFT JOIN " + quote_identifier(table) + " AS " + alias + " ON r_." + quote_identifier(column) + " = " + alias + ".v";
-      }
-      rows_with_codes =
-          "(SELECT r_.*" + codes + " FROM " + quote_identifier(rel->name) + " AS r_" + joins + ") AS " + quote_identifier(rel->name);
-    }
+    const std::string rows_with_codes = Rollup::rows_with_codes_sql(quote_identifier(rel->name), rel->name, code_tables);
 
     // Largest first: each rollup is made from the smallest one already made that holds it (far
     // fewer rows than the relation), or from the rows.

@@ -64,6 +64,14 @@ struct Rollup {
 
   // The measure rewritten over this rollup, or nullopt when it needs an aggregate not stored.
   std::optional<std::string> rewrite(std::string_view expr) const;
+  // A column of `rel` as a rollup keeps it at grain `g`: as it is, truncated in its own type (in
+  // the project's time zone), or by its bin key.
+  static std::string key_sql(const engine::Relation& rel, const std::string& column, Grain g);
+  // `rows` (a table name or a parenthesized SELECT of a relation's rows) with the code of each
+  // column counted distinct (column "__code__<column>", from `code_tables`), as a FROM item
+  // named `alias`.
+  static std::string rows_with_codes_sql(const std::string& rows, const std::string& alias,
+                                         const std::map<std::string, std::string>& code_tables);
   // The (quoted) column of this rollup's table that stores `call` for each group.
   static std::string stored_column(const AggregateCall& call);
   // The aggregate that computes what `call` stores, over the rows (with their value codes, for
@@ -101,6 +109,18 @@ class Rollups {
   // columns and measures, it is returned as it is (a dashboard title edit costs nothing).
   static std::shared_ptr<const Rollups> build(const config::Project& project, std::shared_ptr<const engine::Engine> engine, Logger& log,
                                               std::shared_ptr<const Rollups> previous = nullptr, const RollupOptions& options = {});
+  // Rollups over data that only grew since `previous` was built: for each relation it describes
+  // whose rows were only appended to since (engine::Engine::appended_since), every table is made
+  // again from its previous contents and the new rows alone, never the old rows: rollups are
+  // regrouped with the new rows' groups, codes are given to new values, value counts added, the
+  // heads of top-N columns take the new rows of their values and raise their bounds by what the
+  // new rows add to any other value, samples are drawn again and unique columns checked again.
+  // Answers equal those of a build over all rows. Returns `previous` when nothing changed, and
+  // null when anything else changed (a relation whose rows went or were replaced, a model over
+  // an appended source, a restart since) or a step fails: build() then.
+  // Null also when `previous` was built on another engine than `engine`.
+  static std::shared_ptr<const Rollups> extend(const std::shared_ptr<const Rollups>& previous, const std::shared_ptr<const engine::Engine>& engine,
+                                               Logger& log, const RollupOptions& options = {});
   static std::shared_ptr<const Rollups> none() { return std::make_shared<const Rollups>(); }
   Rollups() = default;
   Rollups(const Rollups&) = delete;
@@ -167,6 +187,10 @@ class Rollups {
   // Per relation summarized: its plan, the settings, its data's version and bins; what the state
   // file keeps its tables under.
   std::map<std::string, std::string> part_keys_;
+  // What each relation's part key is made from, around its data's version (see part_key).
+  std::map<std::string, std::pair<std::string, std::string>> part_key_texts_;
+  // The key a relation's rollups are kept under in the state file at data version `version`.
+  std::string part_key(const std::string& relation, uint64_t version) const;
   bool claimed_ = false;  // its tables are counted as used (Engine::claim_tables)
   std::string build_id_;
   engine::DataVersions built_on_;  // taken before the first read, so a change during the build counts as stale

@@ -307,6 +307,74 @@ function bigBatch(n, base, badRow = 0) {
   return { text, cents };
 }
 
+test('pre-aggregates of an append source take in a new file from its rows alone (not built again), and answers equal DuckDB', async () => {
+  // Enough rows for rollups (100,000 at least), in two files; a third arrives while serving.
+  const bdir = writeProject({
+    'sightline.yaml': `
+name: append rollups
+sources:
+  orders: { path: data/orders/**/*.parquet, mode: append, refresh: { on_change: true, debounce: 0s } }
+dashboards: dashboards/*.yaml
+`,
+    'dashboards/orders.yaml': `
+id: orders
+title: Orders
+source: orders
+filters:
+  - { id: city, type: select, column: city }
+  - { id: period, type: daterange, column: ordered_at }
+widgets:
+  - { id: rows, type: kpi, measure: { expr: count(*), as: rows } }
+  - { id: total, type: kpi, measure: { expr: sum(amount), as: total } }
+  - { id: cities, type: kpi, measure: { expr: count(DISTINCT city), as: cities } }
+  - { id: by_city, type: bar, x: city, y: [count(*), sum(amount)] }
+`,
+  });
+  const glob = path.join(bdir, 'data', 'orders', '**', '*.parquet');
+  const write = (rel, n, base, seed) => {
+    const file = path.join(bdir, 'data', 'orders', rel);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    oracleExec(`COPY (${ordersRows(n, base, seed)}) TO '${file}' (FORMAT parquet)`);
+  };
+  write('a.parquet', 70_000, 0, 1);
+  write('b.parquet', 60_000, 100_000, 2);
+  const s = await start(bdir);
+  await until(() => getJson(s, '/readyz'), (r) => !String(r.rollups).includes('building') && !String(r.rollups).startsWith('0'), 'rollups');
+  const answer = async (filters) => {
+    const out = [];
+    for (const w of ['rows', 'total', 'cities', 'by_city']) {
+      const rows = (await queryJson(s, 'orders', w, { filters })).data.rows;
+      out.push(rows.map((r) => r.map((v) => (v === null ? null : String(Number(v).toFixed(2))))).sort());
+    }
+    return out;
+  };
+  const expected = (where) => {
+    const scan = `read_parquet('${glob}')`;
+    const one = (sql) => oracle(sql).rows.map((r) => r.map((v) => (v === null ? null : String(Number(v).toFixed(2))))).sort();
+    return [one(`SELECT count(*) FROM ${scan} WHERE ${where}`), one(`SELECT sum(amount) FROM ${scan} WHERE ${where}`),
+            one(`SELECT count(DISTINCT city) FROM ${scan} WHERE ${where}`),
+            one(`SELECT city, count(*), sum(amount) FROM ${scan} WHERE ${where} GROUP BY city`)];
+  };
+  const march = { from: '2026-01-20', to: '2026-02-10' };
+  const marchWhere = `ordered_at >= TIMESTAMPTZ '2026-01-20 00:00:00+00' AND ordered_at < TIMESTAMPTZ '2026-02-11 00:00:00+00'`;
+  assert.deepEqual(await answer({}), expected('TRUE'));
+  const builtAtStart = s.logs.filter((l) => l.includes('"event":"rollup_built"')).length;
+  assert.ok(builtAtStart > 0, 'rollups were built at start');
+
+  write('c.parquet', 25_000, 200_000, 3);
+  await eventually(() => answer({}), expected('TRUE'), 'the third file reaches the answers');
+  await until(async () => s.logs.filter((l) => l.includes('"event":"rollups_extended"')).length, (n) => n > 0, 'the extension');
+  const extended = JSON.parse(s.logs.find((l) => l.includes('"event":"rollups_extended"')));
+  assert.equal(extended.source, 'orders');
+  assert.equal(extended.rows, 155_000);
+  assert.equal(s.logs.filter((l) => l.includes('"event":"rollup_built"')).length, builtAtStart, 'no rollup was built again');
+  assert.deepEqual(await answer({ city: '東京' }), expected(`city = '東京'`));
+  // The answers come from the extended rollups, not the rows.
+  const last = s.logs.filter((l) => l.includes('"event":"query"') && l.includes('"statement":"orders/by_city"')).at(-1);
+  assert.match(JSON.parse(last).read_from ?? '', /__sightline_rollup_/, last);
+  assert.deepEqual(await answer({ period: march }), expected(marchWhere));
+});
+
 test('ingest: CSV and NDJSON batches are answered at once; a bad batch keeps nothing and says why; wrong requests get precise errors', async () => {
   const empty = await eventsAnswer();
   assert.deepEqual([empty.n, empty.total], [0, null], 'an ingest source starts empty');
