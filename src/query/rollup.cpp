@@ -316,6 +316,13 @@ std::set<std::string> find_unique_columns(const engine::Engine& engine, const en
   return unique;
 }
 
+std::string random_build_id() {
+  std::random_device entropy;
+  char id[17];
+  std::snprintf(id, sizeof id, "%08x%08x", entropy(), entropy());
+  return id;
+}
+
 }  // namespace detail
 
 namespace {
@@ -589,12 +596,7 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
   result->built_on_ = engine.data_versions();
   // Table names unique to this build: an older build's tables are dropped when it is released,
   // possibly after this one exists, so names must never be shared between builds.
-  {
-    std::random_device entropy;
-    char id[17];
-    std::snprintf(id, sizeof id, "%08x%08x", entropy(), entropy());
-    result->build_id_ = id;
-  }
+  result->build_id_ = detail::random_build_id();
   const int64_t kMaxCardinality = options.max_cardinality;
   const int64_t kMinReduction = options.min_reduction;
   const int64_t kMinSourceRows = options.min_source_rows;
@@ -1062,13 +1064,16 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       if (options.progress) ++options.progress->built;
     }
   }
-  engine.claim_tables(result->tables());
-  result->claimed_ = true;
-  if (!engine.state_file().empty()) {
-    if (auto kept = engine.store_rollups(result->describe(), result->tables()); !kept)
-      log.warn("rollups_not_kept", {{"reason", kept.error().for_author()}});
-  }
+  result->claim_and_keep(log);
   return result;
+}
+
+void Rollups::claim_and_keep(Logger& log) {
+  engine_->claim_tables(tables());
+  claimed_ = true;
+  if (!engine_->state_file().empty()) {
+    if (auto kept = engine_->store_rollups(describe(), tables()); !kept) log.warn("rollups_not_kept", {{"reason", kept.error().for_author()}});
+  }
 }
 
 }  // namespace sightline::query

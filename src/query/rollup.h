@@ -174,6 +174,9 @@ class Rollups {
   bool adopt(const std::string& part, const engine::Engine& engine);
   // Every table these rollups read.
   std::vector<std::string> tables() const;
+  // Counts its tables as used (Engine::claim_tables) and keeps their description in the engine's
+  // state file, when it has one.
+  void claim_and_keep(Logger& log);
 
   std::vector<Rollup> rollups_;
   std::map<std::pair<std::string, std::string>, std::string> value_tables_;

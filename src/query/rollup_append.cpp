@@ -3,7 +3,6 @@
 // previous snapshot may still read) from its contents and the new rows; the tables of other
 // relations are shared with the previous build.
 #include <chrono>
-#include <random>
 
 #include "engine/append_store.h"
 #include "engine/result_rows.h"
@@ -44,13 +43,6 @@ Result<int64_t> count_of(const engine::Engine& engine, const std::string& from) 
   auto counted = detail::query_rows(engine, "SELECT count(*) FROM " + from);
   if (!counted) return fail(counted.error());
   return engine::as_count((*counted)[0][0]).value_or(0);
-}
-
-std::string random_build_id() {
-  std::random_device entropy;
-  char id[17];
-  std::snprintf(id, sizeof id, "%08x%08x", entropy(), entropy());
-  return id;
 }
 
 // What extending one relation's tables needs.
@@ -189,7 +181,7 @@ std::shared_ptr<const Rollups> Rollups::extend(const std::shared_ptr<const Rollu
   result->part_keys_ = previous->part_keys_;
   result->part_key_texts_ = previous->part_key_texts_;
   result->built_on_ = previous->built_on_;
-  result->build_id_ = random_build_id();
+  result->build_id_ = detail::random_build_id();
   MadeTables made(engine, result->build_id_);
   auto give_up = [&](const std::string& relation, const Error& e) -> std::shared_ptr<const Rollups> {
     log.warn("rollups_not_extended", {{"source", relation}, {"reason", e.for_author()}});
@@ -267,12 +259,7 @@ std::shared_ptr<const Rollups> Rollups::extend(const std::shared_ptr<const Rollu
                                   {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}});
   }
   made.release();
-  engine.claim_tables(result->tables());
-  result->claimed_ = true;
-  if (!engine.state_file().empty()) {
-    if (auto kept = engine.store_rollups(result->describe(), result->tables()); !kept)
-      log.warn("rollups_not_kept", {{"reason", kept.error().for_author()}});
-  }
+  result->claim_and_keep(log);
   return result;
 }
 
