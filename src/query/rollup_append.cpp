@@ -65,34 +65,47 @@ Result<std::string> extend_codes(Appending& a, const std::string& column, const 
   return made;
 }
 
-// The old groups and the new rows' groups, grouped again (the same stored aggregates).
+// Statements run in order on one connection (its temporary tables live as long as it does).
+Result<void> exec_all(const engine::Engine& engine, const std::vector<std::string>& statements) {
+  auto r = engine.pool().run<int>(std::chrono::minutes(10), [&](engine::Connection& c) -> Result<int> {
+    for (const auto& sql : statements)
+      if (auto done = c.execute(sql); !done) return fail(done.error());
+    return 0;
+  });
+  if (!r) return fail(r.error());
+  return {};
+}
+
+// The new rows' groups; the old groups they share grouped again with them; every other old group
+// copied as it is (appends mostly bring new days: most groups are untouched, and regrouping
+// them all, bitmaps included, cost ~20 s at 10M rows).
 Result<std::string> extend_rollup(Appending& a, const Rollup& r) {
-  std::string keys, order, delta_select;
+  std::string keys, same_keys, delta_select;
   for (const auto& c : r.columns) {
     const std::string col = quote_identifier(c);
     keys += (keys.empty() ? "" : ", ") + col;
+    same_keys += (same_keys.empty() ? "" : " AND ") + std::string("d_.") + col + " IS NOT DISTINCT FROM o_." + col;
     delta_select += (delta_select.empty() ? "" : ", ") + Rollup::key_sql(a.rel, c, r.grain_of(c)) + " AS " + col;
-    const engine::ColumnInfo* info = a.rel.column(c);
-    const engine::ValueKind kind = info ? engine::value_kind(info->type) : engine::ValueKind::Other;
-    if (kind == engine::ValueKind::Date || kind == engine::ValueKind::Timestamp) order += (order.empty() ? "" : ", ") + col;
   }
+  if (same_keys.empty()) same_keys = "TRUE";
   std::string regrouped = keys;
   for (const auto& call : r.aggregates) {
     delta_select += (delta_select.empty() ? "" : ", ") + Rollup::aggregate_sql(call) + " AS " + Rollup::stored_column(call);
     regrouped += (regrouped.empty() ? "" : ", ") + Rollup::reaggregate_sql(call) + " AS " + Rollup::stored_column(call);
   }
   const std::string group = r.columns.empty() ? "" : " GROUP BY ALL";
-  const std::string delta =
-      "SELECT " + delta_select + " FROM " + Rollup::rows_with_codes_sql(a.added, a.rel.name, r.code_tables) + group;
-  const std::string made = a.made.name("rollup");
+  const std::string made = a.made.name("rollup"), table = quote_identifier(made), old = quote_identifier(r.table);
+  const std::string shared = "EXISTS (SELECT 1 FROM d_ WHERE " + same_keys + ")";
   // Made empty with the old table's column types first: the regrouped sums are put back into
   // the 64-bit types the build chose (an overflow fails the extension, and a build follows).
-  if (auto done = detail::exec(a.engine, "CREATE TABLE " + quote_identifier(made) + " AS SELECT * FROM " + quote_identifier(r.table) + " LIMIT 0");
-      !done)
-    return fail(done.error());
-  auto done = detail::exec(a.engine, "INSERT INTO " + quote_identifier(made) + " BY NAME SELECT " + regrouped + " FROM (SELECT * FROM " +
-                                         quote_identifier(r.table) + " UNION ALL BY NAME (" + delta + "))" + group +
-                                         (order.empty() ? "" : " ORDER BY " + order));
+  auto done = exec_all(a.engine, {
+      "CREATE OR REPLACE TEMP TABLE d_ AS SELECT " + delta_select + " FROM " +
+          Rollup::rows_with_codes_sql(a.added, a.rel.name, r.code_tables) + group,
+      "CREATE TABLE " + table + " AS SELECT * FROM " + old + " LIMIT 0",
+      "INSERT INTO " + table + " SELECT * FROM " + old + " AS o_ WHERE NOT " + shared,
+      "INSERT INTO " + table + " BY NAME SELECT " + regrouped + " FROM (SELECT * FROM " + old + " AS o_ WHERE " + shared +
+          " UNION ALL BY NAME SELECT * FROM d_)" + group,
+      "DROP TABLE d_"});
   if (!done) return fail(done.error());
   return made;
 }
@@ -188,6 +201,13 @@ std::shared_ptr<const Rollups> Rollups::extend(const std::shared_ptr<const Rollu
     return nullptr;
   };
   int64_t tables = 0;
+  // Seconds per kind of table, for the log: what an extension costs and where.
+  std::map<std::string, double> spent;
+  auto lap = [&, last = std::chrono::steady_clock::now()](const char* kind) mutable {
+    const auto now = std::chrono::steady_clock::now();
+    spent[kind] += std::chrono::duration<double>(now - last).count();
+    last = now;
+  };
   for (const auto& [relation, rows] : appended) {
     const engine::Relation& rel = *engine.relation(relation);
     result->built_on_.relations[relation] = rows.version;
@@ -211,6 +231,7 @@ std::shared_ptr<const Rollups> Rollups::extend(const std::shared_ptr<const Rollu
     }
     for (auto& t : result->code_tables_)
       if (auto it = renamed.find(t); it != renamed.end()) t = it->second;
+    lap("codes");
     for (auto& r : result->rollups_) {
       if (r.relation != relation) continue;
       auto table = extend_rollup(a, r);
@@ -222,6 +243,7 @@ std::shared_ptr<const Rollups> Rollups::extend(const std::shared_ptr<const Rollu
       r.source_rows = *source_rows;
       ++tables;
     }
+    lap("rollups");
     for (auto& [key, table] : result->value_tables_) {
       if (key.first != relation) continue;
       auto values = extend_values(a, key.second, table);
@@ -229,6 +251,7 @@ std::shared_ptr<const Rollups> Rollups::extend(const std::shared_ptr<const Rollu
       table = *values;
       ++tables;
     }
+    lap("values");
     for (auto& [key, top] : result->top_values_) {
       if (key.first != relation) continue;
       auto head = extend_head(a, *top);
@@ -236,26 +259,44 @@ std::shared_ptr<const Rollups> Rollups::extend(const std::shared_ptr<const Rollu
       top = std::make_shared<const TopValues>(std::move(*head));
       ++tables;
     }
-    // A uniform sample of all rows now (a sample of the old rows and the new ones would not be).
+    lap("heads");
     if (auto sample = result->sample_tables_.find(relation); sample != result->sample_tables_.end()) {
-      const int64_t sample_rows = *source_rows > 2 * options.sample_rows ? options.sample_rows : *source_rows / 4;
+      auto added = count_of(engine, a.added + " AS r_");
+      if (!added) return give_up(relation, added.error());
+      auto sample_size = [&](int64_t rows) { return rows > 2 * options.sample_rows ? options.sample_rows : rows / 4; };
+      const int64_t size = sample_size(*source_rows);
       const std::string table = made.name("sample");
-      auto drawn = detail::exec(engine, "CREATE TABLE " + quote_identifier(table) + " AS SELECT * FROM " + quote_identifier(relation) +
-                                            " USING SAMPLE reservoir(" + std::to_string(std::max<int64_t>(sample_rows, 1)) +
-                                            " ROWS) REPEATABLE (7)");
+      std::string draw = "CREATE TABLE " + quote_identifier(table) + " AS ";
+      if (size == sample_size(*source_rows - *added)) {
+        // As many rows as before, taken from the old sample and the new rows in proportion to
+        // the rows each stands for: every row, old or new, is in it with the same chance
+        // (size / rows), without reading the old rows again.
+        const int64_t from_new = std::llround(static_cast<double>(size) * static_cast<double>(*added) / static_cast<double>(*source_rows));
+        draw += "SELECT * FROM " + quote_identifier(sample->second) + " USING SAMPLE reservoir(" + std::to_string(size - from_new) +
+                " ROWS) REPEATABLE (7) UNION ALL SELECT * FROM " + a.added + " AS r_ USING SAMPLE reservoir(" + std::to_string(from_new) +
+                " ROWS) REPEATABLE (7)";
+      } else {
+        // A small relation's sample grows with it: drawn from all rows again.
+        draw += "SELECT * FROM " + quote_identifier(relation) + " USING SAMPLE reservoir(" + std::to_string(std::max<int64_t>(size, 1)) +
+                " ROWS) REPEATABLE (7)";
+      }
+      auto drawn = detail::exec(engine, draw);
       if (!drawn) return give_up(relation, drawn.error());
       sample->second = table;
       if (*source_rows > 2 * options.sample_rows) result->scatter_samples_.insert(relation);
       else result->scatter_samples_.erase(relation);
       ++tables;
     }
+    lap("sample");
     // New rows may repeat a value of a column that was unique: only those can still be.
     if (auto unique = result->unique_columns_.find(relation); unique != result->unique_columns_.end())
       unique->second = detail::find_unique_columns(engine, rel, std::vector<std::string>(unique->second.begin(), unique->second.end()));
+    lap("unique_columns");
     log.info("rollups_extended", {{"source", relation},
                                   {"rows", *source_rows},
                                   {"files", rows.batches},
                                   {"tables", tables},
+                                  {"seconds_by_kind", spent},
                                   {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}});
   }
   made.release();

@@ -221,6 +221,12 @@ TEST_F(RollupAppend, AppendedRowsExtendEveryPreAggregateAndAnswersStayEqualToThe
       *engine, Statement{"SELECT sum(n) FROM " + engine::quote_identifier(*extended->value_table("rides", "zone")), {}, 1});
   json zones = testing::run_statement(*engine, Statement{"SELECT count(zone) FROM rides", {}, 1});
   EXPECT_EQ(counted["rows"][0][0].dump(), zones["rows"][0][0].dump()) << "each zone's rows, old and new";
+  // The sample keeps its size and takes new rows in proportion (25,000 of 65,000: ~1,923 of 5,000).
+  json sampled = testing::run_statement(*engine, Statement{"SELECT count(*), count(*) FILTER (WHERE id >= 40000) FROM " +
+                                                               engine::quote_identifier(*extended->sample_table("rides")),
+                                                           {}, 1});
+  EXPECT_EQ(sampled["rows"][0][0], 5'000);
+  EXPECT_EQ(sampled["rows"][0][1], 1'923);
   const TopValues* head = extended->top_values("rides", "street");
   ASSERT_NE(head, nullptr);
   EXPECT_GT(head->rows, before->top_values("rides", "street")->rows) << "the head took the new rows of its values";
