@@ -62,13 +62,20 @@ Result<WidgetPlan> plan_grouped_chart(WidgetInput in) {
     else
       sort.push_back({w.measures[0].name, true});
   }
-  if (second) sort.push_back({second->name, false});
+  // Ties are broken by the groups' own values, last: every path (the rows, a rollup, a head, a
+  // subset) then lists the same groups in the same order, and a top N tied at its last place
+  // keeps the same members.
+  auto sorted_by = [&](const std::string& column) {
+    return std::any_of(sort.begin(), sort.end(), [&](const SortKey& k) { return k.column == column; });
+  };
+  if (second && !sorted_by(second->name)) sort.push_back({second->name, false});
+  if (!sorted_by(w.x->name)) sort.push_back({w.x->name, false});
   st.params = base_params();
   std::string where_clause = where;
   if (second && w.type != WidgetType::Heatmap && w.limit > 0) {
     // Top-N categories by the first measure, with every series of each kept.
     where_clause += " AND " + x_sql + " IN (SELECT " + x_sql + " FROM " + from + " WHERE " + where + " GROUP BY 1 ORDER BY " +
-                    measure_sql(w.measures[0]) + " DESC NULLS LAST LIMIT " + std::to_string(w.limit) + ")";
+                    measure_sql(w.measures[0]) + " DESC NULLS LAST, 1 ASC NULLS LAST LIMIT " + std::to_string(w.limit) + ")";
     auto again = base_params();
     st.params.insert(st.params.end(), again.begin(), again.end());
   }

@@ -11,7 +11,9 @@ void answer_top_n_from_head(const WidgetInput& in, const std::vector<SortKey>& s
   // Only where the rows would be read: a rollup, a month split or a subset is cheaper already.
   if (!in.rollups || in.rollup || !in.split_read.empty() || in.reads_subset || !is_top_n_chart(w)) return;
   const config::MeasureSpec& first = w.measures[0];
-  if (first.approx || sort.size() != 1 || sort[0].column != first.name || !sort[0].descending) return;
+  // By the first measure, descending; ties by x (see plan_grouped_chart).
+  if (first.approx || sort.empty() || sort[0].column != first.name || !sort[0].descending) return;
+  if (sort.size() > 2 || (sort.size() == 2 && (sort[1].column != w.x->name || sort[1].descending))) return;
   const TopValues* top = in.rollups->top_values(in.rel->name, w.x->column);
   if (!top) return;
   auto bound = top->bounds.find(first.expr);
@@ -39,12 +41,13 @@ void answer_top_n_from_head(const WidgetInput& in, const std::vector<SortKey>& s
   proof.params = params;
   proof.max_rows = 1;
 
-  // Step 2: the groups of the head at or above it, named by their values (ties broken by value).
+  // Step 2: the groups of the head at or above it, named by their values (`sort` ends with x:
+  // ties broken by value, as over the rows).
   Statement answer;
   answer.sql = "SELECT c_.v AS " + quote_identifier(w.x->name) + ", h_.* EXCLUDE (" + code + ") FROM (SELECT " + code +
                in.measure_list() + " FROM " + head + " WHERE " + in.where + " GROUP BY " + code + " HAVING " + in.measure_sql(first) +
                " >= CAST(? AS " + type->second + ")) AS h_ JOIN " + quote_identifier(top->codes_table) + " AS c_ ON c_.code = h_." + code +
-               " ORDER BY " + order_by(sort) + ", 1 LIMIT " + std::to_string(n);
+               " ORDER BY " + order_by(sort) + " LIMIT " + std::to_string(n);
   answer.params = params;  // the prelude's value is appended
   answer.max_rows = plan.data.max_rows;
 
