@@ -66,8 +66,17 @@ async function tableSettled(page) {
   }, null, { timeout: 30_000, polling: 'raf' });
 }
 
-// The first row the table shows at its scroll position: its id cell.
-function firstVisibleId(page) {
+// The first row the table shows at its scroll position: its id cell, once drawn (a row the
+// virtual table has just placed may still be empty for a frame on a loaded machine).
+async function firstVisibleId(page) {
+  for (let i = 0; i < 50; i += 1) {
+    const id = await visibleId(page);
+    if (id) return id;
+    await page.waitForTimeout(100);
+  }
+  return visibleId(page);
+}
+function visibleId(page) {
   return scroller(page).evaluate((el) => {
     const top = el.getBoundingClientRect().top + el.querySelector('.thead').getBoundingClientRect().height;
     const rows = [...el.querySelectorAll('.tbody [role=row]')].filter((r) => r.getBoundingClientRect().bottom > top + 1);
