@@ -6,12 +6,14 @@
 #include <filesystem>
 #include <iostream>
 #include <set>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "api/api.h"
 #include "auth/check.h"
 #include "auth/tokens.h"
+#include "cli/object_sources.h"
 #include "cli/refresher.h"
 #include "cli/stream_reader.h"
 #include "cli/reloader.h"
@@ -152,9 +154,17 @@ int run_check(const std::string& dir, bool data) {
   std::vector<config::Diagnostic> diags = loaded.diagnostics;
   std::string summary;
   if (loaded.project) {
+    // Object sources are checked on their objects: fetched into the project's state directory.
+    std::ostringstream fetch_log;
+    Logger quiet(fetch_log);
+    quiet.hide(loaded.project->secret_values);
+    auto fetched = fetch_object_sources(*loaded.project, objects_root(dir, {}), quiet);
+    config::redact_secrets(fetched, loaded.project->secret_values);
+    diags.insert(diags.end(), fetched.begin(), fetched.end());
     // Keep going past broken sources: the dashboards over the others are checked too.
     auto built = engine::Engine::build(*loaded.project, /*keep_going=*/true);
     diags.insert(diags.end(), built.diagnostics.begin(), built.diagnostics.end());
+    name_copies_by_url(diags, *loaded.project);
     if (built.engine) {
       const engine::Engine& engine = *built.engine;
       std::set<std::string> broken;
@@ -224,8 +234,16 @@ int run_profile(const std::string& dir, const std::string& source_name) {
               << "  hint: " << (best.empty() ? "its sources: " + names : "did you mean '" + best + "'?") << "\n";
     return 2;
   }
-  // Only that source is loaded (in memory): nothing else is read, the state directory is untouched.
+  // Only that source is loaded (in memory): nothing else is read, the state directory is untouched
+  // (but for the copies of an object source's objects, which it reads).
   project.sources = {*source};
+  if (source->object) {
+    std::ostringstream fetch_log;
+    Logger quiet(fetch_log);
+    auto fetched = fetch_object_sources(project, objects_root(dir, {}), quiet, /*remove_unused=*/false);
+    config::redact_secrets(fetched, project.secret_values);
+    for (const auto& d : fetched) std::cerr << config::format_diagnostic(d) << "\n";
+  }
   project.models.clear();
   project.dashboards.clear();
   project.policies.clear();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "cli/object_sources.h"
 #include "cli/reloader.h"
 #include "api/appending.h"
 #include "engine/data_checks.h"
@@ -31,6 +32,12 @@ std::shared_ptr<api::Snapshot> with_checks_rerun(const api::Snapshot& snap, cons
 
 Refresher::Refresher(Options options, api::SnapshotHolder& holder, api::SourceBoard& board, Logger& log, metrics::Registry* metrics)
     : options_(std::move(options)), holder_(holder), board_(board), log_(log) {
+  if (!options_.fetch_objects)
+    options_.fetch_objects = [this](const config::Project& project, const config::SourceSpec& source) -> Result<void> {
+      auto fetched = fetch_object_source(project, source, objects_root(options_.dir, options_.state_dir), log_);
+      if (!fetched) return fail(fetched.error());
+      return {};
+    };
   if (!options_.now_ms)
     options_.now_ms = [] {
       return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -66,7 +73,7 @@ Refresher::Due Refresher::collect(const api::Snapshot& snap, int64_t now_ms) {
     auto [it, first_sight] = timing_.try_emplace(source.name);
     RefreshTiming& timing = it->second;
     if (first_sight) timing.last_check_ms = now_ms;  // periods count from when the server started
-    const auto files = eng.source_files(source.name);
+    auto files = eng.source_files(source.name);
     if (!files) continue;
     std::optional<uint64_t> changed_to;
     if (files->read_at_load && files->now != files->at_load) changed_to = files->now;
@@ -82,6 +89,25 @@ Refresher::Due Refresher::collect(const api::Snapshot& snap, int64_t now_ms) {
       if (status && status->next_expiry_ms && *status->next_expiry_ms <= now_ms) reason = RefreshReason::Retention;
     }
     const bool asked_for = std::find(asked.begin(), asked.end(), source.name) != asked.end();
+    if (source.object) {
+      // Object storage tells nobody of changes: fetch before a refresh; with on_change, list the
+      // objects every poll period and let a change settle like one of local files.
+      int64_t& polled = last_poll_ms_.try_emplace(source.name, now_ms).first->second;
+      const bool poll = source.refresh && source.refresh->on_change && now_ms - polled >= source.refresh->poll_ms;
+      if (reason != RefreshReason::None || asked_for || poll) {
+        polled = now_ms;
+        if (auto fetched = options_.fetch_objects(snap.project, source); !fetched) {
+          board_.started(source.name);
+          finish(source.name, api::RefreshOutcome::Failed, now_ms, fetched.error().message);
+          if (reason != RefreshReason::None || asked_for) timing.last_check_ms = now_ms;
+          continue;
+        }
+        files = eng.source_files(source.name);
+        if (!files) continue;
+        changed_to.reset();
+        if (files->read_at_load && files->now != files->at_load) changed_to = files->now;
+      }
+    }
     if (source.refresh) board_.set_next_check(source.name, engine::next_scheduled_ms(*source.refresh, timing));
     if (reason == RefreshReason::None && !asked_for) continue;
     timing.last_check_ms = now_ms;
@@ -105,7 +131,8 @@ Refresher::Due Refresher::collect(const api::Snapshot& snap, int64_t now_ms) {
 
 void Refresher::rebuild(const std::shared_ptr<const api::Snapshot>& current, const std::vector<std::string>& sources) {
   auto started = std::chrono::steady_clock::now();
-  auto loaded = load_snapshot(options_.dir, current, current->generation + 1, log_, options_.rollups, options_.state_dir, /*new_engine=*/true);
+  auto loaded = load_snapshot(options_.dir, current, current->generation + 1, log_, options_.rollups, options_.state_dir, /*new_engine=*/true,
+                              /*fetch_objects=*/false);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!loaded.snapshot) {
     const std::string brief = brief_errors(loaded.diagnostics, options_.dir);

@@ -12,6 +12,9 @@
 //     Unchanged files: nothing is read; the check is recorded as "unchanged".
 //   - read at query time: answers are always current; a refresh rebuilds the rollups that its
 //     file changes made stale, so widgets read rollups again.
+// An object source (s3://, az://) first fetches what changed in its objects into its local copy
+// (a failed fetch is a failed refresh; the copy stays as it was); with on_change its objects are
+// listed every `poll`, and a change is then taken like a change of local files.
 //
 // Runs on the reloader's thread (Reloader calls tick()), so two engine builds never race on the
 // state directory. Not thread-safe: one thread calls tick().
@@ -45,6 +48,9 @@ class Refresher {
     bool rollups = true;
     std::filesystem::path state_dir;
     std::function<int64_t()> now_ms;  // wall clock, milliseconds since 1970 (injected by tests)
+    // Fetches what changed in an object source's objects into its copy (cli/object_sources.h by
+    // default; injected by tests).
+    std::function<Result<void>(const config::Project&, const config::SourceSpec&)> fetch_objects;
   };
   Refresher(Options options, api::SnapshotHolder& holder, api::SourceBoard& board, Logger& log, metrics::Registry* metrics = nullptr);
 
@@ -73,6 +79,7 @@ class Refresher {
   metrics::Family<metrics::Counter>* checks_ = nullptr;
   std::map<std::string, RefreshTiming> timing_;
   std::map<std::string, std::optional<CronSchedule>> crons_;  // by expression
+  std::map<std::string, int64_t> last_poll_ms_;                 // object sources with on_change: when last listed
 };
 
 }  // namespace sightline::cli

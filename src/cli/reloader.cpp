@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "auth/check.h"
+#include "cli/object_sources.h"
 #include "cli/refresher.h"
 #include "engine/data_checks.h"
 #include "query/check.h"
@@ -103,13 +104,16 @@ std::vector<std::string> find_unreadable_sources(const engine::Engine& engine, L
 }
 
 SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Snapshot> previous, uint64_t generation, Logger& log,
-                           bool rollups, const std::filesystem::path& state_dir, bool new_engine) {
+                           bool rollups, const std::filesystem::path& state_dir, bool new_engine, bool fetch_objects) {
   SnapshotLoad out;
   auto loaded = config::load_project(dir, config::system_environment());
   out.diagnostics = loaded.diagnostics;
   if (!loaded.project) return out;
   // Engine messages in the log can quote a source's path, where an ${env:} value may sit.
   log.hide(loaded.project->secret_values);
+  // Object storage sources read local copies of their objects: fetch what changed first.
+  auto fetched = fetch_object_sources(*loaded.project, objects_root(dir, state_dir), log, /*remove_unused=*/true, fetch_objects);
+  out.diagnostics.insert(out.diagnostics.end(), fetched.begin(), fetched.end());
   std::shared_ptr<const engine::Engine> engine;
   if (previous && !new_engine && previous->project.engine_fingerprint() == loaded.project->engine_fingerprint()) {
     engine = previous->engine;
@@ -118,6 +122,7 @@ SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Sn
                                   .state_use = previous ? engine::StateFileUse::Fresh : engine::StateFileUse::Reuse};
     auto built = engine::Engine::build(*loaded.project, options);
     out.diagnostics.insert(out.diagnostics.end(), built.diagnostics.begin(), built.diagnostics.end());
+    name_copies_by_url(out.diagnostics, *loaded.project);
     if (!built.engine) return out;
     engine = built.engine;
   }

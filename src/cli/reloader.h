@@ -32,8 +32,11 @@ struct SnapshotLoad {
 // Builds the dashboards' rollups unless `rollups` is false.
 // `state_dir`: where engines keep their database (Engine::build); empty: in memory. The first
 // load reuses what it holds; an engine built while another serves takes a new generation.
+// `fetch_objects`: fetch what changed in object sources' objects first (false: read the copies as
+// they are; the refresher fetched the sources it refreshes).
 SnapshotLoad load_snapshot(const std::string& dir, std::shared_ptr<const api::Snapshot> previous, uint64_t generation, Logger& log,
-                           bool rollups, const std::filesystem::path& state_dir = {}, bool new_engine = false);
+                           bool rollups, const std::filesystem::path& state_dir = {}, bool new_engine = false,
+                           bool fetch_objects = true);
 
 // `current` with rollups of its engine's data as it is now: extended with the rows appended
 // since, when only rows were appended (query::Rollups::extend), else built anew; the rest shared.

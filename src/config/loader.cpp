@@ -18,6 +18,28 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The kind of object store an s3:// or az:// (azure://) path names; nullopt for local paths.
+std::optional<ObjectStoreKind> object_url_scheme(std::string_view path) {
+  if (path.starts_with("s3://")) return ObjectStoreKind::S3;
+  if (path.starts_with("az://") || path.starts_with("azure://")) return ObjectStoreKind::Azure;
+  return std::nullopt;
+}
+
+// 20GB, 512MiB, 1.5TB, 4096 (bytes): units of 1000 and 1024 as written; nullopt when malformed.
+std::optional<int64_t> parse_byte_size(const std::string& text) {
+  static const std::regex re(R"(\s*([0-9]+(?:\.[0-9]+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*)", std::regex::icase);
+  std::smatch m;
+  if (!std::regex_match(text, m, re)) return std::nullopt;
+  std::string unit = m[2].str();
+  std::transform(unit.begin(), unit.end(), unit.begin(), ::tolower);
+  static const std::map<std::string, double> scale = {{"", 1},       {"b", 1},         {"kb", 1e3},      {"mb", 1e6},
+                                                      {"gb", 1e9},   {"tb", 1e12},     {"kib", 1024.0},  {"mib", 1048576.0},
+                                                      {"gib", 1073741824.0}, {"tib", 1099511627776.0}};
+  const double bytes = std::stod(m[1].str()) * scale.at(unit);
+  if (bytes > 9e18) return std::nullopt;
+  return static_cast<int64_t>(bytes);
+}
+
 bool valid_id(const std::string& s) {
   static const std::regex re("[A-Za-z0-9_][A-Za-z0-9_-]{0,63}");
   return std::regex_match(s, re);
@@ -290,7 +312,8 @@ class ProjectParser {
     if (!root) return;
     Reader r("sightline.yaml", dir_, env_, result_.diagnostics, p.secret_values);
     if (!r.is_map(*root, "sightline.yaml")) return;
-    r.check_keys(*root, {"name", "timezone", "engine", "sources", "models", "dashboards", "auth", "roles", "policies"}, "sightline.yaml");
+    r.check_keys(*root, {"name", "timezone", "engine", "object_stores", "sources", "models", "dashboards", "auth", "roles", "policies"},
+                 "sightline.yaml");
     p.name = r.str((*root)["name"], "name", dir_.filename().string());
     if (const YAML::Node tz = (*root)["timezone"]) {
       p.timezone = r.str(tz, "timezone", "UTC");
@@ -301,6 +324,7 @@ class ProjectParser {
         r.error(tz, "timezone must be an IANA time zone name such as UTC or Europe/Berlin, got '" + p.timezone.substr(0, 64) + "'");
     }
     parse_engine(r, (*root)["engine"], p.engine);
+    parse_object_stores(r, (*root)["object_stores"], p);
     parse_sources(r, (*root)["sources"], p);
     parse_models(r, (*root)["models"], p);
     parse_auth(r, (*root)["auth"], p.auth);
@@ -716,7 +740,7 @@ class ProjectParser {
   // refresh: { every: 5m, cron: "0 6 * * *", on_change: true, debounce: 2s, roles: [admin] }
   std::optional<RefreshSpec> parse_refresh(Reader& r, const YAML::Node& n, const std::string& what) {
     if (!r.is_map(n, what)) return std::nullopt;
-    r.check_keys(n, {"every", "cron", "on_change", "debounce", "roles"}, what);
+    r.check_keys(n, {"every", "cron", "on_change", "debounce", "poll", "roles"}, what);
     RefreshSpec spec;
     spec.pos = r.pos(n);
     if (const auto& e = n["every"]) {
@@ -736,6 +760,13 @@ class ProjectParser {
       if (!ms) return std::nullopt;
       spec.debounce_ms = *ms;
       if (!spec.on_change) r.warning(d, what + ".debounce only applies with on_change: true");
+    }
+    if (const auto& pl = n["poll"]) {
+      auto ms = r.long_duration_ms(pl, what + ".poll", 1000, 24LL * 3600 * 1000);
+      if (!ms) return std::nullopt;
+      spec.poll_ms = *ms;
+      spec.poll_set = true;
+      if (!spec.on_change) r.warning(pl, what + ".poll only applies with on_change: true");
     }
     spec.roles = string_list(r, n["roles"], what + ".roles");
     return spec;
@@ -960,6 +991,150 @@ class ProjectParser {
     return true;
   }
 
+  // object_stores: { lake: { type: s3, endpoint: ..., region: ..., access_key_id: ${env:..}, ... },
+  //                 blobs: { type: azure, account: ..., key: ${env:..} | sas: ${env:..} } }
+  void parse_object_stores(Reader& r, const YAML::Node& n, Project& p) {
+    if (!n || !r.is_map(n, "object_stores")) return;
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      ObjectStoreSpec o;
+      o.name = it->first.Scalar();
+      o.pos = r.pos(it->first);
+      const std::string what = "object store '" + o.name + "'";
+      if (!valid_id(o.name)) {
+        r.error(it->first, "object store name '" + o.name + "' is not a valid name", "use letters, digits and _");
+        continue;
+      }
+      const YAML::Node& v = it->second;
+      if (!r.is_map(v, what)) continue;
+      const std::string type = r.str(v["type"], what + ".type");
+      if (type == "s3") {
+        o.kind = ObjectStoreKind::S3;
+        r.check_keys(v, {"type", "endpoint", "region", "access_key_id", "secret_access_key", "session_token", "url_style", "max_cache",
+                         "parallel"},
+                     what);
+        if (v["region"]) o.region = r.str(v["region"], what + ".region");
+        warn_if_literal_secret(r, v["secret_access_key"], what + ".secret_access_key");
+        o.access_key_id = r.str(v["access_key_id"], what + ".access_key_id");
+        o.secret_access_key = r.str(v["secret_access_key"], what + ".secret_access_key");
+        o.session_token = r.str(v["session_token"], what + ".session_token");
+        if (o.access_key_id.empty() != o.secret_access_key.empty())
+          r.error(v, what + " needs both access_key_id and secret_access_key (or neither, for public buckets)");
+        static const std::regex region_re(R"([a-z0-9-]{1,32})");
+        if (!std::regex_match(o.region, region_re))
+          r.error(v["region"], what + ".region must look like eu-central-1, got '" + o.region.substr(0, 32) + "'");
+      } else if (type == "azure") {
+        o.kind = ObjectStoreKind::Azure;
+        r.check_keys(v, {"type", "endpoint", "account", "key", "sas", "max_cache", "parallel"}, what);
+        o.account = r.str(v["account"], what + ".account");
+        warn_if_literal_secret(r, v["key"], what + ".key");
+        warn_if_literal_secret(r, v["sas"], what + ".sas");
+        o.account_key = r.str(v["key"], what + ".key");
+        o.sas = r.str(v["sas"], what + ".sas");
+        if (!o.sas.empty() && o.sas.front() == '?') o.sas.erase(0, 1);
+        static const std::regex account_re(R"([a-z0-9]{3,24})");
+        if (!std::regex_match(o.account, account_re))
+          r.error(v["account"] ? v["account"] : v, what + ".account must be a storage account name (3-24 lowercase letters and digits)");
+        if (!o.account_key.empty() && !o.sas.empty()) r.error(v["sas"], what + " has both key and sas", "keep one of them");
+      } else {
+        r.error(v["type"] ? v["type"] : v, what + ".type must be s3 or azure" + (type.empty() ? "" : ", got '" + type.substr(0, 32) + "'"));
+        continue;
+      }
+      o.endpoint = r.str(v["endpoint"], what + ".endpoint");
+      static const std::regex endpoint_re(R"(https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~\-/]*)?)", std::regex::icase);
+      if (!o.endpoint.empty() && !std::regex_match(o.endpoint, endpoint_re))
+        r.error(v["endpoint"], what + ".endpoint must be an http(s) URL such as https://s3.example.com or http://127.0.0.1:9000");
+      while (!o.endpoint.empty() && o.endpoint.back() == '/') o.endpoint.pop_back();
+      if (o.endpoint.starts_with("http://") && !loopback_url(o.endpoint))
+        r.warning(v["endpoint"], what + " talks plain http to a host beyond loopback", "use https so credentials and data are encrypted");
+      if (v["url_style"]) {
+        const std::string style = r.str(v["url_style"], what + ".url_style");
+        if (style != "path" && style != "virtual") r.error(v["url_style"], what + ".url_style must be path or virtual");
+        o.path_style = style == "path";
+      } else {
+        o.path_style = !o.endpoint.empty();  // S3-compatible servers mostly take the bucket in the path
+      }
+      if (const auto& mc = v["max_cache"]) {
+        auto bytes = parse_byte_size(r.str(mc, what + ".max_cache"));
+        if (!bytes || *bytes < (1LL << 20))
+          r.error(mc, what + ".max_cache must be a size of at least 1MB, such as 20GB or 512MiB");
+        else
+          o.max_cache_bytes = *bytes;
+      }
+      if (v["parallel"]) o.parallel = static_cast<int>(r.integer(v["parallel"], what + ".parallel", 1, 64).value_or(4));
+      p.object_stores.push_back(std::move(o));
+    }
+  }
+
+  // s3://bucket/key-pattern or az://container/key-pattern, through `store:` (or the one store of
+  // that kind). False when the source cannot be used.
+  bool parse_object_source(Reader& r, const YAML::Node& v, SourceSpec& s, const Project& p) {
+    const std::string what = "source '" + s.name + "'";
+    const YAML::Node& at = v.IsMap() && v["path"] ? v["path"] : v;
+    const ObjectStoreKind kind = *object_url_scheme(s.path);
+    const std::string rest = s.path.substr(s.path.find("://") + 3);
+    const auto slash = rest.find('/');
+    ObjectSource o;
+    o.container = rest.substr(0, slash);
+    o.pattern = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    static const std::regex bucket_re(R"([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])");
+    if (!std::regex_match(o.container, bucket_re)) {
+      r.error(at, what + ": '" + o.container.substr(0, 64) + "' is not a " + (kind == ObjectStoreKind::S3 ? "bucket" : "container") + " name",
+              "3-63 lowercase letters, digits, dots and dashes, e.g. s3://my-bucket/orders/**/*.parquet");
+      return false;
+    }
+    if (o.pattern.empty() || o.pattern.back() == '/') o.pattern += s.format == SourceFormat::Parquet ? "**/*.parquet" : "**";
+    for (size_t start = 0; start <= o.pattern.size();) {
+      size_t end = o.pattern.find('/', start);
+      if (end == std::string::npos) end = o.pattern.size();
+      const std::string part = o.pattern.substr(start, end - start);
+      if (part.empty() || part == "." || part == "..") {
+        r.error(at, what + ": the key pattern '" + o.pattern.substr(0, 128) + "' has an empty, '.' or '..' part", "e.g. orders/**/*.parquet");
+        return false;
+      }
+      start = end + 1;
+    }
+    if (s.receives_rows()) {
+      r.error(at, what + " receives rows and reads no files");
+      return false;
+    }
+    const ObjectStoreSpec* store = nullptr;
+    if (v.IsMap() && v["store"]) {
+      o.store = r.str(v["store"], what + ".store");
+      store = p.find_object_store(o.store);
+      if (!store) {
+        std::string hint = "declare it under object_stores:";
+        for (const auto& c : p.object_stores)
+          if (edit_distance(c.name, o.store) <= 2) hint = "did you mean '" + c.name + "'?";
+        r.error(v["store"], what + ": no object store '" + o.store + "'", hint);
+        return false;
+      }
+      if (store->kind != kind) {
+        r.error(v["store"], what + ": store '" + o.store + "' is " + (store->kind == ObjectStoreKind::S3 ? "S3" : "Azure") +
+                                ", the path is " + (kind == ObjectStoreKind::S3 ? "s3://" : "az://"));
+        return false;
+      }
+    } else {
+      for (const auto& c : p.object_stores)
+        if (c.kind == kind) {
+          if (store) {
+            r.error(at, what + ": more than one object store could serve '" + s.path.substr(0, 128) + "'", "add store: <name>");
+            return false;
+          }
+          store = &c;
+        }
+      if (!store) {
+        r.error(at, what + " reads " + (kind == ObjectStoreKind::S3 ? "S3" : "Azure Blob") + " but no such object store is declared",
+                kind == ObjectStoreKind::S3
+                    ? "add object_stores: { lake: { type: s3, region: ..., access_key_id: ${env:AWS_ACCESS_KEY_ID}, secret_access_key: ${env:AWS_SECRET_ACCESS_KEY} } }"
+                    : "add object_stores: { blobs: { type: azure, account: ..., key: ${env:AZURE_STORAGE_KEY} } }");
+        return false;
+      }
+      o.store = store->name;
+    }
+    s.object = std::move(o);
+    return true;
+  }
+
   void parse_sources(Reader& r, const YAML::Node& n, Project& p) {
     if (!n) {
       r.error(YAML::Node(), "sightline.yaml has no sources", "add a sources: section naming at least one data file");
@@ -980,7 +1155,7 @@ class ProjectParser {
       } else if (r.is_map(v, "source '" + s.name + "'")) {
         r.check_keys(v,
                      {"path", "format", "hive_partitioning", "union_by_name", "materialize", "order_by", "csv", "types", "table",
-                      "description", "refresh", "checks", "mode", "ingest", "columns", "keep", "redis"},
+                      "description", "refresh", "checks", "mode", "ingest", "columns", "keep", "redis", "store"},
                      "source '" + s.name + "'");
         parse_append(r, v, s);
         s.path = r.str(v["path"], "path");
@@ -1049,6 +1224,15 @@ class ProjectParser {
         r.error(it->first, "source '" + s.name + "' has no path", "e.g. path: data/orders/**/*.parquet");
         continue;
       }
+      if (object_url_scheme(s.path)) {
+        if (!parse_object_source(r, v, s, p)) continue;
+      } else if (v.IsMap() && v["store"]) {
+        r.error(v["store"], "source '" + s.name + "': store: applies to object URLs (s3://bucket/... or az://container/...)",
+                "remove store:, or make path an object URL");
+      }
+      if (s.refresh && s.refresh->poll_set && !s.object)
+        r.error(v["refresh"], "source '" + s.name + "' refresh.poll applies to object storage; local files are watched",
+                "remove poll:");
       if (!v.IsMap() || !v["format"] || !v["format"].IsScalar()) {
         std::string lower = s.path;
         std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
@@ -1073,7 +1257,7 @@ class ProjectParser {
         r.error(v, "source '" + s.name + "' reads a DuckDB file but names no table", "add table: <table name in that file>");
       }
       // A source path must stay inside the project: the data directory is what the engine may read.
-      if (s.path.find("..") != std::string::npos || fs::path(s.path).is_absolute()) {
+      if (!s.object && (s.path.find("..") != std::string::npos || fs::path(s.path).is_absolute())) {
         r.warning(v, "source '" + s.name + "' reads outside the project folder ('" + s.path + "')",
                   "keep data inside the project (e.g. data/) so the engine can be restricted to it");
       }

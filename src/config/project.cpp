@@ -89,6 +89,12 @@ const DashboardSpec* Project::find_dashboard(std::string_view id) const {
   return nullptr;
 }
 
+const ObjectStoreSpec* Project::find_object_store(std::string_view name) const {
+  for (const auto& o : object_stores)
+    if (o.name == name) return &o;
+  return nullptr;
+}
+
 std::string Project::engine_fingerprint() const {
   nlohmann::json j;
   j["timezone"] = timezone;
@@ -106,6 +112,7 @@ std::string Project::engine_fingerprint() const {
                             {"hive", s.hive_partitioning ? int(*s.hive_partitioning) : -1},
                             {"union", s.union_by_name}, {"materialize", s.materialize}, {"order_by", s.order_by}, {"csv", c},
                             {"types", s.types}, {"table", s.table}});
+    if (s.object) j["sources"].back()["local_files"] = s.local_files;
     // Only sources that keep appended rows get these keys, so other sources' recipes (and the
     // tables a state file holds for them) stay as they were.
     if (s.appends()) {

@@ -62,6 +62,9 @@ struct RefreshSpec {
   std::string cron;  // five-field expression or macro (core/cron.h); empty: none
   bool on_change = false;
   int64_t debounce_ms = 2000;
+  // Object storage has no change notification: with on_change, the objects are listed this often.
+  int64_t poll_ms = 60'000;
+  bool poll_set = false;  // written in the YAML (only object storage sources may)
   std::vector<std::string> roles;  // may refresh by hand (with auth none: everyone may)
   Position pos;
   bool any_schedule() const { return every_ms || !cron.empty() || on_change; }
@@ -124,6 +127,34 @@ struct RedisSpec {
   Position pos;
 };
 
+// `object_stores:` in sightline.yaml: where sources with an s3:// or az:// path are listed and
+// fetched from (storage/object_store.h). Secrets come from ${env:}/${file:}.
+enum class ObjectStoreKind { S3, Azure };
+struct ObjectStoreSpec {
+  std::string name;
+  ObjectStoreKind kind = ObjectStoreKind::S3;
+  std::string endpoint;  // scheme://host[:port][/path]; empty: the service's own (AWS or Azure)
+  // S3
+  std::string region = "us-east-1";
+  std::string access_key_id, secret_access_key, session_token;  // none: anonymous requests
+  bool path_style = false;  // bucket in the path (https://host/bucket/key), not the host name
+  // Azure Blob
+  std::string account;
+  std::string account_key;  // shared key (base64), or
+  std::string sas;          // a SAS token (query string without '?')
+  int64_t max_cache_bytes = 64LL << 30;  // the local copies of this store's objects at most
+  int parallel = 4;                      // objects fetched at once
+  Position pos;
+};
+
+// Where a source's data lives when its path is an object URL: s3://bucket/key-pattern or
+// az://container/key-pattern, read through the named store.
+struct ObjectSource {
+  std::string store;      // an ObjectStoreSpec's name
+  std::string container;  // the S3 bucket or Azure container
+  std::string pattern;    // the key pattern: * ? [..] within a path component, ** across them
+};
+
 struct SourceSpec {
   std::string name;
   std::string path;  // as written (relative to the project directory, may hold globs)
@@ -142,7 +173,13 @@ struct SourceSpec {
   std::vector<std::pair<std::string, std::string>> columns;  // ingest: the schema (name, SQL type), in order
   std::optional<int64_t> keep_ms;            // append: rows that arrived longer ago than this are dropped
   std::optional<RedisSpec> redis;            // rows arrive from a Redis stream; then `path` is empty
+  std::optional<ObjectSource> object;        // `path` is an s3:// or az:// URL
+  // Where the files are read from when that is not `path`: the local copy of an object source's
+  // objects (absolute, with the key pattern), set by whoever fetched them (cli) before the
+  // engine is built. Messages keep naming `path`.
+  std::string local_files;
   Position pos;
+  const std::string& files() const { return local_files.empty() ? path : local_files; }
   bool appends() const { return mode == SourceMode::Append; }
   // Rows come to it (over HTTP or from a stream) rather than from files of the project: they are
   // kept as batch files in the state directory, checked against `columns`.
@@ -332,6 +369,7 @@ struct Project {
   std::string timezone = "UTC";
   Position timezone_pos;
   EngineSpec engine;
+  std::vector<ObjectStoreSpec> object_stores;
   std::vector<SourceSpec> sources;
   std::vector<ModelSpec> models;
   std::vector<DashboardSpec> dashboards;
@@ -342,6 +380,7 @@ struct Project {
   std::vector<std::string> secret_values;    // values that came from ${env:}/${file:}: never log them
 
   const DashboardSpec* find_dashboard(std::string_view id) const;
+  const ObjectStoreSpec* find_object_store(std::string_view name) const;
   // A fingerprint of everything the engine is built from or carries (sources, models, engine
   // settings and limits):
   // when it is unchanged across a reload, the loaded data can be reused.

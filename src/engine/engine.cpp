@@ -326,7 +326,7 @@ StoragePlan plan_storage(Connection& conn, const std::string& source, const std:
 // The files a source reads: its path, absolute; a folder of Parquet files means every Parquet
 // file below it.
 fs::path source_pattern(const config::SourceSpec& s, const fs::path& dir) {
-  fs::path p = s.path;
+  fs::path p = s.files();
   if (p.is_relative()) p = dir / p;
   std::error_code ec;
   if (s.format == config::SourceFormat::Parquet && fs::is_directory(p, ec)) return p / "**" / "*.parquet";
@@ -472,7 +472,7 @@ Result<void> allow_source(Sandbox& sandbox, const config::SourceSpec& s, const f
   // Append sources read their new files after the lock too; sources that receive rows read
   // their own folder in the state directory (Engine::build allows it).
   if ((s.materialize && !s.appends()) || s.format == config::SourceFormat::DuckDB || s.receives_rows()) return {};
-  fs::path p = s.path;
+  fs::path p = s.files();
   if (p.is_relative()) p = project_dir / p;
   p = p.lexically_normal();
   // The folder before the first component with a wildcard (DuckDB's: * ? [).
@@ -850,7 +850,7 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
       continue;
     }
     if (s.format == config::SourceFormat::DuckDB) {
-      fs::path p = absolute_in(project, s.path);
+      fs::path p = absolute_in(project, s.files());
       std::error_code ec;
       if (!fs::exists(p, ec)) {
         diag(s.pos, "source '" + s.name + "': no such DuckDB file '" + s.path + "'");
@@ -866,8 +866,8 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
       version = hash_combine(version, fingerprint_files(p));
     } else {
       body = select_of(s, source_pattern(s, project.dir).string());
-      engine->source_stamps_.push_back({s.name, absolute_in(project, s.path), version, 0, s.materialize});
-      version = hash_combine(version, fingerprint_files(absolute_in(project, s.path)));
+      engine->source_stamps_.push_back({s.name, absolute_in(project, s.files()), version, 0, s.materialize});
+      version = hash_combine(version, fingerprint_files(absolute_in(project, s.files())));
     }
     engine->source_stamps_.back().version = version;
     std::string order;
@@ -974,7 +974,7 @@ EngineBuild Engine::build(const config::Project& project, const EngineOptions& e
   engine->load_version_ = loaded_version;
   for (const auto& s : project.sources) {
     if (s.materialize || s.appends() || s.format == config::SourceFormat::DuckDB) continue;
-    engine->live_sources_.emplace_back(s.name, absolute_in(project, s.path));
+    engine->live_sources_.emplace_back(s.name, absolute_in(project, s.files()));
   }
   for (const auto& m : project.models)
     if (!m.materialize) engine->view_models_.insert(m.name);

@@ -544,5 +544,78 @@ TEST(Config, BadChecksArePreciseErrors) {
   EXPECT_NE(errors_of("[7]").find("source 'a' checks entry must be a mapping"), std::string::npos);
 }
 
+
+TEST(Config, ObjectStorageSourcesAreRead) {
+  TempProject p(std::map<std::string, std::string>{{"sightline.yaml", R"(
+object_stores:
+  lake: { type: s3, region: eu-central-1, access_key_id: "${env:KEY_ID}", secret_access_key: "${env:SECRET}", max_cache: 20GB, parallel: 8 }
+  blobs: { type: azure, account: acct01, sas: "${env:SAS}", endpoint: "http://127.0.0.1:10000/acct01/" }
+sources:
+  orders: s3://my-bucket/orders/
+  sales: { path: "az://box/sales/*.csv", refresh: { on_change: true, poll: 30s } }
+)"}});
+  auto r = load_project(p.dir(), test_env({{"KEY_ID", "AKIA1"}, {"SECRET", "s3cr3t"}, {"SAS", "?sv=2021&sig=x"}}));
+  ASSERT_TRUE(r.ok()) << all_text(r);
+  const auto& stores = r.project->object_stores;
+  EXPECT_EQ(stores[0].secret_access_key, "s3cr3t");
+  ASSERT_EQ(stores.size(), 2u);
+  EXPECT_EQ(stores[0].kind, ObjectStoreKind::S3);
+  EXPECT_EQ(stores[0].region, "eu-central-1");
+  EXPECT_FALSE(stores[0].path_style) << "AWS itself: virtual-host style";
+  EXPECT_EQ(stores[0].max_cache_bytes, 20'000'000'000);
+  EXPECT_EQ(stores[0].parallel, 8);
+  EXPECT_EQ(stores[1].kind, ObjectStoreKind::Azure);
+  EXPECT_EQ(stores[1].sas, "sv=2021&sig=x");
+  EXPECT_EQ(stores[1].endpoint, "http://127.0.0.1:10000/acct01");
+  const auto& orders = r.project->sources[0];
+  ASSERT_TRUE(orders.object);
+  EXPECT_EQ(orders.object->store, "lake");
+  EXPECT_EQ(orders.object->container, "my-bucket");
+  EXPECT_EQ(orders.object->pattern, "orders/**/*.parquet");
+  EXPECT_EQ(orders.format, SourceFormat::Parquet);
+  const auto& sales = r.project->sources[1];
+  EXPECT_EQ(sales.object->store, "blobs");
+  EXPECT_EQ(sales.format, SourceFormat::Csv);
+  EXPECT_EQ(sales.refresh->poll_ms, 30'000);
+  EXPECT_EQ(all_text(r).find("outside the project"), std::string::npos);
+}
+
+TEST(Config, BadObjectStorageSourcesArePreciseErrors) {
+  auto errors_of = [](const std::string& yaml) {
+    TempProject p(std::map<std::string, std::string>{{"sightline.yaml", yaml}});
+    auto r = load_project(p.dir(), test_env());
+    EXPECT_FALSE(r.ok()) << yaml;
+    return all_text(r);
+  };
+  const std::string s3 = "object_stores:\n  lake: { type: s3 }\n";
+  EXPECT_NE(errors_of("sources:\n  o: s3://bucket/x.parquet\n").find("source 'o' reads S3 but no such object store is declared"),
+            std::string::npos);
+  EXPECT_NE(errors_of(s3 + "sources:\n  o: { path: s3://bucket/x.parquet, store: laek }\n").find("no object store 'laek'\n  hint: did you mean 'lake'?"),
+            std::string::npos);
+  EXPECT_NE(errors_of(s3 + "sources:\n  o: { path: az://box/x.csv, store: lake }\n").find("store 'lake' is S3, the path is az://"),
+            std::string::npos);
+  EXPECT_NE(errors_of(s3 + "  lake2: { type: s3 }\nsources:\n  o: s3://bucket/x.parquet\n").find("more than one object store could serve"),
+            std::string::npos);
+  EXPECT_NE(errors_of(s3 + "sources:\n  o: s3://B_ad/x.parquet\n").find("'B_ad' is not a bucket name"), std::string::npos);
+  EXPECT_NE(errors_of(s3 + "sources:\n  o: s3://bucket/a/../../x.parquet\n").find("has an empty, '.' or '..' part"), std::string::npos);
+  EXPECT_NE(errors_of(s3 + "sources:\n  o: { path: data/x.parquet, store: lake }\n").find("store: applies to object URLs"),
+            std::string::npos);
+  EXPECT_NE(errors_of("sources:\n  o: { path: data/x.csv, refresh: { on_change: true, poll: 5s } }\n").find("refresh.poll applies to object storage"),
+            std::string::npos);
+  EXPECT_NE(errors_of("object_stores:\n  x: { type: gcs }\nsources:\n  o: data/x.csv\n").find("object store 'x'.type must be s3 or azure, got 'gcs'"),
+            std::string::npos);
+  EXPECT_NE(errors_of("object_stores:\n  x: { type: s3, access_key_id: a }\nsources:\n  o: data/x.csv\n").find("needs both access_key_id and secret_access_key"),
+            std::string::npos);
+  EXPECT_NE(errors_of("object_stores:\n  x: { type: s3, endpoint: \"ftp://h\" }\nsources:\n  o: data/x.csv\n").find("endpoint must be an http(s) URL"),
+            std::string::npos);
+  EXPECT_NE(errors_of("object_stores:\n  x: { type: s3, max_cache: lots }\nsources:\n  o: data/x.csv\n").find("max_cache must be a size"),
+            std::string::npos);
+  EXPECT_NE(errors_of("object_stores:\n  x: { type: azure, account: A! }\nsources:\n  o: data/x.csv\n").find("must be a storage account name"),
+            std::string::npos);
+  // A secret written into the file is a warning.
+  TempProject p(std::map<std::string, std::string>{{"sightline.yaml", "object_stores:\n  x: { type: s3, access_key_id: a, secret_access_key: plain }\nsources:\n  o: data/x.csv\n"}});
+  EXPECT_NE(all_text(load_project(p.dir(), test_env())).find("secret_access_key is written into the YAML file"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sightline::config
