@@ -77,7 +77,8 @@ const config::SourceSpec* find_source(const config::Project& project, std::strin
   return nullptr;
 }
 
-json policy_json(const std::optional<config::RefreshSpec>& spec) {
+json policy_json(const config::SourceSpec& source) {
+  const auto& spec = source.refresh;
   if (!spec) return nullptr;
   json j = json::object();
   if (spec->every_ms) j["every_seconds"] = *spec->every_ms / 1000.0;
@@ -85,6 +86,7 @@ json policy_json(const std::optional<config::RefreshSpec>& spec) {
   if (spec->on_change) {
     j["on_change"] = true;
     j["debounce_seconds"] = spec->debounce_ms / 1000.0;
+    if (source.object) j["poll_seconds"] = spec->poll_ms / 1000.0;
   }
   return j;
 }
@@ -123,7 +125,7 @@ json source_json(SourceBoard& board, const Snapshot& snap, const engine::DataVer
   const DataVersion v = version_of(board, engine, versions, source.name);
   const auto files = engine.source_files(source.name);
   const RefreshStatus r = board.status(source.name);
-  json refresh = {{"policy", policy_json(source.refresh)},
+  json refresh = {{"policy", policy_json(source)},
                   {"can_refresh", operator_view},
                   {"last_check", time_or_null(r.last_check_ms)},
                   {"last_outcome", r.last_outcome ? json(refresh_outcome_name(*r.last_outcome)) : json(nullptr)},
@@ -142,6 +144,9 @@ json source_json(SourceBoard& board, const Snapshot& snap, const engine::DataVer
             {"version_number", v.number},
             {"as_of", time_or_null(v.as_of_ms)},
             {"refresh", refresh}};
+  if (source.object)
+    if (const auto* store = snap.project.find_object_store(source.object->store))
+      j["stored_in"] = {{"type", store->kind == config::ObjectStoreKind::S3 ? "s3" : "azure"}, {"store", store->name}};
   if (operator_view)
     if (auto rows = engine.freshness(source.name).rows) j["rows"] = *rows;
   j.update(checks_json(snap, source.name, operator_view));

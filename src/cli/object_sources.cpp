@@ -18,7 +18,7 @@ Result<storage::MirrorSync> fetch_object_source(const config::Project& project, 
   const config::ObjectStoreSpec* spec = project.find_object_store(source.object->store);
   if (!spec) return fail(ErrorKind::Internal, "source '" + source.name + "' names an object store the project lacks");
   const auto started = std::chrono::steady_clock::now();
-  auto store = storage::make_object_store(*spec, storage::make_curl_transport());
+  auto store = storage::make_object_store(*spec, storage::make_curl_transport(std::chrono::seconds(10), std::chrono::seconds(60), spec->ca_file));
   auto synced = storage::sync_objects(*store, *spec, *source.object, root);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!synced) {

@@ -1010,7 +1010,7 @@ class ProjectParser {
       if (type == "s3") {
         o.kind = ObjectStoreKind::S3;
         r.check_keys(v, {"type", "endpoint", "region", "access_key_id", "secret_access_key", "session_token", "url_style", "max_cache",
-                         "parallel"},
+                         "parallel", "ca_file"},
                      what);
         if (v["region"]) o.region = r.str(v["region"], what + ".region");
         warn_if_literal_secret(r, v["secret_access_key"], what + ".secret_access_key");
@@ -1024,7 +1024,7 @@ class ProjectParser {
           r.error(v["region"], what + ".region must look like eu-central-1, got '" + o.region.substr(0, 32) + "'");
       } else if (type == "azure") {
         o.kind = ObjectStoreKind::Azure;
-        r.check_keys(v, {"type", "endpoint", "account", "key", "sas", "max_cache", "parallel"}, what);
+        r.check_keys(v, {"type", "endpoint", "account", "key", "sas", "max_cache", "parallel", "ca_file"}, what);
         o.account = r.str(v["account"], what + ".account");
         warn_if_literal_secret(r, v["key"], what + ".key");
         warn_if_literal_secret(r, v["sas"], what + ".sas");
@@ -1061,6 +1061,15 @@ class ProjectParser {
           o.max_cache_bytes = *bytes;
       }
       if (v["parallel"]) o.parallel = static_cast<int>(r.integer(v["parallel"], what + ".parallel", 1, 64).value_or(4));
+      if (const auto& ca = v["ca_file"]) {
+        fs::path file = r.str(ca, what + ".ca_file");
+        if (file.is_relative()) file = dir_ / file;
+        std::error_code ec;
+        if (!fs::is_regular_file(file, ec))
+          r.error(ca, what + ".ca_file: no such file '" + r.str(ca, what + ".ca_file").substr(0, 128) + "'", "a PEM file of certificate authorities");
+        else
+          o.ca_file = file.lexically_normal().string();
+      }
       p.object_stores.push_back(std::move(o));
     }
   }

@@ -142,7 +142,8 @@ struct ObjectStoreSpec {
   std::string account;
   std::string account_key;  // shared key (base64), or
   std::string sas;          // a SAS token (query string without '?')
-  int64_t max_cache_bytes = 64LL << 30;  // the local copies of this store's objects at most
+  std::string ca_file;                   // absolute; empty: the system's certificate authorities
+  int64_t max_cache_bytes = 64LL << 30;  // the local copies of one source's objects at most
   int parallel = 4;                      // objects fetched at once
   Position pos;
 };

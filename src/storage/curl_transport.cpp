@@ -78,8 +78,8 @@ void ensure_curl_initialised() {
 
 class CurlTransport final : public HttpTransport {
  public:
-  CurlTransport(std::chrono::milliseconds connect_timeout, std::chrono::milliseconds stall_timeout)
-      : connect_timeout_(connect_timeout), stall_timeout_(stall_timeout) {}
+  CurlTransport(std::chrono::milliseconds connect_timeout, std::chrono::milliseconds stall_timeout, std::string ca_file)
+      : connect_timeout_(connect_timeout), stall_timeout_(stall_timeout), ca_file_(std::move(ca_file)) {}
 
   Result<HttpReply> send(const HttpCall& call, const BodySink& sink) override {
     const std::string host = authority_of(call.url);
@@ -121,6 +121,7 @@ class CurlTransport final : public HttpTransport {
          curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_text) == CURLE_OK &&
          curl_easy_setopt(h, CURLOPT_USERAGENT, "Sightline/" SIGHTLINE_VERSION) == CURLE_OK &&
          curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get()) == CURLE_OK;
+    if (!ca_file_.empty()) ok = ok && curl_easy_setopt(h, CURLOPT_CAINFO, ca_file_.c_str()) == CURLE_OK;
     if (call.method == "HEAD") ok = ok && curl_easy_setopt(h, CURLOPT_NOBODY, 1L) == CURLE_OK;
     if (!ok) return unavailable("could not configure the HTTP request");
     const CURLcode rc = curl_easy_perform(h);
@@ -135,12 +136,14 @@ class CurlTransport final : public HttpTransport {
  private:
   std::chrono::milliseconds connect_timeout_;
   std::chrono::milliseconds stall_timeout_;
+  std::string ca_file_;
 };
 
 }  // namespace
 
-std::unique_ptr<HttpTransport> make_curl_transport(std::chrono::milliseconds connect_timeout, std::chrono::milliseconds stall_timeout) {
-  return std::make_unique<CurlTransport>(connect_timeout, stall_timeout);
+std::unique_ptr<HttpTransport> make_curl_transport(std::chrono::milliseconds connect_timeout, std::chrono::milliseconds stall_timeout,
+                                                   std::string ca_file) {
+  return std::make_unique<CurlTransport>(connect_timeout, stall_timeout, std::move(ca_file));
 }
 
 std::string authority_of(const std::string& url) {

@@ -55,8 +55,10 @@ class HttpTransport {
 // libcurl: one easy handle per call, TLS verified, no redirects, only http and https. Connecting
 // may take `connect_timeout`; a transfer that moves nothing for `stall_timeout` is abandoned
 // (there is no limit on a whole object's time: objects are large).
+// `ca_file`: verify certificates with the authorities in this PEM file instead of the system's.
 std::unique_ptr<HttpTransport> make_curl_transport(std::chrono::milliseconds connect_timeout = std::chrono::seconds(10),
-                                                   std::chrono::milliseconds stall_timeout = std::chrono::seconds(60));
+                                                   std::chrono::milliseconds stall_timeout = std::chrono::seconds(60),
+                                                   std::string ca_file = {});
 
 // "host" or "host:port" of an http(s) URL ("" when it is not one).
 std::string authority_of(const std::string& url);

@@ -177,6 +177,10 @@ test('answers over s3:// and az:// sources equal DuckDB over the same files, and
     assert.match(r.headers.authorization, /^AWS4-HMAC-SHA256 Credential=S3RVER\/\d{8}\/us-east-1\/s3\/aws4_request/);
     assert.ok([200, 206].includes(r.status), `${r.method} ${r.url} answered ${r.status}`);
   }
+  const events = await source('events');
+  assert.deepEqual(events.stored_in, { type: 's3', store: 'lake' });
+  assert.deepEqual(events.refresh.policy, { on_change: true, debounce_seconds: 0.2, poll_seconds: 1 });
+  assert.deepEqual((await source('sales_sas')).stored_in, { type: 'azure', store: 'blobs_sas' });
   const fetched = server.jsonLogs().filter((l) => l.event === 'objects_fetched');
   assert.deepEqual(fetched.map((l) => l.source).sort(), ['events', 'orders', 'sales', 'sales_sas']);
   assert.equal(fetched.find((l) => l.source === 'orders').objects, 2, 'readme.txt matches no pattern');

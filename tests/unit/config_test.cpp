@@ -608,6 +608,8 @@ TEST(Config, BadObjectStorageSourcesArePreciseErrors) {
             std::string::npos);
   EXPECT_NE(errors_of("object_stores:\n  x: { type: s3, endpoint: \"ftp://h\" }\nsources:\n  o: data/x.csv\n").find("endpoint must be an http(s) URL"),
             std::string::npos);
+  EXPECT_NE(errors_of("object_stores:\n  x: { type: s3, ca_file: missing.pem }\nsources:\n  o: data/x.csv\n").find("ca_file: no such file 'missing.pem'"),
+            std::string::npos);
   EXPECT_NE(errors_of("object_stores:\n  x: { type: s3, max_cache: lots }\nsources:\n  o: data/x.csv\n").find("max_cache must be a size"),
             std::string::npos);
   EXPECT_NE(errors_of("object_stores:\n  x: { type: azure, account: A! }\nsources:\n  o: data/x.csv\n").find("must be a storage account name"),

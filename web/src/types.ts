@@ -154,6 +154,8 @@ export interface CheckResult {
 export interface SourceInfo extends SourceStatus {
   /** replace | append | ingest | redis */
   mode?: string;
+  /** Sources whose path is an s3:// or az:// URL: the object store it is read through. */
+  stored_in?: { type: 's3' | 'azure'; store: string };
   checks?: CheckResult[];
   checks_failing?: { error: number; warn: number };
 }

@@ -53,6 +53,18 @@ describe('the data page', () => {
     expect(events.querySelector('[data-rows]')).toBeNull();
     expect(events.querySelector('[data-refresh-source]')).toBeNull();
     expect(events.querySelector('[data-checks]')).toBeNull();
+    expect(orders.querySelector('[data-stored-in]')).toBeNull();
+  });
+
+  it('names the object store of a source read from S3 or Azure, and how often its objects are looked at', () => {
+    const el = renderSources([source({ name: 'lake', stored_in: { type: 's3', store: 'lake' } }, { policy: { on_change: true, debounce_seconds: 2, poll_seconds: 60 } }),
+      source({ name: 'blobs', mode: 'replace', stored_in: { type: 'azure', store: 'exports' } }, { policy: { cron: '0 6 * * *' } })], () => {});
+    const lake = el.querySelector('[data-source="lake"]')!;
+    expect(lake.querySelector('[data-stored-in]')!.textContent).toBe('S3 (lake)');
+    expect(lake.querySelector('[data-policy]')!.textContent).toBe('when its objects change (looked at every 1 min)');
+    const blobs = el.querySelector('[data-source="blobs"]')!;
+    expect(blobs.querySelector('[data-stored-in]')!.textContent).toBe('Azure Blob (exports)');
+    expect(blobs.querySelector('[data-policy]')!.textContent).toBe('cron 0 6 * * *');
   });
 
   it('says why refreshes fail, for those who may see it, and offers Refresh only when allowed and idle', () => {

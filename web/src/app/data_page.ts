@@ -17,6 +17,8 @@ const MODE_LABEL: Record<string, string> = {
   redis: 'Redis stream',
 };
 
+const STORE_LABEL: Record<string, string> = { s3: 'S3', azure: 'Azure Blob' };
+
 function policyText(policy: Record<string, unknown> | null, mode: string | undefined): string {
   if (mode === 'ingest') return 'as rows arrive';
   if (mode === 'redis') return 'as entries arrive';
@@ -24,7 +26,10 @@ function policyText(policy: Record<string, unknown> | null, mode: string | undef
   const parts: string[] = [];
   if (typeof policy.every_seconds === 'number') parts.push(`every ${humanSeconds(policy.every_seconds)}`);
   if (typeof policy.cron === 'string') parts.push(`cron ${policy.cron}`);
-  if (policy.on_change === true) parts.push('when its files change');
+  if (policy.on_change === true)
+    parts.push(
+      typeof policy.poll_seconds === 'number' ? `when its objects change (looked at every ${humanSeconds(policy.poll_seconds)})` : 'when its files change',
+    );
   return parts.length > 0 ? parts.join(', ') : 'when someone allowed asks';
 }
 
@@ -57,6 +62,9 @@ export function renderSource(s: SourceInfo, onRefresh: (name: string) => void): 
     { class: 'source-facts' },
     h('dt', {}, 'Kept'),
     h('dd', { 'data-mode': s.mode ?? '' }, MODE_LABEL[s.mode ?? ''] ?? s.mode ?? ''),
+    ...(s.stored_in
+      ? [h('dt', {}, 'Stored in'), h('dd', { 'data-stored-in': s.stored_in.type }, `${STORE_LABEL[s.stored_in.type] ?? s.stored_in.type} (${s.stored_in.store})`)]
+      : []),
     h('dt', {}, 'Data as of'),
     h('dd', { 'data-as-of': s.as_of ?? '' }, asOf ?? 'unknown'),
     h('dt', {}, 'Version'),
