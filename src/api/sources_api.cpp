@@ -178,8 +178,9 @@ Result<HttpResponse> Api::ingest_rows(const HttpRequest& req, const Snapshot& sn
                 "the roles listed in its ingest.roles may; ask an administrator");
   const auto format = engine::ingest_format_of(req.header("content-type"));
   if (!format)
-    return fail(ErrorKind::UnsupportedMediaType, "rows are read as text/csv (with a header line) or application/x-ndjson",
-                "set Content-Type to text/csv or application/x-ndjson");
+    return fail(ErrorKind::UnsupportedMediaType,
+                "rows are read as text/csv (with a header line), application/x-ndjson or application/vnd.apache.arrow.stream",
+                "set Content-Type to text/csv, application/x-ndjson or application/vnd.apache.arrow.stream");
   const std::filesystem::path folder = snap.engine->ingest_folder(source.name);
   if (folder.empty()) return fail(ErrorKind::Unavailable, "source '" + source.name + "' is not loaded", "try again in a moment");
   const int64_t now_ms = wall_ms();

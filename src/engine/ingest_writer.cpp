@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "arrow/ipc_reader.h"
 #include "engine/duckdb.h"
 #include "engine/result_rows.h"
 
@@ -480,6 +481,38 @@ Result<int64_t> stage_ndjson(Connection& conn, const fs::path& file, const std::
   return count(conn, "SELECT count(*) FROM batch");
 }
 
+// --- Arrow IPC ------------------------------------------------------------------------------
+
+// Stages an Arrow IPC stream into `batch` (__row, v<i> per declared column: each value as DuckDB
+// writes it as text, so the checks and casts of the text formats apply alike); returns its rows.
+Result<int64_t> stage_arrow(Connection& conn, std::string_view body, const std::vector<IngestColumn>& columns) {
+  auto stream = arrow::read_ipc_stream(body);
+  if (!stream) return fail(stream.error());
+  const std::vector<std::string> names = stream->field_names();
+  for (size_t i = 0; i < names.size(); ++i)
+    for (size_t k = 0; k < i; ++k)
+      if (names[i] == names[k]) return invalid("the Arrow schema names column '" + names[i] + "' twice");
+  auto positions = declared_positions(names, columns);
+  if (!positions) return fail(positions.error());
+  if (stream->rows() == 0) return int64_t{0};
+  ArrowArrayStream exported;
+  stream->export_stream(&exported);
+  if (duckdb_arrow_scan(conn.handle(), "body_rows", reinterpret_cast<duckdb_arrow_stream>(&exported)) != DuckDBSuccess)
+    return fail_with_detail(ErrorKind::InvalidInput, "the Arrow stream could not be read", "", "duckdb_arrow_scan failed");
+  std::string select = "row_number() OVER () AS __row";
+  for (size_t i = 0; i < columns.size(); ++i) {
+    auto field = std::find(positions->begin(), positions->end(), i);
+    select += ", " +
+              (field == positions->end() ? std::string("CAST(NULL AS VARCHAR)")
+                                         : "CAST(" + quote_identifier(names[static_cast<size_t>(field - positions->begin())]) + " AS VARCHAR)") +
+              " AS " + text_column(i);
+  }
+  auto staged = run(conn, "CREATE TABLE batch AS SELECT " + select + " FROM body_rows");
+  if (exported.release) exported.release(&exported);
+  if (!staged) return fail(staged.error());
+  return count(conn, "SELECT count(*) FROM batch");
+}
+
 // --- checks and output ----------------------------------------------------------------------
 
 // The first value (by row, then declared column) that does not convert to its column's type.
@@ -527,7 +560,9 @@ Result<int64_t> convert(Connection& conn, std::string_view body, IngestFormat fo
                         const fs::path& input, const fs::path& out) {
   auto nested = nested_types(conn, columns);
   if (!nested) return fail(nested.error());
-  auto staged = format == IngestFormat::Csv ? stage_csv(conn, body, input, columns) : stage_ndjson(conn, input, columns);
+  auto staged = format == IngestFormat::Csv      ? stage_csv(conn, body, input, columns)
+                : format == IngestFormat::ArrowIpc ? stage_arrow(conn, body, columns)
+                                                   : stage_ndjson(conn, input, columns);
   if (!staged) return fail(staged.error());
   if (*staged == 0) return no_rows();
   if (auto ok = check_values(conn, columns, *nested, format == IngestFormat::NdJson); !ok) return fail(ok.error());
@@ -551,16 +586,21 @@ std::optional<IngestFormat> ingest_format_of(std::string_view content_type) {
   const std::string media = ascii_lower(trim_spaces(content_type.substr(0, content_type.find(';'))));
   if (media == "text/csv") return IngestFormat::Csv;
   if (media == "application/x-ndjson" || media == "application/ndjson" || media == "application/jsonl") return IngestFormat::NdJson;
+  if (media == "application/vnd.apache.arrow.stream") return IngestFormat::ArrowIpc;
   return std::nullopt;
 }
 
 Result<IngestBatch> write_ingest_batch(std::string_view body, IngestFormat format, const std::vector<IngestColumn>& columns,
                                        const std::filesystem::path& target, const std::filesystem::path& scratch_dir) {
   if (auto declared = check_declared(columns); !declared) return fail(declared.error());
-  if (body.starts_with(kByteOrderMark)) body.remove_prefix(kByteOrderMark.size());
-  if (size_t bad = utf8_error_at(body); bad != std::string_view::npos)
-    return invalid("the body is not UTF-8 text (byte " + std::to_string(bad + 1) + ")");
-  if (is_blank(body)) return no_rows();
+  if (format == IngestFormat::ArrowIpc) {
+    if (body.empty()) return no_rows();
+  } else {
+    if (body.starts_with(kByteOrderMark)) body.remove_prefix(kByteOrderMark.size());
+    if (size_t bad = utf8_error_at(body); bad != std::string_view::npos)
+      return invalid("the body is not UTF-8 text (byte " + std::to_string(bad + 1) + ")");
+    if (is_blank(body)) return no_rows();
+  }
   auto target_path = absolute_path(target);
   auto scratch = absolute_path(scratch_dir);
   if (!target_path || !scratch) return fail(target_path ? scratch.error() : target_path.error());

@@ -1,4 +1,4 @@
-// Ingest: one batch of rows received over HTTP (CSV or NDJSON), checked against the columns a
+// Ingest: one batch of rows received over HTTP (CSV, NDJSON or an Arrow IPC stream), checked against the columns a
 // project declares and written as one Parquet file that appears whole or not at all.
 //
 //   auto format = ingest_format_of(request.content_type);           // nullopt: 415
@@ -22,10 +22,11 @@
 
 namespace sightline::engine {
 
-enum class IngestFormat { Csv, NdJson };
+enum class IngestFormat { Csv, NdJson, ArrowIpc };
 
 // The body format a Content-Type names: text/csv -> Csv; application/x-ndjson,
-// application/ndjson and application/jsonl -> NdJson; anything else (also "") -> nullopt.
+// application/ndjson and application/jsonl -> NdJson; application/vnd.apache.arrow.stream ->
+// ArrowIpc; anything else (also "") -> nullopt.
 // Case-insensitive; parameters (`; charset=utf-8`) and surrounding spaces are ignored. Pure.
 std::optional<IngestFormat> ingest_format_of(std::string_view content_type);
 
@@ -54,6 +55,9 @@ struct IngestBatch {
 //           64-bit integer or a double: send decimals of more than 15 significant digits as
 //           strings). Objects and arrays convert only to nested types (LIST, STRUCT, MAP,
 //           ARRAY), from their JSON text.
+//   ArrowIpc an Arrow IPC stream (arrow/ipc_reader.h says which types it reads); each value is
+//           converted from its text as DuckDB writes it (a timestamp with its UTC offset), so
+//           the rules below hold alike. Field names are matched like CSV header names.
 // Every column the body names must be one of `columns`; declared columns it does not name are
 // NULL. A value converts when DuckDB's TRY_CAST from text to the column's type succeeds (so its
 // rules hold: '1.5' into BIGINT is 2, '1.234' into DECIMAL(12,2) is 1.23, 'yes' is a BOOLEAN);
