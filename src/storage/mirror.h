@@ -8,7 +8,8 @@
 // new key, or a new ETag), `parallel` at once, each into a partial file first: a fetch cut short
 // resumes where it stopped (a ranged request that must still match the ETag). Only when every
 // object has arrived are the new files moved into place, and the copies of objects no longer
-// listed removed, so the local copy is always one whole listing, old or new, never a mix. A
+// listed removed, so a failed sync leaves the copy as it was, and between syncs the copy is one
+// whole listing (a reader during the moves may see both: they are renames, one by one). A
 // manifest per bucket remembers each copy's ETag, written after the moves.
 //
 // Each copy's modification time is the object's Last-Modified time, its nanoseconds taken from
