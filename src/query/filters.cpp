@@ -311,8 +311,12 @@ Result<std::optional<SqlFragment>> range_predicate(const std::string& col_sql, c
 // and the few values inside it that were not asked for are excluded one by one. DuckDB applies
 // such comparisons while it scans, on the type's small integer codes; an IN list of text (or an
 // equality with text) makes it turn every row's code back into text first: 4-7x slower over 10M
-// rows, 5x over a rollup. nullopt when the column has no such type or too many values inside the
-// range were not asked for (an IN list answers then). Values the type does not hold match no row.
+// rows, 5x over a rollup. When more than a few values inside the range were not asked for, the
+// codes of those asked for: `enum_code(col) IN (...)` is also applied while scanning, where DuckDB
+// applies `col IN (<values of the type>)` only to rows already read with every column the
+// statement needs (the top 20 streets of two zones far apart in the alphabet, 10M rows, one
+// thread: 604 ms typed IN, 168 ms codes; the text IN list it turns every code into text for).
+// nullopt when the column has no such type. Values the type does not hold match no row.
 std::optional<SqlFragment> enum_set_predicate(const std::string& col_sql, const engine::ColumnInfo& col,
                                               const std::vector<std::string>& values) {
   constexpr size_t kMaxExclusions = 8;
@@ -336,8 +340,17 @@ std::optional<SqlFragment> enum_set_predicate(const std::string& col_sql, const 
   std::vector<size_t> excluded;
   for (size_t i = lo + 1; i < hi; ++i)
     if (!asked[i]) excluded.push_back(i);
-  if (excluded.size() > kMaxExclusions) return std::nullopt;
   const std::string typed = "CAST(? AS " + col.enum_type + ")";
+  if (excluded.size() > kMaxExclusions) {
+    for (size_t i = lo; i <= hi; ++i) {
+      if (!asked[i]) continue;
+      f.sql += (f.sql.empty() ? "" : ", ") + std::string("?");
+      f.params.emplace_back(static_cast<int64_t>(i));  // the value's code: its place in the sorted values
+      f.equalities.emplace_back(col_sql + " = " + typed, engine::Param(dict[i]));
+    }
+    f.sql = "enum_code(" + col_sql + ") IN (" + f.sql + ")";
+    return f;
+  }
   auto compare = [&](const char* op, size_t i) {
     f.sql += (f.sql.empty() ? "" : " AND ") + col_sql + op + typed;
     f.params.emplace_back(dict[i]);
@@ -377,7 +390,10 @@ Result<std::optional<SqlFragment>> in_predicate(const std::string& col_sql, cons
   if (!list.empty()) f.sql = col_sql + " IN (" + list + ")";
   if (!texts.empty() && texts.size() == f.params.size())
     if (auto coded = enum_set_predicate(col_sql, col, texts)) f = std::move(*coded);
-  if (with_null) f.sql = f.sql.empty() ? col_sql + " IS NULL" : "(" + f.sql + " OR " + col_sql + " IS NULL)";
+  if (with_null) {
+    f.sql = f.sql.empty() ? col_sql + " IS NULL" : "(" + f.sql + " OR " + col_sql + " IS NULL)";
+    f.equalities.clear();  // NULL's rows are no equality's
+  }
   return std::optional<SqlFragment>(std::move(f));
 }
 

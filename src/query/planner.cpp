@@ -397,12 +397,37 @@ void WidgetInput::prepare_source(bool aggregate) {
   } else if (rollup) {
     from = "(SELECT * FROM " + quote_identifier(rollup->table) + " WHERE " + policy.sql + ") AS " + quote_identifier(rollup->table);
     from_params = policy.params;
+  } else if (reads_subset) {
+    from = rel->sql_name();  // made under the caller's scope already
   } else {
-    // A subset was made under the caller's scope already.
-    from = reads_subset ? rel->sql_name() : scoped_from(rel->name, scope, from_params);
+    from = rows_by_equalities();
+    if (from.empty()) from = scoped_from(rel->name, scope, from_params);
   }
   where_params.clear();
   where = rollup ? and_all(over_rollup(preds, *rollup), where_params) : and_all(preds, where_params);
+}
+
+// A few values of an ENUM column far apart in its order (SqlFragment::equalities) are read as a
+// union of one scan per value: each scan skips the row groups that cannot hold its value (the
+// values' codes in one list skip only those outside the lowest and the highest), and a scan of
+// one-byte codes is cheap. Rides at 10M rows clustered by district, two zones of different
+// districts: the widgets that read the rows took 101, 77 and 136 ms (days, hours, hour of day)
+// as a union, 221, 190 and 231 ms with the list of codes. The WHERE clause keeps the list
+// (statements over the sample read it); on the rows left it costs nothing.
+std::string WidgetInput::rows_by_equalities() {
+  constexpr size_t kMaxBranches = 4;
+  const SqlFragment* split = nullptr;
+  for (const auto& p : preds)
+    if (p.equalities.size() >= 2 && p.equalities.size() <= kMaxBranches && (!split || p.equalities.size() < split->equalities.size()))
+      split = &p;
+  if (!split) return "";
+  std::string branches;
+  for (const auto& [sql, value] : split->equalities) {
+    branches += (branches.empty() ? "SELECT * FROM " : " UNION ALL SELECT * FROM ") + scoped_rows(rel->name, scope, from_params) +
+                " WHERE " + sql;
+    from_params.push_back(value);
+  }
+  return "(" + branches + ") AS " + quote_identifier(rel->name);
 }
 
 const engine::ColumnBins* WidgetInput::binned_range(const SqlFragment& p) const {

@@ -99,6 +99,9 @@ struct WidgetInput {
   // With `days` (a rollup that answers the range by its days, and stores what the month rollup
   // stores), the days around the months are read from it instead of the rows.
   bool split_by_months(const std::map<std::string, Grain>& needs, const std::vector<std::string>& measures, const Rollup* days = nullptr);
+  // The rows as a union of one scan per value of a predicate that keeps a few values of an ENUM
+  // column (SqlFragment::equalities), parameters appended to from_params; "" when none does.
+  std::string rows_by_equalities();
   // The bins of a numeric range predicate's column when both its ends (those given) are bin
   // edges, so a rollup keeping the column's bin keys answers it exactly; else null.
   const engine::ColumnBins* binned_range(const SqlFragment& p) const;

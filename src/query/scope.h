@@ -41,6 +41,11 @@ struct SqlFragment {
   // For row policies: `columns` lists every column the predicate reads, so a pre-aggregate
   // grouped by those columns answers it exactly.
   bool columns_known = false;
+  // For a few values of a column stored as an ENUM, far apart in its order: each value's own
+  // equality, as SQL with one placeholder and its value. The rows the predicate keeps are exactly
+  // the union of the rows each equality keeps, and no row is kept by two of them. Empty for
+  // anything else.
+  std::vector<std::pair<std::string, engine::Param>> equalities;
   bool empty() const { return sql.empty(); }
 };
 

@@ -136,6 +136,7 @@ widgets:
     EXPECT_TRUE(plan.has_value()) << (plan ? "" : plan.error().message);
     if (!plan) return json();
     if (read_from) *read_from = plan->read_from;
+    last_sql_ = plan->data.sql;
     json rows = testing::run_statement(**engine_, plan->data)["rows"];
     // Sorted as the oracle sorts: by kind, NULL last (the widget orders by its measure).
     std::vector<json> v(rows.begin(), rows.end());
@@ -146,6 +147,7 @@ widgets:
     return json(v);
   }
 
+  std::string last_sql_;  // the data statement of the last answer()
   static fs::path* dir_;
   static config::Project* project_;
   static std::shared_ptr<const engine::Engine>* engine_;
@@ -206,7 +208,7 @@ TEST_F(EnumFilters, RandomSetsSelectTheRowsAnInListOfTextSelects) {
   for (size_t i = 1; i < kKinds.size(); ++i) pool.emplace_back(kKinds[i]);
   for (const char* unknown : {"Nowhere", "alpha", "Z ", "zz"}) pool.emplace_back(unknown);
   pool.emplace_back(nullptr);
-  int rollup_answers = 0;
+  int rollup_answers = 0, code_lists = 0, unions = 0;
   for (int round = 0; round < 120; ++round) {
     json values = json::array();
     const int k = std::uniform_int_distribution<int>(1, round % 10 == 0 ? static_cast<int>(pool.size()) : 6)(rng);
@@ -219,6 +221,8 @@ TEST_F(EnumFilters, RandomSetsSelectTheRowsAnInListOfTextSelects) {
     json body = {{"filters", {{"kinds", values}, {"side", side}}}};
     EXPECT_EQ(answer(body, with_rollups, &read_from), oracle(oracle_in("kind", values) + " AND " + side_sql)) << body.dump();
     rollup_answers += read_from.find("rollup") != std::string::npos;
+    code_lists += last_sql_.find("enum_code(\"kind\") IN (") != std::string::npos;
+    unions += last_sql_.find("UNION ALL SELECT * FROM") != std::string::npos;
     // As a cross-filter selection from another widget.
     json selection = {{"selections", json::array({{{"column", "kind"}, {"values", values}, {"widget", "total"}}})}};
     EXPECT_EQ(answer(selection, with_rollups), oracle(oracle_in("kind", values))) << selection.dump();
@@ -230,6 +234,10 @@ TEST_F(EnumFilters, RandomSetsSelectTheRowsAnInListOfTextSelects) {
     }
   }
   EXPECT_GT(rollup_answers, 20);  // the rollup path was exercised, not only the rows
+  // So were values far apart in the type's order: by their codes, and over the rows one scan per
+  // value (a few values, no NULL among them).
+  EXPECT_GT(code_lists, 10);
+  EXPECT_GT(unions, 5);
 }
 
 // Own SQL may give a filtered column another meaning: there the filter compares text as text
