@@ -1,5 +1,7 @@
 #include "engine/bitmap_functions.h"
 
+#include "engine/code_set.h"
+
 #include <roaring/roaring.h>
 
 #include <algorithm>
@@ -12,18 +14,19 @@
 namespace sightline::engine {
 namespace {
 
-// An aggregate state: one bitmap, made on first use.
+// An aggregate state: one set of codes, made on first use (engine/code_set.h: unions serialized
+// bitmaps without deserializing each into a Roaring bitmap first).
 struct BitmapState {
-  roaring_bitmap_t* bitmap;
+  CodeSet* codes;
 };
 
 BitmapState& state_of(duckdb_aggregate_state s) {
   return *reinterpret_cast<BitmapState*>(s);
 }
 
-roaring_bitmap_t* bitmap_of(BitmapState& state) {
-  if (!state.bitmap) state.bitmap = roaring_bitmap_create();
-  return state.bitmap;
+CodeSet& codes_of(BitmapState& state) {
+  if (!state.codes) state.codes = new CodeSet();
+  return *state.codes;
 }
 
 idx_t state_size(duckdb_function_info) {
@@ -31,22 +34,21 @@ idx_t state_size(duckdb_function_info) {
 }
 
 void init(duckdb_function_info, duckdb_aggregate_state state) {
-  state_of(state).bitmap = nullptr;
+  state_of(state).codes = nullptr;
 }
 
 void destroy(duckdb_aggregate_state* states, idx_t count) {
   for (idx_t i = 0; i < count; ++i) {
     auto& s = state_of(states[i]);
-    if (s.bitmap) roaring_bitmap_free(s.bitmap);
-    s.bitmap = nullptr;
+    delete s.codes;
+    s.codes = nullptr;
   }
 }
 
 void combine(duckdb_function_info, duckdb_aggregate_state* source, duckdb_aggregate_state* target, idx_t count) {
   for (idx_t i = 0; i < count; ++i) {
     auto& from = state_of(source[i]);
-    if (!from.bitmap) continue;
-    roaring_bitmap_or_inplace(bitmap_of(state_of(target[i])), from.bitmap);
+    if (from.codes) codes_of(state_of(target[i])).merge(*from.codes);
   }
 }
 
@@ -54,23 +56,31 @@ bool valid(uint64_t* validity, idx_t row) {
   return !validity || duckdb_validity_row_is_valid(validity, row);
 }
 
-// sightline_bitmap(code): adds each non-NULL code to its group's bitmap.
+// sightline_bitmap(code): adds each non-NULL code to its group's set.
 void add_codes(duckdb_function_info, duckdb_data_chunk input, duckdb_aggregate_state* states) {
   const idx_t rows = duckdb_data_chunk_get_size(input);
   duckdb_vector codes = duckdb_data_chunk_get_vector(input, 0);
   const auto* data = static_cast<const uint32_t*>(duckdb_vector_get_data(codes));
   uint64_t* validity = duckdb_vector_get_validity(codes);
   for (idx_t r = 0; r < rows; ++r)
-    if (valid(validity, r)) roaring_bitmap_add(bitmap_of(state_of(states[r])), data[r]);
+    if (valid(validity, r)) codes_of(state_of(states[r])).add(data[r]);
 }
 
+// The set as a Roaring bitmap with runs where they are smaller (what rollups keep: written once,
+// read by every distinct count over them).
 void finalize_blob(duckdb_function_info info, duckdb_aggregate_state* source, duckdb_vector result, idx_t count, idx_t offset) {
   std::string buffer;
   for (idx_t i = 0; i < count; ++i) {
-    roaring_bitmap_t* b = bitmap_of(state_of(source[i]));
-    roaring_bitmap_run_optimize(b);
-    buffer.resize(roaring_bitmap_portable_size_in_bytes(b));
-    size_t written = roaring_bitmap_portable_serialize(b, buffer.data());
+    const std::string plain = codes_of(state_of(source[i])).portable();
+    std::unique_ptr<roaring_bitmap_t, decltype(&roaring_bitmap_free)> b(
+        roaring_bitmap_portable_deserialize_safe(plain.data(), plain.size()), roaring_bitmap_free);
+    if (!b) {
+      duckdb_aggregate_function_set_error(info, "a distinct-value bitmap could not be serialized");
+      return;
+    }
+    roaring_bitmap_run_optimize(b.get());
+    buffer.resize(roaring_bitmap_portable_size_in_bytes(b.get()));
+    size_t written = roaring_bitmap_portable_serialize(b.get(), buffer.data());
     if (written != buffer.size()) {
       duckdb_aggregate_function_set_error(info, "a distinct-value bitmap could not be serialized");
       return;
@@ -79,7 +89,17 @@ void finalize_blob(duckdb_function_info info, duckdb_aggregate_state* source, du
   }
 }
 
-// sightline_bitmap_count(bitmap): unions each group's bitmaps.
+// sightline_bitmap_union's result: the set as it is (array and bitset containers). It runs at
+// query time too (the days around a range's whole months), where packing runs would cost more
+// than the few bytes they save.
+void finalize_union(duckdb_function_info, duckdb_aggregate_state* source, duckdb_vector result, idx_t count, idx_t offset) {
+  for (idx_t i = 0; i < count; ++i) {
+    const std::string bytes = codes_of(state_of(source[i])).portable();
+    duckdb_vector_assign_string_element_len(result, offset + i, bytes.data(), bytes.size());
+  }
+}
+
+// sightline_bitmap_count(bitmap) and sightline_bitmap_union(bitmap): unions each group's bitmaps.
 void add_bitmaps(duckdb_function_info info, duckdb_data_chunk input, duckdb_aggregate_state* states) {
   const idx_t rows = duckdb_data_chunk_get_size(input);
   duckdb_vector blobs = duckdb_data_chunk_get_vector(input, 0);
@@ -87,15 +107,10 @@ void add_bitmaps(duckdb_function_info info, duckdb_data_chunk input, duckdb_aggr
   uint64_t* validity = duckdb_vector_get_validity(blobs);
   for (idx_t r = 0; r < rows; ++r) {
     if (!valid(validity, r)) continue;
-    const char* bytes = duckdb_string_t_data(&data[r]);
-    const uint32_t length = duckdb_string_t_length(data[r]);
-    std::unique_ptr<roaring_bitmap_t, decltype(&roaring_bitmap_free)> b(roaring_bitmap_portable_deserialize_safe(bytes, length),
-                                                                        roaring_bitmap_free);
-    if (!b) {
+    if (!codes_of(state_of(states[r])).add_portable(duckdb_string_t_data(&data[r]), duckdb_string_t_length(data[r]))) {
       duckdb_aggregate_function_set_error(info, "a distinct-value bitmap is malformed");
       return;
     }
-    roaring_bitmap_or_inplace(bitmap_of(state_of(states[r])), b.get());
   }
 }
 
@@ -103,7 +118,7 @@ void finalize_count(duckdb_function_info, duckdb_aggregate_state* source, duckdb
   auto* out = static_cast<int64_t*>(duckdb_vector_get_data(result));
   for (idx_t i = 0; i < count; ++i) {
     auto& s = state_of(source[i]);
-    out[offset + i] = s.bitmap ? static_cast<int64_t>(roaring_bitmap_get_cardinality(s.bitmap)) : 0;
+    out[offset + i] = s.codes ? s.codes->count() : 0;
   }
 }
 
@@ -242,7 +257,7 @@ Result<void> register_bitmap_functions(Connection& conn) {
   if (auto r = register_one(conn, "sightline_bitmap_count", DUCKDB_TYPE_BLOB, DUCKDB_TYPE_BIGINT, kBitmapState, add_bitmaps, finalize_count);
       !r)
     return r;
-  if (auto r = register_one(conn, "sightline_bitmap_union", DUCKDB_TYPE_BLOB, DUCKDB_TYPE_BLOB, kBitmapState, add_bitmaps, finalize_blob); !r)
+  if (auto r = register_one(conn, "sightline_bitmap_union", DUCKDB_TYPE_BLOB, DUCKDB_TYPE_BLOB, kBitmapState, add_bitmaps, finalize_union); !r)
     return r;
   return register_one(conn, "sightline_hll_count", DUCKDB_TYPE_UBIGINT, DUCKDB_TYPE_BIGINT, kHllState, hll_add, hll_finalize);
 }

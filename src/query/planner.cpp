@@ -287,9 +287,18 @@ bool WidgetInput::split_by_months(const std::map<std::string, Grain>& needs, con
   for (const auto& [c, g] : extra_needs) shown.insert(c);
   // A column the rollup keeps by bin key: the rows give their keys too, so both parts agree.
   // The days' rollup gives its keys as they are where it keeps the same bins, else as the rows do.
+  // The range's column, shown only by the month or coarser (checked above): the days' part gives
+  // it by the month too, as the month rollup keeps it, so it adds up a group per month rather than
+  // one per hour or row (which the outer query would only merge again: each a bitmap union for a
+  // distinct count).
+  const bool days_by_month = !extra_needs.count(column);
   std::string keys, row_keys, stored_of_rows, stored_names;
   for (const auto& c : shown) {
     keys += quote_identifier(c) + ", ";
+    if (c == column && days_by_month) {
+      row_keys += Rollup::key_sql(*rel, c, Grain::Month) + " AS " + quote_identifier(c) + ", ";
+      continue;
+    }
     const bool binned = months->grain_of(c) == Grain::Bins;
     if (days && !binned && days->grain_of(c) == Grain::Bins) return false;  // bin keys beside values
     const engine::ColumnBins* bins = binned && !(days && days->grain_of(c) == Grain::Bins) ? rel->bins_of(c) : nullptr;
