@@ -282,14 +282,17 @@ Result<std::shared_ptr<const Subset>> selective_subset(QueryService& service, co
     const json& value = effective_value(f, request);
     return f.type == config::FilterType::Text && value.is_string() && !value.get_ref<const std::string&>().empty();
   });
-  // Copying a row costs about what reading 250 rows does (rides at 10M rows: ~1.1 us per row of
-  // 20 columns kept; a widget's filtered scan 30-100 ms, ~4 ns per row of the relation): the
-  // subset pays when the rows kept are at most (readers - 1) / 256 of the relation, one reader's
-  // scan being the subset's own. With fewer than three readers (a table beside charts that
-  // rollups answer), the plain plans are cheaper.
+  // Copying a row costs about what reading 500 rows does (rides at 10M rows: 0.7-1.4 us per row of
+  // 17 columns kept alone, ~2.5 us beside the state's other queries, most of it reading every
+  // column of the rows kept; a widget's filtered scan 30-100 ms, ~4 ns per row of the relation):
+  // the subset pays when the rows kept are at most (readers - 1) / 512 of the relation, one
+  // reader's scan being the subset's own. At / 256, a state keeping 3 % of the rows (a period,
+  // a party size, a fare range) waited 550 ms for its subset and was the slowest of 60; at / 512
+  // the 60 states' p95 fell from 485-525 to 347-362 ms (two runs each). With fewer than three
+  // readers (a table beside charts that rollups answer), the plain plans are cheaper.
   const int readers = row_readers(data, ctx, dash, widget, *rel, request);
   if (readers < 3) return nullptr;
-  const int64_t enough = std::min<int64_t>(searching ? total / 8 : total / 256 * (readers - 1), 4'000'000);
+  const int64_t enough = std::min<int64_t>(searching ? total / 8 : total / 512 * (readers - 1), 4'000'000);
   // Both periods of a compared KPI in one subset when they fit, else the state's rows alone (the
   // previous period then reads the relation).
   const QueryRequest both_periods = subset_request(dash, request, widget.id);
