@@ -5,8 +5,9 @@
 #  - the web UI's packages (npm lockfile in web/) and the JavaScript packages the tests use
 #    (tests/js);
 #  - with --browser (make test): Debian's Chromium, which the end-to-end tests drive,
-#    Prometheus (its server scrapes /metrics in a test; promtool checks the exposition), and
-#    podman, debootstrap and curl (scripts/container-test.sh builds and proves the image).
+#    Redis and mosquitto (stream sources read from them in tests), Prometheus (its server
+#    scrapes /metrics in a test; promtool checks the exposition), and podman, debootstrap and
+#    curl (scripts/container-test.sh builds and proves the image).
 # Safe to run repeatedly: each step checks first and does nothing when already satisfied.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,8 +23,9 @@ packages=(build-essential cmake ninja-build pkg-config git ca-certificates opens
   libboost-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev libcurl4-openssl-dev
   libflatbuffers-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev libexpected-dev libroaring-dev
   libhiredis-dev nodejs npm)
-# Test servers (started by the tests on loopback, never as services): Prometheus, Redis.
-if ((with_browser)); then packages+=(chromium fonts-liberation prometheus redis-server podman debootstrap curl); fi
+# Test servers (started by the tests on loopback, never as services): Prometheus, Redis, mosquitto
+# (with mosquitto_passwd; mosquitto-clients has mosquitto_pub, which the tests publish with).
+if ((with_browser)); then packages+=(chromium fonts-liberation prometheus redis-server mosquitto mosquitto-clients podman debootstrap curl); fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -139,7 +139,7 @@ json source_json(SourceBoard& board, const Snapshot& snap, const engine::DataVer
   if (operator_view && !r.last_error.empty()) refresh["last_error"] = r.last_error;
   json j = {{"name", source.name},
             {"read", files && files->read_at_load ? "at_load" : "at_query_time"},
-            {"mode", source.ingest ? "ingest" : source.redis ? "redis" : source.appends() ? "append" : "replace"},
+            {"mode", source.receives_rows() ? source.receiver_key() : source.appends() ? "append" : "replace"},
             {"version", v.token()},
             {"version_number", v.number},
             {"as_of", time_or_null(v.as_of_ms)},
@@ -171,7 +171,7 @@ Result<HttpResponse> Api::ingest_rows(const HttpRequest& req, const Snapshot& sn
   if (req.method != "POST") return method_not_allowed(req, "POST");
   if (!source.ingest)
     return fail(ErrorKind::Conflict,
-                "source '" + source.name + "' " + (source.redis ? "reads a Redis stream" : "reads files") + "; it does not receive rows",
+                "source '" + source.name + "' " + (source.redis ? "reads a Redis stream" : source.mqtt ? "reads an MQTT topic" : "reads files") + "; it does not receive rows",
                 "rows can be sent to sources declared with ingest: and columns:");
   if (!may_ingest(source, snap.project, user))
     return fail(ErrorKind::Forbidden, "you may not send rows to source '" + source.name + "'",

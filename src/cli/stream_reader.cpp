@@ -11,9 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "api/appending.h"
-#include "config/redis_url.h"
-#include "engine/ingest_writer.h"
+#include "cli/stream_batch.h"
+#include "config/service_url.h"
 
 namespace sightline::cli {
 namespace fs = std::filesystem;
@@ -75,9 +74,8 @@ std::optional<EntryId> newest_kept(const fs::path& folder) {
 }
 
 struct Entry {
-  std::string id;
   EntryId parsed;
-  nlohmann::json fields = nlohmann::json::object();
+  StreamMessage message;  // label: the entry's id
 };
 
 RedisReply command(redisContext* c, const std::vector<std::string>& args) {
@@ -107,25 +105,20 @@ std::vector<Entry> entries_of(const redisReply* reply) {
       const redisReply* e = list->element[i];
       if (e->type != REDIS_REPLY_ARRAY || e->elements < 1) continue;
       Entry entry;
-      entry.id = text_of(e->element[0]);
-      auto parsed = parse_id(entry.id);
+      entry.message.label = text_of(e->element[0]);
+      auto parsed = parse_id(entry.message.label);
       if (!parsed) continue;
       entry.parsed = *parsed;
       // A pending entry deleted from the stream comes back with nil fields: nothing to append.
       if (e->elements >= 2 && e->element[1]->type == REDIS_REPLY_ARRAY)
         for (size_t f = 0; f + 1 < e->element[1]->elements; f += 2)
-          entry.fields[text_of(e->element[1]->element[f])] = text_of(e->element[1]->element[f + 1]);
+          entry.message.fields[text_of(e->element[1]->element[f])] = text_of(e->element[1]->element[f + 1]);
       out.push_back(std::move(entry));
     }
   }
   return out;
 }
 
-std::string ndjson_of(const std::vector<const Entry*>& entries) {
-  std::string body;
-  for (const auto* e : entries) body += e->fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-  return body;
-}
 
 }  // namespace
 
@@ -136,6 +129,7 @@ void StreamReaders::start() {
   if (!snap) return;
   for (const auto& s : snap->project.sources)
     if (s.redis) threads_.emplace_back([this, name = s.name] { run(name); });
+    else if (s.mqtt) threads_.emplace_back([this, name = s.name] { run_mqtt(name); });
 }
 
 StreamReaders::~StreamReaders() {
@@ -158,7 +152,8 @@ namespace {
 // One reader's connection and what it knows of its source.
 class RedisSourceReader {
  public:
-  RedisSourceReader(std::string source, api::SourceBoard& board, Logger& log) : source_(std::move(source)), board_(board), log_(log) {}
+  RedisSourceReader(std::string source, api::SourceBoard& board, Logger& log)
+      : source_(source), board_(board), log_(log), health_(std::move(source), board, log) {}
 
   // Connects (and joins the group) when not connected; false with the reason logged otherwise.
   bool connect(const config::RedisSpec& spec) {
@@ -225,18 +220,17 @@ class RedisSourceReader {
       kept_scanned_ = true;
     }
     const std::optional<EntryId> kept = kept_;
-    std::vector<const Entry*> fresh;
+    std::vector<const StreamMessage*> fresh;
     for (const auto& e : entries)
-      if ((!kept || e.parsed > *kept) && !e.fields.empty()) fresh.push_back(&e);
-    int64_t refused = 0;
+      if ((!kept || e.parsed > *kept) && !e.message.fields.empty()) fresh.push_back(&e.message);
     if (!fresh.empty()) {
-      if (!write(snap, spec, folder, fresh, refused)) {
+      if (!write(snap, spec, folder / batch_file_name(entries.back().parsed), fresh, entries.back().parsed)) {
         pending_ = true;  // reported; not acknowledged: read again (from the pending ones) after a pause
         return false;
       }
     }
     std::vector<std::string> ack = {"XACK", r.stream, r.group};
-    for (const auto& e : entries) ack.push_back(e.id);
+    for (const auto& e : entries) ack.push_back(e.message.label);
     auto acked = command(conn_.get(), ack);
     if (!acked || acked->type == REDIS_REPLY_ERROR) {
       conn_.reset();
@@ -246,62 +240,21 @@ class RedisSourceReader {
   }
 
  private:
-  // Writes the entries' batch file and appends it; drops (and logs) the entries that do not fit
-  // the columns. False when the batch could not be appended (nothing acknowledged then).
-  bool write(const api::Snapshot& snap, const config::SourceSpec& spec, const fs::path& folder, std::vector<const Entry*> entries,
-             int64_t& refused) {
-    const fs::path target = folder / batch_file_name(entries.back()->parsed);
-    const int64_t now = wall_ms();
-    auto received = api::append_received_batch(snap, spec, ndjson_of(entries), engine::IngestFormat::NdJson, target, now, board_, log_);
-    if (!received && received.error().kind == ErrorKind::InvalidInput) {
-      // Find the entries that do not fit, one by one (rare: a producer's bug), and keep the rest.
-      std::vector<engine::IngestColumn> columns;
-      for (const auto& [name, type] : spec.columns) columns.push_back({name, type});
-      std::vector<const Entry*> fit;
-      for (const auto* e : entries) {
-        // Beside the source's folder, so that no sync of the folder takes it.
-        const fs::path probe = folder.parent_path() / (".probe-" + source_ + ".parquet");
-        auto alone = engine::write_ingest_batch(ndjson_of({e}), engine::IngestFormat::NdJson, columns, probe, folder.parent_path());
-        std::error_code ec;
-        fs::remove(probe, ec);
-        if (alone) {
-          fit.push_back(e);
-        } else {
-          ++refused;
-          log_.warn("stream_entry_refused", {{"source", source_}, {"id", e->id}, {"error", alone.error().message}});
-        }
-      }
-      if (fit.empty()) {
-        kept_ = entries.back()->parsed;
-        return true;
-      }
-      received = api::append_received_batch(snap, spec, ndjson_of(fit), engine::IngestFormat::NdJson, target, now, board_, log_);
-    }
-    if (!received) {
-      report_failure("a batch of stream '" + spec.redis->stream + "' could not be stored: " + received.error().message);
+  // Appends the entries' batch file (cli/stream_batch.h). False when it could not be appended
+  // (nothing acknowledged then).
+  bool write(const api::Snapshot& snap, const config::SourceSpec& spec, const fs::path& target, const std::vector<const StreamMessage*>& fresh,
+             const EntryId& last) {
+    const BatchResult result = append_stream_batch(snap, spec, target, fresh, wall_ms(), board_, log_);
+    if (result.fate == BatchFate::Failed) {
+      if (!result.error.empty()) report_failure(result.error);
       return false;
     }
-    if (received->refused) {
-      // The producer's data breaks a rule: the batch is dropped, as a refused HTTP batch is.
-      kept_ = entries.back()->parsed;
-      refused += static_cast<int64_t>(entries.size());
-      log_.warn("stream_batch_refused", {{"source", source_}, {"entries", entries.size()}, {"error", received->outcome.error}});
-      return true;
-    }
-    if (!received->outcome.error.empty()) return false;  // on the board already; read again after a pause
-    kept_ = entries.back()->parsed;  // appended: entries up to here are in the source
-    log_.info("stream_appended",
-              {{"source", source_}, {"entries", received->rows}, {"refused", refused}, {"rows", received->outcome.state.rows}});
-    failing_ = false;
+    kept_ = last;  // entries up to here are in the source (or never will be)
+    if (result.fate == BatchFate::Appended) health_.recovered();
     return true;
   }
 
-  bool report_failure(const std::string& why) {
-    if (!failing_) log_.error("stream_failed", {{"source", source_}, {"error", why}});
-    failing_ = true;
-    board_.finished(source_, api::RefreshOutcome::Failed, wall_ms(), why);
-    return false;
-  }
+  bool report_failure(const std::string& why) { return health_.failed(why, wall_ms()); }
 
   std::string source_;
   api::SourceBoard& board_;
@@ -311,27 +264,31 @@ class RedisSourceReader {
   // The newest entry id a batch file holds (scanned from the folder once, then kept up to date).
   std::optional<EntryId> kept_;
   bool kept_scanned_ = false;
-  bool failing_ = false;
+  StreamHealth health_;
 };
 
 }  // namespace
 
-void StreamReaders::run(const std::string& source) {
-  RedisSourceReader reader(source, board_, log_);
+void StreamReaders::follow(const std::string& source, const std::function<bool(const api::Snapshot&, const config::SourceSpec&)>& step) {
   while (!stopping_) {
     auto snap = holder_.get();
     const config::SourceSpec* spec = nullptr;
     if (snap)
       for (const auto& s : snap->project.sources)
-        if (s.name == source && s.redis) spec = &s;
+        if (s.name == source && (s.redis || s.mqtt)) spec = &s;
     if (!spec) {
       if (!pause(1000)) return;
       continue;
     }
-    if (!reader.connect(*spec->redis) || !reader.step(*snap, *spec)) {
-      if (!pause(2000)) return;
-    }
+    if (!step(*snap, *spec) && !pause(2000)) return;
   }
+}
+
+void StreamReaders::run(const std::string& source) {
+  RedisSourceReader reader(source, board_, log_);
+  follow(source, [&](const api::Snapshot& snap, const config::SourceSpec& spec) {
+    return spec.redis && reader.connect(*spec.redis) && reader.step(snap, spec);
+  });
 }
 
 }  // namespace sightline::cli

@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "config/project.h"
-#include "config/redis_url.h"
+#include "config/service_url.h"
 #include "core/cron.h"
 
 namespace sightline::config {
@@ -669,8 +669,54 @@ class ProjectParser {
     }
   }
 
-  // mode: append | replace, ingest: { roles: [...] }, columns: { name: TYPE, ... }, keep: 7d
-  void parse_append(Reader& r, const YAML::Node& v, SourceSpec& s) {
+  // mqtt: { url, topic, client_id, batch, session_expiry, topic_column }
+  void parse_mqtt(Reader& r, const YAML::Node& v, const YAML::Node& mq, const std::string& what, const std::string& project_name,
+                  SourceSpec& s) {
+    r.check_keys(mq, {"url", "topic", "client_id", "batch", "session_expiry", "topic_column"}, what + " mqtt");
+    MqttSpec spec;
+    spec.pos = r.pos(mq);
+    spec.url = r.str(mq["url"], what + " mqtt.url");
+    spec.topic = r.str(mq["topic"], what + " mqtt.topic");
+    spec.client_id = r.str(mq["client_id"], what + " mqtt.client_id", "sightline-" + project_name + "-" + s.name);
+    if (mq["batch"]) spec.batch = r.integer(mq["batch"], what + " mqtt.batch", 1, 65'535).value_or(1000);
+    if (mq["session_expiry"])
+      spec.session_expiry_s = r.long_duration_ms(mq["session_expiry"], what + " mqtt.session_expiry", 60'000, 4'294'967'000LL * 1000)
+                                  .value_or(spec.session_expiry_s * 1000) / 1000;
+    spec.topic_column = r.str(mq["topic_column"], what + " mqtt.topic_column");
+    if (auto address = parse_mqtt_url(spec.url); !address)
+      r.error(mq["url"] ? mq["url"] : mq, what + " mqtt.url: " + address.error().message,
+              "e.g. mqtt://127.0.0.1:1883 or mqtt://user:password@broker:1883; keep a password out of the file: url: ${env:MQTT_URL}");
+    if (spec.url.find('@') != std::string::npos) warn_if_literal_secret(r, mq["url"], what + " mqtt.url");
+    if (spec.topic.empty()) r.error(mq, what + " mqtt: names no topic", "e.g. mqtt: { url: mqtt://127.0.0.1:1883, topic: sensors/+/reading }");
+    if (const std::string why = mqtt_filter_problem(spec.topic); !spec.topic.empty() && !why.empty())
+      r.error(mq["topic"], what + " mqtt.topic: " + why, "+ matches one level, # all levels below and comes last, e.g. sensors/+/reading or sensors/#");
+    if (spec.client_id.empty() || spec.client_id.size() > 128)
+      r.error(mq["client_id"] ? mq["client_id"] : mq, what + " mqtt.client_id must have 1 to 128 characters");
+    if (v["ingest"] || v["redis"])
+      r.error(mq, what + " reads an MQTT topic and cannot also receive rows otherwise (ingest: or redis:)", "keep one of them");
+    if (v["mode"] && s.mode != SourceMode::Append) r.error(v["mode"], what + " reads a stream: its mode is append", "remove mode:");
+    s.mode = SourceMode::Append;
+    s.mqtt = std::move(spec);
+  }
+
+  // Why `filter` is not a valid MQTT topic filter ("" when it is).
+  static std::string mqtt_filter_problem(const std::string& filter) {
+    if (filter.size() > 65'535) return "is longer than 65,535 bytes";
+    if (filter.find('\0') != std::string::npos) return "holds a NUL character";
+    size_t start = 0;
+    for (;;) {
+      const size_t end = filter.find('/', start);
+      const std::string level = filter.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      if (level.find_first_of("+#") != std::string::npos && level.size() > 1) return "a wildcard (+ or #) must fill a whole level";
+      if (level == "#" && end != std::string::npos) return "# must be the last level";
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+    return "";
+  }
+
+  // mode: append | replace, ingest: { roles: [...] }, redis: {...}, mqtt: {...}, columns: { name: TYPE, ... }, keep: 7d
+  void parse_append(Reader& r, const YAML::Node& v, SourceSpec& s, const std::string& project_name) {
     const std::string what = "source '" + s.name + "'";
     if (const auto& m = v["mode"]) {
       const std::string mode = r.str(m, "mode");
@@ -710,6 +756,7 @@ class ProjectParser {
       s.mode = SourceMode::Append;
       s.redis = std::move(spec);
     }
+    if (const auto& mq = v["mqtt"]; mq && r.is_map(mq, what + " mqtt")) parse_mqtt(r, v, mq, what, project_name, s);
     if (const auto& c = v["columns"]; c && r.is_map(c, what + " columns")) {
       static const std::regex type_re(R"([A-Za-z][A-Za-z0-9_ ]*(\(\s*[0-9]+\s*(,\s*[0-9]+\s*)?\))?)");
       for (auto ci = c.begin(); ci != c.end(); ++ci) {
@@ -728,12 +775,20 @@ class ProjectParser {
         }
         s.columns.emplace_back(name, type);
       }
-      if (!v["ingest"] && !v["redis"])
+      if (!v["ingest"] && !v["redis"] && !v["mqtt"])
         r.error(c, what + ": columns: declares the schema of rows received over HTTP or from a stream", "add ingest: { roles: [...] }");
     }
     if (const auto& k = v["keep"]) {
       s.keep_ms = r.long_duration_ms(k, what + ".keep", 60'000, 36500LL * 86'400'000);
       if (s.mode != SourceMode::Append) r.error(k, what + ": keep: applies to sources that append", "add mode: append");
+    }
+    if (s.mqtt && !s.mqtt->topic_column.empty()) {
+      const auto& tc = s.mqtt->topic_column;
+      auto col = std::find_if(s.columns.begin(), s.columns.end(), [&](const auto& c) { return c.first == tc; });
+      if (col == s.columns.end())
+        r.error(v["mqtt"]["topic_column"], what + " mqtt.topic_column: '" + tc + "' is not one of its columns", "declare it, e.g. " + tc + ": VARCHAR");
+      else if (!std::regex_match(col->second, std::regex("(?:VARCHAR|TEXT|STRING)", std::regex::icase)))
+        r.error(v["mqtt"]["topic_column"], what + " mqtt.topic_column: '" + tc + "' is " + col->second + "; a topic is text", "declare it as VARCHAR");
     }
   }
 
@@ -1164,9 +1219,9 @@ class ProjectParser {
       } else if (r.is_map(v, "source '" + s.name + "'")) {
         r.check_keys(v,
                      {"path", "format", "hive_partitioning", "union_by_name", "materialize", "order_by", "csv", "types", "table",
-                      "description", "refresh", "checks", "mode", "ingest", "columns", "keep", "redis", "store"},
+                      "description", "refresh", "checks", "mode", "ingest", "columns", "keep", "redis", "mqtt", "store"},
                      "source '" + s.name + "'");
-        parse_append(r, v, s);
+        parse_append(r, v, s, p.name);
         s.path = r.str(v["path"], "path");
         if (v["hive_partitioning"]) s.hive_partitioning = r.boolean(v["hive_partitioning"], "hive_partitioning");
         if (v["union_by_name"]) s.union_by_name = r.boolean(v["union_by_name"], "union_by_name").value_or(false);
@@ -1221,10 +1276,10 @@ class ProjectParser {
       }
       if (s.receives_rows()) {
         if (!s.path.empty())
-          r.error(v["path"], "source '" + s.name + "' receives rows (" + (s.ingest ? "ingest" : "redis") + ") and reads no files",
-                  s.ingest ? "remove path: or ingest:" : "remove path: or redis:");
+          r.error(v["path"], "source '" + s.name + "' receives rows (" + s.receiver_key() + ") and reads no files",
+                  std::string("remove path: or ") + s.receiver_key() + ":");
         if (s.columns.empty())
-          r.error(s.ingest ? v["ingest"] : v["redis"], "source '" + s.name + "' receives rows but declares no columns",
+          r.error(v[s.receiver_key()], "source '" + s.name + "' receives rows but declares no columns",
                   "declare the schema, e.g. columns: { ts: TIMESTAMPTZ, user_id: BIGINT, amount: DECIMAL(12,2) }");
         p.sources.push_back(std::move(s));
         continue;

@@ -120,6 +120,7 @@ std::string Project::engine_fingerprint() const {
       j["sources"].back()["columns"] = s.columns;
       j["sources"].back()["ingest"] = s.ingest.has_value();
       if (s.redis) j["sources"].back()["redis"] = s.redis->stream;
+      if (s.mqtt) j["sources"].back()["mqtt"] = s.mqtt->topic;
     }
   }
   for (const auto& m : models) j["models"].push_back({{"name", m.name}, {"sql", m.sql}, {"materialize", m.materialize}});

@@ -127,6 +127,20 @@ struct RedisSpec {
   Position pos;
 };
 
+// `mqtt: { url: ..., topic: sensors/+/reading, client_id: ..., batch: 1000 }`: the source reads
+// the messages of an MQTT topic filter (QoS 1, a session the broker keeps), acknowledged once
+// appended; each message is a JSON object whose fields are the source's `columns:`
+// (cli/stream_reader.h).
+struct MqttSpec {
+  std::string url;            // mqtt://[user[:password]@]host[:port]; may come from ${env:} or ${file:}
+  std::string topic;          // a topic filter (+ and # wildcards allowed)
+  std::string client_id;      // the session's name at the broker; default sightline-<project>-<source>
+  int64_t batch = 1000;       // messages appended at most at once (and unacknowledged at most)
+  int64_t session_expiry_s = 7 * 86'400;  // how long the broker keeps queueing while the server is away
+  std::string topic_column;   // a declared VARCHAR column that receives each message's topic; empty: none
+  Position pos;
+};
+
 // `object_stores:` in sightline.yaml: where sources with an s3:// or az:// path are listed and
 // fetched from (storage/object_store.h). Secrets come from ${env:}/${file:}.
 enum class ObjectStoreKind { S3, Azure };
@@ -174,6 +188,7 @@ struct SourceSpec {
   std::vector<std::pair<std::string, std::string>> columns;  // ingest: the schema (name, SQL type), in order
   std::optional<int64_t> keep_ms;            // append: rows that arrived longer ago than this are dropped
   std::optional<RedisSpec> redis;            // rows arrive from a Redis stream; then `path` is empty
+  std::optional<MqttSpec> mqtt;              // rows arrive from an MQTT topic; then `path` is empty
   std::optional<ObjectSource> object;        // `path` is an s3:// or az:// URL
   // Where the files are read from when that is not `path`: the local copy of an object source's
   // objects (absolute, with the key pattern), set by whoever fetched them (cli) before the
@@ -184,7 +199,9 @@ struct SourceSpec {
   bool appends() const { return mode == SourceMode::Append; }
   // Rows come to it (over HTTP or from a stream) rather than from files of the project: they are
   // kept as batch files in the state directory, checked against `columns`.
-  bool receives_rows() const { return ingest.has_value() || redis.has_value(); }
+  bool receives_rows() const { return ingest.has_value() || redis.has_value() || mqtt.has_value(); }
+  // What rows are received from, for messages: "ingest", "redis" or "mqtt" (empty: files).
+  const char* receiver_key() const { return ingest ? "ingest" : redis ? "redis" : mqtt ? "mqtt" : ""; }
 };
 
 struct ModelSpec {

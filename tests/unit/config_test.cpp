@@ -5,7 +5,7 @@
 #include <map>
 
 #include "config/project.h"
-#include "config/redis_url.h"
+#include "config/service_url.h"
 
 namespace sightline::config {
 namespace {
@@ -421,6 +421,68 @@ TEST(Config, RedisUrlsAreRead) {
   EXPECT_NE(all_text(loaded).find("sightline.yaml:3:19: error: source 's' redis.url: the Redis URL's port must be a number from 1 to 65535"),
             std::string::npos)
       << all_text(loaded);
+}
+
+TEST(Config, MqttUrlsAreRead) {
+  auto a = parse_mqtt_url("mqtt://broker.internal");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->host, "broker.internal");
+  EXPECT_EQ(a->port, 1883);
+  EXPECT_EQ(a->user, "");
+  auto b = parse_mqtt_url("mqtt://reader:p@ss:w0rd@10.0.0.7:8883/");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->host, "10.0.0.7");
+  EXPECT_EQ(b->port, 8883);
+  EXPECT_EQ(b->user, "reader");
+  EXPECT_EQ(b->password, "p@ss:w0rd");
+  auto c = parse_mqtt_url("mqtt://only-user@h");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->user, "only-user") << "a credential without ':' is a user name in MQTT";
+  EXPECT_EQ(c->password, "");
+  for (const char* bad : {"redis://h", "mqtt://", "mqtt://h:0", "mqtt://h:x", "mqtt://h/topic", "mqtt://:topsecret@h", "mqtts://u:topsecret@h"}) {
+    auto r = parse_mqtt_url(bad);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().message.find("topsecret"), std::string::npos) << r.error().message;
+  }
+  EXPECT_NE(parse_mqtt_url("mqtts://h").error().message.find("TLS"), std::string::npos);
+}
+
+TEST(Config, MqttSourcesAreReadWithPreciseErrors) {
+  auto load = [](const std::string& source) {
+    TempProject p(std::map<std::string, std::string>{{"sightline.yaml", "name: plant\nsources:\n  readings:\n" + source}});
+    return load_project(p.dir(), test_env());
+  };
+  auto ok = load("    mqtt: { url: \"mqtt://h:1884\", topic: \"plant/+/reading\", topic_column: t, batch: 50, session_expiry: 2d }\n"
+                 "    columns: { id: BIGINT, t: VARCHAR }\n");
+  ASSERT_TRUE(ok.ok()) << all_text(ok);
+  const auto& s = ok.project->sources.at(0);
+  ASSERT_TRUE(s.mqtt.has_value());
+  EXPECT_EQ(s.mqtt->topic, "plant/+/reading");
+  EXPECT_EQ(s.mqtt->client_id, "sightline-plant-readings") << "a stable default: the broker keeps the session under it";
+  EXPECT_EQ(s.mqtt->batch, 50);
+  EXPECT_EQ(s.mqtt->session_expiry_s, 2 * 86'400);
+  EXPECT_EQ(s.mqtt->topic_column, "t");
+  EXPECT_TRUE(s.appends());
+  EXPECT_TRUE(s.receives_rows());
+
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"    mqtt: { url: \"mqtt://h\", topic: \"a/#/b\" }\n    columns: { id: BIGINT }\n", "sightline.yaml:4:37: error: source 'readings' mqtt.topic: # must be the last level"},
+      {"    mqtt: { url: \"mqtt://h\", topic: \"a/b+\" }\n    columns: { id: BIGINT }\n", "mqtt.topic: a wildcard (+ or #) must fill a whole level"},
+      {"    mqtt: { url: \"mqtt://h\" }\n    columns: { id: BIGINT }\n", "source 'readings' mqtt: names no topic"},
+      {"    mqtt: { url: \"mqtt://h:99999\", topic: a }\n    columns: { id: BIGINT }\n", "sightline.yaml:4:18: error: source 'readings' mqtt.url: the MQTT URL's port must be a number from 1 to 65535"},
+      {"    mqtt: { url: \"mqtt://h\", topic: a, topic_column: t }\n    columns: { id: BIGINT }\n", "mqtt.topic_column: 't' is not one of its columns"},
+      {"    mqtt: { url: \"mqtt://h\", topic: a, topic_column: id }\n    columns: { id: BIGINT }\n", "mqtt.topic_column: 'id' is BIGINT; a topic is text"},
+      {"    mqtt: { url: \"mqtt://h\", topic: a, qos: 2 }\n    columns: { id: BIGINT }\n", "unknown key 'qos'"},
+      {"    mqtt: { url: \"mqtt://h\", topic: a, batch: 70000 }\n    columns: { id: BIGINT }\n", "mqtt.batch must be between 1 and 65535"},
+      {"    mqtt: { url: \"mqtt://h\", topic: a }\n", "source 'readings' receives rows but declares no columns"},
+      {"    path: data/x.csv\n    mqtt: { url: \"mqtt://h\", topic: a }\n    columns: { id: BIGINT }\n", "receives rows (mqtt) and reads no files"},
+      {"    mqtt: { url: \"mqtt://h\", topic: a }\n    redis: { url: \"redis://h\", stream: s }\n    columns: { id: BIGINT }\n", "cannot also receive rows otherwise"},
+  };
+  for (const auto& [source, expected] : cases) {
+    auto r = load(source);
+    EXPECT_FALSE(r.ok()) << source;
+    EXPECT_NE(all_text(r).find(expected), std::string::npos) << source << "\ngot:\n" << all_text(r);
+  }
 }
 
 TEST(Config, BadRefreshPoliciesArePreciseErrors) {
