@@ -90,5 +90,9 @@ test('messages published to the topic show on the open dashboard within 2 s, fil
   await shot(page, 'after');
   for (const d of delays) assert.ok(d < 2000, `messages reached the open dashboard in ${d} ms (all: ${delays.join(', ')} ms)`);
   assert.match(page.url(), /f\.line=A/, 'the filter stays');
+  // The data page says how the source is kept.
+  await page.goto(app.url('/data'));
+  await page.waitForFunction(() => document.body.innerText.includes('MQTT topic'), null, { timeout: 10_000 });
+  assert.match(await page.innerText('body'), /as messages arrive/);
   assert.deepEqual(problems, []);
 });

@@ -152,7 +152,7 @@ export interface CheckResult {
 
 /** A source as the data page shows it. */
 export interface SourceInfo extends SourceStatus {
-  /** replace | append | ingest | redis */
+  /** replace | append | ingest | redis | mqtt */
   mode?: string;
   /** Sources whose path is an s3:// or az:// URL: the object store it is read through. */
   stored_in?: { type: 's3' | 'azure'; store: string };

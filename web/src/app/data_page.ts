@@ -15,6 +15,7 @@ const MODE_LABEL: Record<string, string> = {
   append: 'append',
   ingest: 'rows sent over HTTP',
   redis: 'Redis stream',
+  mqtt: 'MQTT topic',
 };
 
 const STORE_LABEL: Record<string, string> = { s3: 'S3', azure: 'Azure Blob' };
@@ -22,6 +23,7 @@ const STORE_LABEL: Record<string, string> = { s3: 'S3', azure: 'Azure Blob' };
 function policyText(policy: Record<string, unknown> | null, mode: string | undefined): string {
   if (mode === 'ingest') return 'as rows arrive';
   if (mode === 'redis') return 'as entries arrive';
+  if (mode === 'mqtt') return 'as messages arrive';
   if (!policy) return 'at start (and when someone allowed asks)';
   const parts: string[] = [];
   if (typeof policy.every_seconds === 'number') parts.push(`every ${humanSeconds(policy.every_seconds)}`);
