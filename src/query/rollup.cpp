@@ -1064,8 +1064,64 @@ std::shared_ptr<const Rollups> Rollups::build(const config::Project& project, st
       if (options.progress) ++options.progress->built;
     }
   }
+  result->index_filter_columns(project, engine, log, options);
   result->claim_and_keep(log);
   return result;
+}
+
+bool Rollups::indexed(const std::string& relation, const std::string& column) const {
+  auto it = indexed_.find(relation);
+  return it != indexed_.end() && it->second.count(column) > 0;
+}
+
+// An ART index finds the rows of a few values without reading the others: at 10M rows, the rows
+// of 455 street names (5,667 rows) in 60 ms instead of 320 ms, of one name in 4 ms instead of
+// 170 ms. DuckDB uses it when the filter on the column is the scan's only one and keeps at most
+// max(2048, 0.1 %) of the rows; subsets (query/subset.h) are made that way. It costs a build
+// (13 s at 10M rows of 540k street names, on the background build) and about 20 bytes a row in
+// the state file. Only loaded tables that are not appended to (inserts would pay for it) get one.
+void Rollups::index_filter_columns(const config::Project& project, const engine::Engine& engine, Logger& log, const RollupOptions& options) {
+  std::set<std::pair<std::string, std::string>> wanted;
+  for (const auto& d : project.dashboards)
+    for (const auto& f : d.filters)
+      if (f.type == config::FilterType::Text || f.type == config::FilterType::Select || f.type == config::FilterType::MultiSelect)
+        wanted.emplace(d.source, f.column);
+  std::map<std::string, bool> is_table;
+  for (const auto& [relation, column] : wanted) {
+    const engine::Relation* rel = engine.relation(relation);
+    if (!rel || rel->is_model || !rel->database.empty() || relation_rows(relation) < options.min_source_rows) continue;
+    const engine::ColumnInfo* info = rel->column(column);
+    if (!info) continue;
+    const engine::ValueKind kind = engine::value_kind(info->type);
+    if (kind != engine::ValueKind::Text && kind != engine::ValueKind::Integer) continue;
+    auto source = std::find_if(project.sources.begin(), project.sources.end(), [&](const config::SourceSpec& s) { return s.name == relation; });
+    if (source == project.sources.end() || source->appends()) continue;
+    if (!is_table.count(relation)) {
+      auto found = query_rows(engine, "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
+                                      "AND table_name = " + engine::quote_literal(relation));
+      is_table[relation] = found && (*found)[0][0].get<int64_t>() == 1;
+    }
+    if (!is_table[relation]) continue;
+    // Few values: rollups hold the column, and each value has many rows.
+    const std::string* values = value_table(relation, column);
+    auto counted = query_rows(engine, values ? "SELECT count(*) FROM " + quote_identifier(*values)
+                                             : "SELECT approx_count_distinct(" + quote_identifier(column) + ") FROM " + quote_identifier(relation));
+    if (!counted || (*counted)[0][0].get<int64_t>() <= options.max_cardinality) continue;
+    char name[64];
+    std::snprintf(name, sizeof name, "__sightline_index_%016llx",
+                  static_cast<unsigned long long>(engine::hash_combine(engine::hash_combine(0, relation), column)));
+    const auto started = std::chrono::steady_clock::now();
+    auto made = exec(engine, "CREATE INDEX IF NOT EXISTS " + quote_identifier(name) + " ON " + quote_identifier(relation) + " (" +
+                                 quote_identifier(column) + ")");
+    if (!made) {
+      log.warn("index_skipped", {{"source", relation}, {"column", column}, {"reason", made.error().for_author()}});
+      continue;
+    }
+    indexed_[relation].insert(column);
+    log.info("index_ready", {{"source", relation},
+                             {"column", column},
+                             {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}});
+  }
 }
 
 void Rollups::claim_and_keep(Logger& log) {

@@ -163,6 +163,10 @@ class Rollups {
   const std::set<std::string>& unique_columns(const std::string& relation) const;
   // The head of relation.column's most frequent values (query/top_values.h), when one was built.
   const TopValues* top_values(const std::string& relation, const std::string& column) const;
+  // Whether relation.column has an index (an ART index on a loaded table): made for the columns
+  // of many values (beyond max_cardinality, so no rollup holds them) that text, select and
+  // multiselect filters pick from, so that the rows of a few values are found without a scan.
+  bool indexed(const std::string& relation, const std::string& column) const;
 
  private:
   // The state file's copy (rollup_store.cpp): per relation summarized, the key its rollups were
@@ -174,6 +178,8 @@ class Rollups {
   bool adopt(const std::string& part, const engine::Engine& engine);
   // Every table these rollups read.
   std::vector<std::string> tables() const;
+  // Makes (or finds) the indexes indexed() tells of, for the filters of `project`'s dashboards.
+  void index_filter_columns(const config::Project& project, const engine::Engine& engine, Logger& log, const RollupOptions& options);
   // Counts its tables as used (Engine::claim_tables) and keeps their description in the engine's
   // state file, when it has one.
   void claim_and_keep(Logger& log);
@@ -183,6 +189,7 @@ class Rollups {
   std::vector<std::string> code_tables_;
   std::map<std::string, std::string> sample_tables_;  // relation -> table
   std::set<std::string> scatter_samples_;             // relations whose sample scatter plots sample
+  std::map<std::string, std::set<std::string>> indexed_;  // relation -> its indexed columns
   std::map<std::string, std::set<std::string>> unique_columns_;  // relation -> see unique_columns()
   std::map<std::pair<std::string, std::string>, std::shared_ptr<const TopValues>> top_values_;  // (relation, column)
   std::shared_ptr<const engine::Engine> engine_;

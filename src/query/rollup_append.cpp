@@ -189,6 +189,7 @@ std::shared_ptr<const Rollups> Rollups::extend(const std::shared_ptr<const Rollu
   result->sample_tables_ = previous->sample_tables_;
   result->scatter_samples_ = previous->scatter_samples_;
   result->unique_columns_ = previous->unique_columns_;
+  result->indexed_ = previous->indexed_;
   result->top_values_ = previous->top_values_;
   result->signature_ = previous->signature_;
   result->part_keys_ = previous->part_keys_;

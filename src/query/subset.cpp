@@ -50,7 +50,7 @@ size_t SubsetCache::size() const {
 
 Result<std::shared_ptr<const Subset>> SubsetCache::get(const engine::Relation& relation, const std::string& where_sql,
                                                        const std::vector<engine::Param>& params, const Scope& scope, uint64_t data_version,
-                                                       const std::string& label, const LogContext* log) {
+                                                       const std::string& label, const LogContext* log, const SqlFragment& lookup) {
   const std::string key = cache_key(relation, where_sql, params, scope, data_version);
   std::shared_ptr<Slot> slot;
   {
@@ -69,7 +69,7 @@ Result<std::shared_ptr<const Subset>> SubsetCache::get(const engine::Relation& r
     }
   }
   auto started = std::chrono::steady_clock::now();
-  auto made = make(relation, where_sql, params, scope);
+  auto made = make(relation, where_sql, params, scope, lookup);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   if (made) {
     log_.info("subset",
@@ -131,7 +131,8 @@ void SubsetCache::evict_locked() {
 }
 
 Result<std::shared_ptr<const Subset>> SubsetCache::make(const engine::Relation& relation, const std::string& where_sql,
-                                                        const std::vector<engine::Param>& params, const Scope& scope) {
+                                                        const std::vector<engine::Param>& params, const Scope& scope,
+                                                        const SqlFragment& lookup) {
   engine::Relation described = relation;
   described.is_model = false;
   described.database = std::string(engine::kScratchDatabase);  // never written to a state file
@@ -142,11 +143,17 @@ Result<std::shared_ptr<const Subset>> SubsetCache::make(const engine::Relation& 
   const std::string table = described.sql_name();
   std::vector<engine::Param> all;
   std::string from = relation.sql_name();
+  if (!lookup.empty()) {
+    // Materialized, so that the other conditions are not pushed into the lookup's scan.
+    from = "(WITH lookup_ AS MATERIALIZED (SELECT * FROM " + from + " WHERE " + lookup.sql + ") SELECT * FROM lookup_) AS " +
+           engine::quote_identifier(relation.name);
+    all = lookup.params;
+  }
   SqlFragment restrict = scope.predicate_for(relation.name);
   std::string where = where_sql.empty() ? "TRUE" : where_sql;
   if (!restrict.empty()) {
     where = "(" + restrict.sql + ") AND (" + where + ")";
-    all = restrict.params;
+    all.insert(all.end(), restrict.params.begin(), restrict.params.end());
   }
   all.insert(all.end(), params.begin(), params.end());
   const std::string sql = "CREATE TABLE " + table + " AS SELECT * FROM " + from + " WHERE " + where;

@@ -58,9 +58,12 @@ class SubsetCache {
   // The rows of `relation` (under `scope`) for which `where_sql` (with `params`) holds, as a
   // table; made on first use. `data_version`: the relation's (DataVersions::of), so a subset
   // made from older files is never used again. `label` and `log` name the request in the log.
+  // `lookup`, when not empty, is one condition of `where_sql` on an indexed column
+  // (Rollups::indexed: a value list): its rows are found through the index first and the rest
+  // of `where_sql` is applied to them, since DuckDB uses an index only for a scan's sole filter.
   Result<std::shared_ptr<const Subset>> get(const engine::Relation& relation, const std::string& where_sql,
                                             const std::vector<engine::Param>& params, const Scope& scope, uint64_t data_version,
-                                            const std::string& label, const LogContext* log = nullptr);
+                                            const std::string& label, const LogContext* log = nullptr, const SqlFragment& lookup = {});
 
   size_t size() const;
 
@@ -76,7 +79,7 @@ class SubsetCache {
     std::list<std::string>::iterator lru;
   };
   Result<std::shared_ptr<const Subset>> make(const engine::Relation& relation, const std::string& where_sql,
-                                             const std::vector<engine::Param>& params, const Scope& scope);
+                                             const std::vector<engine::Param>& params, const Scope& scope, const SqlFragment& lookup);
   void evict_locked();
 
   std::shared_ptr<const engine::Engine> engine_;
