@@ -1074,7 +1074,7 @@ bool Rollups::indexed(const std::string& relation, const std::string& column) co
   return it != indexed_.end() && it->second.count(column) > 0;
 }
 
-// An ART index finds the rows of a few values without reading the others: at 10M rows, the rows
+// An ART index finds the rows of a few text values without comparing every row's: at 10M rows, the rows
 // of 455 street names (5,667 rows) in 60 ms instead of 320 ms, of one name in 4 ms instead of
 // 170 ms. DuckDB uses it when the filter on the column is the scan's only one and keeps at most
 // max(2048, 0.1 %) of the rows; subsets (query/subset.h) are made that way. It costs a build
@@ -1092,8 +1092,9 @@ void Rollups::index_filter_columns(const config::Project& project, const engine:
     if (!rel || rel->is_model || !rel->database.empty() || relation_rows(relation) < options.min_source_rows) continue;
     const engine::ColumnInfo* info = rel->column(column);
     if (!info) continue;
-    const engine::ValueKind kind = engine::value_kind(info->type);
-    if (kind != engine::ValueKind::Text && kind != engine::ValueKind::Integer) continue;
+    // Text only: a scan compares integers at a few ns a row (one driver id of 25k among 10M
+    // rows: a subset in 30-85 ms either way), while comparing strings is what costs.
+    if (engine::value_kind(info->type) != engine::ValueKind::Text) continue;
     auto source = std::find_if(project.sources.begin(), project.sources.end(), [&](const config::SourceSpec& s) { return s.name == relation; });
     if (source == project.sources.end() || source->appends()) continue;
     if (!is_table.count(relation)) {

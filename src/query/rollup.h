@@ -163,9 +163,9 @@ class Rollups {
   const std::set<std::string>& unique_columns(const std::string& relation) const;
   // The head of relation.column's most frequent values (query/top_values.h), when one was built.
   const TopValues* top_values(const std::string& relation, const std::string& column) const;
-  // Whether relation.column has an index (an ART index on a loaded table): made for the columns
-  // of many values (beyond max_cardinality, so no rollup holds them) that text, select and
-  // multiselect filters pick from, so that the rows of a few values are found without a scan.
+  // Whether relation.column has an index (an ART index on a loaded table): made for the text
+  // columns of many values (beyond max_cardinality, so no rollup holds them) that text, select
+  // and multiselect filters pick from, so that the rows of a few values are found without a scan.
   bool indexed(const std::string& relation, const std::string& column) const;
 
  private:

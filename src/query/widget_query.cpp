@@ -118,6 +118,33 @@ QueryRequest widened_to_bins(const config::DashboardSpec& dash, const engine::Re
   return widened;
 }
 
+// The rows of `rel` holding one of `values` in `column`, counted in the column's distinct-value
+// table; nullopt when it has none, or a value is not one of the column's type.
+Result<std::optional<int64_t>> picked_rows(QueryService& service, const DataView& data, const QueryContext& ctx,
+                                           const config::DashboardSpec& dash, const engine::Relation& rel, const std::string& column,
+                                           const std::vector<json>& values) {
+  const std::string* table = data.rollups.value_table(rel.name, column);
+  const engine::ColumnInfo* info = rel.column(column);
+  if (!table || !info || values.empty() || values.size() > kMaxListValues) return std::optional<int64_t>();
+  const engine::ValueKind kind = engine::value_kind(info->type);
+  Statement held;
+  held.sql = "SELECT coalesce(sum(n), 0) FROM " + engine::quote_identifier(*table) + " WHERE v IN (";
+  for (size_t i = 0; i < values.size(); ++i) {
+    auto param = to_param(values[i], kind, "value");
+    if (!param) return std::optional<int64_t>();  // not a value of the column: planning the widget says so
+    held.params.push_back(std::move(*param));
+    held.sql += (i ? ", " : "") + placeholder_for(kind, info->type);
+  }
+  held.sql += ")";
+  held.max_rows = 1;
+  auto counted = service.run(data.engine, held, ctx.scope, ctx.run, dash.id + "/rows#picked", "");
+  if (!counted) return fail(counted.error());
+  auto rows = rows_of(*counted->output);
+  if (!rows) return fail(rows.error());
+  if (rows->empty()) return std::optional<int64_t>();
+  return as_count((*rows)[0][0]);
+}
+
 // How many rows of `rel` (of `total`) `widget`'s filters and selections keep, from what is cheap
 // to ask: the rows a text search's matches hold; the rows the values picked on a column hold (its
 // distinct-value table counts them); a rollup that holds every filtered column; else an estimate
@@ -132,28 +159,9 @@ Result<std::optional<int64_t>> selected_rows(QueryService& service, const DataVi
     for (const auto& [filter, rows] : request.text_match_rows) bound(rows);
   if (selected && *selected <= enough) return selected;
   for (const auto& [column, values] : picked_values(dash, request, widget.id)) {
-    const std::string* table = data.rollups.value_table(rel.name, column);
-    const engine::ColumnInfo* info = rel.column(column);
-    if (!table || !info || values.size() > kMaxListValues) continue;
-    const engine::ValueKind kind = engine::value_kind(info->type);
-    Statement held;
-    held.sql = "SELECT coalesce(sum(n), 0) FROM " + engine::quote_identifier(*table) + " WHERE v IN (";
-    bool fits = true;
-    for (size_t i = 0; i < values.size() && fits; ++i) {
-      auto param = to_param(values[i], kind, "value");
-      if (!param) fits = false;  // not a value of the column: planning the widget says so
-      else held.params.push_back(std::move(*param));
-      held.sql += (i ? ", " : "") + placeholder_for(kind, info->type);
-    }
-    if (!fits) continue;
-    held.sql += ")";
-    held.max_rows = 1;
-    auto counted = service.run(data.engine, held, ctx.scope, ctx.run, dash.id + "/rows#picked", "");
-    if (!counted) return fail(counted.error());
-    auto rows = rows_of(*counted->output);
-    if (!rows) return fail(rows.error());
-    if (!rows->empty())
-      if (auto n = as_count((*rows)[0][0])) bound(*n);
+    auto held = picked_rows(service, data, ctx, dash, rel, column, values);
+    if (!held) return fail(held.error());
+    if (*held) bound(**held);
     if (selected && *selected <= enough) return selected;
   }
   // A rollup that holds every filtered column counts them (exactly, or a bound when a range was
@@ -262,24 +270,41 @@ int row_readers(const DataView& data, const QueryContext& ctx, const config::Das
 // keep reads a subset instead: those rows, made once and shared by every widget of the state that
 // sees the same selections. Null when the plan is cheap as it is. Sets
 // `request.subset_widened_filter` when the subset holds a compared KPI's previous period too.
-// One condition of `request`'s filters that an index of `rel` answers (Rollups::indexed): a
-// text search's matches, as a value list, when they hold so few rows that DuckDB looks them up
-// in the index (at most max(2048, 0.1 %) of the rows: its index_scan_max_count and
-// index_scan_percentage); empty when there is none. When several are, the one keeping the
-// fewest rows. Beyond that, fetching rows one by one costs more than a scan (at 10M rows, ~25 us
-// a row of 17 columns against ~350 ms for a scan).
-Result<SqlFragment> index_lookup(const DataView& data, const config::DashboardSpec& dash, const engine::Relation& rel,
-                                 const QueryRequest& request, const std::string& widget_id) {
+// One condition of `request`'s filters that an index of `rel` answers (Rollups::indexed), when
+// it keeps so few rows that DuckDB looks them up in the index (at most max(2048, 0.1 %) of the
+// rows: its index_scan_max_count and index_scan_percentage): a text search's matches as a value
+// list, or the values a select or multiselect filter picks (counted in the column's
+// distinct-value table). Empty when there is none; when several are, the one keeping the fewest
+// rows. Beyond that, fetching rows one by one costs more than a scan (at 10M rows, ~25 us a row
+// of 17 columns against ~350 ms for a scan).
+Result<SqlFragment> index_lookup(QueryService& service, const DataView& data, const QueryContext& ctx, const config::DashboardSpec& dash,
+                                 const engine::Relation& rel, const QueryRequest& request, const std::string& widget_id) {
   SqlFragment best;
   int64_t best_rows = std::max<int64_t>(2048, data.rollups.relation_rows(rel.name) / 1000) + 1;
   for (const auto& f : dash.filters) {
-    if (f.type != config::FilterType::Text || !data.rollups.indexed(rel.name, f.column)) continue;
-    auto m = request.text_matches.find(f.id);
-    auto n = request.text_match_rows.find(f.id);
-    if (m == request.text_matches.end() || n == request.text_match_rows.end() || request.text_matches_relation != rel.name ||
-        m->second.empty())
+    if (!data.rollups.indexed(rel.name, f.column)) continue;
+    int64_t rows = 0;
+    if (f.type == config::FilterType::Text) {
+      auto m = request.text_matches.find(f.id);
+      auto n = request.text_match_rows.find(f.id);
+      if (m == request.text_matches.end() || n == request.text_match_rows.end() || request.text_matches_relation != rel.name ||
+          m->second.empty())
+        continue;
+      rows = n->second;
+    } else if (f.type == config::FilterType::Select || f.type == config::FilterType::MultiSelect) {
+      const json& value = effective_value(f, request);
+      std::vector<json> values;
+      if (f.type == config::FilterType::Select && !value.is_null() && !value.is_structured()) values = {value};
+      if (f.type == config::FilterType::MultiSelect && value.is_array()) values.assign(value.begin(), value.end());
+      // NULL is no value of an index lookup (IS NULL): such a list stays with the scan.
+      if (values.empty() || std::any_of(values.begin(), values.end(), [](const json& v) { return v.is_null(); })) continue;
+      auto held = picked_rows(service, data, ctx, dash, rel, f.column, values);
+      if (!held) return fail(held.error());
+      if (!*held) continue;
+      rows = **held;
+    } else {
       continue;
-    const int64_t rows = n->second;
+    }
     if (rows >= best_rows) continue;
     // This filter alone: every other one set to nothing, and no selections.
     QueryRequest alone = request;
@@ -341,7 +366,7 @@ Result<std::shared_ptr<const Subset>> selective_subset(QueryService& service, co
   if (!made_from) return nullptr;
   auto where = filter_predicate(dash, *rel, *made_from, widget.id);
   if (!where) return fail(where.error());
-  auto lookup = index_lookup(data, dash, *rel, *made_from, widget.id);
+  auto lookup = index_lookup(service, data, ctx, dash, *rel, *made_from, widget.id);
   if (!lookup) return fail(lookup.error());
   auto subset = data.subsets->get(*rel, where->sql, where->params, ctx.scope, ctx.run.data_version, label, &ctx.run.log, *lookup);
   if (!subset) {
